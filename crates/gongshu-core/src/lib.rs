@@ -1,0 +1,15 @@
+//! Gongshu's domain: the types and the rules of a provincial public-data platform.
+//!
+//! Nothing here does IO. Every rule that decides who may do or see what lives here, so
+//! it can be tested with plain table-driven tests that name the article they implement.
+
+pub mod access;
+pub mod authz;
+pub mod catalog;
+pub mod diff;
+pub mod error;
+pub mod region;
+pub mod types;
+pub mod validate;
+
+pub use error::{Error, ErrorCode, FieldError};
