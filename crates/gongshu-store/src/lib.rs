@@ -1,1 +1,81 @@
+//! The metadata store: one trait, one implementation per database. The server picks the
+//! implementation once, at start-up, and everything else sees only `dyn Store`.
 
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gongshu_core::authz::RoleGrant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique value already exists; the string names which.
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    #[error("version conflict")]
+    VersionConflict,
+    /// Stored data that no longer reads as the current types (a bug or a manual edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Backend(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn health(&self) -> Result<()>;
+
+    async fn upsert_region(&self, code: &str, name: &str) -> Result<()>;
+    async fn list_regions(&self) -> Result<Vec<RegionRow>>;
+    async fn get_region(&self, code: &str) -> Result<Option<RegionRow>>;
+
+    async fn insert_org(&self, org: &NewOrg, at: DateTime<Utc>) -> Result<OrgRow>;
+    async fn get_org(&self, id: i64) -> Result<Option<OrgRow>>;
+    async fn list_orgs(&self, filter: &OrgFilter) -> Result<Vec<OrgRow>>;
+
+    async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<UserRow>;
+    async fn get_user(&self, id: i64) -> Result<Option<UserRow>>;
+    async fn get_user_by_name(&self, username: &str) -> Result<Option<UserRow>>;
+    async fn list_users(&self) -> Result<Vec<UserRow>>;
+    async fn set_password(&self, user_id: i64, hash: &str) -> Result<()>;
+    async fn add_grant(&self, user_id: i64, grant: &RoleGrant) -> Result<()>;
+    async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>>;
+
+    async fn insert_credential(&self, cred: &NewCredential) -> Result<()>;
+    /// The credential with this hash and kind, if it exists and has not expired at `now`.
+    async fn get_credential(
+        &self,
+        token_hash: &str,
+        kind: CredentialKind,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRow>>;
+    async fn delete_credential(&self, token_hash: &str) -> Result<()>;
+    async fn delete_user_credentials(&self, user_id: i64) -> Result<()>;
+
+    /// Creates the working copy (version 1) and its first revision. Assigns the next
+    /// sequence number of the category when no code is given.
+    async fn create_dataset(&self, new: &NewDataset<'_>) -> Result<DatasetRow>;
+    async fn get_dataset(&self, id: i64) -> Result<Option<DatasetRow>>;
+    /// Writes a new revision if the entry is still at `expected_version`, else
+    /// `VersionConflict`; publishes or unpublishes in the same transaction.
+    async fn save_dataset(&self, change: &DatasetChange<'_>) -> Result<DatasetRow>;
+    async fn list_working(&self, query: &WorkingQuery) -> Result<Page<DatasetRow>>;
+    async fn list_revisions(&self, dataset_id: i64) -> Result<Vec<RevisionRow>>;
+    async fn get_revision(&self, dataset_id: i64, version: i64) -> Result<Option<RevisionRow>>;
+
+    async fn get_published(&self, id: i64) -> Result<Option<PublishedRow>>;
+    async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>>;
+    async fn list_published(&self, query: &PublishedQuery) -> Result<Page<PublishedRow>>;
+    /// Published entries counted by region, open type and share type, inside a region.
+    async fn published_counts(&self, region_prefix: &str) -> Result<Vec<CountRow>>;
+}

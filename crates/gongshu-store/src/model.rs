@@ -1,0 +1,236 @@
+//! What goes in and out of the store. Plain data: the rules are in `gongshu-core`.
+
+use chrono::{DateTime, Utc};
+use gongshu_core::catalog::DatasetDraft;
+use gongshu_core::types::{
+    DatasetStatus, Domain, Grade, OpenType, OrgKind, ShareType, UpdateCycle, UserKind,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionRow {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub name: String,
+    pub name_en: String,
+    pub kind: OrgKind,
+    pub region_code: String,
+    pub credit_code: String,
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRow {
+    pub id: i64,
+    pub name: String,
+    pub name_en: String,
+    pub kind: OrgKind,
+    pub region_code: String,
+    pub credit_code: String,
+    pub contact: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrgFilter {
+    /// Organisations whose region code starts with this prefix.
+    pub region_prefix: Option<String>,
+    pub kind: Option<OrgKind>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub kind: UserKind,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub kind: UserKind,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+// The password hash is a secret even hashed: keep it out of logs.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    Session,
+    Api,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Api => "api",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub token_hash: String,
+    pub kind: CredentialKind,
+    pub user_id: i64,
+    pub csrf: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub user_id: i64,
+    pub csrf: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDataset<'a> {
+    /// A code carried over from an existing catalog; `None` lets the store assign one.
+    pub code: Option<&'a str>,
+    pub category_code: &'a str,
+    pub provider_id: i64,
+    pub region_code: &'a str,
+    pub doc: &'a DatasetDraft,
+    pub actor_id: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetRow {
+    pub id: i64,
+    pub code: String,
+    pub provider_id: i64,
+    pub region_code: String,
+    pub status: DatasetStatus,
+    pub version: i64,
+    pub doc: DatasetDraft,
+    pub review_note: Option<String>,
+    pub published_version: Option<i64>,
+    pub first_published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What happens to the public copy along with a change of the working copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    Keep,
+    /// The new revision becomes what the public sees.
+    Publish,
+    /// The public copy is removed (withdrawal).
+    Unpublish,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetChange<'a> {
+    pub id: i64,
+    pub expected_version: i64,
+    pub status: DatasetStatus,
+    /// The new content, or `None` to keep the current one.
+    pub doc: Option<&'a DatasetDraft>,
+    /// A reviewer's reasons or the editor's remark; recorded with the revision.
+    pub note: Option<&'a str>,
+    pub publication: Publication,
+    pub actor_id: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkingQuery {
+    /// Entries of these providers …
+    pub provider_ids: Vec<i64>,
+    /// … or of providers inside these regions (code prefixes).
+    pub region_prefixes: Vec<String>,
+    pub status: Option<DatasetStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevisionRow {
+    pub dataset_id: i64,
+    pub version: i64,
+    pub status: DatasetStatus,
+    pub doc: DatasetDraft,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub note: Option<String>,
+    pub published: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The published copy of an entry, with its provider's public identity.
+#[derive(Debug, Clone)]
+pub struct PublishedRow {
+    pub id: i64,
+    pub code: String,
+    pub provider_id: i64,
+    pub provider_name: String,
+    pub provider_credit_code: String,
+    pub region_code: String,
+    pub version: i64,
+    pub doc: DatasetDraft,
+    pub published_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PublishedSort {
+    /// Most recently updated first.
+    #[default]
+    Updated,
+    Title,
+    Code,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PublishedQuery {
+    /// Words that must all appear in the title, summary, keywords, items, code or provider.
+    pub q: Option<String>,
+    pub domain: Option<Domain>,
+    pub provider_id: Option<i64>,
+    pub region_prefix: Option<String>,
+    /// Any of these open types; empty for all.
+    pub open_types: Vec<OpenType>,
+    pub share_type: Option<ShareType>,
+    pub update_cycle: Option<UpdateCycle>,
+    pub grade: Option<Grade>,
+    pub sort: PublishedSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    pub region_code: String,
+    pub open_type: OpenType,
+    pub share_type: ShareType,
+    pub count: i64,
+}

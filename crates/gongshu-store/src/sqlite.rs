@@ -1,0 +1,772 @@
+//! The embedded default: SQLite in WAL mode.
+//!
+//! Every write transaction starts with a write, so SQLite takes its write lock at once and
+//! a concurrent writer waits on the busy timeout instead of failing on a lock upgrade.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gongshu_core::authz::RoleGrant;
+use gongshu_core::catalog::DatasetDraft;
+use gongshu_core::types::{
+    DatasetStatus, OpenType, OrgKind, Role, ShareType, UserKind,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+fn vocab<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    parse(&s).ok_or_else(|| corrupt(col, &s))
+}
+
+fn doc(row: &SqliteRow) -> Result<DatasetDraft> {
+    let s: String = row.try_get("doc")?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
+}
+
+fn doc_json(d: &DatasetDraft) -> Result<String> {
+    serde_json::to_string(d).map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
+}
+
+/// Turns a unique-constraint violation into `Duplicate`, naming what was duplicated.
+fn unique(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(what),
+        _ => StoreError::Backend(e),
+    }
+}
+
+fn region_row(r: &SqliteRow) -> Result<RegionRow> {
+    Ok(RegionRow {
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+    })
+}
+
+fn org_row(r: &SqliteRow) -> Result<OrgRow> {
+    Ok(OrgRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        name_en: r.try_get("name_en")?,
+        kind: vocab(r, "kind", OrgKind::parse)?,
+        region_code: r.try_get("region_code")?,
+        credit_code: r.try_get("credit_code")?,
+        contact: r.try_get("contact")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn user_row(r: &SqliteRow) -> Result<UserRow> {
+    Ok(UserRow {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        kind: vocab(r, "kind", UserKind::parse)?,
+        password_hash: r.try_get("password_hash")?,
+        disabled: r.try_get("disabled")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn dataset_row(r: &SqliteRow) -> Result<DatasetRow> {
+    Ok(DatasetRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        provider_id: r.try_get("provider_id")?,
+        region_code: r.try_get("region_code")?,
+        status: vocab(r, "status", DatasetStatus::parse)?,
+        version: r.try_get("version")?,
+        doc: doc(r)?,
+        review_note: r.try_get("review_note")?,
+        published_version: r.try_get("published_version")?,
+        first_published_at: r.try_get("first_published_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn revision_row(r: &SqliteRow) -> Result<RevisionRow> {
+    Ok(RevisionRow {
+        dataset_id: r.try_get("dataset_id")?,
+        version: r.try_get("version")?,
+        status: vocab(r, "status", DatasetStatus::parse)?,
+        doc: doc(r)?,
+        actor_id: r.try_get("actor_id")?,
+        actor_name: r.try_get("actor_name")?,
+        note: r.try_get("note")?,
+        published: r.try_get("published")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn published_row(r: &SqliteRow) -> Result<PublishedRow> {
+    Ok(PublishedRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        provider_id: r.try_get("provider_id")?,
+        provider_name: r.try_get("provider_name")?,
+        provider_credit_code: r.try_get("provider_credit_code")?,
+        region_code: r.try_get("region_code")?,
+        version: r.try_get("version")?,
+        doc: doc(r)?,
+        published_at: r.try_get("published_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Escapes LIKE wildcards so user text matches literally.
+fn like_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The text a plain catalog query matches against (a real index comes with gongshu-search).
+fn search_text(code: &str, provider_name: &str, d: &DatasetDraft) -> String {
+    let mut s = format!("{code} {provider_name} {} {}", d.title, d.summary);
+    for k in &d.keywords {
+        s.push(' ');
+        s.push_str(k);
+    }
+    for i in &d.items {
+        s.push(' ');
+        s.push_str(&i.name);
+    }
+    s.to_lowercase()
+}
+
+const PUBLISHED_SELECT: &str = "SELECT p.id, p.code, p.provider_id, o.name AS provider_name, \
+     o.credit_code AS provider_credit_code, p.region_code, p.version, p.doc, p.published_at, \
+     p.updated_at FROM published_datasets p JOIN organizations o ON o.id = p.provider_id";
+
+fn push_published_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &PublishedQuery) {
+    b.push(" WHERE 1 = 1");
+    if let Some(text) = &q.q {
+        for word in text.to_lowercase().split_whitespace().take(16) {
+            b.push(" AND p.search_text LIKE ")
+                .push_bind(like_pattern(word))
+                .push(" ESCAPE '\\'");
+        }
+    }
+    if let Some(d) = q.domain {
+        b.push(" AND p.domains LIKE ")
+            .push_bind(format!("%,{},%", d.as_str()));
+    }
+    if let Some(p) = q.provider_id {
+        b.push(" AND p.provider_id = ").push_bind(p);
+    }
+    if let Some(prefix) = &q.region_prefix {
+        b.push(" AND p.region_code LIKE ")
+            .push_bind(format!("{prefix}%"));
+    }
+    if !q.open_types.is_empty() {
+        b.push(" AND p.open_type IN (");
+        let mut sep = b.separated(", ");
+        for t in &q.open_types {
+            sep.push_bind(t.as_str());
+        }
+        b.push(")");
+    }
+    if let Some(s) = q.share_type {
+        b.push(" AND p.share_type = ").push_bind(s.as_str());
+    }
+    if let Some(c) = q.update_cycle {
+        b.push(" AND p.update_cycle = ").push_bind(c.as_str());
+    }
+    if let Some(g) = q.grade {
+        b.push(" AND p.grade = ").push_bind(g.as_str());
+    }
+}
+
+fn push_working_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &WorkingQuery) {
+    b.push(" WHERE (0 = 1");
+    for id in &q.provider_ids {
+        b.push(" OR provider_id = ").push_bind(*id);
+    }
+    for prefix in &q.region_prefixes {
+        b.push(" OR region_code LIKE ").push_bind(format!("{prefix}%"));
+    }
+    b.push(")");
+    if let Some(s) = q.status {
+        b.push(" AND status = ").push_bind(s.as_str());
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn health(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn upsert_region(&self, code: &str, name: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO regions (code, name) VALUES (?, ?) \
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name",
+        )
+        .bind(code)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_regions(&self) -> Result<Vec<RegionRow>> {
+        sqlx::query("SELECT code, name FROM regions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(region_row)
+            .collect()
+    }
+
+    async fn get_region(&self, code: &str) -> Result<Option<RegionRow>> {
+        sqlx::query("SELECT code, name FROM regions WHERE code = ?")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(region_row)
+            .transpose()
+    }
+
+    async fn insert_org(&self, org: &NewOrg, at: DateTime<Utc>) -> Result<OrgRow> {
+        let row = sqlx::query(
+            "INSERT INTO organizations (name, name_en, kind, region_code, credit_code, contact, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&org.name)
+        .bind(&org.name_en)
+        .bind(org.kind.as_str())
+        .bind(&org.region_code)
+        .bind(&org.credit_code)
+        .bind(&org.contact)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique(e, "credit_code"))?;
+        org_row(&row)
+    }
+
+    async fn get_org(&self, id: i64) -> Result<Option<OrgRow>> {
+        sqlx::query("SELECT * FROM organizations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_row)
+            .transpose()
+    }
+
+    async fn list_orgs(&self, filter: &OrgFilter) -> Result<Vec<OrgRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM organizations WHERE 1 = 1");
+        if let Some(prefix) = &filter.region_prefix {
+            b.push(" AND region_code LIKE ").push_bind(format!("{prefix}%"));
+        }
+        if let Some(kind) = filter.kind {
+            b.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        b.push(" ORDER BY region_code, kind DESC, id");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(org_row)
+            .collect()
+    }
+
+    async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<UserRow> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, display_name, kind, password_hash, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(user.kind.as_str())
+        .bind(&user.password_hash)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique(e, "username"))?;
+        user_row(&row)
+    }
+
+    async fn get_user(&self, id: i64) -> Result<Option<UserRow>> {
+        sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_row)
+            .transpose()
+    }
+
+    async fn get_user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
+        sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_row)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRow>> {
+        sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_row)
+            .collect()
+    }
+
+    async fn set_password(&self, user_id: i64, hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn add_grant(&self, user_id: i64, grant: &RoleGrant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO role_grants (user_id, role, org_id, region_code) VALUES (?, ?, ?, ?)",
+        )
+        .bind(user_id)
+        .bind(grant.role.as_str())
+        .bind(grant.org_id)
+        .bind(&grant.region_code)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "role grant"))?;
+        Ok(())
+    }
+
+    async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>> {
+        sqlx::query("SELECT role, org_id, region_code FROM role_grants WHERE user_id = ? ORDER BY rowid")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RoleGrant {
+                    role: vocab(r, "role", Role::parse)?,
+                    org_id: r.try_get("org_id")?,
+                    region_code: r.try_get("region_code")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_credential(&self, c: &NewCredential) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credentials (token_hash, kind, user_id, csrf, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.token_hash)
+        .bind(c.kind.as_str())
+        .bind(c.user_id)
+        .bind(&c.csrf)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "token"))?;
+        Ok(())
+    }
+
+    async fn get_credential(
+        &self,
+        token_hash: &str,
+        kind: CredentialKind,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRow>> {
+        let row = sqlx::query(
+            "SELECT c.user_id, c.csrf, c.expires_at FROM credentials c JOIN users u ON u.id = c.user_id \
+             WHERE c.token_hash = ? AND c.kind = ? AND c.expires_at > ? AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(kind.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(CredentialRow {
+                user_id: r.try_get("user_id")?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_credential(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM credentials WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_credentials(&self, user_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM credentials WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_dataset(&self, new: &NewDataset<'_>) -> Result<DatasetRow> {
+        let mut tx = self.pool.begin().await?;
+        let code = match new.code {
+            Some(code) => {
+                // Keep the sequence ahead of carried-over codes so it never hands one out again.
+                let seq: i64 = code
+                    .rsplit('/')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| corrupt("code", code))?;
+                sqlx::query(
+                    "INSERT INTO code_sequences (category_code, next) VALUES (?, ?) \
+                     ON CONFLICT(category_code) DO UPDATE SET next = max(next, excluded.next)",
+                )
+                .bind(new.category_code)
+                .bind(seq + 1)
+                .execute(&mut *tx)
+                .await?;
+                code.to_owned()
+            }
+            None => loop {
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO code_sequences (category_code, next) VALUES (?, 2) \
+                     ON CONFLICT(category_code) DO UPDATE SET next = next + 1 RETURNING next - 1",
+                )
+                .bind(new.category_code)
+                .fetch_one(&mut *tx)
+                .await?;
+                let code = gongshu_core::catalog::resource_code(new.category_code, seq as u32);
+                let taken: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM datasets WHERE code = ?)")
+                        .bind(&code)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if !taken {
+                    break code;
+                }
+            },
+        };
+        let doc = doc_json(new.doc)?;
+        let row = sqlx::query(
+            "INSERT INTO datasets (code, provider_id, region_code, status, version, title, doc, created_at, updated_at) \
+             VALUES (?, ?, ?, 'draft', 1, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&code)
+        .bind(new.provider_id)
+        .bind(new.region_code)
+        .bind(&new.doc.title)
+        .bind(&doc)
+        .bind(new.at)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique(e, "code"))?;
+        let created = dataset_row(&row)?;
+        sqlx::query(
+            "INSERT INTO dataset_revisions (dataset_id, version, status, doc, actor_id, created_at) \
+             VALUES (?, 1, 'draft', ?, ?, ?)",
+        )
+        .bind(created.id)
+        .bind(&doc)
+        .bind(new.actor_id)
+        .bind(new.at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn get_dataset(&self, id: i64) -> Result<Option<DatasetRow>> {
+        sqlx::query("SELECT * FROM datasets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(dataset_row)
+            .transpose()
+    }
+
+    async fn save_dataset(&self, c: &DatasetChange<'_>) -> Result<DatasetRow> {
+        let publish = c.publication == Publication::Publish;
+        let new_doc = c.doc.map(doc_json).transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE datasets SET status = ?, version = version + 1, \
+                doc = COALESCE(?, doc), title = COALESCE(?, title), review_note = ?, updated_at = ?, \
+                published_version = CASE WHEN ? THEN version + 1 WHEN ? THEN NULL ELSE published_version END, \
+                first_published_at = CASE WHEN ? THEN COALESCE(first_published_at, ?) ELSE first_published_at END \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(c.status.as_str())
+        .bind(&new_doc)
+        .bind(c.doc.map(|d| d.title.as_str()))
+        .bind(c.note)
+        .bind(c.at)
+        .bind(publish)
+        .bind(c.publication == Publication::Unpublish)
+        .bind(publish)
+        .bind(c.at)
+        .bind(c.id)
+        .bind(c.expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM datasets WHERE id = ?)")
+                .bind(c.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Err(if exists {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        let row = sqlx::query("SELECT * FROM datasets WHERE id = ?")
+            .bind(c.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let saved = dataset_row(&row)?;
+        let doc: String = row.try_get("doc")?;
+        sqlx::query(
+            "INSERT INTO dataset_revisions (dataset_id, version, status, doc, actor_id, note, published, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(saved.id)
+        .bind(saved.version)
+        .bind(saved.status.as_str())
+        .bind(&doc)
+        .bind(c.actor_id)
+        .bind(c.note)
+        .bind(publish)
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await?;
+        match c.publication {
+            Publication::Keep => {}
+            Publication::Unpublish => {
+                sqlx::query("DELETE FROM published_datasets WHERE id = ?")
+                    .bind(saved.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Publication::Publish => {
+                let provider_name: String =
+                    sqlx::query_scalar("SELECT name FROM organizations WHERE id = ?")
+                        .bind(saved.provider_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let d = &saved.doc;
+                let domains: String = d.domains.iter().fold(",".to_owned(), |mut s, x| {
+                    s.push_str(x.as_str());
+                    s.push(',');
+                    s
+                });
+                sqlx::query(
+                    "INSERT OR REPLACE INTO published_datasets (id, code, provider_id, region_code, version, title, \
+                        open_type, share_type, update_cycle, grade, domains, search_text, doc, published_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(saved.id)
+                .bind(&saved.code)
+                .bind(saved.provider_id)
+                .bind(&saved.region_code)
+                .bind(saved.version)
+                .bind(&d.title)
+                .bind(d.open_type.as_str())
+                .bind(d.share_type.as_str())
+                .bind(d.update_cycle.as_str())
+                .bind(d.grade.as_str())
+                .bind(domains)
+                .bind(search_text(&saved.code, &provider_name, d))
+                .bind(&doc)
+                .bind(saved.first_published_at.unwrap_or(c.at))
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    async fn list_working(&self, q: &WorkingQuery) -> Result<Page<DatasetRow>> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM datasets");
+        push_working_filters(&mut count, q);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM datasets");
+        push_working_filters(&mut b, q);
+        b.push(" ORDER BY updated_at DESC, id DESC LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let items = b
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(dataset_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn list_revisions(&self, dataset_id: i64) -> Result<Vec<RevisionRow>> {
+        sqlx::query(
+            "SELECT r.*, u.username AS actor_name FROM dataset_revisions r \
+             LEFT JOIN users u ON u.id = r.actor_id WHERE r.dataset_id = ? ORDER BY r.version",
+        )
+        .bind(dataset_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(revision_row)
+        .collect()
+    }
+
+    async fn get_revision(&self, dataset_id: i64, version: i64) -> Result<Option<RevisionRow>> {
+        sqlx::query(
+            "SELECT r.*, u.username AS actor_name FROM dataset_revisions r \
+             LEFT JOIN users u ON u.id = r.actor_id WHERE r.dataset_id = ? AND r.version = ?",
+        )
+        .bind(dataset_id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(revision_row)
+        .transpose()
+    }
+
+    async fn get_published(&self, id: i64) -> Result<Option<PublishedRow>> {
+        sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(published_row)
+            .transpose()
+    }
+
+    async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>> {
+        sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.code = ?"))
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(published_row)
+            .transpose()
+    }
+
+    async fn list_published(&self, q: &PublishedQuery) -> Result<Page<PublishedRow>> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM published_datasets p");
+        push_published_filters(&mut count, q);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut b = QueryBuilder::<Sqlite>::new(PUBLISHED_SELECT);
+        push_published_filters(&mut b, q);
+        b.push(match q.sort {
+            PublishedSort::Updated => " ORDER BY p.updated_at DESC, p.id DESC",
+            PublishedSort::Title => " ORDER BY p.title, p.id",
+            PublishedSort::Code => " ORDER BY p.code",
+        });
+        b.push(" LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let items = b
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(published_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn published_counts(&self, region_prefix: &str) -> Result<Vec<CountRow>> {
+        sqlx::query(
+            "SELECT region_code, open_type, share_type, COUNT(*) AS n FROM published_datasets \
+             WHERE region_code LIKE ? GROUP BY region_code, open_type, share_type ORDER BY region_code",
+        )
+        .bind(format!("{region_prefix}%"))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(CountRow {
+                region_code: r.try_get("region_code")?,
+                open_type: vocab(r, "open_type", OpenType::parse)?,
+                share_type: vocab(r, "share_type", ShareType::parse)?,
+                count: r.try_get("n")?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,288 @@
+//! One story every store implementation must tell the same way. The PostgreSQL backend
+//! (issue 10) runs this same story.
+
+use chrono::{Duration, TimeZone, Utc};
+use gongshu_core::authz::RoleGrant;
+use gongshu_core::catalog::{Category, DatasetDraft};
+use gongshu_core::types::*;
+use gongshu_store::*;
+
+fn draft(title: &str, open: OpenType) -> DatasetDraft {
+    DatasetDraft {
+        title: title.into(),
+        summary: "摘要".into(),
+        category: Category {
+            class: CategoryClass::Department,
+            item: "01".into(),
+            catalog: "002".into(),
+            detail: None,
+        },
+        format: ResourceFormat::Spreadsheet,
+        file_formats: vec!["csv".into()],
+        items: vec![],
+        share_type: ShareType::Unconditional,
+        share_condition: String::new(),
+        share_method: ShareMethod::PlatformFile,
+        open_type: open,
+        open_condition: String::new(),
+        legal_basis: String::new(),
+        update_cycle: UpdateCycle::Monthly,
+        related_codes: vec![],
+        domains: vec![Domain::Health, Domain::Education],
+        keywords: vec!["医院".into()],
+        grade: Grade::General1,
+        contact: String::new(),
+        license: String::new(),
+        classified: false,
+    }
+}
+
+async fn story(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    store.health().await.unwrap();
+    store.upsert_region("370000", "山东省").await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    store.upsert_region("370100", "济南市").await.unwrap();
+    store.upsert_region("370100", "济南市").await.unwrap();
+    assert_eq!(store.list_regions().await.unwrap().len(), 3);
+
+    let new_org = |name: &str, region: &str, credit: &str| NewOrg {
+        name: name.into(),
+        name_en: String::new(),
+        kind: OrgKind::Provider,
+        region_code: region.into(),
+        credit_code: credit.into(),
+        contact: String::new(),
+    };
+    let zibo = store
+        .insert_org(&new_org("淄博市卫健委", "370300", "11370300MB0000001X"), t0)
+        .await
+        .unwrap();
+    let jinan = store
+        .insert_org(&new_org("济南市卫健委", "370100", "11370100MB0000002X"), t0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_org(&new_org("重复", "370100", "11370100MB0000002X"), t0).await,
+        Err(StoreError::Duplicate("credit_code"))
+    ));
+    let in_zibo = OrgFilter {
+        region_prefix: Some("3703".into()),
+        kind: None,
+    };
+    assert_eq!(store.list_orgs(&in_zibo).await.unwrap(), vec![zibo.clone()]);
+
+    let user = store
+        .insert_user(
+            &NewUser {
+                username: "Alice".into(),
+                display_name: "爱丽丝".into(),
+                kind: UserKind::Staff,
+                password_hash: Some("h".into()),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let same_name = NewUser {
+        username: "alice".into(),
+        display_name: String::new(),
+        kind: UserKind::Staff,
+        password_hash: None,
+    };
+    assert!(matches!(
+        store.insert_user(&same_name, t0).await,
+        Err(StoreError::Duplicate("username"))
+    ));
+    assert_eq!(store.get_user_by_name("ALICE").await.unwrap().unwrap().id, user.id);
+    let grant = RoleGrant {
+        role: Role::ProviderAdmin,
+        org_id: Some(zibo.id),
+        region_code: None,
+    };
+    store.add_grant(user.id, &grant).await.unwrap();
+    assert_eq!(store.grants(user.id).await.unwrap(), vec![grant]);
+
+    let cred = NewCredential {
+        token_hash: "abc".into(),
+        kind: CredentialKind::Api,
+        user_id: user.id,
+        csrf: None,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(1),
+    };
+    store.insert_credential(&cred).await.unwrap();
+    assert!(store.get_credential("abc", CredentialKind::Api, t0).await.unwrap().is_some());
+    assert!(store.get_credential("abc", CredentialKind::Session, t0).await.unwrap().is_none());
+    let later = t0 + Duration::hours(2);
+    assert!(store.get_credential("abc", CredentialKind::Api, later).await.unwrap().is_none());
+    store.delete_user_credentials(user.id).await.unwrap();
+    assert!(store.get_credential("abc", CredentialKind::Api, t0).await.unwrap().is_none());
+
+    // Codes: assigned in sequence per category, carried-over codes keep the sequence ahead.
+    let d1 = draft("淄博市医疗机构名录", OpenType::Unconditional);
+    let new = |doc: &'static DatasetDraft, code: Option<&'static str>, org: &OrgRow| NewDataset {
+        code,
+        category_code: "301002",
+        provider_id: org.id,
+        region_code: Box::leak(org.region_code.clone().into_boxed_str()),
+        doc,
+        actor_id: Some(user.id),
+        at: t0,
+    };
+    let d1: &'static DatasetDraft = Box::leak(Box::new(d1));
+    let a = store.create_dataset(&new(d1, None, &zibo)).await.unwrap();
+    assert_eq!(a.code, "301002/000001");
+    assert_eq!((a.status, a.version), (DatasetStatus::Draft, 1));
+    let b = store.create_dataset(&new(d1, Some("301002/000005"), &jinan)).await.unwrap();
+    assert_eq!(b.code, "301002/000005");
+    assert!(matches!(
+        store.create_dataset(&new(d1, Some("301002/000005"), &jinan)).await,
+        Err(StoreError::Duplicate("code"))
+    ));
+    let c = store.create_dataset(&new(d1, None, &jinan)).await.unwrap();
+    assert_eq!(c.code, "301002/000006");
+
+    // Drafts are invisible to public reads.
+    let all = PublishedQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.list_published(&all).await.unwrap().total, 0);
+    assert!(store.get_published(a.id).await.unwrap().is_none());
+
+    // Optimistic concurrency.
+    let change = |version, status, publication| DatasetChange {
+        id: a.id,
+        expected_version: version,
+        status,
+        doc: None,
+        note: None,
+        publication,
+        actor_id: Some(user.id),
+        at: t0 + Duration::days(1),
+    };
+    let s = store
+        .save_dataset(&change(1, DatasetStatus::Submitted, Publication::Keep))
+        .await
+        .unwrap();
+    assert_eq!(s.version, 2);
+    assert!(matches!(
+        store.save_dataset(&change(1, DatasetStatus::Draft, Publication::Keep)).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let mut missing = change(1, DatasetStatus::Draft, Publication::Keep);
+    missing.id = 999;
+    assert!(matches!(store.save_dataset(&missing).await, Err(StoreError::NotFound)));
+
+    let p = store
+        .save_dataset(&change(2, DatasetStatus::Published, Publication::Publish))
+        .await
+        .unwrap();
+    assert_eq!(p.published_version, Some(3));
+    let pubrow = store.get_published(a.id).await.unwrap().unwrap();
+    assert_eq!(pubrow.provider_name, "淄博市卫健委");
+    assert_eq!(pubrow.published_at, t0 + Duration::days(1));
+
+    // An edit of a published entry leaves the published copy serving.
+    let mut edited = d1.clone();
+    edited.title = "淄博市医疗机构名录（修订）".into();
+    let mut e = change(3, DatasetStatus::Draft, Publication::Keep);
+    e.doc = Some(&edited);
+    store.save_dataset(&e).await.unwrap();
+    assert_eq!(
+        store.get_published(a.id).await.unwrap().unwrap().doc.title,
+        "淄博市医疗机构名录"
+    );
+
+    // Filters.
+    let q = |f: fn(&mut PublishedQuery)| {
+        let mut q = all.clone();
+        f(&mut q);
+        q
+    };
+    for (query, want) in [
+        (q(|q| q.q = Some("医疗 名录".into())), 1),
+        (q(|q| q.q = Some("医院".into())), 1),
+        (q(|q| q.q = Some("修订".into())), 0),
+        (q(|q| q.q = Some("100%_".into())), 0),
+        (q(|q| q.domain = Some(Domain::Health)), 1),
+        (q(|q| q.domain = Some(Domain::Transport)), 0),
+        (q(|q| q.region_prefix = Some("37".into())), 1),
+        (q(|q| q.region_prefix = Some("3701".into())), 0),
+        (q(|q| q.open_types = vec![OpenType::None]), 0),
+        (q(|q| q.update_cycle = Some(UpdateCycle::Monthly)), 1),
+    ] {
+        assert_eq!(store.list_published(&query).await.unwrap().total, want, "{query:?}");
+    }
+    let counts = store.published_counts("37").await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].count, 1);
+
+    // History: every revision is kept.
+    let revs = store.list_revisions(a.id).await.unwrap();
+    let versions: Vec<(i64, DatasetStatus, bool)> =
+        revs.iter().map(|r| (r.version, r.status, r.published)).collect();
+    assert_eq!(
+        versions,
+        vec![
+            (1, DatasetStatus::Draft, false),
+            (2, DatasetStatus::Submitted, false),
+            (3, DatasetStatus::Published, true),
+            (4, DatasetStatus::Draft, false),
+        ]
+    );
+    assert_eq!(revs[3].actor_name.as_deref(), Some("Alice"));
+
+    // Withdrawal removes the public copy.
+    store
+        .save_dataset(&change(4, DatasetStatus::Withdrawn, Publication::Unpublish))
+        .await
+        .unwrap();
+    assert!(store.get_published(a.id).await.unwrap().is_none());
+    let working = store
+        .list_working(&WorkingQuery {
+            provider_ids: vec![zibo.id],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(working.total, 1);
+    let by_region = store
+        .list_working(&WorkingQuery {
+            region_prefixes: vec!["3701".into()],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_region.total, 2);
+}
+
+#[tokio::test]
+async fn sqlite_tells_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("meta.db")).await.unwrap();
+    story(&store).await;
+}
+
+#[tokio::test]
+async fn revisions_cannot_be_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    story(&store).await;
+    store.close().await;
+    // Even someone with the database file cannot silently edit history through SQL.
+    let result = raw_exec(&path, "UPDATE dataset_revisions SET note = 'x'").await;
+    assert!(result.is_err());
+    let result = raw_exec(&path, "DELETE FROM dataset_revisions").await;
+    assert!(result.is_err());
+}
+
+async fn raw_exec(path: &std::path::Path, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+    sqlx::query(sql).execute(&mut c).await.map(|_| ())
+}
