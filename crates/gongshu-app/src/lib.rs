@@ -1,1 +1,87 @@
+//! Gongshu's use cases: what a person can do on the platform, whoever calls it (the HTTP
+//! server or the CLI). Each use case asks the rules in `gongshu-core` and then the store;
+//! it knows nothing of HTTP.
 
+pub mod auth;
+pub mod catalog;
+pub mod demo;
+pub mod directory;
+pub mod views;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use gongshu_core::Error;
+use gongshu_core::catalog::GradeCapPolicy;
+use gongshu_store::{Store, StoreError};
+
+pub use gongshu_core;
+pub use gongshu_store;
+
+/// Everything a use case needs: the store and the province's policies.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<GradeCapPolicy>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub session_ttl: chrono::Duration,
+    pub token_ttl: chrono::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_ttl: chrono::Duration::hours(8),
+            token_ttl: chrono::Duration::days(30),
+        }
+    }
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        Self {
+            store,
+            policy: Arc::new(GradeCapPolicy::default()),
+            settings,
+        }
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Maps a store failure to what a user may be told; the details of a backend failure are
+/// logged here and never shown.
+pub(crate) fn store_error(e: StoreError) -> Error {
+    use gongshu_core::ErrorCode;
+    match e {
+        StoreError::NotFound => Error::not_found("记录", "Record"),
+        StoreError::VersionConflict => Error::version_conflict(),
+        StoreError::Duplicate(what) => Error::new(
+            ErrorCode::Duplicate,
+            format!("已存在相同的{}", duplicate_zh(what)),
+            format!("A record with the same {what} already exists"),
+        ),
+        other => {
+            tracing::error!(error = %other, "store failure");
+            Error::internal()
+        }
+    }
+}
+
+fn duplicate_zh(what: &str) -> &'static str {
+    match what {
+        "code" => "信息资源代码",
+        "username" => "用户名",
+        "credit_code" => "统一社会信用代码",
+        "role grant" => "角色授权",
+        _ => "记录",
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

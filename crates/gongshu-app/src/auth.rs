@@ -1,0 +1,216 @@
+//! Identity: local accounts with argon2id passwords, web sessions with a CSRF token, and
+//! API tokens for programs. Only a SHA-256 of a session or token secret is stored.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use gongshu_core::authz::Principal;
+use gongshu_core::{Error, ErrorCode};
+use gongshu_store::{CredentialKind, NewCredential, UserRow};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::{App, Result, store_error};
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A fresh random secret, URL-safe.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn token_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub fn check_password_policy(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::new(
+            ErrorCode::Validation,
+            format!("密码长度应为{MIN_PASSWORD_CHARS}至{MAX_PASSWORD_BYTES}个字符"),
+            format!("A password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes with argon2id off the async runtime: it is deliberately slow.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| Error::internal())?
+    .map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        Error::internal()
+    })
+}
+
+async fn verify_password(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn bad_login() -> Error {
+    Error::new(
+        ErrorCode::Unauthenticated,
+        "用户名或密码错误",
+        "Wrong username or password",
+    )
+}
+
+/// A session of the web interface.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub secret: String,
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl App {
+    /// Checks a username and password. A missing user costs the same hashing time as a
+    /// wrong password, so the answer does not tell which accounts exist.
+    pub async fn login(&self, username: &str, password: &str) -> Result<UserRow> {
+        if password.len() > MAX_PASSWORD_BYTES || username.len() > 200 {
+            return Err(bad_login());
+        }
+        let user = self.store.get_user_by_name(username).await.map_err(store_error)?;
+        match user {
+            Some(u) if !u.disabled => match &u.password_hash {
+                Some(h) if verify_password(password, h).await => Ok(u),
+                _ => Err(bad_login()),
+            },
+            _ => {
+                let _ = verify_password(password, DUMMY_HASH).await;
+                Err(bad_login())
+            }
+        }
+    }
+
+    pub async fn issue_api_token(&self, user: &UserRow) -> Result<(String, DateTime<Utc>)> {
+        let secret = format!("gst_{}", random_secret());
+        let now = self.now();
+        let expires_at = now + self.settings.token_ttl;
+        self.store
+            .insert_credential(&NewCredential {
+                token_hash: token_hash(&secret),
+                kind: CredentialKind::Api,
+                user_id: user.id,
+                csrf: None,
+                created_at: now,
+                expires_at,
+            })
+            .await
+            .map_err(store_error)?;
+        Ok((secret, expires_at))
+    }
+
+    pub async fn start_session(&self, user: &UserRow) -> Result<Session> {
+        let secret = random_secret();
+        let csrf = random_secret();
+        let now = self.now();
+        let expires_at = now + self.settings.session_ttl;
+        self.store
+            .insert_credential(&NewCredential {
+                token_hash: token_hash(&secret),
+                kind: CredentialKind::Session,
+                user_id: user.id,
+                csrf: Some(csrf.clone()),
+                created_at: now,
+                expires_at,
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(Session {
+            secret,
+            csrf,
+            expires_at,
+        })
+    }
+
+    /// Revokes a session or an API token.
+    pub async fn revoke(&self, secret: &str) -> Result<()> {
+        self.store
+            .delete_credential(&token_hash(secret))
+            .await
+            .map_err(store_error)
+    }
+
+    /// The person behind a session or token, with their roles, and the session's CSRF token.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        kind: CredentialKind,
+    ) -> Result<Option<(Principal, Option<String>)>> {
+        if secret.len() > 200 {
+            return Ok(None);
+        }
+        let Some(cred) = self
+            .store
+            .get_credential(&token_hash(secret), kind, self.now())
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.get_user(cred.user_id).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.principal_of(&user).await?, cred.csrf)))
+    }
+
+    pub async fn principal_of(&self, user: &UserRow) -> Result<Principal> {
+        Ok(Principal {
+            user_id: user.id,
+            username: user.username.clone(),
+            grants: self.store.grants(user.id).await.map_err(store_error)?,
+        })
+    }
+}
+
+/// A valid argon2id hash of a random string, verified against when the user does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3JtwUGW3qG7TThp1Cz4FvSsmjbVNrGMSqPJjsPa9bGQ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn argon2id_round_trip() {
+        let h = hash_password("correct horse").await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h).await);
+        assert!(!verify_password("wrong horse", &h).await);
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password_policy("short").is_err());
+        assert!(check_password_policy("长密码长密码长密码").is_ok());
+        assert!(check_password_policy(&"x".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn secrets_are_random_and_hashes_stable() {
+        assert_ne!(random_secret(), random_secret());
+        assert_eq!(token_hash("a"), token_hash("a"));
+        assert_eq!(token_hash("a").len(), 64);
+    }
+}
