@@ -1,8 +1,8 @@
 //! Identity: local accounts with argon2id passwords, web sessions with a CSRF token, and
 //! API tokens for programs. Only a SHA-256 of a session or token secret is stored.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::Principal;
@@ -60,7 +60,11 @@ async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_owned(), hash.to_owned());
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -90,7 +94,11 @@ impl App {
         if password.len() > MAX_PASSWORD_BYTES || username.len() > 200 {
             return Err(bad_login());
         }
-        let user = self.store.get_user_by_name(username).await.map_err(store_error)?;
+        let user = self
+            .store
+            .get_user_by_name(username)
+            .await
+            .map_err(store_error)?;
         match user {
             Some(u) if !u.disabled => match &u.password_hash {
                 Some(h) if verify_password(password, h).await => Ok(u),
@@ -169,7 +177,12 @@ impl App {
         else {
             return Ok(None);
         };
-        let Some(user) = self.store.get_user(cred.user_id).await.map_err(store_error)? else {
+        let Some(user) = self
+            .store
+            .get_user(cred.user_id)
+            .await
+            .map_err(store_error)?
+        else {
             return Ok(None);
         };
         Ok(Some((self.principal_of(&user).await?, cred.csrf)))

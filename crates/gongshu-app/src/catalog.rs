@@ -9,7 +9,7 @@ use gongshu_core::region::RegionCode;
 use gongshu_core::types::{DatasetStatus, OpenType, OrgKind, ShareType};
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
-    DatasetChange, DatasetRow, NewDataset, OrgRow, PublishedQuery, Publication, WorkingQuery,
+    DatasetChange, DatasetRow, NewDataset, OrgRow, Publication, PublishedQuery, WorkingQuery,
 };
 
 use crate::views::{DatasetView, MasterCatalogView, PageView, RegionTally, RevisionView};
@@ -156,8 +156,16 @@ impl App {
                 "The category determines the code and cannot change; create a new entry",
             )]));
         }
-        self.save(caller, &d, version, status, Some(&draft), None, Publication::Keep)
-            .await
+        self.save(
+            caller,
+            &d,
+            version,
+            status,
+            Some(&draft),
+            None,
+            Publication::Keep,
+        )
+        .await
     }
 
     /// A workflow step other than editing: submit, recall, approve, reject, withdraw.
@@ -175,9 +183,7 @@ impl App {
             Step::Edit => authz::can_edit_entry(caller, s),
             Step::Submit | Step::Recall => authz::can_submit_entry(caller, s),
             Step::Approve | Step::Reject => authz::can_review_entry(caller, s),
-            Step::Withdraw => {
-                authz::can_withdraw_entry(caller, s, d.first_published_at.is_some())
-            }
+            Step::Withdraw => authz::can_withdraw_entry(caller, s, d.first_published_at.is_some()),
         };
         if !allowed {
             return Err(Error::forbidden());
@@ -291,9 +297,17 @@ impl App {
                 "at most 200 characters",
             )]));
         }
-        let found = self.store.list_published(&query).await.map_err(store_error)?;
+        let found = self
+            .store
+            .list_published(&query)
+            .await
+            .map_err(store_error)?;
         Ok(PageView {
-            items: found.items.into_iter().map(DatasetView::published).collect(),
+            items: found
+                .items
+                .into_iter()
+                .map(DatasetView::published)
+                .collect(),
             total: found.total,
             page,
             per_page,
@@ -342,7 +356,11 @@ impl App {
 
     /// The history of an entry. The public sees only its published versions; those who
     /// take part in it see every revision.
-    pub async fn revisions(&self, caller: Option<&Principal>, id: i64) -> Result<Vec<RevisionView>> {
+    pub async fn revisions(
+        &self,
+        caller: Option<&Principal>,
+        id: i64,
+    ) -> Result<Vec<RevisionView>> {
         let full = self.working_copy(caller, id).await.is_ok();
         if !full {
             self.public_dataset(id).await?;
@@ -394,8 +412,8 @@ impl App {
     /// A region's master catalog (总目录, SD-EGOV §15): its providers' published entries and
     /// those of every region below, tallied per direct sub-region.
     pub async fn master_catalog(&self, region_code: &str) -> Result<MasterCatalogView> {
-        let region = RegionCode::parse(region_code)
-            .ok_or_else(|| Error::not_found("行政区划", "Region"))?;
+        let region =
+            RegionCode::parse(region_code).ok_or_else(|| Error::not_found("行政区划", "Region"))?;
         let regions = self.store.list_regions().await.map_err(store_error)?;
         let name_of = |code: &str| {
             regions
@@ -488,7 +506,11 @@ impl App {
             Some(r) => Some(
                 RegionCode::parse(r)
                     .ok_or_else(|| {
-                        Error::new(ErrorCode::Validation, "行政区划代码无效", "Invalid region code")
+                        Error::new(
+                            ErrorCode::Validation,
+                            "行政区划代码无效",
+                            "Invalid region code",
+                        )
                     })?
                     .prefix()
                     .to_owned(),

@@ -77,14 +77,18 @@ pub fn credit_code_error(field: &str, p: CodeProblem) -> FieldError {
 
 fn valid_username(u: &str) -> bool {
     (2..=64).contains(&u.len())
-        && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl App {
     /// Loads the built-in GB/T 2260 codes; existing names are kept up to date.
     pub async fn seed_regions(&self) -> Result<()> {
         for (code, name) in PROVINCES.iter().chain(BUILTIN_SUBREGIONS) {
-            self.store.upsert_region(code, name).await.map_err(store_error)?;
+            self.store
+                .upsert_region(code, name)
+                .await
+                .map_err(store_error)?;
         }
         Ok(())
     }
@@ -109,36 +113,79 @@ impl App {
                     .map_err(store_error)?
                     .is_none()
                 {
-                    errs.push(FieldError::new("code", "parent", "上级行政区划不存在", "parent region does not exist"));
+                    errs.push(FieldError::new(
+                        "code",
+                        "parent",
+                        "上级行政区划不存在",
+                        "parent region does not exist",
+                    ));
                 }
             }
             None if parsed.is_some() => {}
-            None => errs.push(FieldError::new("code", "format", "应为GB/T 2260六位行政区划代码", "must be a six-digit GB/T 2260 code")),
+            None => errs.push(FieldError::new(
+                "code",
+                "format",
+                "应为GB/T 2260六位行政区划代码",
+                "must be a six-digit GB/T 2260 code",
+            )),
         }
         if name.trim().is_empty() || char_len(name) > 50 {
-            errs.push(FieldError::new("name", "required", "请填写名称（50字以内）", "name required, at most 50 characters"));
+            errs.push(FieldError::new(
+                "name",
+                "required",
+                "请填写名称（50字以内）",
+                "name required, at most 50 characters",
+            ));
         }
         if !errs.is_empty() {
             return Err(Error::validation(errs));
         }
-        self.store.upsert_region(code, name.trim()).await.map_err(store_error)
+        self.store
+            .upsert_region(code, name.trim())
+            .await
+            .map_err(store_error)
     }
 
     async fn check_org(&self, input: &NewOrgInput) -> Result<()> {
         let mut errs = Vec::new();
         if input.name.trim().is_empty() || char_len(&input.name) > 100 {
-            errs.push(FieldError::new("name", "required", "请填写单位名称（100字以内）", "name required, at most 100 characters"));
+            errs.push(FieldError::new(
+                "name",
+                "required",
+                "请填写单位名称（100字以内）",
+                "name required, at most 100 characters",
+            ));
         }
         if char_len(&input.name_en) > 200 || char_len(&input.contact) > 200 {
-            errs.push(FieldError::new("contact", "too_long", "不得超过200个字符", "at most 200 characters"));
+            errs.push(FieldError::new(
+                "contact",
+                "too_long",
+                "不得超过200个字符",
+                "at most 200 characters",
+            ));
         }
         if let Err(p) = check_uscc(&input.credit_code) {
             errs.push(credit_code_error("credit_code", p));
         }
-        if self.store.get_region(&input.region_code).await.map_err(store_error)?.is_none() {
-            errs.push(FieldError::new("region_code", "unknown", "行政区划代码不存在", "unknown region code"));
+        if self
+            .store
+            .get_region(&input.region_code)
+            .await
+            .map_err(store_error)?
+            .is_none()
+        {
+            errs.push(FieldError::new(
+                "region_code",
+                "unknown",
+                "行政区划代码不存在",
+                "unknown region code",
+            ));
         }
-        if errs.is_empty() { Ok(()) } else { Err(Error::validation(errs)) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::validation(errs))
+        }
     }
 
     pub async fn create_org(&self, caller: &Principal, input: NewOrgInput) -> Result<OrgView> {
@@ -173,7 +220,13 @@ impl App {
         let region_prefix = match region {
             Some(r) => Some(
                 RegionCode::parse(r)
-                    .ok_or_else(|| Error::new(ErrorCode::Validation, "行政区划代码无效", "Invalid region code"))?
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::Validation,
+                            "行政区划代码无效",
+                            "Invalid region code",
+                        )
+                    })?
                     .prefix()
                     .to_owned(),
             ),
@@ -181,7 +234,10 @@ impl App {
         };
         let rows = self
             .store
-            .list_orgs(&OrgFilter { region_prefix, kind })
+            .list_orgs(&OrgFilter {
+                region_prefix,
+                kind,
+            })
             .await
             .map_err(store_error)?;
         Ok(rows.into_iter().map(OrgView::from).collect())
@@ -215,10 +271,20 @@ impl App {
             ));
         }
         if char_len(&input.display_name) > 100 {
-            errs.push(FieldError::new("display_name", "too_long", "不得超过100个字符", "at most 100 characters"));
+            errs.push(FieldError::new(
+                "display_name",
+                "too_long",
+                "不得超过100个字符",
+                "at most 100 characters",
+            ));
         }
         if let Err(e) = check_password_policy(&input.password) {
-            errs.push(FieldError::new("password", "policy", e.message_zh, e.message_en));
+            errs.push(FieldError::new(
+                "password",
+                "policy",
+                e.message_zh,
+                e.message_en,
+            ));
         }
         if !errs.is_empty() {
             return Err(Error::validation(errs));
@@ -305,9 +371,18 @@ impl App {
             (None, _) => region_code,
         };
         if let Some(r) = &region_code
-            && self.store.get_region(r).await.map_err(store_error)?.is_none()
+            && self
+                .store
+                .get_region(r)
+                .await
+                .map_err(store_error)?
+                .is_none()
         {
-            return Err(Error::new(ErrorCode::Validation, "行政区划代码不存在", "Unknown region code"));
+            return Err(Error::new(
+                ErrorCode::Validation,
+                "行政区划代码不存在",
+                "Unknown region code",
+            ));
         }
         check_grant_shape(role, org.as_ref().map(|o| o.kind), region_code.as_deref())?;
         if let Some(caller) = caller {
@@ -337,7 +412,10 @@ impl App {
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
         check_password_policy(password)?;
         let hash = hash_password(password).await?;
-        self.store.set_password(user_id, &hash).await.map_err(store_error)?;
+        self.store
+            .set_password(user_id, &hash)
+            .await
+            .map_err(store_error)?;
         self.store
             .delete_user_credentials(user_id)
             .await
@@ -347,7 +425,13 @@ impl App {
     /// Makes sure the system administrator `admin` exists. Returns the password when one
     /// had to be generated, so the operator can be shown it once.
     pub async fn ensure_admin(&self, password: Option<&str>) -> Result<Option<String>> {
-        if self.store.get_user_by_name("admin").await.map_err(store_error)?.is_some() {
+        if self
+            .store
+            .get_user_by_name("admin")
+            .await
+            .map_err(store_error)?
+            .is_some()
+        {
             return Ok(None);
         }
         let (password, generated) = match password {
@@ -362,7 +446,8 @@ impl App {
                 kind: UserKind::Staff,
             })
             .await?;
-        self.grant_role(None, user.id, Role::SystemAdmin, None, None).await?;
+        self.grant_role(None, user.id, Role::SystemAdmin, None, None)
+            .await?;
         Ok(generated.then_some(password))
     }
 }

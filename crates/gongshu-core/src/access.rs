@@ -127,20 +127,80 @@ mod tests {
         let g1 = Grade::General1;
         let table: &[(Option<&Principal>, EntryFacts<'_>, AccessMode, View)] = &[
             (None, facts(true, Unconditional, g1), Metadata, View::Raw),
-            (None, facts(false, Unconditional, g1), Metadata, View::Denied(NotVisible)),
-            (Some(&stranger), facts(false, Unconditional, g1), Metadata, View::Denied(NotVisible)),
-            (Some(&owner), facts(false, Unconditional, g1), Metadata, View::Raw),
-            (Some(&authority), facts(false, Unconditional, g1), Metadata, View::Raw),
+            (
+                None,
+                facts(false, Unconditional, g1),
+                Metadata,
+                View::Denied(NotVisible),
+            ),
+            (
+                Some(&stranger),
+                facts(false, Unconditional, g1),
+                Metadata,
+                View::Denied(NotVisible),
+            ),
+            (
+                Some(&owner),
+                facts(false, Unconditional, g1),
+                Metadata,
+                View::Raw,
+            ),
+            (
+                Some(&authority),
+                facts(false, Unconditional, g1),
+                Metadata,
+                View::Raw,
+            ),
             (None, facts(true, Unconditional, g1), Download, View::Raw),
-            (None, facts(false, Unconditional, g1), Download, View::Denied(NotVisible)),
-            (None, facts(true, Conditional, Grade::General3), Api, View::Denied(NeedsGrant)),
-            (None, facts(true, OpenType::None, Grade::Important), Sql, View::Denied(Closed)),
-            (Some(&owner), facts(true, OpenType::None, Grade::Important), Download, View::Raw),
-            (Some(&owner), facts(false, OpenType::None, Grade::Core), Preview, View::Raw),
-            (Some(&authority), facts(false, Unconditional, g1), Download, View::Denied(NotVisible)),
+            (
+                None,
+                facts(false, Unconditional, g1),
+                Download,
+                View::Denied(NotVisible),
+            ),
+            (
+                None,
+                facts(true, Conditional, Grade::General3),
+                Api,
+                View::Denied(NeedsGrant),
+            ),
+            (
+                None,
+                facts(true, OpenType::None, Grade::Important),
+                Sql,
+                View::Denied(Closed),
+            ),
+            (
+                Some(&owner),
+                facts(true, OpenType::None, Grade::Important),
+                Download,
+                View::Raw,
+            ),
+            (
+                Some(&owner),
+                facts(false, OpenType::None, Grade::Core),
+                Preview,
+                View::Raw,
+            ),
+            (
+                Some(&authority),
+                facts(false, Unconditional, g1),
+                Download,
+                View::Denied(NotVisible),
+            ),
             // A stale open type above the grade's cap is still capped at access time.
-            (None, facts(true, Unconditional, Grade::General4), Download, View::Denied(Closed)),
-            (None, facts(true, Unconditional, Grade::General2), Download, View::Denied(NeedsGrant)),
+            (
+                None,
+                facts(true, Unconditional, Grade::General4),
+                Download,
+                View::Denied(Closed),
+            ),
+            (
+                None,
+                facts(true, Unconditional, Grade::General2),
+                Download,
+                View::Denied(NeedsGrant),
+            ),
         ];
         for (i, (caller, entry, mode, want)) in table.iter().enumerate() {
             assert_eq!(decide(*caller, *entry, *mode, &policy), *want, "row {i}");

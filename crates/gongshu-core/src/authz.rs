@@ -92,7 +92,10 @@ pub fn can_edit_entry(p: &Principal, s: EntryScope<'_>) -> bool {
 
 /// A provider's data administrators or reviewers send its entries to the authority.
 pub fn can_submit_entry(p: &Principal, s: EntryScope<'_>) -> bool {
-    p.has_org_role(&[Role::ProviderAdmin, Role::ProviderReviewer], s.provider_org_id)
+    p.has_org_role(
+        &[Role::ProviderAdmin, Role::ProviderReviewer],
+        s.provider_org_id,
+    )
 }
 
 /// The authority of the provider's region, or of a region above it, approves
@@ -109,7 +112,8 @@ pub fn can_withdraw_entry(p: &Principal, s: EntryScope<'_>, ever_published: bool
 
 /// Who may read an entry's unpublished working copy and its whole history.
 pub fn can_view_working_copy(p: &Principal, s: EntryScope<'_>) -> bool {
-    can_submit_entry(p, s) || p.has_region_role(&[Role::AuthorityAdmin, Role::Auditor], s.provider_region)
+    can_submit_entry(p, s)
+        || p.has_region_role(&[Role::AuthorityAdmin, Role::Auditor], s.provider_region)
 }
 
 /// The system administrator, or the authority of the region, registers organisations.
@@ -125,7 +129,11 @@ pub fn can_grant_in(p: &Principal, region: &str, role: Role) -> bool {
 
 /// What a role must be attached to; refuses grants that make no sense, such as a provider
 /// administrator of an authority or an auditor with no region.
-pub fn check_grant_shape(role: Role, org_kind: Option<OrgKind>, region: Option<&str>) -> Result<(), Error> {
+pub fn check_grant_shape(
+    role: Role,
+    org_kind: Option<OrgKind>,
+    region: Option<&str>,
+) -> Result<(), Error> {
     let ok = match role {
         Role::SystemAdmin | Role::Registered => org_kind.is_none(),
         Role::ProviderAdmin | Role::ProviderReviewer => org_kind == Some(OrgKind::Provider),
@@ -174,17 +182,61 @@ pub(crate) mod tests {
         use Role::*;
         // (who, edit, submit, review, view working copy)
         let table: &[(&str, Principal, [bool; 4])] = &[
-            ("own provider admin", person(&[(ProviderAdmin, Some(7), None)]), [true, true, false, true]),
-            ("own reviewer", person(&[(ProviderReviewer, Some(7), None)]), [false, true, false, true]),
-            ("other provider", person(&[(ProviderAdmin, Some(8), None)]), [false, false, false, false]),
-            ("province authority", person(&[(AuthorityAdmin, Some(1), Some("370000"))]), [false, false, true, true]),
-            ("Zibo authority", person(&[(AuthorityAdmin, Some(2), Some("370300"))]), [false, false, true, true]),
-            ("Jinan authority", person(&[(AuthorityAdmin, Some(3), Some("370100"))]), [false, false, false, false]),
-            ("county authority", person(&[(AuthorityAdmin, Some(4), Some("370303"))]), [false, false, false, false]),
-            ("auditor of the province", person(&[(Auditor, None, Some("370000"))]), [false, false, false, true]),
-            ("system admin", person(&[(SystemAdmin, None, None)]), [false, false, false, false]),
-            ("department user", person(&[(DeptUser, Some(7), None)]), [false, false, false, false]),
-            ("registered user", person(&[(Registered, None, None)]), [false, false, false, false]),
+            (
+                "own provider admin",
+                person(&[(ProviderAdmin, Some(7), None)]),
+                [true, true, false, true],
+            ),
+            (
+                "own reviewer",
+                person(&[(ProviderReviewer, Some(7), None)]),
+                [false, true, false, true],
+            ),
+            (
+                "other provider",
+                person(&[(ProviderAdmin, Some(8), None)]),
+                [false, false, false, false],
+            ),
+            (
+                "province authority",
+                person(&[(AuthorityAdmin, Some(1), Some("370000"))]),
+                [false, false, true, true],
+            ),
+            (
+                "Zibo authority",
+                person(&[(AuthorityAdmin, Some(2), Some("370300"))]),
+                [false, false, true, true],
+            ),
+            (
+                "Jinan authority",
+                person(&[(AuthorityAdmin, Some(3), Some("370100"))]),
+                [false, false, false, false],
+            ),
+            (
+                "county authority",
+                person(&[(AuthorityAdmin, Some(4), Some("370303"))]),
+                [false, false, false, false],
+            ),
+            (
+                "auditor of the province",
+                person(&[(Auditor, None, Some("370000"))]),
+                [false, false, false, true],
+            ),
+            (
+                "system admin",
+                person(&[(SystemAdmin, None, None)]),
+                [false, false, false, false],
+            ),
+            (
+                "department user",
+                person(&[(DeptUser, Some(7), None)]),
+                [false, false, false, false],
+            ),
+            (
+                "registered user",
+                person(&[(Registered, None, None)]),
+                [false, false, false, false],
+            ),
         ];
         for (who, p, [edit, submit, review, view]) in table {
             assert_eq!(can_edit_entry(p, ZIBO_ENTRY), *edit, "{who} edit");
@@ -233,7 +285,11 @@ pub(crate) mod tests {
             (DeptUser, Some(Provider), None, true),
         ];
         for (role, kind, region, ok) in cases {
-            assert_eq!(check_grant_shape(role, kind, region).is_ok(), ok, "{role} {kind:?}");
+            assert_eq!(
+                check_grant_shape(role, kind, region).is_ok(),
+                ok,
+                "{role} {kind:?}"
+            );
         }
     }
 }

@@ -132,7 +132,10 @@ pub struct GradeCapPolicy {
 
 impl Default for GradeCapPolicy {
     fn default() -> Self {
-        let cap = |max_open, deidentify| GradeCap { max_open, deidentify };
+        let cap = |max_open, deidentify| GradeCap {
+            max_open,
+            deidentify,
+        };
         Self {
             caps: vec![
                 (Grade::Core, cap(OpenType::None, false)),
@@ -199,7 +202,8 @@ fn digits(errs: &mut Vec<FieldError>, field: &str, value: &str, n: usize) {
 }
 
 fn has_control_chars(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
 }
 
 /// Whether `code` has the shape of a resource code: 分类码 (6 or 9 digits) "/" 顺序码 (6 digits).
@@ -235,7 +239,11 @@ impl DatasetDraft {
                 *s = t.to_owned();
             }
         }
-        for list in [&mut self.keywords, &mut self.related_codes, &mut self.file_formats] {
+        for list in [
+            &mut self.keywords,
+            &mut self.related_codes,
+            &mut self.file_formats,
+        ] {
             for s in list.iter_mut() {
                 *s = s.trim().to_owned();
             }
@@ -328,11 +336,7 @@ impl DatasetDraft {
             e.push(FieldError::new(
                 "open_type",
                 "grade_cap",
-                format!(
-                    "{}的资源最多可{}",
-                    self.grade.label_zh(),
-                    cap.label_zh()
-                ),
+                format!("{}的资源最多可{}", self.grade.label_zh(), cap.label_zh()),
                 format!(
                     "a resource graded {} can be at most '{}'",
                     self.grade.as_str(),
@@ -355,7 +359,12 @@ impl DatasetDraft {
             let f = |s: &str| format!("items[{i}].{s}");
             required(&mut e, &f("name"), &item.name, "信息项名称", "Item name");
             max_len(&mut e, &f("name"), &item.name, MAX_ITEM_NAME);
-            max_len(&mut e, &f("description"), &item.description, MAX_ITEM_DESCRIPTION);
+            max_len(
+                &mut e,
+                &f("description"),
+                &item.description,
+                MAX_ITEM_DESCRIPTION,
+            );
             if !item.name.is_empty() && !names.insert(item.name.as_str()) {
                 e.push(FieldError::new(
                     f("name"),
@@ -405,7 +414,10 @@ impl DatasetDraft {
             }
         }
         for (i, f) in self.file_formats.iter().enumerate() {
-            if !f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            if !f
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
                 e.push(FieldError::new(
                     format!("file_formats[{i}]"),
                     "format",
@@ -415,7 +427,12 @@ impl DatasetDraft {
             }
         }
         if self.domains.len() > Domain::ALL.len() {
-            e.push(FieldError::new("domains", "too_many", "领域重复", "duplicate domains"));
+            e.push(FieldError::new(
+                "domains",
+                "too_many",
+                "领域重复",
+                "duplicate domains",
+            ));
         }
 
         if e.is_empty() {
@@ -459,7 +476,10 @@ pub fn next_status(current: DatasetStatus, step: Step) -> Result<DatasetStatus, 
         Error::new(
             ErrorCode::InvalidState,
             format!("当前状态（{}）下不能执行此操作", current.label_zh()),
-            format!("This step is not allowed while the entry is {}", current.as_str()),
+            format!(
+                "This step is not allowed while the entry is {}",
+                current.as_str()
+            ),
         )
     })
 }
@@ -562,7 +582,11 @@ pub(crate) mod tests {
                 OpenType::Unconditional,
                 vec!["legal_basis", "share_condition"],
             ),
-            (ShareType::None, OpenType::Unconditional, vec!["legal_basis"]),
+            (
+                ShareType::None,
+                OpenType::Unconditional,
+                vec!["legal_basis"],
+            ),
             (
                 ShareType::Unconditional,
                 OpenType::Conditional,

@@ -82,7 +82,10 @@ mod tests {
         added.name = "成立日期".into();
         b.items.push(added);
         let fields: Vec<String> = diff(&a, &b).into_iter().map(|c| c.field).collect();
-        assert_eq!(fields, ["update_cycle", "items[企业名称]", "items[成立日期]"]);
+        assert_eq!(
+            fields,
+            ["update_cycle", "items[企业名称]", "items[成立日期]"]
+        );
         assert!(diff(&a, &a).is_empty());
     }
 

@@ -96,7 +96,11 @@ impl Error {
     pub fn validation(fields: Vec<FieldError>) -> Self {
         Self {
             fields,
-            ..Self::new(ErrorCode::Validation, "输入有误，请检查标出的字段", "Some fields are invalid")
+            ..Self::new(
+                ErrorCode::Validation,
+                "输入有误，请检查标出的字段",
+                "Some fields are invalid",
+            )
         }
     }
 
@@ -109,11 +113,19 @@ impl Error {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(ErrorCode::Forbidden, "无权执行此操作", "You are not allowed to do this")
+        Self::new(
+            ErrorCode::Forbidden,
+            "无权执行此操作",
+            "You are not allowed to do this",
+        )
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(ErrorCode::Unauthenticated, "请先登录", "Authentication required")
+        Self::new(
+            ErrorCode::Unauthenticated,
+            "请先登录",
+            "Authentication required",
+        )
     }
 
     pub fn version_conflict() -> Self {
@@ -125,7 +137,11 @@ impl Error {
     }
 
     pub fn internal() -> Self {
-        Self::new(ErrorCode::Internal, "服务器内部错误", "Internal server error")
+        Self::new(
+            ErrorCode::Internal,
+            "服务器内部错误",
+            "Internal server error",
+        )
     }
 
     pub fn message(&self, lang: Lang) -> &str {

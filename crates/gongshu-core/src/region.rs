@@ -215,7 +215,12 @@ mod tests {
 
     #[test]
     fn parents() {
-        let p = |s: &str| RegionCode::parse(s).unwrap().parent().map(|c| c.to_string());
+        let p = |s: &str| {
+            RegionCode::parse(s)
+                .unwrap()
+                .parent()
+                .map(|c| c.to_string())
+        };
         assert_eq!(p("370303").as_deref(), Some("370300"));
         assert_eq!(p("370300").as_deref(), Some("370000"));
         assert_eq!(p("370000"), None);

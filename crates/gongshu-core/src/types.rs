@@ -30,8 +30,8 @@ macro_rules! vocabulary {
                 match self { $(Self::$variant => $en,)+ }
             }
 
-            pub fn label(self, lang: crate::error::Lang) -> &'static str {
-                match lang {
+            pub fn label(self, lang: impl std::borrow::Borrow<crate::error::Lang>) -> &'static str {
+                match lang.borrow() {
                     crate::error::Lang::Zh => self.label_zh(),
                     crate::error::Lang::En => self.label_en(),
                 }

@@ -3,7 +3,9 @@
 /// The 31 characters of a unified social credit code (GB 32100-2015): digits and
 /// upper-case letters without I, O, Z, S, V.
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// Why a code is not valid, for a precise error message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +107,11 @@ mod tests {
 
     #[test]
     fn computed_check_char_validates() {
-        for body in ["11370000MB1234567", "113701000000000AA", "11370300004000021"] {
+        for body in [
+            "11370000MB1234567",
+            "113701000000000AA",
+            "11370300004000021",
+        ] {
             let c = uscc_check_char(body).unwrap();
             assert_eq!(check_uscc(&format!("{body}{c}")), Ok(()));
         }

@@ -1,1 +1,206 @@
+//! Gongshu's HTTP server: the axum router, who-is-calling, the API encoders and the pages.
+//! Only this crate knows HTTP; it calls use cases in `gongshu-app` for everything else.
 
+mod api;
+mod ctx;
+mod error;
+mod pages;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use gongshu_app::gongshu_store::SqliteStore;
+use gongshu_app::{App, Settings};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail, FieldProblem};
+
+/// What the server needs to know beyond the use cases.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark cookies `Secure`: set this when the platform is served over HTTPS.
+    pub cookie_secure: bool,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            cookie_secure: false,
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub app: App,
+    pub config: Arc<ServerConfig>,
+}
+
+/// How to start: where the data lives, and what to load into an empty platform.
+#[derive(Debug, Clone, Default)]
+pub struct Bootstrap {
+    /// Create the system administrator `admin` if it does not exist (what `serve` does).
+    pub create_admin: bool,
+    /// Password of the `admin` account created on first start; generated when `None`.
+    pub admin_password: Option<String>,
+    /// Load the demo province with this password for its accounts.
+    pub demo_password: Option<String>,
+}
+
+/// What start-up did, for the operator's log.
+#[derive(Debug, Clone, Default)]
+pub struct Started {
+    pub generated_admin_password: Option<String>,
+    pub demo: Option<gongshu_app::demo::DemoSummary>,
+}
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory: {0}")]
+    DataDir(#[from] std::io::Error),
+    #[error("metadata store: {0}")]
+    Store(#[from] gongshu_app::gongshu_store::StoreError),
+    #[error("{}", .0.message_en)]
+    Setup(#[from] gongshu_core::Error),
+}
+
+/// Opens the metadata store in `data_dir` (the one choice of database, made here at
+/// start-up), seeds the regions, the administrator and, if asked, the demo.
+pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started), StartError> {
+    std::fs::create_dir_all(data_dir)?;
+    let store = SqliteStore::open(&data_dir.join("gongshu.db")).await?;
+    let app = App::new(Arc::new(store), Settings::default());
+    app.seed_regions().await?;
+    let generated_admin_password = if boot.create_admin {
+        app.ensure_admin(boot.admin_password.as_deref()).await?
+    } else {
+        None
+    };
+    let demo = match &boot.demo_password {
+        Some(p) => app.load_demo(p).await?,
+        None => None,
+    };
+    Ok((
+        app,
+        Started {
+            generated_admin_password,
+            demo,
+        },
+    ))
+}
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    store: &'static str,
+    version: &'static str,
+}
+
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let ok = s.app.store.health().await.is_ok();
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" },
+        store: if ok { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(api::ApiDoc::openapi())
+}
+
+async fn api_not_found(ctx: ctx::Ctx) -> ApiError {
+    ctx.fail(gongshu_core::Error::not_found("接口", "Endpoint"))
+}
+
+/// The OpenAPI document, for the CLI and tests.
+pub fn openapi_json() -> String {
+    api::ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+pub fn router(app: App, config: ServerConfig) -> Router {
+    let state = AppState {
+        app,
+        config: Arc::new(config.clone()),
+    };
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = api::routes()
+        .route("/openapi.json", get(openapi))
+        .fallback(api_not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .merge(pages::routes())
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -11,9 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::RoleGrant;
 use gongshu_core::catalog::DatasetDraft;
-use gongshu_core::types::{
-    DatasetStatus, OpenType, OrgKind, Role, ShareType, UserKind,
-};
+use gongshu_core::types::{DatasetStatus, OpenType, OrgKind, Role, ShareType, UserKind};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -240,7 +238,8 @@ fn push_working_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &WorkingQuery) {
         b.push(" OR provider_id = ").push_bind(*id);
     }
     for prefix in &q.region_prefixes {
-        b.push(" OR region_code LIKE ").push_bind(format!("{prefix}%"));
+        b.push(" OR region_code LIKE ")
+            .push_bind(format!("{prefix}%"));
     }
     b.push(")");
     if let Some(s) = q.status {
@@ -317,7 +316,8 @@ impl Store for SqliteStore {
     async fn list_orgs(&self, filter: &OrgFilter) -> Result<Vec<OrgRow>> {
         let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM organizations WHERE 1 = 1");
         if let Some(prefix) = &filter.region_prefix {
-            b.push(" AND region_code LIKE ").push_bind(format!("{prefix}%"));
+            b.push(" AND region_code LIKE ")
+                .push_bind(format!("{prefix}%"));
         }
         if let Some(kind) = filter.kind {
             b.push(" AND kind = ").push_bind(kind.as_str());
@@ -403,19 +403,21 @@ impl Store for SqliteStore {
     }
 
     async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>> {
-        sqlx::query("SELECT role, org_id, region_code FROM role_grants WHERE user_id = ? ORDER BY rowid")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(RoleGrant {
-                    role: vocab(r, "role", Role::parse)?,
-                    org_id: r.try_get("org_id")?,
-                    region_code: r.try_get("region_code")?,
-                })
+        sqlx::query(
+            "SELECT role, org_id, region_code FROM role_grants WHERE user_id = ? ORDER BY rowid",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RoleGrant {
+                role: vocab(r, "role", Role::parse)?,
+                org_id: r.try_get("org_id")?,
+                region_code: r.try_get("region_code")?,
             })
-            .collect()
+        })
+        .collect()
     }
 
     async fn insert_credential(&self, c: &NewCredential) -> Result<()> {
@@ -580,10 +582,11 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM datasets WHERE id = ?)")
-                .bind(c.id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM datasets WHERE id = ?)")
+                    .bind(c.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             return Err(if exists {
                 StoreError::VersionConflict
             } else {

@@ -63,7 +63,9 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     assert!(matches!(
-        store.insert_org(&new_org("重复", "370100", "11370100MB0000002X"), t0).await,
+        store
+            .insert_org(&new_org("重复", "370100", "11370100MB0000002X"), t0)
+            .await,
         Err(StoreError::Duplicate("credit_code"))
     ));
     let in_zibo = OrgFilter {
@@ -94,7 +96,10 @@ async fn story(store: &dyn Store) {
         store.insert_user(&same_name, t0).await,
         Err(StoreError::Duplicate("username"))
     ));
-    assert_eq!(store.get_user_by_name("ALICE").await.unwrap().unwrap().id, user.id);
+    assert_eq!(
+        store.get_user_by_name("ALICE").await.unwrap().unwrap().id,
+        user.id
+    );
     let grant = RoleGrant {
         role: Role::ProviderAdmin,
         org_id: Some(zibo.id),
@@ -112,12 +117,36 @@ async fn story(store: &dyn Store) {
         expires_at: t0 + Duration::hours(1),
     };
     store.insert_credential(&cred).await.unwrap();
-    assert!(store.get_credential("abc", CredentialKind::Api, t0).await.unwrap().is_some());
-    assert!(store.get_credential("abc", CredentialKind::Session, t0).await.unwrap().is_none());
+    assert!(
+        store
+            .get_credential("abc", CredentialKind::Api, t0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_credential("abc", CredentialKind::Session, t0)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let later = t0 + Duration::hours(2);
-    assert!(store.get_credential("abc", CredentialKind::Api, later).await.unwrap().is_none());
+    assert!(
+        store
+            .get_credential("abc", CredentialKind::Api, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.delete_user_credentials(user.id).await.unwrap();
-    assert!(store.get_credential("abc", CredentialKind::Api, t0).await.unwrap().is_none());
+    assert!(
+        store
+            .get_credential("abc", CredentialKind::Api, t0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Codes: assigned in sequence per category, carried-over codes keep the sequence ahead.
     let d1 = draft("淄博市医疗机构名录", OpenType::Unconditional);
@@ -134,10 +163,15 @@ async fn story(store: &dyn Store) {
     let a = store.create_dataset(&new(d1, None, &zibo)).await.unwrap();
     assert_eq!(a.code, "301002/000001");
     assert_eq!((a.status, a.version), (DatasetStatus::Draft, 1));
-    let b = store.create_dataset(&new(d1, Some("301002/000005"), &jinan)).await.unwrap();
+    let b = store
+        .create_dataset(&new(d1, Some("301002/000005"), &jinan))
+        .await
+        .unwrap();
     assert_eq!(b.code, "301002/000005");
     assert!(matches!(
-        store.create_dataset(&new(d1, Some("301002/000005"), &jinan)).await,
+        store
+            .create_dataset(&new(d1, Some("301002/000005"), &jinan))
+            .await,
         Err(StoreError::Duplicate("code"))
     ));
     let c = store.create_dataset(&new(d1, None, &jinan)).await.unwrap();
@@ -168,12 +202,17 @@ async fn story(store: &dyn Store) {
         .unwrap();
     assert_eq!(s.version, 2);
     assert!(matches!(
-        store.save_dataset(&change(1, DatasetStatus::Draft, Publication::Keep)).await,
+        store
+            .save_dataset(&change(1, DatasetStatus::Draft, Publication::Keep))
+            .await,
         Err(StoreError::VersionConflict)
     ));
     let mut missing = change(1, DatasetStatus::Draft, Publication::Keep);
     missing.id = 999;
-    assert!(matches!(store.save_dataset(&missing).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.save_dataset(&missing).await,
+        Err(StoreError::NotFound)
+    ));
 
     let p = store
         .save_dataset(&change(2, DatasetStatus::Published, Publication::Publish))
@@ -213,7 +252,11 @@ async fn story(store: &dyn Store) {
         (q(|q| q.open_types = vec![OpenType::None]), 0),
         (q(|q| q.update_cycle = Some(UpdateCycle::Monthly)), 1),
     ] {
-        assert_eq!(store.list_published(&query).await.unwrap().total, want, "{query:?}");
+        assert_eq!(
+            store.list_published(&query).await.unwrap().total,
+            want,
+            "{query:?}"
+        );
     }
     let counts = store.published_counts("37").await.unwrap();
     assert_eq!(counts.len(), 1);
@@ -221,8 +264,10 @@ async fn story(store: &dyn Store) {
 
     // History: every revision is kept.
     let revs = store.list_revisions(a.id).await.unwrap();
-    let versions: Vec<(i64, DatasetStatus, bool)> =
-        revs.iter().map(|r| (r.version, r.status, r.published)).collect();
+    let versions: Vec<(i64, DatasetStatus, bool)> = revs
+        .iter()
+        .map(|r| (r.version, r.status, r.published))
+        .collect();
     assert_eq!(
         versions,
         vec![
@@ -263,7 +308,9 @@ async fn story(store: &dyn Store) {
 #[tokio::test]
 async fn sqlite_tells_the_story() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("meta.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
     story(&store).await;
 }
 

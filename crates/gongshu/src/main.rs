@@ -1,1 +1,427 @@
-fn main() {}
+//! `gongshu`: the one binary of the platform.
+//!
+//! Options come from flags, then `GONGSHU_*` environment variables, then the TOML file
+//! given by `--config`, then defaults; all four share the definitions below.
+
+// This is the command line: it talks to its operator on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use gongshu_app::demo::DEFAULT_DEMO_PASSWORD;
+use gongshu_core::types::Role;
+use gongshu_server::{Bootstrap, ServerConfig};
+use serde::Deserialize;
+
+/// A secret option: usable as a string, never shown by `Debug`.
+#[derive(Clone, Default)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gongshu",
+    version,
+    about = "公数 Gongshu — the unified public-data platform"
+)]
+struct Cli {
+    /// TOML file with any of the options below (snake_case keys).
+    #[arg(long, global = true, env = "GONGSHU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "GONGSHU_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: portal, console and API.
+    Serve(ServeArgs),
+    /// Create or upgrade the metadata database, then exit.
+    Migrate(DataArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the OpenAPI document of the API.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// Where the platform keeps its data.
+    #[arg(long, env = "GONGSHU_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GONGSHU_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Load the demo province (山东省) into an empty platform.
+    #[arg(long, env = "GONGSHU_DEMO")]
+    demo: bool,
+    /// Password of every demo account.
+    #[arg(long, env = "GONGSHU_DEMO_PASSWORD", default_value = DEFAULT_DEMO_PASSWORD, hide_default_value = true)]
+    demo_password: Secret,
+    /// Password of `admin`, used when it is first created; generated and printed once if unset.
+    #[arg(long, env = "GONGSHU_ADMIN_PASSWORD")]
+    admin_password: Option<Secret>,
+    /// Mark cookies Secure (set when served over HTTPS).
+    #[arg(long, env = "GONGSHU_COOKIE_SECURE")]
+    cookie_secure: bool,
+    /// Largest request body in bytes.
+    #[arg(long, env = "GONGSHU_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    body_limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input (one line), or from
+    /// GONGSHU_USER_PASSWORD, or generated and printed.
+    Add {
+        username: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set a new password (read like `add`); ends the user's sessions and tokens.
+    Passwd {
+        username: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Grant a role: system_admin, authority_admin, provider_admin, provider_reviewer,
+    /// dept_user, auditor, registered.
+    Grant {
+        username: String,
+        #[arg(long)]
+        role: String,
+        /// Organisation id the role acts for.
+        #[arg(long)]
+        org: Option<i64>,
+        /// Region (GB/T 2260) for auditors.
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// The `--config` file. Every key is optional and loses to a flag or variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    demo: Option<bool>,
+    demo_password: Option<String>,
+    admin_password: Option<String>,
+    cookie_secure: Option<bool>,
+    body_limit: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// Whether the option still holds its default, so the file may set it.
+fn defaulted(m: &ArgMatches, id: &str) -> bool {
+    matches!(m.value_source(id), None | Some(ValueSource::DefaultValue))
+}
+
+fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
+    let Some(path) = &cli.config else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+    if let (Some(v), true) = (file.log_format, defaulted(matches, "log_format")) {
+        cli.log_format = v;
+    }
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let data_dir_default = sub.is_none_or(|m| defaulted(m, "data_dir"));
+    match &mut cli.command {
+        Command::Serve(s) => {
+            let m = sub.context("serve arguments")?;
+            if let (Some(v), true) = (file.addr, defaulted(m, "addr")) {
+                s.addr = v;
+            }
+            if let (Some(v), true) = (file.demo, defaulted(m, "demo")) {
+                s.demo = v;
+            }
+            if let (Some(v), true) = (file.demo_password, defaulted(m, "demo_password")) {
+                s.demo_password = Secret(v);
+            }
+            if let (Some(v), true) = (file.admin_password, defaulted(m, "admin_password")) {
+                s.admin_password = Some(Secret(v));
+            }
+            if let (Some(v), true) = (file.cookie_secure, defaulted(m, "cookie_secure")) {
+                s.cookie_secure = v;
+            }
+            if let (Some(v), true) = (file.body_limit, defaulted(m, "body_limit")) {
+                s.body_limit = v;
+            }
+            if let (Some(v), true) = (file.data_dir, data_dir_default) {
+                s.data.data_dir = v;
+            }
+        }
+        Command::Migrate(d)
+        | Command::User(
+            UserCommand::Add { data: d, .. }
+            | UserCommand::Passwd { data: d, .. }
+            | UserCommand::Grant { data: d, .. },
+        ) => {
+            if let (Some(v), true) = (file.data_dir, data_dir_default) {
+                d.data_dir = v;
+            }
+        }
+        Command::Openapi => {}
+    }
+    Ok(())
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GONGSHU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resident memory of this process in MiB (Linux), for the start-up log.
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let started = Instant::now();
+    // In the demo the administrator shares the documented demo password unless one is set.
+    let admin_password = args
+        .admin_password
+        .clone()
+        .map(|s| s.0)
+        .or_else(|| args.demo.then(|| args.demo_password.0.clone()));
+    let boot = Bootstrap {
+        create_admin: true,
+        admin_password,
+        demo_password: args.demo.then(|| args.demo_password.0.clone()),
+    };
+    let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
+    if let Some(p) = &what.generated_admin_password {
+        println!("Created the system administrator `admin` with password: {p}");
+        println!("It is shown only this once; change it with `gongshu user passwd admin`.");
+    }
+    if let Some(d) = what.demo {
+        tracing::info!(
+            organizations = d.organizations,
+            datasets = d.datasets,
+            published = d.published,
+            accounts = d.accounts,
+            "demo province loaded"
+        );
+    }
+    let config = ServerConfig {
+        cookie_secure: args.cookie_secure,
+        body_limit: args.body_limit,
+        ..ServerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        startup_ms = started.elapsed().as_millis() as u64,
+        rss_mib = resident_mib().unwrap_or(0.0),
+        data_dir = %args.data.data_dir.display(),
+        "Gongshu is serving at http://{addr}"
+    );
+    gongshu_server::serve(
+        listener,
+        gongshu_server::router(app, config),
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn read_password() -> Result<(String, bool)> {
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var("GONGSHU_USER_PASSWORD") {
+        return Ok((p, false));
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if !line.is_empty() {
+            return Ok((line, false));
+        }
+    }
+    Ok((gongshu_app::auth::random_secret(), true))
+}
+
+async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
+    let (app, _) = gongshu_server::open_app(&data.data_dir, &Bootstrap::default()).await?;
+    Ok(app)
+}
+
+async fn user(cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            display_name,
+            data,
+        } => {
+            let app = open(&data).await?;
+            let (password, generated) = read_password()?;
+            let user = app
+                .create_user_unchecked(gongshu_app::directory::NewUserInput {
+                    username,
+                    display_name,
+                    password: password.clone(),
+                    kind: gongshu_core::types::UserKind::Staff,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            println!("created user {} (id {})", user.username, user.id);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Passwd { username, data } => {
+            let app = open(&data).await?;
+            let user = app
+                .user_by_name(&username)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            let (password, generated) = read_password()?;
+            app.set_password(user.id, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            println!(
+                "password of {} changed; its sessions and tokens are revoked",
+                user.username
+            );
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Grant {
+            username,
+            role,
+            org,
+            region,
+            data,
+        } => {
+            let Some(role) = Role::parse(&role) else {
+                bail!(
+                    "unknown role {role:?}; expected one of {}",
+                    Role::expected()
+                );
+            };
+            let app = open(&data).await?;
+            let user = app
+                .user_by_name(&username)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            app.grant_role(None, user.id, role, org, region)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            println!("granted {role} to {}", user.username);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    apply_file(&mut cli, &matches)?;
+    init_logging(&cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Migrate(data) => {
+                open(&data).await?;
+                println!(
+                    "metadata store at {} is up to date",
+                    data.data_dir.display()
+                );
+                Ok(())
+            }
+            Command::User(cmd) => user(cmd).await,
+            Command::Openapi => {
+                println!("{}", gongshu_server::openapi_json());
+                Ok(())
+            }
+        }
+    })
+}

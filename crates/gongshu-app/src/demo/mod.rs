@@ -4,8 +4,8 @@
 
 mod data;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono::FixedOffset;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use gongshu_core::catalog::{Category, DataItem, DatasetDraft};
 use gongshu_core::types::*;
 use gongshu_core::validate::uscc_check_char;
@@ -63,12 +63,48 @@ pub const DEFAULT_DEMO_PASSWORD: &str = "gongshu-demo";
 
 /// The demo accounts: username, display name, role, the org key it acts for, its region.
 pub const DEMO_ACCOUNTS: &[(&str, &str, Role, Option<&str>, Option<&str>)] = &[
-    ("demo-authority", "省大数据局管理员", Role::AuthorityAdmin, Some("sd-bdb"), None),
-    ("demo-provider", "省市场监管局数据管理员", Role::ProviderAdmin, Some("sd-amr"), None),
-    ("demo-reviewer", "省市场监管局审核员", Role::ProviderReviewer, Some("sd-amr"), None),
-    ("demo-dept", "省卫生健康委工作人员", Role::DeptUser, Some("sd-hc"), None),
-    ("demo-auditor", "省级审计员", Role::Auditor, None, Some("370000")),
-    ("demo-user", "张三（注册用户）", Role::Registered, None, None),
+    (
+        "demo-authority",
+        "省大数据局管理员",
+        Role::AuthorityAdmin,
+        Some("sd-bdb"),
+        None,
+    ),
+    (
+        "demo-provider",
+        "省市场监管局数据管理员",
+        Role::ProviderAdmin,
+        Some("sd-amr"),
+        None,
+    ),
+    (
+        "demo-reviewer",
+        "省市场监管局审核员",
+        Role::ProviderReviewer,
+        Some("sd-amr"),
+        None,
+    ),
+    (
+        "demo-dept",
+        "省卫生健康委工作人员",
+        Role::DeptUser,
+        Some("sd-hc"),
+        None,
+    ),
+    (
+        "demo-auditor",
+        "省级审计员",
+        Role::Auditor,
+        None,
+        Some("370000"),
+    ),
+    (
+        "demo-user",
+        "张三（注册用户）",
+        Role::Registered,
+        None,
+        None,
+    ),
 ];
 
 fn bad(what: &str, value: &str) -> Error {
@@ -172,7 +208,11 @@ impl App {
                 .create_org_unchecked(NewOrgInput {
                     name: o.name.into(),
                     name_en: o.name_en.into(),
-                    kind: if o.authority { OrgKind::Authority } else { OrgKind::Provider },
+                    kind: if o.authority {
+                        OrgKind::Authority
+                    } else {
+                        OrgKind::Provider
+                    },
                     region_code: o.region.into(),
                     credit_code: format!("{body}{check}"),
                     contact: o.contact.into(),
@@ -205,10 +245,15 @@ impl App {
             Ok::<_, Error>(user.id)
         };
         for (username, display, role, org_key, region) in DEMO_ACCOUNTS {
-            let kind = if *role == Role::Registered { UserKind::NaturalPerson } else { UserKind::Staff };
+            let kind = if *role == Role::Registered {
+                UserKind::NaturalPerson
+            } else {
+                UserKind::Staff
+            };
             let id = add_user(username, display, kind).await?;
             let org_id = org_key.map(org).transpose()?.map(|(id, _)| id);
-            self.grant_role(None, id, *role, org_id, region.map(str::to_owned)).await?;
+            self.grant_role(None, id, *role, org_id, region.map(str::to_owned))
+                .await?;
         }
         // Every other provider gets its own data administrator, so each entry's history
         // names the department that wrote it.
@@ -216,11 +261,19 @@ impl App {
         for o in data::ORGS.iter().filter(|o| !o.authority) {
             let (org_id, _) = org(o.key)?;
             let username = format!("{}-admin", o.key);
-            let id = match self.store.get_user_by_name(&username).await.map_err(store_error)? {
+            let id = match self
+                .store
+                .get_user_by_name(&username)
+                .await
+                .map_err(store_error)?
+            {
                 Some(u) => u.id,
-                None => add_user(&username, &format!("{}数据管理员", o.name), UserKind::Staff).await?,
+                None => {
+                    add_user(&username, &format!("{}数据管理员", o.name), UserKind::Staff).await?
+                }
             };
-            self.grant_role(None, id, Role::ProviderAdmin, Some(org_id), None).await?;
+            self.grant_role(None, id, Role::ProviderAdmin, Some(org_id), None)
+                .await?;
             editors.insert(o.key, id);
         }
         let reviewer = self.user_by_name("demo-authority").await?.id;
@@ -228,9 +281,9 @@ impl App {
         for e in data::ENTRIES {
             let mut draft = draft_of(e)?;
             draft.normalize();
-            draft.validate(&self.policy).map_err(|err| {
-                bad("entry", &format!("{}: {:?}", e.title, err.fields))
-            })?;
+            draft
+                .validate(&self.policy)
+                .map_err(|err| bad("entry", &format!("{}: {:?}", e.title, err.fields)))?;
             let (provider_id, region) = org(e.provider)?;
             let editor = editors.get(e.provider).copied();
             let created = at(e.published, 9)?;
@@ -248,14 +301,33 @@ impl App {
                 .await
                 .map_err(store_error)?;
             summary.datasets += 1;
-            let steps: &[(DatasetStatus, Publication, Option<i64>, u32, Option<&str>)] = match e.status {
-                "draft" => &[],
-                "submitted" => &[(DatasetStatus::Submitted, Publication::Keep, editor, 10, None)],
-                _ => &[
-                    (DatasetStatus::Submitted, Publication::Keep, editor, 10, None),
-                    (DatasetStatus::Published, Publication::Publish, Some(reviewer), 15, Some("审核通过")),
-                ],
-            };
+            let steps: &[(DatasetStatus, Publication, Option<i64>, u32, Option<&str>)] =
+                match e.status {
+                    "draft" => &[],
+                    "submitted" => &[(
+                        DatasetStatus::Submitted,
+                        Publication::Keep,
+                        editor,
+                        10,
+                        None,
+                    )],
+                    _ => &[
+                        (
+                            DatasetStatus::Submitted,
+                            Publication::Keep,
+                            editor,
+                            10,
+                            None,
+                        ),
+                        (
+                            DatasetStatus::Published,
+                            Publication::Publish,
+                            Some(reviewer),
+                            15,
+                            Some("审核通过"),
+                        ),
+                    ],
+                };
             let mut version = row.version;
             for (status, publication, actor, hour, note) in steps {
                 let saved = self
@@ -295,21 +367,34 @@ mod tests {
         let mut titles = HashSet::new();
         for e in data::ENTRIES {
             let d = draft_of(e).unwrap();
-            d.validate(&policy).unwrap_or_else(|err| panic!("{}: {:?}", e.title, err.fields));
+            d.validate(&policy)
+                .unwrap_or_else(|err| panic!("{}: {:?}", e.title, err.fields));
             domains.extend(d.domains.iter().copied());
             open.insert(d.open_type);
             assert!(titles.insert(e.title), "duplicate title {}", e.title);
-            assert!(data::ORGS.iter().any(|o| o.key == e.provider && !o.authority));
+            assert!(
+                data::ORGS
+                    .iter()
+                    .any(|o| o.key == e.provider && !o.authority)
+            );
         }
         assert!(data::ENTRIES.len() >= 40);
         assert_eq!(domains.len(), Domain::ALL.len(), "every SD-OPEN §9 domain");
         assert_eq!(open.len(), 3);
         let providers = data::ORGS.iter().filter(|o| !o.authority).count();
         assert!(providers >= 12);
-        let cities: HashSet<_> = data::ORGS.iter().map(|o| o.region).filter(|r| !r.ends_with("0000")).collect();
+        let cities: HashSet<_> = data::ORGS
+            .iter()
+            .map(|o| o.region)
+            .filter(|r| !r.ends_with("0000"))
+            .collect();
         assert!(cities.len() >= 3);
         for o in data::ORGS {
-            assert!(uscc_check_char(&format!("11{}{}", o.region, o.org_code)).is_ok(), "{}", o.key);
+            assert!(
+                uscc_check_char(&format!("11{}{}", o.region, o.org_code)).is_ok(),
+                "{}",
+                o.key
+            );
         }
         for (_, _, _, org, _) in DEMO_ACCOUNTS {
             if let Some(k) = org {

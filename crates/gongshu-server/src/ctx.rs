@@ -1,0 +1,164 @@
+//! Who is calling, in which language: from a Bearer token (programs) or a session cookie
+//! (browsers). Requests that change state through a session must carry its CSRF token.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use gongshu_app::gongshu_store::CredentialKind;
+use gongshu_core::authz::Principal;
+use gongshu_core::error::Lang;
+use gongshu_core::{Error, ErrorCode};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) const SESSION_COOKIE: &str = "gongshu_session";
+pub(crate) const LOGIN_CSRF_COOKIE: &str = "gongshu_login_csrf";
+pub(crate) const LANG_COOKIE: &str = "gongshu_lang";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn lang_of(parts: &Parts) -> Lang {
+    let from_query = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .map(|(_, v)| Lang::from_tag(v))
+    });
+    from_query
+        .or_else(|| cookie(&parts.headers, LANG_COOKIE).map(Lang::from_tag))
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_tag)
+        })
+        .unwrap_or_default()
+}
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) caller: Option<Principal>,
+    pub(crate) lang: Lang,
+    /// The session's CSRF token when the caller came with a session cookie.
+    pub(crate) csrf: Option<String>,
+}
+
+impl Ctx {
+    pub(crate) fn fail(&self, e: Error) -> ApiError {
+        ApiError::new(e, self.lang)
+    }
+
+    /// The authenticated caller, or 401.
+    pub(crate) fn principal(&self) -> Result<&Principal, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| self.fail(Error::unauthenticated()))
+    }
+
+    pub(crate) fn t<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        match self.lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Ctx
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let lang = lang_of(parts);
+        let fail = |e| ApiError::new(e, lang);
+
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            // A program that sends credentials must get an error for bad ones, never a
+            // silent downgrade to anonymous.
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(|| fail(Error::unauthenticated()))?;
+            let found = state
+                .app
+                .authenticate(token, CredentialKind::Api)
+                .await
+                .map_err(fail)?;
+            return match found {
+                Some((p, _)) => Ok(Self {
+                    caller: Some(p),
+                    lang,
+                    csrf: None,
+                }),
+                None => Err(fail(Error::new(
+                    ErrorCode::Unauthenticated,
+                    "令牌无效或已过期",
+                    "The token is invalid or has expired",
+                ))),
+            };
+        }
+
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Ok(Self {
+                caller: None,
+                lang,
+                csrf: None,
+            });
+        };
+        let found = state
+            .app
+            .authenticate(secret, CredentialKind::Session)
+            .await
+            .map_err(fail)?;
+        let Some((principal, csrf)) = found else {
+            return Ok(Self {
+                caller: None,
+                lang,
+                csrf: None,
+            });
+        };
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if unsafe_method && parts.uri.path().starts_with("/api/") {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !csrf.as_deref().is_some_and(|c| same_secret(c, sent)) {
+                return Err(fail(Error::new(
+                    ErrorCode::Forbidden,
+                    "缺少或错误的CSRF令牌",
+                    "Missing or wrong CSRF token",
+                )));
+            }
+        }
+        Ok(Self {
+            caller: Some(principal),
+            lang,
+            csrf,
+        })
+    }
+}

@@ -1,0 +1,433 @@
+//! Server-rendered pages in Simplified Chinese (English on request). Plain HTML forms, no
+//! script, every asset served by the binary.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use gongshu_app::gongshu_store::PublishedQuery;
+use gongshu_app::views::{DatasetView, OrgView};
+use gongshu_core::Error;
+use gongshu_core::error::Lang;
+use gongshu_core::types::{Domain, OpenType};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::{DatasetQuery, published_query};
+use crate::ctx::{Ctx, LANG_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, same_secret};
+use crate::error::status_of;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/datasets", get(datasets))
+        .route("/datasets/{id}", get(dataset))
+        .route("/organizations", get(organizations))
+        .route("/organizations/{id}", get(organization))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/lang", get(set_lang))
+        .route("/static/gongshu.css", get(css))
+        .fallback(not_found)
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    ctx: &'a Ctx,
+    message: &'a str,
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+fn error_page(ctx: &Ctx, e: &Error) -> Response {
+    let mut r = render(&ErrorPage {
+        ctx,
+        message: e.message(ctx.lang),
+    });
+    *r.status_mut() = status_of(e.code);
+    r
+}
+
+async fn not_found(ctx: Ctx) -> Response {
+    error_page(&ctx, &Error::not_found("页面", "Page"))
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/gongshu.css"),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    ctx: &'a Ctx,
+    total: i64,
+    providers: usize,
+    open_ratio: String,
+    domains: Vec<(Domain, i64)>,
+    datasets: Vec<DatasetView>,
+}
+
+async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
+    let result = async {
+        let recent = s
+            .app
+            .list_public(PublishedQuery::default(), Some(1), Some(8))
+            .await?;
+        let mut domains = Vec::new();
+        for d in Domain::ALL {
+            let q = PublishedQuery {
+                domain: Some(*d),
+                ..Default::default()
+            };
+            domains.push((*d, s.app.list_public(q, Some(1), Some(1)).await?.total));
+        }
+        let open = PublishedQuery {
+            open_types: vec![OpenType::Unconditional, OpenType::Conditional],
+            ..Default::default()
+        };
+        let opened = s.app.list_public(open, Some(1), Some(1)).await?.total;
+        let providers = s
+            .app
+            .orgs(None, Some(gongshu_core::types::OrgKind::Provider))
+            .await?
+            .len();
+        Ok::<_, Error>((recent, domains, opened, providers))
+    }
+    .await;
+    match result {
+        Ok((recent, domains, opened, providers)) => render(&HomePage {
+            ctx: &ctx,
+            total: recent.total,
+            providers,
+            open_ratio: if recent.total > 0 {
+                format!("{:.0}%", opened as f64 * 100.0 / recent.total as f64)
+            } else {
+                "—".into()
+            },
+            domains,
+            datasets: recent.items,
+        }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "datasets.html")]
+struct DatasetsPage<'a> {
+    ctx: &'a Ctx,
+    q: String,
+    domain: Option<Domain>,
+    open_type: Option<OpenType>,
+    all_domains: &'static [Domain],
+    all_open: &'static [OpenType],
+    datasets: Vec<DatasetView>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev_link: String,
+    next_link: String,
+}
+
+async fn datasets(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> Response {
+    let kept: Vec<(String, String)> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let encoded = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    let q: DatasetQuery = match serde_urlencoded::from_str(&encoded) {
+        Ok(q) => q,
+        Err(_) => {
+            return error_page(
+                &ctx,
+                &Error::new(
+                    gongshu_core::ErrorCode::Validation,
+                    "查询参数有误",
+                    "Invalid query",
+                ),
+            );
+        }
+    };
+    let query = match published_query(&ctx, &q) {
+        Ok(query) => query,
+        Err(e) => return error_page(&ctx, &e.error),
+    };
+    let found = match s.app.list_public(query, q.page, q.per_page).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&ctx, &e),
+    };
+    let pages = ((found.total + found.per_page - 1) / found.per_page).max(1);
+    let link = |page: i64| {
+        let mut params: Vec<(String, String)> =
+            kept.iter().filter(|(k, _)| k != "page").cloned().collect();
+        params.push(("page".into(), page.to_string()));
+        format!(
+            "/datasets?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
+    };
+    render(&DatasetsPage {
+        ctx: &ctx,
+        q: q.q.clone().unwrap_or_default(),
+        domain: q.domain,
+        open_type: q.open_type,
+        all_domains: Domain::ALL,
+        all_open: OpenType::ALL,
+        total: found.total,
+        page: found.page,
+        pages,
+        prev_link: link(found.page - 1),
+        next_link: link(found.page + 1),
+        datasets: found.items,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "dataset.html")]
+struct DatasetPage<'a> {
+    ctx: &'a Ctx,
+    d: DatasetView,
+}
+
+async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(ctx).await;
+    };
+    match s.app.public_dataset(id).await {
+        Ok(d) => render(&DatasetPage { ctx: &ctx, d }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organizations.html")]
+struct OrganizationsPage<'a> {
+    ctx: &'a Ctx,
+    orgs: Vec<OrgView>,
+}
+
+async fn organizations(State(s): State<AppState>, ctx: Ctx) -> Response {
+    match s.app.orgs(None, None).await {
+        Ok(orgs) => render(&OrganizationsPage { ctx: &ctx, orgs }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organization.html")]
+struct OrganizationPage<'a> {
+    ctx: &'a Ctx,
+    org: OrgView,
+    total: i64,
+    datasets: Vec<DatasetView>,
+}
+
+async fn organization(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(ctx).await;
+    };
+    let found = async {
+        Ok::<_, Error>((
+            s.app.org(id).await?,
+            s.app.open_list(id, Some(1), Some(100)).await?,
+        ))
+    }
+    .await;
+    match found {
+        Ok((org, list)) => render(&OrganizationPage {
+            ctx: &ctx,
+            org,
+            total: list.total,
+            datasets: list.items,
+        }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    ctx: &'a Ctx,
+    csrf: String,
+    message: String,
+}
+
+fn cookie_header(s: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if s.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The login form carries a one-off token that must match a cookie set with it (double
+/// submit), so another site cannot log a visitor in to an account of its choosing.
+fn login_page(s: &AppState, ctx: &Ctx, message: String, status: StatusCode) -> Response {
+    let csrf = gongshu_app::auth::random_secret();
+    let mut r = render(&LoginPage {
+        ctx,
+        csrf: csrf.clone(),
+        message,
+    });
+    *r.status_mut() = status;
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(s, LOGIN_CSRF_COOKIE, &csrf, 3600),
+    );
+    r
+}
+
+async fn login_form(State(s): State<AppState>, ctx: Ctx) -> Response {
+    login_page(&s, &ctx, String::new(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return login_page(
+            &s,
+            &ctx,
+            ctx.t("请填写用户名和密码", "Enter a username and password")
+                .into(),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same_secret(expected, &form.csrf) {
+        return login_page(
+            &s,
+            &ctx,
+            ctx.t(
+                "页面已过期，请重新提交",
+                "The form expired; please submit it again",
+            )
+            .into(),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let user = match s.app.login(&form.username, &form.password).await {
+        Ok(u) => u,
+        Err(e) => {
+            return login_page(
+                &s,
+                &ctx,
+                e.message(ctx.lang).to_owned(),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+    };
+    match s.app.start_session(&user).await {
+        Ok(session) => {
+            tracing::info!(user = %user.username, "signed in");
+            let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                cookie_header(&s, SESSION_COOKIE, &session.secret, max_age),
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                cookie_header(&s, LOGIN_CSRF_COOKIE, "", 0),
+            );
+            r
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let sent = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !ctx.csrf.as_deref().is_some_and(|c| same_secret(c, &sent)) {
+        return error_page(
+            &ctx,
+            &Error::new(
+                gongshu_core::ErrorCode::Forbidden,
+                "缺少或错误的CSRF令牌",
+                "Missing or wrong CSRF token",
+            ),
+        );
+    }
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = s.app.revoke(secret).await
+    {
+        return error_page(&ctx, &e);
+    }
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, cookie_header(&s, SESSION_COOKIE, "", 0));
+    r
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    set: String,
+}
+
+async fn set_lang(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<LangQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let lang = q.map(|Query(q)| Lang::from_tag(&q.set)).unwrap_or_default();
+    // Go back where the visitor was, but only to a page of this site.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let mut r = Redirect::to(&back).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(&s, LANG_COOKIE, lang.code(), 365 * 86400),
+    );
+    r
+}
