@@ -51,24 +51,40 @@ impl App {
             .ok_or_else(|| Error::not_found("单位", "Organisation"))
     }
 
-    /// The working copy, if the caller may see it; otherwise "not found", so that the
-    /// existence of an unpublished entry is not revealed.
-    async fn working_copy(&self, caller: Option<&Principal>, id: i64) -> Result<DatasetRow> {
-        let d = self
-            .store
+    async fn load(&self, id: i64) -> Result<DatasetRow> {
+        self.store
             .get_dataset(id)
             .await
             .map_err(store_error)?
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_found)
+    }
+
+    /// Whether the caller takes part in the entry and so sees its unpublished state: the
+    /// access gate's metadata decision on the entry as if it were unpublished.
+    fn sees_working_copy(&self, caller: Option<&Principal>, d: &DatasetRow) -> bool {
         let facts = EntryFacts {
-            scope: scope(&d),
+            scope: scope(d),
             published: false,
             open_type: d.doc.open_type,
             grade: d.doc.grade,
         };
-        match decide(caller, facts, AccessMode::Metadata, &self.policy) {
-            View::Denied(_) => Err(not_found()),
-            _ => Ok(d),
+        !matches!(
+            decide(caller, facts, AccessMode::Metadata, &self.policy),
+            View::Denied(_)
+        )
+    }
+
+    /// The working copy, if the caller may see it. Otherwise a published entry answers
+    /// 403 (its existence is public) and an unpublished one 404, so that drafts do not
+    /// reveal even that they exist.
+    async fn working_copy(&self, caller: Option<&Principal>, id: i64) -> Result<DatasetRow> {
+        let d = self.load(id).await?;
+        if self.sees_working_copy(caller, &d) {
+            Ok(d)
+        } else if d.published_version.is_some() {
+            Err(Error::forbidden())
+        } else {
+            Err(not_found())
         }
     }
 
@@ -361,7 +377,8 @@ impl App {
         caller: Option<&Principal>,
         id: i64,
     ) -> Result<Vec<RevisionView>> {
-        let full = self.working_copy(caller, id).await.is_ok();
+        let d = self.load(id).await?;
+        let full = self.sees_working_copy(caller, &d);
         if !full {
             self.public_dataset(id).await?;
         }
@@ -386,7 +403,8 @@ impl App {
         id: i64,
         version: i64,
     ) -> Result<DatasetDraft> {
-        let full = self.working_copy(caller, id).await.is_ok();
+        let d = self.load(id).await?;
+        let full = self.sees_working_copy(caller, &d);
         let rev = self
             .store
             .get_revision(id, version)

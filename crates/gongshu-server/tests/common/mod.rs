@@ -1,0 +1,127 @@
+//! Spawns the real platform on 127.0.0.1:0 with a temporary data directory and the demo
+//! province, and talks to it over HTTP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use gongshu_server::{Bootstrap, ServerConfig, open_app, router, serve};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const DEMO_PASSWORD: &str = "demo-password-1";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let boot = Bootstrap {
+        create_admin: true,
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        demo_password: Some(DEMO_PASSWORD.into()),
+    };
+    let (app, _) = open_app(dir.path(), &boot).await.unwrap();
+    let config = ServerConfig {
+        body_limit: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, router(app, config), std::future::pending()));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn token(&self, username: &str) -> String {
+        let password = if username == "admin" { ADMIN_PASSWORD } else { DEMO_PASSWORD };
+        let (status, body) = self
+            .call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": password})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// One JSON request; returns the status and the body (Null when empty).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Creates a user with one role through the administrator's API; returns its token.
+    pub async fn user_with_role(&self, username: &str, role: &str, org_id: Option<i64>, region: Option<&str>) -> String {
+        let admin = self.token("admin").await;
+        let (s, user) = self
+            .post("/api/v1/users", Some(&admin), json!({"username": username, "password": DEMO_PASSWORD}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{user}");
+        let id = user["id"].as_i64().unwrap();
+        let (s, body) = self
+            .post(&format!("/api/v1/users/{id}/roles"), Some(&admin), json!({"role": role, "org_id": org_id, "region_code": region}))
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+        self.token(username).await
+    }
+
+    pub async fn org_id(&self, name: &str) -> i64 {
+        let (_, orgs) = self.get("/api/v1/organizations", None).await;
+        orgs.as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
+    }
+}
+
+/// A valid catalog entry body for the demo provider.
+pub fn entry(title: &str) -> Value {
+    json!({
+        "title": title,
+        "summary": "测试用数据目录条目。",
+        "category": {"class": "department", "item": "27", "catalog": "001"},
+        "format": "spreadsheet",
+        "file_formats": ["csv"],
+        "items": [
+            {"name": "企业名称", "type": "character", "length": 200, "description": "", "grade": "general1"},
+            {"name": "统一社会信用代码", "type": "character", "length": 18, "grade": "general1"}
+        ],
+        "share_type": "unconditional",
+        "share_method": "platform_interface",
+        "open_type": "unconditional",
+        "update_cycle": "monthly",
+        "domains": ["market_regulation"],
+        "keywords": ["测试"],
+        "grade": "general1"
+    })
+}
