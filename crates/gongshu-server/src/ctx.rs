@@ -141,7 +141,12 @@ where
             });
         };
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if unsafe_method && parts.uri.path().starts_with("/api/") {
+        // Nested routers see a URI without their prefix: ask for the one the client sent.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |u| u.0.path().to_owned());
+        if unsafe_method && path.starts_with("/api/") {
             let sent = parts
                 .headers
                 .get(CSRF_HEADER)
