@@ -26,37 +26,99 @@ async fn pages_are_real_html_in_chinese_and_english() {
     let (_, list) = t.get("/api/v1/datasets?per_page=1", None).await;
     let id = list["items"][0]["id"].as_i64().unwrap();
     let org = list["items"][0]["provider"]["id"].as_i64().unwrap();
-    for path in ["/", "/datasets", "/datasets?q=企业&domain=&open_type=", &format!("/datasets/{id}"), "/organizations", &format!("/organizations/{org}"), "/login"] {
+    for path in [
+        "/",
+        "/datasets",
+        "/datasets?q=企业&domain=&open_type=",
+        &format!("/datasets/{id}"),
+        "/organizations",
+        &format!("/organizations/{org}"),
+        "/login",
+    ] {
         let r = t.client.get(t.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
-        assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            r.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
         let html = r.text().await.unwrap();
         assert!(html.starts_with("<!DOCTYPE html>"), "{path}");
         assert!(html.contains("<html lang=\"zh-CN\">"));
         assert!(html.contains("<main id=\"main\">") && html.trim_end().ends_with("</html>"));
         // No asset from anywhere but this server.
-        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "{path}");
+        assert!(
+            !html.contains("src=\"http") && !html.contains("href=\"http"),
+            "{path}"
+        );
     }
-    let detail = t.client.get(t.url(&format!("/datasets/{id}"))).send().await.unwrap().text().await.unwrap();
-    for label in ["信息资源代码", "信息资源提供方", "共享类型", "开放类型", "更新周期", "信息项"] {
+    let detail = t
+        .client
+        .get(t.url(&format!("/datasets/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for label in [
+        "信息资源代码",
+        "信息资源提供方",
+        "共享类型",
+        "开放类型",
+        "更新周期",
+        "信息项",
+    ] {
         assert!(detail.contains(label), "{label}");
     }
     // English through the switch, which remembers the choice in a cookie.
-    let r = t.client.get(t.url("/lang?set=en")).header("referer", t.url("/datasets")).send().await.unwrap();
+    let r = t
+        .client
+        .get(t.url("/lang?set=en"))
+        .header("referer", t.url("/datasets"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/datasets");
     let lang = cookie_value(&r, "gongshu_lang").unwrap();
-    let html = t.client.get(t.url("/datasets")).header("cookie", format!("gongshu_lang={lang}")).send().await.unwrap().text().await.unwrap();
+    let html = t
+        .client
+        .get(t.url("/datasets"))
+        .header("cookie", format!("gongshu_lang={lang}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("<html lang=\"en\">") && html.contains("Catalog"));
     // An open redirect through the referer is not possible.
-    let r = t.client.get(t.url("/lang?set=zh")).header("referer", "http://evil.example//evil").send().await.unwrap();
+    let r = t
+        .client
+        .get(t.url("/lang?set=zh"))
+        .header("referer", "http://evil.example//evil")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["location"], "/");
     let r = t.client.get(t.url("/no/such/page")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("页面不存在"));
-    let css = t.client.get(t.url("/static/gongshu.css")).send().await.unwrap();
+    let css = t
+        .client
+        .get(t.url("/static/gongshu.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(css.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
 }
 
@@ -74,48 +136,113 @@ async fn session_login_and_csrf() {
         t.client
             .post(t.url("/login"))
             .header("cookie", format!("gongshu_login_csrf={cookie}"))
-            .form(&[("username", "demo-provider"), ("password", password), ("_csrf", token.as_str())])
+            .form(&[
+                ("username", "demo-provider"),
+                ("password", password),
+                ("_csrf", token.as_str()),
+            ])
             .send()
     };
     // Without the matching cookie (a cross-site post) the login is refused.
-    assert_eq!(post(csrf.clone(), "other".into(), DEMO_PASSWORD).await.unwrap().status(), StatusCode::FORBIDDEN);
-    let wrong = post(csrf.clone(), login_cookie.clone(), "wrong-password").await.unwrap();
+    assert_eq!(
+        post(csrf.clone(), "other".into(), DEMO_PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let wrong = post(csrf.clone(), login_cookie.clone(), "wrong-password")
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.text().await.unwrap().contains("用户名或密码错误"));
     let ok = post(csrf, login_cookie, DEMO_PASSWORD).await.unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let set = ok.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
-    let session_line = set.iter().find(|c| c.starts_with("gongshu_session=")).unwrap();
+    let set = ok
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let session_line = set
+        .iter()
+        .find(|c| c.starts_with("gongshu_session="))
+        .unwrap();
     assert!(session_line.contains("HttpOnly") && session_line.contains("SameSite=Lax"));
     let session = cookie_value(&ok, "gongshu_session").unwrap();
     let cookie = format!("gongshu_session={session}");
 
     // Signed in, the page shows who and carries the session's CSRF token.
-    let home = t.client.get(t.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let home = t
+        .client
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("demo-provider"));
     let session_csrf = hidden_csrf(&home);
 
     // The API accepts the session only with the CSRF header on writes.
     let write = |csrf: Option<String>| {
-        let mut r = t.client.post(t.url("/api/v1/datasets")).header("cookie", &cookie).json(&entry("会话创建"));
+        let mut r = t
+            .client
+            .post(t.url("/api/v1/datasets"))
+            .header("cookie", &cookie)
+            .json(&entry("会话创建"));
         if let Some(c) = csrf {
             r = r.header("x-csrf-token", c);
         }
         r.send()
     };
     assert_eq!(write(None).await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(write(Some("forged".into())).await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(write(Some(session_csrf.clone())).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        write(Some("forged".into())).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        write(Some(session_csrf.clone())).await.unwrap().status(),
+        StatusCode::CREATED
+    );
     // Reads need no token.
-    let me = t.client.get(t.url("/api/v1/me")).header("cookie", &cookie).send().await.unwrap();
+    let me = t
+        .client
+        .get(t.url("/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), StatusCode::OK);
 
     // Logging out needs the token and ends the session.
-    let r = t.client.post(t.url("/logout")).header("cookie", &cookie).form(&[("_csrf", "forged")]).send().await.unwrap();
+    let r = t
+        .client
+        .post(t.url("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("_csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = t.client.post(t.url("/logout")).header("cookie", &cookie).form(&[("_csrf", session_csrf.as_str())]).send().await.unwrap();
+    let r = t
+        .client
+        .post(t.url("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("_csrf", session_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let me = t.client.get(t.url("/api/v1/me")).header("cookie", &cookie).send().await.unwrap();
+    let me = t
+        .client
+        .get(t.url("/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -127,13 +254,37 @@ async fn api_tokens_expire_on_revocation_and_password_change() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["roles"][0]["role"], "registered");
     assert!(me.get("password_hash").is_none());
-    let r = t.client.delete(t.url("/api/v1/auth/token")).bearer_auth(&token).send().await.unwrap();
+    let r = t
+        .client
+        .delete(t.url("/api/v1/auth/token"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(t.get("/api/v1/me", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.get("/api/v1/me", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     // Unknown users and wrong passwords get the same answer.
-    let (s1, a) = t.post("/api/v1/auth/token", None, serde_json::json!({"username": "nobody", "password": "x"})).await;
-    let (s2, b) = t.post("/api/v1/auth/token", None, serde_json::json!({"username": "demo-user", "password": "x"})).await;
-    assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+    let (s1, a) = t
+        .post(
+            "/api/v1/auth/token",
+            None,
+            serde_json::json!({"username": "nobody", "password": "x"}),
+        )
+        .await;
+    let (s2, b) = t
+        .post(
+            "/api/v1/auth/token",
+            None,
+            serde_json::json!({"username": "demo-user", "password": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
     assert_eq!(a, b);
 }
 
@@ -145,14 +296,30 @@ async fn health_request_ids_and_openapi() {
     assert!(!r.headers()["x-request-id"].is_empty());
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    let r = t.client.get(t.url("/healthz")).header("x-request-id", "trace-me").send().await.unwrap();
+    let r = t
+        .client
+        .get(t.url("/healthz"))
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-me");
 
     let (s, spec) = t.get("/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/datasets", "/api/v1/datasets/{id}", "/api/v1/auth/token", "/api/v1/organizations", "/api/v1/regions/{code}/catalog", "/api/v1/negative-lists/{kind}"] {
-        assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/datasets/{id}",
+        "/api/v1/auth/token",
+        "/api/v1/organizations",
+        "/api/v1/regions/{code}/catalog",
+        "/api/v1/negative-lists/{kind}",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(spec["components"]["schemas"].get("DatasetView").is_some());
     let (s, err) = t.get("/api/v1/nothing-here", None).await;
@@ -165,11 +332,38 @@ async fn markup_in_user_text_is_escaped() {
     let t = spawn().await;
     let provider = t.token("demo-provider").await;
     let authority = t.token("demo-authority").await;
-    let (_, d) = t.post("/api/v1/datasets", Some(&provider), entry("<script>alert(1)</script>名录")).await;
+    let (_, d) = t
+        .post(
+            "/api/v1/datasets",
+            Some(&provider),
+            entry("<script>alert(1)</script>名录"),
+        )
+        .await;
     let id = d["id"].as_i64().unwrap();
-    t.post(&format!("/api/v1/datasets/{id}/submit"), Some(&provider), serde_json::json!({"version": 1})).await;
-    t.post(&format!("/api/v1/datasets/{id}/approve"), Some(&authority), serde_json::json!({"version": 2})).await;
-    let html = t.client.get(t.url(&format!("/datasets/{id}"))).send().await.unwrap().text().await.unwrap();
+    t.post(
+        &format!("/api/v1/datasets/{id}/submit"),
+        Some(&provider),
+        serde_json::json!({"version": 1}),
+    )
+    .await;
+    t.post(
+        &format!("/api/v1/datasets/{id}/approve"),
+        Some(&authority),
+        serde_json::json!({"version": 2}),
+    )
+    .await;
+    let html = t
+        .client
+        .get(t.url(&format!("/datasets/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains("<script>alert(1)</script>"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;名录") || html.contains("&#60;script&#62;"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;名录")
+            || html.contains("&#60;script&#62;")
+    );
 }

@@ -166,8 +166,13 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
     if let (Some(v), true) = (file.log_format, defaulted(matches, "log_format")) {
         cli.log_format = v;
     }
-    let sub = matches.subcommand().map(|(_, m)| m);
-    let data_dir_default = sub.is_none_or(|m| defaulted(m, "data_dir"));
+    // The options of `user add` live on `add`, not on `user`: take the innermost command.
+    let mut sub = matches.subcommand().map(|(_, m)| m);
+    while let Some(inner) = sub.and_then(|m| m.subcommand()).map(|(_, m)| m) {
+        sub = Some(inner);
+    }
+    let data_dir_default =
+        sub.is_none_or(|m| !m.ids().any(|id| id == "data_dir") || defaulted(m, "data_dir"));
     match &mut cli.command {
         Command::Serve(s) => {
             let m = sub.context("serve arguments")?;

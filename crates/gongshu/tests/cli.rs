@@ -17,7 +17,11 @@ fn gongshu() -> Command {
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -30,30 +34,58 @@ fn user_commands_and_serve_with_config_file_then_sigterm() {
     let config = dir.path().join("gongshu.toml");
     std::fs::write(
         &config,
-        format!("addr = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n", data.display()),
+        format!(
+            "addr = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            data.display()
+        ),
     )
     .unwrap();
 
-    let out = gongshu().args(["migrate", "--config"]).arg(&config).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gongshu()
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut add = gongshu()
-        .args(["user", "add", "zhangsan", "--display-name", "张三", "--config"])
+        .args([
+            "user",
+            "add",
+            "zhangsan",
+            "--display-name",
+            "张三",
+            "--config",
+        ])
         .arg(&config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"a-long-password\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-long-password\n")
+        .unwrap();
     let out = add.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("created user zhangsan"));
     let out = gongshu()
-        .args(["user", "grant", "zhangsan", "--role", "auditor", "--region", "370000", "--config"])
+        .args([
+            "user", "grant", "zhangsan", "--role", "auditor", "--region", "370000", "--config",
+        ])
         .arg(&config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = gongshu()
         .args(["user", "grant", "zhangsan", "--role", "wizard", "--config"])
         .arg(&config)
@@ -89,17 +121,33 @@ fn user_commands_and_serve_with_config_file_then_sigterm() {
     let addr = addr.expect("the server logged its address");
     assert!(http_get(&addr, "/healthz").contains("\"status\":\"ok\""));
     let list = http_get(&addr, "/api/v1/datasets");
-    assert!(list.contains("\"total\":0"), "plain serve starts empty: {list}");
+    assert!(
+        list.contains("\"total\":0"),
+        "plain serve starts empty: {list}"
+    );
 
     // SIGTERM: graceful shutdown, exit status 0.
-    let status = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = server.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 
     // A second start keeps the admin and prints no password.
-    let out = gongshu().args(["user", "passwd", "admin", "--config"]).arg(&config).env("GONGSHU_USER_PASSWORD", "another-password").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gongshu()
+        .args(["user", "passwd", "admin", "--config"])
+        .arg(&config)
+        .env("GONGSHU_USER_PASSWORD", "another-password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -107,10 +155,17 @@ fn bad_config_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "adress = \"127.0.0.1:1\"\n").unwrap();
-    let out = gongshu().args(["migrate", "--config"]).arg(&config).output().unwrap();
+    let out = gongshu()
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("parsing config file") && err.contains("adress"), "{err}");
+    assert!(
+        err.contains("parsing config file") && err.contains("adress"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -61,51 +61,54 @@ pub(crate) struct DemoEntry {
 /// The documented default password of every demo account.
 pub const DEFAULT_DEMO_PASSWORD: &str = "gongshu-demo";
 
-/// The demo accounts: username, display name, role, the org key it acts for, its region.
-pub const DEMO_ACCOUNTS: &[(&str, &str, Role, Option<&str>, Option<&str>)] = &[
-    (
-        "demo-authority",
-        "省大数据局管理员",
-        Role::AuthorityAdmin,
-        Some("sd-bdb"),
-        None,
-    ),
-    (
-        "demo-provider",
-        "省市场监管局数据管理员",
-        Role::ProviderAdmin,
-        Some("sd-amr"),
-        None,
-    ),
-    (
-        "demo-reviewer",
-        "省市场监管局审核员",
-        Role::ProviderReviewer,
-        Some("sd-amr"),
-        None,
-    ),
-    (
-        "demo-dept",
-        "省卫生健康委工作人员",
-        Role::DeptUser,
-        Some("sd-hc"),
-        None,
-    ),
-    (
-        "demo-auditor",
-        "省级审计员",
-        Role::Auditor,
-        None,
-        Some("370000"),
-    ),
-    (
-        "demo-user",
-        "张三（注册用户）",
-        Role::Registered,
-        None,
-        None,
-    ),
+/// One demo account: who it is and the one role it holds.
+#[derive(Debug)]
+pub struct DemoAccount {
+    pub username: &'static str,
+    pub display_name: &'static str,
+    pub role: Role,
+    /// Key of the demo organisation the role acts for.
+    pub org: Option<&'static str>,
+    /// Region of the role, for auditors.
+    pub region: Option<&'static str>,
+}
+
+const fn account(
+    username: &'static str,
+    display_name: &'static str,
+    role: Role,
+    org: Option<&'static str>,
+    region: Option<&'static str>,
+) -> DemoAccount {
+    DemoAccount {
+        username,
+        display_name,
+        role,
+        org,
+        region,
+    }
+}
+
+/// One account per role, documented in the README.
+#[rustfmt::skip]
+pub const DEMO_ACCOUNTS: &[DemoAccount] = &[
+    account("demo-authority", "省大数据局管理员", Role::AuthorityAdmin, Some("sd-bdb"), None),
+    account("demo-provider", "省市场监管局数据管理员", Role::ProviderAdmin, Some("sd-amr"), None),
+    account("demo-reviewer", "省市场监管局审核员", Role::ProviderReviewer, Some("sd-amr"), None),
+    account("demo-dept", "省卫生健康委工作人员", Role::DeptUser, Some("sd-hc"), None),
+    account("demo-auditor", "省级审计员", Role::Auditor, None, Some("370000")),
+    account("demo-user", "张三（注册用户）", Role::Registered, None, None),
 ];
+
+/// A workflow step the demo replays: the new status, what happens to the public copy, who
+/// did it, at which hour of the entry's date, with which remark.
+type DemoStep = (
+    DatasetStatus,
+    Publication,
+    Option<i64>,
+    u32,
+    Option<&'static str>,
+);
 
 fn bad(what: &str, value: &str) -> Error {
     Error::new(
@@ -244,15 +247,15 @@ impl App {
             summary.accounts += 1;
             Ok::<_, Error>(user.id)
         };
-        for (username, display, role, org_key, region) in DEMO_ACCOUNTS {
-            let kind = if *role == Role::Registered {
+        for a in DEMO_ACCOUNTS {
+            let kind = if a.role == Role::Registered {
                 UserKind::NaturalPerson
             } else {
                 UserKind::Staff
             };
-            let id = add_user(username, display, kind).await?;
-            let org_id = org_key.map(org).transpose()?.map(|(id, _)| id);
-            self.grant_role(None, id, *role, org_id, region.map(str::to_owned))
+            let id = add_user(a.username, a.display_name, kind).await?;
+            let org_id = a.org.map(org).transpose()?.map(|(id, _)| id);
+            self.grant_role(None, id, a.role, org_id, a.region.map(str::to_owned))
                 .await?;
         }
         // Every other provider gets its own data administrator, so each entry's history
@@ -301,33 +304,32 @@ impl App {
                 .await
                 .map_err(store_error)?;
             summary.datasets += 1;
-            let steps: &[(DatasetStatus, Publication, Option<i64>, u32, Option<&str>)] =
-                match e.status {
-                    "draft" => &[],
-                    "submitted" => &[(
+            let steps: &[DemoStep] = match e.status {
+                "draft" => &[],
+                "submitted" => &[(
+                    DatasetStatus::Submitted,
+                    Publication::Keep,
+                    editor,
+                    10,
+                    None,
+                )],
+                _ => &[
+                    (
                         DatasetStatus::Submitted,
                         Publication::Keep,
                         editor,
                         10,
                         None,
-                    )],
-                    _ => &[
-                        (
-                            DatasetStatus::Submitted,
-                            Publication::Keep,
-                            editor,
-                            10,
-                            None,
-                        ),
-                        (
-                            DatasetStatus::Published,
-                            Publication::Publish,
-                            Some(reviewer),
-                            15,
-                            Some("审核通过"),
-                        ),
-                    ],
-                };
+                    ),
+                    (
+                        DatasetStatus::Published,
+                        Publication::Publish,
+                        Some(reviewer),
+                        15,
+                        Some("审核通过"),
+                    ),
+                ],
+            };
             let mut version = row.version;
             for (status, publication, actor, hour, note) in steps {
                 let saved = self
@@ -396,9 +398,9 @@ mod tests {
                 o.key
             );
         }
-        for (_, _, _, org, _) in DEMO_ACCOUNTS {
-            if let Some(k) = org {
-                assert!(data::ORGS.iter().any(|o| o.key == *k), "{k}");
+        for a in DEMO_ACCOUNTS {
+            if let Some(k) = a.org {
+                assert!(data::ORGS.iter().any(|o| o.key == k), "{k}");
             }
         }
     }

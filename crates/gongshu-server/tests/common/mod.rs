@@ -47,16 +47,31 @@ impl TestApp {
     }
 
     pub async fn token(&self, username: &str) -> String {
-        let password = if username == "admin" { ADMIN_PASSWORD } else { DEMO_PASSWORD };
+        let password = if username == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            DEMO_PASSWORD
+        };
         let (status, body) = self
-            .call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
     /// One JSON request; returns the status and the body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -67,7 +82,11 @@ impl TestApp {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -84,15 +103,29 @@ impl TestApp {
     }
 
     /// Creates a user with one role through the administrator's API; returns its token.
-    pub async fn user_with_role(&self, username: &str, role: &str, org_id: Option<i64>, region: Option<&str>) -> String {
+    pub async fn user_with_role(
+        &self,
+        username: &str,
+        role: &str,
+        org_id: Option<i64>,
+        region: Option<&str>,
+    ) -> String {
         let admin = self.token("admin").await;
         let (s, user) = self
-            .post("/api/v1/users", Some(&admin), json!({"username": username, "password": DEMO_PASSWORD}))
+            .post(
+                "/api/v1/users",
+                Some(&admin),
+                json!({"username": username, "password": DEMO_PASSWORD}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{user}");
         let id = user["id"].as_i64().unwrap();
         let (s, body) = self
-            .post(&format!("/api/v1/users/{id}/roles"), Some(&admin), json!({"role": role, "org_id": org_id, "region_code": region}))
+            .post(
+                &format!("/api/v1/users/{id}/roles"),
+                Some(&admin),
+                json!({"role": role, "org_id": org_id, "region_code": region}),
+            )
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
         self.token(username).await
@@ -100,7 +133,13 @@ impl TestApp {
 
     pub async fn org_id(&self, name: &str) -> i64 {
         let (_, orgs) = self.get("/api/v1/organizations", None).await;
-        orgs.as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
+        orgs.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
     }
 }
 
