@@ -7,7 +7,7 @@ use gongshu_core::catalog::{DatasetDraft, Step, is_resource_code, next_status};
 use gongshu_core::diff::{FieldChange, diff};
 use gongshu_core::region::RegionCode;
 use gongshu_core::types::{DatasetStatus, OpenType, OrgKind, ShareType};
-use gongshu_core::{Error, ErrorCode, FieldError};
+use gongshu_core::{Error, FieldError};
 use gongshu_store::{
     DatasetChange, DatasetRow, NewDataset, OrgRow, Publication, PublishedQuery, WorkingQuery,
 };
@@ -520,21 +520,7 @@ impl App {
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<PageView<DatasetView>> {
-        let region_prefix = match region {
-            Some(r) => Some(
-                RegionCode::parse(r)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::Validation,
-                            "行政区划代码无效",
-                            "Invalid region code",
-                        )
-                    })?
-                    .prefix()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let region_prefix = region.map(crate::region_prefix).transpose()?;
         let mut query = PublishedQuery {
             region_prefix,
             sort: gongshu_store::PublishedSort::Code,

@@ -217,21 +217,7 @@ impl App {
     }
 
     pub async fn orgs(&self, region: Option<&str>, kind: Option<OrgKind>) -> Result<Vec<OrgView>> {
-        let region_prefix = match region {
-            Some(r) => Some(
-                RegionCode::parse(r)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::Validation,
-                            "行政区划代码无效",
-                            "Invalid region code",
-                        )
-                    })?
-                    .prefix()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let region_prefix = region.map(crate::region_prefix).transpose()?;
         let rows = self
             .store
             .list_orgs(&OrgFilter {

@@ -74,6 +74,21 @@ pub(crate) fn store_error(e: StoreError) -> Error {
     }
 }
 
+/// The code prefix that selects a region and everything below it, for list filters; a
+/// malformed code is a validation error rather than an empty list.
+pub fn region_prefix(code: &str) -> Result<String> {
+    gongshu_core::region::RegionCode::parse(code)
+        .map(|r| r.prefix().to_owned())
+        .ok_or_else(|| {
+            Error::validation(vec![gongshu_core::FieldError::new(
+                "region",
+                "format",
+                "行政区划代码无效",
+                "invalid region code (GB/T 2260)",
+            )])
+        })
+}
+
 fn duplicate_zh(what: &str) -> &'static str {
     match what {
         "code" => "信息资源代码",

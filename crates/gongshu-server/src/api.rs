@@ -392,15 +392,8 @@ pub(crate) fn query_error(ctx: &Ctx, e: &axum::extract::rejection::QueryRejectio
 }
 
 pub(crate) fn published_query(ctx: &Ctx, q: &DatasetQuery) -> ApiResult<PublishedQuery> {
-    let region_prefix = match &q.region {
-        Some(r) if !r.is_empty() => Some(
-            gongshu_core::region::RegionCode::parse(r)
-                .ok_or_else(|| {
-                    field_error(ctx, "region", "行政区划代码无效", "invalid region code")
-                })?
-                .prefix()
-                .to_owned(),
-        ),
+    let region_prefix = match q.region.as_deref() {
+        Some(r) if !r.is_empty() => Some(gongshu_app::region_prefix(r).map_err(|e| ctx.fail(e))?),
         _ => None,
     };
     let sort = match q.sort.as_deref() {
