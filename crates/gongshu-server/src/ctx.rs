@@ -33,22 +33,26 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn lang_of(parts: &Parts) -> Lang {
+/// Pages are in Simplified Chinese unless the visitor chose English (the switch, which
+/// sets a cookie, or `?lang=`): a browser's locale alone does not change a government
+/// portal's language. API clients also get their `Accept-Language` honoured in messages.
+fn lang_of(parts: &Parts, is_api: bool) -> Lang {
     let from_query = parts.uri.query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
             .find(|(k, _)| *k == "lang")
             .map(|(_, v)| Lang::from_tag(v))
     });
+    let from_header = || {
+        parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(Lang::from_tag)
+    };
     from_query
         .or_else(|| cookie(&parts.headers, LANG_COOKIE).map(Lang::from_tag))
-        .or_else(|| {
-            parts
-                .headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map(Lang::from_tag)
-        })
+        .or_else(|| if is_api { from_header() } else { None })
         .unwrap_or_default()
 }
 
@@ -90,7 +94,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let lang = lang_of(parts);
+        // Nested routers see a URI without their prefix: ask for the one the client sent.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |u| u.0.path().to_owned());
+        let is_api = path.starts_with("/api/");
+        let lang = lang_of(parts, is_api);
         let fail = |e| ApiError::new(e, lang);
 
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
@@ -141,12 +151,7 @@ where
             });
         };
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        // Nested routers see a URI without their prefix: ask for the one the client sent.
-        let path = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| parts.uri.path().to_owned(), |u| u.0.path().to_owned());
-        if unsafe_method && path.starts_with("/api/") {
+        if unsafe_method && is_api {
             let sent = parts
                 .headers
                 .get(CSRF_HEADER)

@@ -79,6 +79,18 @@ async fn pages_are_real_html_in_chinese_and_english() {
     ] {
         assert!(detail.contains(label), "{label}");
     }
+    // A browser's English locale alone keeps the portal in Chinese.
+    let html = t
+        .client
+        .get(t.url("/"))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"zh-CN\">"));
     // English through the switch, which remembers the choice in a cookie.
     let r = t
         .client
