@@ -80,11 +80,19 @@ fn bad_login() -> Error {
 }
 
 /// A session of the web interface.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub secret: String,
     pub csrf: String,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -99,15 +107,21 @@ impl App {
             .get_user_by_name(username)
             .await
             .map_err(store_error)?;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Error::internal())?;
+        // Every failure costs one verification, so timing tells nothing about accounts.
+        let hash = user
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .and_then(|u| u.password_hash.as_deref())
+            .unwrap_or(DUMMY_HASH);
+        let matches = verify_password(password, hash).await;
         match user {
-            Some(u) if !u.disabled => match &u.password_hash {
-                Some(h) if verify_password(password, h).await => Ok(u),
-                _ => Err(bad_login()),
-            },
-            _ => {
-                let _ = verify_password(password, DUMMY_HASH).await;
-                Err(bad_login())
-            }
+            Some(u) if matches && !u.disabled && u.password_hash.is_some() => Ok(u),
+            _ => Err(bad_login()),
         }
     }
 

@@ -7,7 +7,7 @@ use gongshu_core::catalog::{DatasetDraft, Step, is_resource_code, next_status};
 use gongshu_core::diff::{FieldChange, diff};
 use gongshu_core::region::RegionCode;
 use gongshu_core::types::{DatasetStatus, OpenType, OrgKind, ShareType};
-use gongshu_core::{Error, FieldError};
+use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
     DatasetChange, DatasetRow, NewDataset, OrgRow, Publication, PublishedQuery, WorkingQuery,
 };
@@ -83,6 +83,21 @@ impl App {
             Ok(d)
         } else if d.published_version.is_some() {
             Err(Error::forbidden())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Who may read an entry's history: those who take part in it read every revision
+    /// (`true`); anyone else only the published revisions of an entry that is published
+    /// now (`false`). A withdrawn or never-published entry answers exactly as a missing
+    /// one, so its history neither leaks nor reveals that it exists.
+    async fn history_access(&self, caller: Option<&Principal>, id: i64) -> Result<bool> {
+        let d = self.load(id).await?;
+        if self.sees_working_copy(caller, &d) {
+            Ok(true)
+        } else if d.published_version.is_some() {
+            Ok(false)
         } else {
             Err(not_found())
         }
@@ -179,6 +194,7 @@ impl App {
             status,
             Some(&draft),
             None,
+            false,
             Publication::Keep,
         )
         .await
@@ -223,15 +239,29 @@ impl App {
         }
         let status = next_status(d.status, step)?;
         if step == Step::Approve {
+            // Nobody approves what they submitted themselves, whatever roles they hold.
+            let submitted = self
+                .store
+                .get_revision(d.id, d.version)
+                .await
+                .map_err(store_error)?;
+            if submitted.is_some_and(|r| r.actor_id == Some(caller.user_id)) {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "不能审核自己提交的目录",
+                    "You cannot approve an entry you submitted yourself",
+                ));
+            }
             // The policy may have tightened since the draft was written.
             d.doc.validate(&self.policy)?;
         }
+        let review = matches!(step, Step::Approve | Step::Reject | Step::Withdraw);
         let publication = match step {
             Step::Approve => Publication::Publish,
             Step::Withdraw => Publication::Unpublish,
             _ => Publication::Keep,
         };
-        self.save(caller, &d, version, status, None, note, publication)
+        self.save(caller, &d, version, status, None, note, review, publication)
             .await
     }
 
@@ -244,6 +274,7 @@ impl App {
         status: DatasetStatus,
         doc: Option<&DatasetDraft>,
         note: Option<&str>,
+        review: bool,
         publication: Publication,
     ) -> Result<DatasetView> {
         if version != d.version {
@@ -257,6 +288,7 @@ impl App {
                 status,
                 doc,
                 note,
+                review,
                 publication,
                 actor_id: Some(caller.user_id),
                 at: self.now(),
@@ -377,11 +409,7 @@ impl App {
         caller: Option<&Principal>,
         id: i64,
     ) -> Result<Vec<RevisionView>> {
-        let d = self.load(id).await?;
-        let full = self.sees_working_copy(caller, &d);
-        if !full {
-            self.public_dataset(id).await?;
-        }
+        let full = self.history_access(caller, id).await?;
         let revs = self.store.list_revisions(id).await.map_err(store_error)?;
         Ok(revs
             .iter()
@@ -403,15 +431,14 @@ impl App {
         id: i64,
         version: i64,
     ) -> Result<DatasetDraft> {
-        let d = self.load(id).await?;
-        let full = self.sees_working_copy(caller, &d);
+        let full = self.history_access(caller, id).await?;
         let rev = self
             .store
             .get_revision(id, version)
             .await
             .map_err(store_error)?
             .filter(|r| full || r.published)
-            .ok_or_else(|| Error::not_found("版本", "Version"))?;
+            .ok_or_else(not_found)?;
         Ok(rev.doc)
     }
 

@@ -335,6 +335,15 @@ impl App {
         org_id: Option<i64>,
         region_code: Option<String>,
     ) -> Result<()> {
+        if let Some(caller) = caller {
+            // Only those who grant at all learn which accounts and organisations exist, and
+            // nobody widens their own powers.
+            let may_grant =
+                caller.has_role(Role::SystemAdmin) || !caller.authority_regions().is_empty();
+            if !may_grant || caller.user_id == user_id {
+                return Err(Error::forbidden());
+            }
+        }
         self.store
             .get_user(user_id)
             .await

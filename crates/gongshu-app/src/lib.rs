@@ -24,6 +24,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub policy: Arc<GradeCapPolicy>,
     pub settings: Settings,
+    /// Bounds concurrent password verifications: each argon2id run takes ~19 MiB and a
+    /// core, so a flood of logins must queue instead of exhausting the machine.
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ impl App {
             store,
             policy: Arc::new(GradeCapPolicy::default()),
             settings,
+            hashing: Arc::new(tokio::sync::Semaphore::new(4)),
         }
     }
 
@@ -62,6 +66,11 @@ pub(crate) fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::not_found("记录", "Record"),
         StoreError::VersionConflict => Error::version_conflict(),
+        StoreError::SequenceExhausted => Error::new(
+            ErrorCode::InvalidState,
+            "该分类的六位顺序码已用尽，请使用新的分类",
+            "Every sequence number of this category is taken; use another category",
+        ),
         StoreError::Duplicate(what) => Error::new(
             ErrorCode::Duplicate,
             format!("已存在相同的{}", duplicate_zh(what)),

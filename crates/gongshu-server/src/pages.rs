@@ -349,6 +349,12 @@ async fn login(
             );
         }
     };
+    // A fresh session on every login: the browser's previous one (whoever it was) ends.
+    if let Some(old) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = s.app.revoke(old).await
+    {
+        return error_page(&ctx, &e);
+    }
     match s.app.start_session(&user).await {
         Ok(session) => {
             tracing::info!(user = %user.username, "signed in");

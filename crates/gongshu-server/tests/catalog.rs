@@ -194,12 +194,15 @@ async fn drafts_never_leak() {
                 .0,
             StatusCode::NOT_FOUND
         );
+        let draft_probe = t
+            .get(&format!("/api/v1/datasets/{id}/versions/1"), token)
+            .await;
+        let missing_probe = t.get("/api/v1/datasets/999999/versions/1", token).await;
         assert_eq!(
-            t.get(&format!("/api/v1/datasets/{id}/versions/1"), token)
-                .await
-                .0,
-            StatusCode::NOT_FOUND
+            draft_probe, missing_probe,
+            "a draft must answer exactly as a missing entry"
         );
+        assert_eq!(draft_probe.0, StatusCode::NOT_FOUND);
         let q = reqwest::Url::parse_with_params("http://x/", [("q", title)]).unwrap();
         let (_, found) = t
             .get(&format!("/api/v1/datasets?{}", q.query().unwrap()), token)
@@ -358,6 +361,80 @@ async fn authorisation_per_role() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["status"], "draft");
     assert_eq!(body["review_note"], "摘要不完整");
+    let mut fixed = entry("区域测试");
+    fixed["version"] = json!(3);
+    let (_, body) = t
+        .put(&format!("/api/v1/datasets/{id}"), Some(&provider), fixed)
+        .await;
+    assert_eq!(
+        body["review_note"], "摘要不完整",
+        "the reviewer's remark stays until the next review"
+    );
+    // Separation of duties: someone holding both roles cannot approve their own submission,
+    // and nobody grants roles to themselves.
+    let amr = t.org_id("山东省市场监督管理局").await;
+    let both = t
+        .user_with_role("two-hats", "provider_admin", Some(amr), None)
+        .await;
+    let admin = t.token("admin").await;
+    let (_, me) = t.get("/api/v1/me", Some(&both)).await;
+    let two_hats_id = me["id"].as_i64().unwrap();
+    let sd_bdb = t.org_id("山东省大数据局").await;
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/users/{two_hats_id}/roles"),
+            Some(&admin),
+            json!({"role": "authority_admin", "org_id": sd_bdb}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, mine) = t
+        .post("/api/v1/datasets", Some(&both), entry("自审测试"))
+        .await;
+    let mine_id = mine["id"].as_i64().unwrap();
+    t.post(
+        &format!("/api/v1/datasets/{mine_id}/submit"),
+        Some(&both),
+        json!({"version": 1}),
+    )
+    .await;
+    let (s, err) = t
+        .post(
+            &format!("/api/v1/datasets/{mine_id}/approve"),
+            Some(&both),
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{err}");
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/datasets/{mine_id}/approve"),
+            Some(&authority),
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, auth_me) = t.get("/api/v1/me", Some(&authority)).await;
+    let auth_id = auth_me["id"].as_i64().unwrap();
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/users/{auth_id}/roles"),
+            Some(&authority),
+            json!({"role": "provider_admin", "org_id": amr}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Those who cannot grant learn nothing about which accounts exist.
+    for target in [auth_id, 999_999] {
+        let (s, _) = t
+            .post(
+                &format!("/api/v1/users/{target}/roles"),
+                Some(&provider),
+                json!({"role": "registered"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
     // Only the authority withdraws what was published (SD-OPEN §10).
     let (_, mine) = t
         .get(
@@ -387,6 +464,14 @@ async fn authorisation_per_role() {
         t.get(&format!("/api/v1/datasets/{pid}"), None).await.0,
         StatusCode::NOT_FOUND
     );
+    // Its history goes with it, version by version and as a diff.
+    for path in [
+        format!("/api/v1/datasets/{pid}/versions"),
+        format!("/api/v1/datasets/{pid}/versions/{v}"),
+        format!("/api/v1/datasets/{pid}/diff?from=1&to={v}"),
+    ] {
+        assert_eq!(t.get(&path, None).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
     // Organisations and accounts.
     let org = json!({"name": "测试局", "kind": "provider", "region_code": "370100", "credit_code": "11370100MB0000001X"});
     assert_eq!(
@@ -562,6 +647,26 @@ async fn bad_input_is_refused_and_changes_nothing() {
             .as_str()
             .unwrap()
             .starts_with("Some fields")
+    );
+
+    // A category whose sequence numbers are used up refuses new codes instead of
+    // inventing malformed ones.
+    let mut last = entry("顺序码最后一号");
+    last["category"] = json!({"class": "department", "item": "27", "catalog": "999"});
+    last["code"] = json!("327999/999999");
+    assert_eq!(
+        t.post("/api/v1/datasets", Some(&provider), last.clone())
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    last.as_object_mut().unwrap().remove("code");
+    last["title"] = json!("顺序码溢出");
+    let (s, err) = t.post("/api/v1/datasets", Some(&provider), last).await;
+    assert_eq!(
+        (s, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_state")),
+        "{err}"
     );
 
     // Concurrent edits: the second writer with the same version gets 409 and changes nothing.

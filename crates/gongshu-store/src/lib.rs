@@ -20,6 +20,9 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("version conflict")]
     VersionConflict,
+    /// Every six-digit sequence number of a category is taken.
+    #[error("sequence exhausted")]
+    SequenceExhausted,
     /// Stored data that no longer reads as the current types (a bug or a manual edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -41,12 +41,21 @@ pub struct OrgFilter {
     pub kind: Option<OrgKind>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
     pub kind: UserKind,
     pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -151,6 +160,9 @@ pub struct DatasetChange<'a> {
     pub doc: Option<&'a DatasetDraft>,
     /// A reviewer's reasons or the editor's remark; recorded with the revision.
     pub note: Option<&'a str>,
+    /// Whether `note` is a reviewer's remark, shown to the provider until the next review
+    /// (otherwise the remark on the working copy is kept).
+    pub review: bool,
     pub publication: Publication,
     pub actor_id: Option<i64>,
     pub at: DateTime<Utc>,

@@ -506,6 +506,9 @@ impl Store for SqliteStore {
                 .bind(new.category_code)
                 .fetch_one(&mut *tx)
                 .await?;
+                if seq > 999_999 {
+                    return Err(StoreError::SequenceExhausted);
+                }
                 let code = gongshu_core::catalog::resource_code(new.category_code, seq as u32);
                 let taken: bool =
                     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM datasets WHERE code = ?)")
@@ -563,7 +566,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE datasets SET status = ?, version = version + 1, \
-                doc = COALESCE(?, doc), title = COALESCE(?, title), review_note = ?, updated_at = ?, \
+                doc = COALESCE(?, doc), title = COALESCE(?, title), review_note = CASE WHEN ? THEN ? ELSE review_note END, updated_at = ?, \
                 published_version = CASE WHEN ? THEN version + 1 WHEN ? THEN NULL ELSE published_version END, \
                 first_published_at = CASE WHEN ? THEN COALESCE(first_published_at, ?) ELSE first_published_at END \
              WHERE id = ? AND version = ?",
@@ -571,6 +574,7 @@ impl Store for SqliteStore {
         .bind(c.status.as_str())
         .bind(&new_doc)
         .bind(c.doc.map(|d| d.title.as_str()))
+        .bind(c.review)
         .bind(c.note)
         .bind(c.at)
         .bind(publish)

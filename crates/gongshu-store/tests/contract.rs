@@ -192,6 +192,7 @@ async fn story(store: &dyn Store) {
         status,
         doc: None,
         note: None,
+        review: false,
         publication,
         actor_id: Some(user.id),
         at: t0 + Duration::days(1),

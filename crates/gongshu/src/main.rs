@@ -293,6 +293,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         body_limit: args.body_limit,
         ..ServerConfig::default()
     };
+    if !args.cookie_secure && !args.addr.ip().is_loopback() {
+        tracing::warn!(
+            "serving beyond this machine without --cookie-secure: put the platform behind HTTPS and set it"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;

@@ -340,6 +340,7 @@ impl App {
                         status: *status,
                         doc: None,
                         note: *note,
+                        review: *publication == Publication::Publish,
                         publication: *publication,
                         actor_id: *actor,
                         at: at(e.published, *hour)?,
