@@ -28,7 +28,32 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
 impl SqliteStore {
+    /// Runs a query for at most one row and maps it.
+    async fn optional<T>(
+        &self,
+        query: SqliteQuery<'_>,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        query
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+
+    /// Runs a query and maps every row.
+    async fn all<T>(
+        &self,
+        query: SqliteQuery<'_>,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query.fetch_all(&self.pool).await?.iter().map(map).collect()
+    }
+
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
@@ -267,22 +292,19 @@ impl Store for SqliteStore {
     }
 
     async fn list_regions(&self) -> Result<Vec<RegionRow>> {
-        sqlx::query("SELECT code, name FROM regions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(region_row)
-            .collect()
+        self.all(
+            sqlx::query("SELECT code, name FROM regions ORDER BY code"),
+            region_row,
+        )
+        .await
     }
 
     async fn get_region(&self, code: &str) -> Result<Option<RegionRow>> {
-        sqlx::query("SELECT code, name FROM regions WHERE code = ?")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(region_row)
-            .transpose()
+        self.optional(
+            sqlx::query("SELECT code, name FROM regions WHERE code = ?").bind(code),
+            region_row,
+        )
+        .await
     }
 
     async fn insert_org(&self, org: &NewOrg, at: DateTime<Utc>) -> Result<OrgRow> {
@@ -304,13 +326,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_org(&self, id: i64) -> Result<Option<OrgRow>> {
-        sqlx::query("SELECT * FROM organizations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(org_row)
-            .transpose()
+        self.optional(
+            sqlx::query("SELECT * FROM organizations WHERE id = ?").bind(id),
+            org_row,
+        )
+        .await
     }
 
     async fn list_orgs(&self, filter: &OrgFilter) -> Result<Vec<OrgRow>> {
@@ -348,32 +368,24 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: i64) -> Result<Option<UserRow>> {
-        sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_row)
-            .transpose()
+        self.optional(
+            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id),
+            user_row,
+        )
+        .await
     }
 
     async fn get_user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
-        sqlx::query("SELECT * FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_row)
-            .transpose()
+        self.optional(
+            sqlx::query("SELECT * FROM users WHERE username = ?").bind(username),
+            user_row,
+        )
+        .await
     }
 
     async fn list_users(&self) -> Result<Vec<UserRow>> {
-        sqlx::query("SELECT * FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(user_row)
-            .collect()
+        self.all(sqlx::query("SELECT * FROM users ORDER BY id"), user_row)
+            .await
     }
 
     async fn set_password(&self, user_id: i64, hash: &str) -> Result<()> {
@@ -551,13 +563,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_dataset(&self, id: i64) -> Result<Option<DatasetRow>> {
-        sqlx::query("SELECT * FROM datasets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(dataset_row)
-            .transpose()
+        self.optional(
+            sqlx::query("SELECT * FROM datasets WHERE id = ?").bind(id),
+            dataset_row,
+        )
+        .await
     }
 
     async fn save_dataset(&self, c: &DatasetChange<'_>) -> Result<DatasetRow> {
@@ -713,23 +723,19 @@ impl Store for SqliteStore {
     }
 
     async fn get_published(&self, id: i64) -> Result<Option<PublishedRow>> {
-        sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(published_row)
-            .transpose()
+        self.optional(
+            sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.id = ?")).bind(id),
+            published_row,
+        )
+        .await
     }
 
     async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>> {
-        sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.code = ?"))
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(published_row)
-            .transpose()
+        self.optional(
+            sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.code = ?")).bind(code),
+            published_row,
+        )
+        .await
     }
 
     async fn list_published(&self, q: &PublishedQuery) -> Result<Page<PublishedRow>> {
