@@ -1,0 +1,31 @@
+//! Reading the tables governments actually publish — GBK CSVs, title rows above the
+//! header, codes with leading zeros, dates written 2024年3月5日 — into Arrow, reporting
+//! the rows that do not fit instead of failing or dropping them silently.
+//!
+//! This crate knows nothing of HTTP or of who is calling: the access gate is above it.
+
+pub mod encoding;
+pub mod infer;
+pub mod table;
+
+pub use table::{CsvOptions, Rejected, Table, read_csv};
+
+/// Why a file could not be read at all. Row-level problems are not errors: they are
+/// reported in `Table::rejected`.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("this is a binary file, not text (found NUL bytes)")]
+    Binary,
+    #[error("no header row found in the first {0} rows")]
+    NoHeader(usize),
+    #[error("{found} columns; at most {max} are accepted")]
+    TooManyColumns { found: usize, max: usize },
+    #[error("a line is longer than {0} bytes")]
+    LineTooLong(usize),
+    #[error("reading the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("building the table: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}

@@ -1,0 +1,455 @@
+//! CSV/TSV → Arrow: detect the encoding and the delimiter, skip title rows above the
+//! header, infer column types from the first rows, then stream the rest into batches.
+//! A row that does not fit is reported with its line number and reason.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+
+use crate::DataError;
+use crate::encoding::{TextEncoding, decode, decode_sample, detect, looks_binary};
+use crate::infer::{ColumnType, infer, parse_bool, parse_date, parse_decimal, parse_integer};
+
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// Rows read before deciding the column types.
+    pub infer_rows: usize,
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+    /// Longest line accepted, in bytes (a file with no newline is not a table).
+    pub max_line_bytes: usize,
+    /// Most columns accepted (Excel's limit).
+    pub max_columns: usize,
+    /// How far down a title block above the header may reach.
+    pub header_search_rows: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            infer_rows: 10_000,
+            batch_rows: 8192,
+            max_line_bytes: 16 * 1024 * 1024,
+            max_columns: 16_384,
+            header_search_rows: 20,
+        }
+    }
+}
+
+/// A row that was not taken, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based line of the file where the row starts.
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub struct Table {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rejected: Vec<Rejected>,
+    pub encoding: TextEncoding,
+    pub delimiter: u8,
+    /// 1-based line of the header row; lines above it were titles.
+    pub header_line: u64,
+    pub rows: u64,
+}
+
+/// Fails the read when a line grows past the limit, so a file with no newline cannot
+/// make the reader buffer gigabytes.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+    max: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > self.max {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        LINE_TOO_LONG,
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+const LINE_TOO_LONG: &str = "line too long";
+
+/// The delimiter that splits the sample's lines most consistently into several fields.
+fn sniff_delimiter(sample: &str) -> u8 {
+    let lines: Vec<&str> = sample
+        .lines()
+        .take(30)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let mut best = (b',', 0usize);
+    for d in [b',', b'\t', b';', b'|'] {
+        let counts: Vec<usize> = lines.iter().map(|l| l.matches(d as char).count()).collect();
+        let Some(&max) = counts.iter().max() else {
+            continue;
+        };
+        // How many lines share the most common non-zero count: the steadier the better.
+        let modal = (1..=max)
+            .map(|c| counts.iter().filter(|&&n| n == c).count())
+            .max()
+            .unwrap_or(0);
+        if max > 0 && modal > best.1 {
+            best = (d, modal);
+        }
+    }
+    best.0
+}
+
+fn non_empty(record: &csv::StringRecord) -> usize {
+    record.iter().filter(|f| !f.trim().is_empty()).count()
+}
+
+/// The header is the first row that fills most of the columns the data rows fill; rows
+/// above it are titles such as "2024年度企业名单" or "单位：万元".
+fn find_header(rows: &[(u64, csv::StringRecord)], search: usize) -> Option<usize> {
+    let widths: Vec<usize> = rows.iter().map(|(_, r)| non_empty(r)).collect();
+    let widest = *widths.iter().max()?;
+    if widest == 0 {
+        return None;
+    }
+    widths
+        .iter()
+        .take(search)
+        .position(|&w| w >= 2.max(widest * 4 / 5) || (widest == 1 && w == 1))
+}
+
+fn column_names(header: &csv::StringRecord) -> Vec<String> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let base = match h.trim() {
+                "" => format!("列{}", i + 1),
+                t => t.to_owned(),
+            };
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}_{n}") }
+        })
+        .collect()
+}
+
+enum Builder {
+    Integer(Int64Builder),
+    Decimal(Decimal128Builder, u8),
+    Date(Date32Builder),
+    Boolean(BooleanBuilder),
+    Text(StringBuilder),
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// A typed value of one cell, checked before anything is appended so a bad row adds nothing.
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    Dec(i128),
+    Date(i32),
+    Bool(bool),
+    Text(&'a str),
+}
+
+fn parse_cell<'a>(ty: ColumnType, raw: &'a str) -> Option<Cell<'a>> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Some(Cell::Null);
+    }
+    Some(match ty {
+        ColumnType::Integer => Cell::Int(parse_integer(v)?),
+        ColumnType::Decimal { scale } => Cell::Dec(parse_decimal(v, scale)?),
+        ColumnType::Date => Cell::Date((parse_date(v, true)? - EPOCH).num_days() as i32),
+        ColumnType::Boolean => Cell::Bool(parse_bool(v)?),
+        ColumnType::Text => Cell::Text(raw),
+    })
+}
+
+fn type_name(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Integer => "整数 integer",
+        ColumnType::Decimal { .. } => "小数 decimal",
+        ColumnType::Date => "日期 date",
+        ColumnType::Boolean => "是/否 boolean",
+        ColumnType::Text => "文本 text",
+    }
+}
+
+impl Builder {
+    fn new(ty: ColumnType) -> Self {
+        match ty {
+            ColumnType::Integer => Self::Integer(Int64Builder::new()),
+            ColumnType::Decimal { scale } => Self::Decimal(Decimal128Builder::new(), scale),
+            ColumnType::Date => Self::Date(Date32Builder::new()),
+            ColumnType::Boolean => Self::Boolean(BooleanBuilder::new()),
+            ColumnType::Text => Self::Text(StringBuilder::new()),
+        }
+    }
+
+    fn append(&mut self, cell: &Cell<'_>) {
+        match (self, cell) {
+            (Self::Integer(b), Cell::Int(v)) => b.append_value(*v),
+            (Self::Decimal(b, _), Cell::Dec(v)) => b.append_value(*v),
+            (Self::Date(b), Cell::Date(v)) => b.append_value(*v),
+            (Self::Boolean(b), Cell::Bool(v)) => b.append_value(*v),
+            (Self::Text(b), Cell::Text(v)) => b.append_value(v),
+            (Self::Integer(b), _) => b.append_null(),
+            (Self::Decimal(b, _), _) => b.append_null(),
+            (Self::Date(b), _) => b.append_null(),
+            (Self::Boolean(b), _) => b.append_null(),
+            (Self::Text(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, DataError> {
+        Ok(match self {
+            Self::Integer(b) => Arc::new(b.finish()),
+            Self::Decimal(b, scale) => {
+                Arc::new(b.finish().with_precision_and_scale(38, *scale as i8)?)
+            }
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Text(b) => Arc::new(b.finish()),
+        })
+    }
+}
+
+fn data_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Integer => DataType::Int64,
+        ColumnType::Decimal { scale } => DataType::Decimal128(38, scale as i8),
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Text => DataType::Utf8,
+    }
+}
+
+struct Assembler {
+    types: Vec<ColumnType>,
+    names: Vec<String>,
+    builders: Vec<Builder>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    pending: usize,
+    rows: u64,
+    rejected: Vec<Rejected>,
+    batch_rows: usize,
+}
+
+impl Assembler {
+    fn push(&mut self, line: u64, record: &csv::StringRecord) -> Result<(), DataError> {
+        let width = self.types.len();
+        // Excel often pads rows with empty trailing cells: those are not extra fields.
+        let extra = record.iter().skip(width).any(|f| !f.trim().is_empty());
+        if record.len() < width || extra {
+            let found = record.len()
+                - record
+                    .iter()
+                    .rev()
+                    .take_while(|f| f.trim().is_empty())
+                    .count();
+            self.rejected.push(Rejected {
+                line,
+                reason: format!(
+                    "应有{width}列，实际{found}列 (expected {width} fields, found {found})"
+                ),
+            });
+            return Ok(());
+        }
+        let mut cells = Vec::with_capacity(width);
+        for (i, ty) in self.types.iter().enumerate() {
+            let raw = &record[i];
+            if raw.contains('\u{FFFD}') {
+                self.rejected.push(Rejected {
+                    line,
+                    reason: format!(
+                        "“{}”列含无法解码的字节 (undecodable bytes in column {})",
+                        self.names[i], self.names[i]
+                    ),
+                });
+                return Ok(());
+            }
+            match parse_cell(*ty, raw) {
+                Some(c) => cells.push(c),
+                None => {
+                    let shown: String = raw.chars().take(40).collect();
+                    self.rejected.push(Rejected {
+                        line,
+                        reason: format!(
+                            "“{}”列的值“{shown}”不是{} (value in column {} does not fit its type)",
+                            self.names[i],
+                            type_name(*ty),
+                            self.names[i]
+                        ),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        for (b, c) in self.builders.iter_mut().zip(&cells) {
+            b.append(c);
+        }
+        self.pending += 1;
+        self.rows += 1;
+        if self.pending == self.batch_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DataError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let columns = self
+            .builders
+            .iter_mut()
+            .map(Builder::finish)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batches
+            .push(RecordBatch::try_new(self.schema.clone(), columns)?);
+        self.pending = 0;
+        Ok(())
+    }
+}
+
+fn io_error(e: csv::Error, max_line: usize) -> DataError {
+    let msg = e.to_string();
+    if msg.contains(LINE_TOO_LONG) {
+        return DataError::LineTooLong(max_line);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => DataError::Io(io),
+        other => DataError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{other:?}"),
+        )),
+    }
+}
+
+/// Reads a delimited text table in whatever encoding and shape it comes.
+pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataError> {
+    let mut buffered = BufReader::with_capacity(64 * 1024, reader);
+    let sample = buffered.fill_buf()?.to_vec();
+    if sample.is_empty() {
+        return Err(DataError::Empty);
+    }
+    let encoding = detect(&sample);
+    if looks_binary(&sample, encoding) {
+        return Err(DataError::Binary);
+    }
+    let delimiter = sniff_delimiter(&decode_sample(&sample, encoding));
+    let limited = LineLimit {
+        inner: decode(buffered, encoding),
+        since_newline: 0,
+        max: options.max_line_bytes,
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(limited);
+
+    // The first rows decide where the header is and what the types are.
+    let mut head: Vec<(u64, csv::StringRecord)> = Vec::new();
+    let mut records = csv.records();
+    for next in records.by_ref() {
+        let record = next.map_err(|e| io_error(e, options.max_line_bytes))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() > options.max_columns {
+            return Err(DataError::TooManyColumns {
+                found: record.len(),
+                max: options.max_columns,
+            });
+        }
+        head.push((line, record));
+        if head.len() >= options.infer_rows + options.header_search_rows {
+            break;
+        }
+    }
+    if head.iter().all(|(_, r)| non_empty(r) == 0) {
+        return Err(DataError::Empty);
+    }
+    let header_at = find_header(&head, options.header_search_rows)
+        .ok_or(DataError::NoHeader(options.header_search_rows))?;
+    let (header_line, header) = head[header_at].clone();
+    let names = column_names(&header);
+    let body: Vec<&(u64, csv::StringRecord)> = head[header_at + 1..]
+        .iter()
+        .filter(|(_, r)| non_empty(r) > 0)
+        .collect();
+    let types: Vec<ColumnType> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let sample = body.iter().take(options.infer_rows);
+            infer(
+                name,
+                sample.map(move |(_, r)| r.get(i).map_or("", str::trim)),
+            )
+        })
+        .collect();
+    let schema: SchemaRef = Arc::new(Schema::new(
+        names
+            .iter()
+            .zip(&types)
+            .map(|(n, t)| Field::new(n, data_type(*t), true))
+            .collect::<Vec<_>>(),
+    ));
+    let mut out = Assembler {
+        builders: types.iter().map(|t| Builder::new(*t)).collect(),
+        types,
+        names,
+        schema: schema.clone(),
+        batches: Vec::new(),
+        pending: 0,
+        rows: 0,
+        rejected: Vec::new(),
+        batch_rows: options.batch_rows.max(1),
+    };
+    for (line, record) in body {
+        out.push(*line, record)?;
+    }
+    for next in records {
+        let record = next.map_err(|e| io_error(e, options.max_line_bytes))?;
+        if non_empty(&record) == 0 {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        out.push(line, &record)?;
+    }
+    out.flush()?;
+    Ok(Table {
+        schema,
+        batches: out.batches,
+        rejected: out.rejected,
+        encoding,
+        delimiter,
+        header_line,
+        rows: out.rows,
+    })
+}
