@@ -7,8 +7,10 @@
 pub mod encoding;
 pub mod infer;
 pub mod table;
+pub mod xlsx;
 
-pub use table::{CsvOptions, Rejected, Table, read_csv};
+pub use table::{CsvOptions, Rejected, Source, Table, read_csv};
+pub use xlsx::{XlsxLimits, read_xlsx, sheet_names};
 
 /// Why a file could not be read at all. Row-level problems are not errors: they are
 /// reported in `Table::rejected`.
@@ -24,6 +26,8 @@ pub enum DataError {
     TooManyColumns { found: usize, max: usize },
     #[error("a line is longer than {0} bytes")]
     LineTooLong(usize),
+    #[error("reading the spreadsheet: {0}")]
+    Spreadsheet(String),
     #[error("reading the file: {0}")]
     Io(#[from] std::io::Error),
     #[error("building the table: {0}")]

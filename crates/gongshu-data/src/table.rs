@@ -50,17 +50,31 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// What kind of file the table came from, and what was detected about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Csv {
+        encoding: TextEncoding,
+        delimiter: u8,
+    },
+    Xlsx {
+        sheet: String,
+    },
+}
+
 #[derive(Debug)]
 pub struct Table {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rejected: Vec<Rejected>,
-    pub encoding: TextEncoding,
-    pub delimiter: u8,
-    /// 1-based line of the header row; lines above it were titles.
+    pub source: Source,
+    /// 1-based line (row, in a sheet) of the header; lines above it were titles.
     pub header_line: u64,
     pub rows: u64,
 }
+
+/// One row of any source with its 1-based line, as the shared stage reads it.
+pub(crate) type Row = (u64, csv::StringRecord);
 
 /// Fails the read when a line grows past the limit, so a file with no newline cannot
 /// make the reader buffer gigabytes.
@@ -368,18 +382,37 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
         since_newline: 0,
         max: options.max_line_bytes,
     };
-    let mut csv = csv::ReaderBuilder::new()
+    let csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(limited);
 
-    // The first rows decide where the header is and what the types are.
-    let mut head: Vec<(u64, csv::StringRecord)> = Vec::new();
-    let mut records = csv.records();
-    for next in records.by_ref() {
+    let rows = csv.into_records().map(|next| {
         let record = next.map_err(|e| io_error(e, options.max_line_bytes))?;
-        let line = record.position().map_or(0, |p| p.line());
+        Ok((record.position().map_or(0, |p| p.line()), record))
+    });
+    build(
+        rows,
+        Source::Csv {
+            encoding,
+            delimiter,
+        },
+        options,
+    )
+}
+
+/// The stage every source shares: find the header under any title rows, infer the types
+/// from the first rows, then stream every row into Arrow batches or into `rejected`.
+pub(crate) fn build(
+    rows: impl Iterator<Item = Result<Row, DataError>>,
+    source: Source,
+    options: &CsvOptions,
+) -> Result<Table, DataError> {
+    let mut rows = rows;
+    let mut head: Vec<Row> = Vec::new();
+    for next in rows.by_ref() {
+        let (line, record) = next?;
         if record.len() > options.max_columns {
             return Err(DataError::TooManyColumns {
                 found: record.len(),
@@ -398,7 +431,7 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
         .ok_or(DataError::NoHeader(options.header_search_rows))?;
     let (header_line, header) = head[header_at].clone();
     let names = column_names(&header);
-    let body: Vec<&(u64, csv::StringRecord)> = head[header_at + 1..]
+    let body: Vec<&Row> = head[header_at + 1..]
         .iter()
         .filter(|(_, r)| non_empty(r) > 0)
         .collect();
@@ -434,21 +467,18 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
     for (line, record) in body {
         out.push(*line, record)?;
     }
-    for next in records {
-        let record = next.map_err(|e| io_error(e, options.max_line_bytes))?;
-        if non_empty(&record) == 0 {
-            continue;
+    for next in rows {
+        let (line, record) = next?;
+        if non_empty(&record) > 0 {
+            out.push(line, &record)?;
         }
-        let line = record.position().map_or(0, |p| p.line());
-        out.push(line, &record)?;
     }
     out.flush()?;
     Ok(Table {
         schema,
         batches: out.batches,
         rejected: out.rejected,
-        encoding,
-        delimiter,
+        source,
         header_line,
         rows: out.rows,
     })
