@@ -6,9 +6,11 @@
 
 pub mod encoding;
 pub mod infer;
+pub mod json;
 pub mod table;
 pub mod xlsx;
 
+pub use json::read_json;
 pub use table::{CsvOptions, Rejected, Source, Table, read_csv};
 pub use xlsx::{XlsxLimits, read_xlsx, sheet_names};
 

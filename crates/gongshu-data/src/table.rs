@@ -60,6 +60,9 @@ pub enum Source {
     Xlsx {
         sheet: String,
     },
+    Json {
+        geojson: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -75,6 +78,14 @@ pub struct Table {
 
 /// One row of any source with its 1-based line, as the shared stage reads it.
 pub(crate) type Row = (u64, csv::StringRecord);
+
+/// What a source hands the shared stage: a row, or a record it already knows cannot be
+/// one (with the reason), which goes straight to `rejected`.
+#[derive(Debug)]
+pub(crate) enum Line {
+    Row(Row),
+    Rejected(Rejected),
+}
 
 /// Fails the read when a line grows past the limit, so a file with no newline cannot
 /// make the reader buffer gigabytes.
@@ -390,7 +401,10 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
 
     let rows = csv.into_records().map(|next| {
         let record = next.map_err(|e| io_error(e, options.max_line_bytes))?;
-        Ok((record.position().map_or(0, |p| p.line()), record))
+        Ok(Line::Row((
+            record.position().map_or(0, |p| p.line()),
+            record,
+        )))
     });
     build(
         rows,
@@ -405,14 +419,21 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
 /// The stage every source shares: find the header under any title rows, infer the types
 /// from the first rows, then stream every row into Arrow batches or into `rejected`.
 pub(crate) fn build(
-    rows: impl Iterator<Item = Result<Row, DataError>>,
+    rows: impl Iterator<Item = Result<Line, DataError>>,
     source: Source,
     options: &CsvOptions,
 ) -> Result<Table, DataError> {
     let mut rows = rows;
     let mut head: Vec<Row> = Vec::new();
+    let mut known_bad: Vec<Rejected> = Vec::new();
     for next in rows.by_ref() {
-        let (line, record) = next?;
+        let (line, record) = match next? {
+            Line::Row(row) => row,
+            Line::Rejected(r) => {
+                known_bad.push(r);
+                continue;
+            }
+        };
         if record.len() > options.max_columns {
             return Err(DataError::TooManyColumns {
                 found: record.len(),
@@ -461,19 +482,21 @@ pub(crate) fn build(
         batches: Vec::new(),
         pending: 0,
         rows: 0,
-        rejected: Vec::new(),
+        rejected: known_bad,
         batch_rows: options.batch_rows.max(1),
     };
     for (line, record) in body {
         out.push(*line, record)?;
     }
     for next in rows {
-        let (line, record) = next?;
-        if non_empty(&record) > 0 {
-            out.push(line, &record)?;
+        match next? {
+            Line::Row((line, record)) if non_empty(&record) > 0 => out.push(line, &record)?,
+            Line::Row(_) => {}
+            Line::Rejected(r) => out.rejected.push(r),
         }
     }
     out.flush()?;
+    out.rejected.sort_by_key(|r| r.line);
     Ok(Table {
         schema,
         batches: out.batches,

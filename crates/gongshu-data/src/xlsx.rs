@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use calamine::{Data, Reader};
 
 use crate::DataError;
-use crate::table::{CsvOptions, Row, Source, Table, build};
+use crate::table::{CsvOptions, Line, Source, Table, build};
 
 /// Limits that keep a hostile workbook from exhausting the machine.
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ pub fn read_xlsx<R: Read + Seek + Clone>(
         let first_row = range.start().map_or(0, |(r, _)| u64::from(r));
         let rows = range.rows().enumerate().map(move |(i, cells)| {
             let record: csv::StringRecord = cells.iter().map(cell_text).collect();
-            Ok::<Row, DataError>((first_row + i as u64 + 1, record))
+            Ok::<Line, DataError>(Line::Row((first_row + i as u64 + 1, record)))
         });
         return build(rows, Source::Xlsx { sheet: name }, options);
     }
