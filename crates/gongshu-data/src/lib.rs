@@ -8,10 +8,12 @@ pub mod encoding;
 pub mod infer;
 pub mod json;
 pub mod table;
+pub mod versions;
 pub mod xlsx;
 
 pub use json::read_json;
 pub use table::{CsvOptions, Rejected, Source, Table, read_csv};
+pub use versions::{Manifest, VersionError, Versions};
 pub use xlsx::{XlsxLimits, read_xlsx, sheet_names};
 
 /// Why a file could not be read at all. Row-level problems are not errors: they are
