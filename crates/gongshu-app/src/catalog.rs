@@ -277,9 +277,7 @@ impl App {
         review: bool,
         publication: Publication,
     ) -> Result<DatasetView> {
-        if version != d.version {
-            return Err(Error::version_conflict());
-        }
+        // The store checks `version` in the same statement that writes.
         let row = self
             .store
             .save_dataset(&DatasetChange {
@@ -389,10 +387,15 @@ impl App {
             })
             .await
             .map_err(store_error)?;
+        // A page is mostly one provider's entries: look each provider up once.
+        let mut providers = std::collections::HashMap::new();
         let mut items = Vec::with_capacity(found.items.len());
         for d in found.items {
-            let provider = self.provider(d.provider_id).await?;
-            items.push(DatasetView::working(d, &provider));
+            let id = d.provider_id;
+            if let std::collections::hash_map::Entry::Vacant(slot) = providers.entry(id) {
+                slot.insert(self.provider(id).await?);
+            }
+            items.push(DatasetView::working(d, &providers[&id]));
         }
         Ok(PageView {
             items,
@@ -452,6 +455,11 @@ impl App {
         let a = self.revision(caller, id, from).await?;
         let b = self.revision(caller, id, to).await?;
         Ok(diff(&a, &b))
+    }
+
+    /// The published catalog at a glance (the home page): totals and entries per domain.
+    pub async fn catalog_summary(&self) -> Result<gongshu_store::PublishedSummary> {
+        self.store.published_summary().await.map_err(store_error)
     }
 
     /// A region's master catalog (总目录, SD-EGOV §15): its providers' published entries and

@@ -90,38 +90,29 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
             .app
             .list_public(PublishedQuery::default(), Some(1), Some(8))
             .await?;
-        let mut domains = Vec::new();
-        for d in Domain::ALL {
-            let q = PublishedQuery {
-                domain: Some(*d),
-                ..Default::default()
-            };
-            domains.push((*d, s.app.list_public(q, Some(1), Some(1)).await?.total));
-        }
-        let open = PublishedQuery {
-            open_types: vec![OpenType::Unconditional, OpenType::Conditional],
-            ..Default::default()
-        };
-        let opened = s.app.list_public(open, Some(1), Some(1)).await?.total;
+        let summary = s.app.catalog_summary().await?;
         let providers = s
             .app
             .orgs(None, Some(gongshu_core::types::OrgKind::Provider))
             .await?
             .len();
-        Ok::<_, Error>((recent, domains, opened, providers))
+        Ok::<_, Error>((recent, summary, providers))
     }
     .await;
     match result {
-        Ok((recent, domains, opened, providers)) => render(&HomePage {
+        Ok((recent, summary, providers)) => render(&HomePage {
             ctx: &ctx,
-            total: recent.total,
+            total: summary.total,
             providers,
-            open_ratio: if recent.total > 0 {
-                format!("{:.0}%", opened as f64 * 100.0 / recent.total as f64)
+            open_ratio: if summary.total > 0 {
+                format!(
+                    "{:.0}%",
+                    summary.opened as f64 * 100.0 / summary.total as f64
+                )
             } else {
                 "—".into()
             },
-            domains,
+            domains: summary.by_domain,
             datasets: recent.items,
         }),
         Err(e) => error_page(&ctx, &e),

@@ -79,6 +79,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_published(&self, id: i64) -> Result<Option<PublishedRow>>;
     async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>>;
     async fn list_published(&self, query: &PublishedQuery) -> Result<Page<PublishedRow>>;
+    /// Totals of the whole published catalog: entries, opened entries, entries per domain.
+    async fn published_summary(&self) -> Result<PublishedSummary>;
     /// Published entries counted by region, open type and share type, inside a region.
     async fn published_counts(&self, region_prefix: &str) -> Result<Vec<CountRow>>;
 }

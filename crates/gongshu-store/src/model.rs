@@ -239,6 +239,16 @@ pub struct Page<T> {
     pub total: i64,
 }
 
+/// The published catalog at a glance, from one scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedSummary {
+    pub total: i64,
+    /// Entries open with or without conditions.
+    pub opened: i64,
+    /// Entries per priority domain, in `Domain::ALL` order.
+    pub by_domain: Vec<(Domain, i64)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountRow {
     pub region_code: String,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::RoleGrant;
 use gongshu_core::catalog::DatasetDraft;
-use gongshu_core::types::{DatasetStatus, OpenType, OrgKind, Role, ShareType, UserKind};
+use gongshu_core::types::{DatasetStatus, Domain, OpenType, OrgKind, Role, ShareType, UserKind};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -761,6 +761,28 @@ impl Store for SqliteStore {
             .map(published_row)
             .collect::<Result<_>>()?;
         Ok(Page { items, total })
+    }
+
+    async fn published_summary(&self) -> Result<PublishedSummary> {
+        let mut b =
+            QueryBuilder::<Sqlite>::new("SELECT COUNT(*), COALESCE(SUM(open_type != 'none'), 0)");
+        for d in Domain::ALL {
+            b.push(", COALESCE(SUM(domains LIKE ")
+                .push_bind(format!("%,{},%", d.as_str()))
+                .push("), 0)");
+        }
+        b.push(" FROM published_datasets");
+        let row = b.build().fetch_one(&self.pool).await?;
+        let by_domain = Domain::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Ok((*d, row.try_get::<i64, _>(i + 2)?)))
+            .collect::<Result<_>>()?;
+        Ok(PublishedSummary {
+            total: row.try_get(0)?,
+            opened: row.try_get(1)?,
+            by_domain,
+        })
     }
 
     async fn published_counts(&self, region_prefix: &str) -> Result<Vec<CountRow>> {

@@ -259,6 +259,14 @@ async fn story(store: &dyn Store) {
             "{query:?}"
         );
     }
+    let summary = store.published_summary().await.unwrap();
+    assert_eq!((summary.total, summary.opened), (1, 1));
+    let count_of = |d| summary.by_domain.iter().find(|(x, _)| *x == d).unwrap().1;
+    assert_eq!(
+        (count_of(Domain::Health), count_of(Domain::Transport)),
+        (1, 0)
+    );
+    assert_eq!(summary.by_domain.len(), Domain::ALL.len());
     let counts = store.published_counts("37").await.unwrap();
     assert_eq!(counts.len(), 1);
     assert_eq!(counts[0].count, 1);
