@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod data;
 pub mod demo;
 pub mod directory;
 pub mod views;
@@ -27,12 +28,15 @@ pub struct App {
     /// Bounds concurrent password verifications: each argon2id run takes ~19 MiB and a
     /// core, so a flood of logins must queue instead of exhausting the machine.
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    pub data: data::DataPlane,
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub session_ttl: chrono::Duration,
     pub token_ttl: chrono::Duration,
+    /// The platform's public address, for citations (SD-OPEN §15); relative when unset.
+    pub public_url: String,
 }
 
 impl Default for Settings {
@@ -40,13 +44,15 @@ impl Default for Settings {
         Self {
             session_ttl: chrono::Duration::hours(8),
             token_ttl: chrono::Duration::days(30),
+            public_url: String::new(),
         }
     }
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+    pub fn new(store: Arc<dyn Store>, settings: Settings, data: data::DataPlane) -> Self {
         Self {
+            data,
             store,
             policy: Arc::new(GradeCapPolicy::default()),
             settings,

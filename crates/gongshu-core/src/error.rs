@@ -23,6 +23,8 @@ pub enum ErrorCode {
     /// The workflow does not allow this step from the current state.
     InvalidState,
     PayloadTooLarge,
+    /// The work took longer than the platform allows (a query, a conversion).
+    Timeout,
     RateLimited,
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorCode {
             Self::VersionConflict => "version_conflict",
             Self::InvalidState => "invalid_state",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::Timeout => "timeout",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
         }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde_json::{Map, Value};
 
 use crate::DataError;
-use crate::table::{CsvOptions, Line, Rejected, Source, Table, build};
+use crate::table::{CsvOptions, Line, Rejected, Sink, Source, Summary, Table, build};
 
 fn invalid(msg: String) -> DataError {
     DataError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
@@ -46,6 +46,15 @@ fn flatten(value: Value, geojson: bool) -> Record {
 /// Reads JSON records into a table. The columns are the keys of the first objects, in
 /// their order; an object with a key not among them is reported, not silently cut.
 pub fn read_json<'r, R: Read + 'r>(reader: R, options: &CsvOptions) -> Result<Table, DataError> {
+    Table::collect(|sink| read_json_into(reader, options, sink))
+}
+
+/// Reads JSON records batch by batch into `sink`.
+pub fn read_json_into<'r, R: Read + 'r>(
+    reader: R,
+    options: &CsvOptions,
+    sink: &mut dyn Sink,
+) -> Result<Summary, DataError> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let first = loop {
         let buf = reader.fill_buf()?;
@@ -153,5 +162,5 @@ pub fn read_json<'r, R: Read + 'r>(reader: R, options: &CsvOptions) -> Result<Ta
                 .map(move |(n, o)| Ok(to_line(n, o, &head_keys))),
         )
         .chain(records.map(move |next| next.map(|(n, v)| to_line(n, flatten(v, geojson), &keys))));
-    build(rows, Source::Json { geojson }, options)
+    build(rows, Source::Json { geojson }, options, sink)
 }

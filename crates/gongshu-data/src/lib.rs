@@ -5,16 +5,23 @@
 //! This crate knows nothing of HTTP or of who is calling: the access gate is above it.
 
 pub mod encoding;
+pub mod export;
 pub mod infer;
+pub mod ingest;
 pub mod json;
+pub mod query;
 pub mod table;
 pub mod versions;
 pub mod xlsx;
 
-pub use json::read_json;
-pub use table::{CsvOptions, Rejected, Source, Table, read_csv};
-pub use versions::{Manifest, VersionError, Versions};
-pub use xlsx::{XlsxLimits, read_xlsx, sheet_names};
+pub use ingest::{FileKind, IngestOptions, Prepared, PreparedTable, prepare, sniff};
+pub use json::{read_json, read_json_into};
+pub use table::{
+    CsvOptions, Declared, DeclaredType, ROW_COLUMN, Rejected, Sink, Source, Summary, Table,
+    read_csv, read_csv_into,
+};
+pub use versions::{ColumnInfo, Manifest, StoredFile, VersionError, Versions, type_label};
+pub use xlsx::{XlsxLimits, read_xlsx, read_xlsx_into, sheet_names};
 
 /// Why a file could not be read at all. Row-level problems are not errors: they are
 /// reported in `Table::rejected`.

@@ -28,6 +28,41 @@ pub struct CsvOptions {
     pub max_columns: usize,
     /// How far down a title block above the header may reach.
     pub header_search_rows: usize,
+    /// Rejected rows reported one by one; past this only their number is kept, so a file
+    /// of ten million bad rows cannot fill memory with reasons.
+    pub max_rejected_details: usize,
+    /// Column types the catalog declares (信息项), by column name; they win over inference.
+    pub declared: Vec<Declared>,
+}
+
+/// The type a catalog data item (信息项) declares for a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredType {
+    Text,
+    Integer,
+    /// Any number: integers stay integers, decimals keep the scale the values show.
+    Number,
+    Date,
+    Boolean,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub name: String,
+    pub kind: DeclaredType,
+}
+
+/// The declared type wins; where it leaves room (a number's scale) the values decide.
+fn apply_declared(kind: DeclaredType, inferred: ColumnType) -> ColumnType {
+    match (kind, inferred) {
+        (DeclaredType::Text, _) => ColumnType::Text,
+        (DeclaredType::Integer, _) => ColumnType::Integer,
+        (DeclaredType::Number, t @ (ColumnType::Integer | ColumnType::Decimal { .. })) => t,
+        // Values that are not all numbers: the ones that are not will be rejected rows.
+        (DeclaredType::Number, _) => ColumnType::Decimal { scale: 4 },
+        (DeclaredType::Date, _) => ColumnType::Date,
+        (DeclaredType::Boolean, _) => ColumnType::Boolean,
+    }
 }
 
 impl Default for CsvOptions {
@@ -38,6 +73,8 @@ impl Default for CsvOptions {
             max_line_bytes: 16 * 1024 * 1024,
             max_columns: 16_384,
             header_search_rows: 20,
+            max_rejected_details: 1000,
+            declared: Vec::new(),
         }
     }
 }
@@ -63,17 +100,92 @@ pub enum Source {
     Json {
         geojson: bool,
     },
+    Parquet,
 }
 
+impl Source {
+    /// How the file was read, for the people who uploaded it.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Csv {
+                encoding,
+                delimiter,
+            } => {
+                let d = match delimiter {
+                    b'\t' => "tab".to_owned(),
+                    d => (*d as char).to_string(),
+                };
+                format!("CSV, {}, delimiter {d}", encoding.label())
+            }
+            Self::Xlsx { sheet } => format!("spreadsheet, sheet {sheet}"),
+            Self::Json { geojson: true } => "GeoJSON".into(),
+            Self::Json { geojson: false } => "JSON".into(),
+            Self::Parquet => "Parquet".into(),
+        }
+    }
+}
+
+/// A table read whole into memory: for small files and tests. Large files go through a
+/// [`Sink`] instead and only their [`Summary`] stays.
 #[derive(Debug)]
 pub struct Table {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// The first `max_rejected_details` rejected rows, in line order.
     pub rejected: Vec<Rejected>,
+    /// Every rejected row, counted.
+    pub rejected_rows: u64,
     pub source: Source,
     /// 1-based line (row, in a sheet) of the header; lines above it were titles.
     pub header_line: u64,
     pub rows: u64,
+    /// Declared data items no column carries.
+    pub missing_declared: Vec<String>,
+}
+
+/// What reading a table found, without its rows.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub schema: SchemaRef,
+    pub rejected: Vec<Rejected>,
+    pub rejected_rows: u64,
+    pub source: Source,
+    pub header_line: u64,
+    pub rows: u64,
+    pub missing_declared: Vec<String>,
+}
+
+/// Where the batches of a table go as they are read.
+pub trait Sink {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), DataError>;
+    /// Rows taken and rejected so far, after each batch.
+    fn progress(&mut self, _rows: u64, _rejected: u64) {}
+}
+
+impl Sink for Vec<RecordBatch> {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), DataError> {
+        self.push(batch);
+        Ok(())
+    }
+}
+
+impl Table {
+    pub(crate) fn collect(
+        read: impl FnOnce(&mut dyn Sink) -> Result<Summary, DataError>,
+    ) -> Result<Self, DataError> {
+        let mut batches = Vec::new();
+        let s = read(&mut batches)?;
+        Ok(Self {
+            schema: s.schema,
+            batches,
+            rejected: s.rejected,
+            rejected_rows: s.rejected_rows,
+            source: s.source,
+            header_line: s.header_line,
+            rows: s.rows,
+            missing_declared: s.missing_declared,
+        })
+    }
 }
 
 /// One row of any source with its 1-based line, as the shared stage reads it.
@@ -160,6 +272,10 @@ fn find_header(rows: &[(u64, csv::StringRecord)], search: usize) -> Option<usize
         .position(|&w| w >= 2.max(widest * 4 / 5) || (widest == 1 && w == 1))
 }
 
+/// The column every stored table starts with: the row's 1-based position in the upload,
+/// the stable key of keyset paging.
+pub const ROW_COLUMN: &str = "_row";
+
 fn column_names(header: &csv::StringRecord) -> Vec<String> {
     let mut seen = std::collections::HashMap::<String, usize>::new();
     header
@@ -168,6 +284,8 @@ fn column_names(header: &csv::StringRecord) -> Vec<String> {
         .map(|(i, h)| {
             let base = match h.trim() {
                 "" => format!("列{}", i + 1),
+                // The platform's own row number; a user's column of that name keeps its data.
+                ROW_COLUMN => format!("{ROW_COLUMN}_user"),
                 t => t.to_owned(),
             };
             let n = seen.entry(base.clone()).or_insert(0);
@@ -273,19 +391,28 @@ fn data_type(ty: ColumnType) -> DataType {
     }
 }
 
-struct Assembler {
+struct Assembler<'s> {
     types: Vec<ColumnType>,
     names: Vec<String>,
     builders: Vec<Builder>,
     schema: SchemaRef,
-    batches: Vec<RecordBatch>,
+    sink: &'s mut dyn Sink,
     pending: usize,
     rows: u64,
     rejected: Vec<Rejected>,
+    rejected_rows: u64,
+    max_rejected: usize,
     batch_rows: usize,
 }
 
-impl Assembler {
+impl Assembler<'_> {
+    fn reject(&mut self, r: Rejected) {
+        self.rejected_rows += 1;
+        if self.rejected.len() < self.max_rejected {
+            self.rejected.push(r);
+        }
+    }
+
     fn push(&mut self, line: u64, record: &csv::StringRecord) -> Result<(), DataError> {
         let width = self.types.len();
         // Excel often pads rows with empty trailing cells: those are not extra fields.
@@ -297,7 +424,7 @@ impl Assembler {
                     .rev()
                     .take_while(|f| f.trim().is_empty())
                     .count();
-            self.rejected.push(Rejected {
+            self.reject(Rejected {
                 line,
                 reason: format!(
                     "应有{width}列，实际{found}列 (expected {width} fields, found {found})"
@@ -306,31 +433,26 @@ impl Assembler {
             return Ok(());
         }
         let mut cells = Vec::with_capacity(width);
-        for (i, ty) in self.types.iter().enumerate() {
+        for i in 0..width {
+            let ty = self.types[i];
             let raw = &record[i];
             if raw.contains('\u{FFFD}') {
-                self.rejected.push(Rejected {
-                    line,
-                    reason: format!(
-                        "“{}”列含无法解码的字节 (undecodable bytes in column {})",
-                        self.names[i], self.names[i]
-                    ),
-                });
+                let name = &self.names[i];
+                let reason =
+                    format!("“{name}”列含无法解码的字节 (undecodable bytes in column {name})");
+                self.reject(Rejected { line, reason });
                 return Ok(());
             }
-            match parse_cell(*ty, raw) {
+            match parse_cell(ty, raw) {
                 Some(c) => cells.push(c),
                 None => {
                     let shown: String = raw.chars().take(40).collect();
-                    self.rejected.push(Rejected {
-                        line,
-                        reason: format!(
-                            "“{}”列的值“{shown}”不是{} (value in column {} does not fit its type)",
-                            self.names[i],
-                            type_name(*ty),
-                            self.names[i]
-                        ),
-                    });
+                    let name = &self.names[i];
+                    let reason = format!(
+                        "“{name}”列的值“{shown}”不是{} (value in column {name} does not fit its type)",
+                        type_name(ty),
+                    );
+                    self.reject(Rejected { line, reason });
                     return Ok(());
                 }
             }
@@ -355,9 +477,10 @@ impl Assembler {
             .iter_mut()
             .map(Builder::finish)
             .collect::<Result<Vec<_>, _>>()?;
-        self.batches
-            .push(RecordBatch::try_new(self.schema.clone(), columns)?);
+        self.sink
+            .batch(RecordBatch::try_new(self.schema.clone(), columns)?)?;
         self.pending = 0;
+        self.sink.progress(self.rows, self.rejected_rows);
         Ok(())
     }
 }
@@ -376,8 +499,17 @@ fn io_error(e: csv::Error, max_line: usize) -> DataError {
     }
 }
 
-/// Reads a delimited text table in whatever encoding and shape it comes.
+/// Reads a delimited text table in whatever encoding and shape it comes, into memory.
 pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataError> {
+    Table::collect(|sink| read_csv_into(reader, options, sink))
+}
+
+/// Reads a delimited text table batch by batch into `sink`.
+pub fn read_csv_into<R: Read>(
+    reader: R,
+    options: &CsvOptions,
+    sink: &mut dyn Sink,
+) -> Result<Summary, DataError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let sample = buffered.fill_buf()?.to_vec();
     if sample.is_empty() {
@@ -413,6 +545,7 @@ pub fn read_csv<R: Read>(reader: R, options: &CsvOptions) -> Result<Table, DataE
             delimiter,
         },
         options,
+        sink,
     )
 }
 
@@ -422,7 +555,8 @@ pub(crate) fn build(
     rows: impl Iterator<Item = Result<Line, DataError>>,
     source: Source,
     options: &CsvOptions,
-) -> Result<Table, DataError> {
+    sink: &mut dyn Sink,
+) -> Result<Summary, DataError> {
     let mut rows = rows;
     let mut head: Vec<Row> = Vec::new();
     let mut known_bad: Vec<Rejected> = Vec::new();
@@ -460,12 +594,20 @@ pub(crate) fn build(
         .iter()
         .enumerate()
         .map(|(i, name)| {
+            let declared = options.declared.iter().find(|d| d.name.trim() == name);
             let sample = body.iter().take(options.infer_rows);
-            infer(
+            let inferred = infer(
                 name,
                 sample.map(move |(_, r)| r.get(i).map_or("", str::trim)),
-            )
+            );
+            declared.map_or(inferred, |d| apply_declared(d.kind, inferred))
         })
+        .collect();
+    let missing_declared = options
+        .declared
+        .iter()
+        .filter(|d| !names.iter().any(|n| n == d.name.trim()))
+        .map(|d| d.name.clone())
         .collect();
     let schema: SchemaRef = Arc::new(Schema::new(
         names
@@ -479,12 +621,17 @@ pub(crate) fn build(
         types,
         names,
         schema: schema.clone(),
-        batches: Vec::new(),
+        sink,
         pending: 0,
         rows: 0,
-        rejected: known_bad,
+        rejected: Vec::new(),
+        rejected_rows: 0,
+        max_rejected: options.max_rejected_details,
         batch_rows: options.batch_rows.max(1),
     };
+    for r in known_bad {
+        out.reject(r);
+    }
     for (line, record) in body {
         out.push(*line, record)?;
     }
@@ -492,17 +639,18 @@ pub(crate) fn build(
         match next? {
             Line::Row((line, record)) if non_empty(&record) > 0 => out.push(line, &record)?,
             Line::Row(_) => {}
-            Line::Rejected(r) => out.rejected.push(r),
+            Line::Rejected(r) => out.reject(r),
         }
     }
     out.flush()?;
     out.rejected.sort_by_key(|r| r.line);
-    Ok(Table {
+    Ok(Summary {
         schema,
-        batches: out.batches,
         rejected: out.rejected,
+        rejected_rows: out.rejected_rows,
         source,
         header_line,
         rows: out.rows,
+        missing_declared,
     })
 }

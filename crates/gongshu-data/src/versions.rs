@@ -1,24 +1,30 @@
 //! Immutable versions of a resource in an object store (a local directory by default,
 //! S3-compatible storage in a cluster). Each upload becomes a new version: the original
-//! file as it came, the table as Parquet, and a manifest. A version becomes current only
-//! when every part is written, by one atomic write of the `current` pointer, so a failure
-//! at any earlier step leaves the previous version serving.
+//! file as it came, the table as Parquet, and a manifest, none of which ever changes.
+//! Which version serves is not decided here: the metadata database points at one in the
+//! same transaction that publishes it, so a version staged by a process that then dies
+//! is never served.
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use parquet::arrow::ProjectionMask;
+// ParquetObjectReader is deprecated in favour of a hand-written AsyncFileReader; it still
+// does exactly what is needed (ranged reads through any object store), so it stays until
+// arrow-rs ships its replacement.
+#[allow(deprecated)]
+use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 
-use crate::Table;
-
+use crate::ingest::Prepared;
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {
     #[error("object store: {0}")]
@@ -51,20 +57,22 @@ pub struct ColumnInfo {
 pub struct Manifest {
     pub version: u64,
     pub created_at: String,
+    /// Who uploaded it (a user name, or `cli:` and the operator's account).
+    pub uploader: String,
+    /// `table` (queryable, with Parquet) or `file` (stored and downloadable as it is).
+    pub kind: String,
     pub rows: u64,
     pub rejected_rows: u64,
     pub columns: Vec<ColumnInfo>,
+    /// How the file was read: encoding, delimiter, sheet.
+    pub source: String,
     pub original: StoredFile,
-    pub parquet: StoredFile,
+    pub parquet: Option<StoredFile>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Versions {
     store: Arc<dyn ObjectStore>,
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Keys are the platform's own resource identifiers; anything else is refused so that no
@@ -82,15 +90,24 @@ fn check_key(key: &str) -> Result<(), VersionError> {
     }
 }
 
-fn file_name(name: &str) -> String {
+/// The last path segment of an uploaded file's name, without control characters; the
+/// object store's own path rules refuse the rest.
+pub fn file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.is_empty() || clean == "." || clean == ".." {
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '*' | '?' | '"' | '<' | '>' | '|' | ':' | '%'))
+        .take(200)
+        .collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    if clean.is_empty() {
         "upload".into()
     } else {
         clean
     }
 }
+
+const CHUNK: usize = 8 * 1024 * 1024;
 
 impl Versions {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
@@ -106,201 +123,273 @@ impl Versions {
         Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(root)?)))
     }
 
-    /// A file of one version; `name` is a checked key part or a cleaned file name.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
     fn version_file(key: &str, version: u64, name: &str) -> Path {
         Path::from(format!("resources/{key}/versions/{version:010}/{name}"))
     }
 
-    fn pointer(key: &str) -> Path {
-        Path::from(format!("resources/{key}/current.json"))
+    /// Where a version's table lives, for the query engine.
+    pub fn parquet_path(key: &str, version: u64) -> Path {
+        Self::version_file(key, version, "data.parquet")
     }
 
-    /// The version the resource serves now, if any.
-    pub async fn current(&self, key: &str) -> Result<Option<Manifest>, VersionError> {
-        check_key(key)?;
-        match self.store.get(&Self::pointer(key)).await {
-            Ok(got) => Ok(Some(serde_json::from_slice(&got.bytes().await?)?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+    /// Where a version's original file lives.
+    pub fn original_path(key: &str, manifest: &Manifest) -> Path {
+        Self::version_file(
+            key,
+            manifest.version,
+            &format!("original/{}", manifest.original.name),
+        )
+    }
+
+    /// Streams a local file into the store in parts, hashing it on the way; the object
+    /// appears only when the upload completes.
+    async fn put_file(
+        &self,
+        to: &Path,
+        from: &FsPath,
+        name: String,
+    ) -> Result<StoredFile, VersionError> {
+        let mut file = tokio::fs::File::open(from).await.map_err(io_error)?;
+        let mut upload =
+            WriteMultipart::new_with_chunk_size(self.store.put_multipart(to).await?, CHUNK);
+        let mut hash = Sha256::new();
+        let mut bytes = 0u64;
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = file.read(&mut buf).await.map_err(io_error)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            bytes += n as u64;
+            upload.wait_for_capacity(4).await?;
+            upload.write(&buf[..n]);
         }
+        upload.finish().await?;
+        Ok(StoredFile {
+            name,
+            bytes,
+            sha256: hex::encode(hash.finalize()),
+        })
     }
 
-    /// Writes every part of the next version, claiming its number so that concurrent
-    /// uploads never share one. Nothing serves it yet.
-    async fn write_version(
+    /// Stores every part of the next version and returns its manifest. The manifest is
+    /// created first and only if absent, which claims the number, so concurrent uploads
+    /// never share one. Nothing serves the version until the caller publishes it.
+    pub async fn stage(
         &self,
         key: &str,
+        original: &FsPath,
         original_name: &str,
-        original: Bytes,
-        table: &Table,
+        prepared: &Prepared,
+        uploader: &str,
+        after: u64,
     ) -> Result<Manifest, VersionError> {
-        let mut parquet = Vec::new();
-        {
-            let mut writer = ArrowWriter::try_new(&mut parquet, table.schema.clone(), None)?;
-            for batch in &table.batches {
-                writer.write(batch)?;
-            }
-            writer.close()?;
-        }
-        let mut version = self.current(key).await?.map_or(1, |m| m.version + 1);
+        check_key(key)?;
+        let name = file_name(original_name);
+        let mut version = after + 1;
+        let claim = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
         loop {
-            let manifest = Manifest {
-                version,
-                created_at: chrono::Utc::now().to_rfc3339(),
-                rows: table.rows,
-                rejected_rows: table.rejected.len() as u64,
-                columns: table
+            let path = Self::version_file(key, version, "claim");
+            match self
+                .store
+                .put_opts(&path, PutPayload::from_static(b""), claim.clone())
+                .await
+            {
+                Ok(_) => break,
+                Err(object_store::Error::AlreadyExists { .. }) => version += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let original_file = self
+            .put_file(
+                &Self::version_file(key, version, &format!("original/{name}")),
+                original,
+                name,
+            )
+            .await?;
+        let (kind, rows, rejected_rows, columns, source, parquet) = match prepared {
+            Prepared::File => ("file", 0, 0, Vec::new(), "file".to_owned(), None),
+            Prepared::Table(t) => {
+                let stored = self
+                    .put_file(
+                        &Self::parquet_path(key, version),
+                        t.parquet.path(),
+                        "data.parquet".into(),
+                    )
+                    .await?;
+                let columns = t
+                    .summary
                     .schema
                     .fields()
                     .iter()
                     .map(|f| ColumnInfo {
                         name: f.name().clone(),
-                        data_type: f.data_type().to_string(),
+                        data_type: type_label(f.data_type()),
                     })
-                    .collect(),
-                original: StoredFile {
-                    name: file_name(original_name),
-                    bytes: original.len() as u64,
-                    sha256: sha256(&original),
-                },
-                parquet: StoredFile {
-                    name: "data.parquet".into(),
-                    bytes: parquet.len() as u64,
-                    sha256: sha256(&parquet),
-                },
-            };
-            // The manifest is created first and only if absent: it is the claim on the number.
-            let claim = PutOptions {
-                mode: PutMode::Create,
-                ..PutOptions::default()
-            };
-            let body = PutPayload::from(serde_json::to_vec_pretty(&manifest)?);
-            match self
-                .store
-                .put_opts(
-                    &Self::version_file(key, version, "manifest.json"),
-                    body,
-                    claim,
+                    .collect();
+                (
+                    "table",
+                    t.summary.rows,
+                    t.summary.rejected_rows,
+                    columns,
+                    t.summary.source.describe(),
+                    Some(stored),
                 )
-                .await
-            {
-                Ok(_) => {}
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    version += 1;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
             }
-            let original_path = Self::version_file(
-                key,
-                version,
-                &format!("original/{}", manifest.original.name),
-            );
-            self.store
-                .put(&original_path, PutPayload::from(original))
-                .await?;
-            self.store
-                .put(
-                    &Self::version_file(key, version, "data.parquet"),
-                    PutPayload::from(parquet),
-                )
-                .await?;
-            return Ok(manifest);
-        }
-    }
-
-    /// Makes a fully written version the one that serves: a single atomic write.
-    async fn make_current(&self, key: &str, manifest: &Manifest) -> Result<(), VersionError> {
-        let body = PutPayload::from(serde_json::to_vec_pretty(manifest)?);
-        self.store.put(&Self::pointer(key), body).await?;
-        Ok(())
-    }
-
-    /// Stores a new version and makes it current.
-    pub async fn publish(
-        &self,
-        key: &str,
-        original_name: &str,
-        original: Bytes,
-        table: &Table,
-    ) -> Result<Manifest, VersionError> {
-        check_key(key)?;
-        let manifest = self
-            .write_version(key, original_name, original, table)
+        };
+        let manifest = Manifest {
+            version,
+            created_at: chrono::Utc::now().to_rfc3339(),
+            uploader: uploader.to_owned(),
+            kind: kind.to_owned(),
+            rows,
+            rejected_rows,
+            columns,
+            source,
+            original: original_file,
+            parquet,
+        };
+        let body = PutPayload::from(serde_json::to_vec_pretty(&manifest)?);
+        self.store
+            .put(&Self::version_file(key, version, "manifest.json"), body)
             .await?;
-        self.make_current(key, &manifest).await?;
         Ok(manifest)
     }
 
-    /// The table of one version, read back from its Parquet file.
-    pub async fn read(&self, key: &str, version: u64) -> Result<Vec<RecordBatch>, VersionError> {
+    pub async fn manifest(&self, key: &str, version: u64) -> Result<Manifest, VersionError> {
         check_key(key)?;
-        let path = Self::version_file(key, version, "data.parquet");
-        let bytes = match self.store.get(&path).await {
-            Ok(got) => got.bytes().await?,
+        match self
+            .store
+            .get(&Self::version_file(key, version, "manifest.json"))
+            .await
+        {
+            Ok(got) => Ok(serde_json::from_slice(&got.bytes().await?)?),
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(VersionError::Missing(key.to_owned(), version));
+                Err(VersionError::Missing(key.to_owned(), version))
             }
-            Err(e) => return Err(e.into()),
-        };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
-        Ok(reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(parquet::errors::ParquetError::from)?)
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// The original file of one version, as it was uploaded.
-    pub async fn original(&self, key: &str, manifest: &Manifest) -> Result<Bytes, VersionError> {
+    /// The user's columns of a version's table, batch by batch, without `_row`: reads
+    /// only as far as the consumer pulls, so a download holds a batch at a time.
+    pub async fn stream_table(
+        &self,
+        key: &str,
+        manifest: &Manifest,
+        batch_rows: usize,
+    ) -> Result<BoxStream<'static, Result<RecordBatch, VersionError>>, VersionError> {
         check_key(key)?;
-        let path = Self::version_file(
-            key,
-            manifest.version,
-            &format!("original/{}", manifest.original.name),
-        );
-        Ok(self.store.get(&path).await?.bytes().await?)
+        let Some(parquet) = &manifest.parquet else {
+            return Err(VersionError::Missing(key.to_owned(), manifest.version));
+        };
+        #[allow(deprecated)]
+        let reader = ParquetObjectReader::new(
+            self.store.clone(),
+            Self::parquet_path(key, manifest.version),
+        )
+        .with_file_size(parquet.bytes);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+        let roots = builder.parquet_schema().root_schema().get_fields().len();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), 1..roots);
+        let stream = builder
+            .with_projection(mask)
+            .with_batch_size(batch_rows.max(1))
+            .build()?;
+        Ok(stream.map(|b| b.map_err(VersionError::from)).boxed())
+    }
+
+    /// A version's table read whole: for small tables and tests.
+    pub async fn read(&self, key: &str, version: u64) -> Result<Vec<RecordBatch>, VersionError> {
+        let manifest = self.manifest(key, version).await?;
+        let mut stream = self.stream_table(key, &manifest, 8192).await?;
+        let mut out = Vec::new();
+        while let Some(b) = stream.next().await {
+            out.push(b?);
+        }
+        Ok(out)
+    }
+}
+
+/// A local file error as the object store reports its own.
+pub fn io_error(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(e),
+    }
+}
+
+/// Column types as the catalog's readers know them.
+pub fn type_label(t: &arrow_schema::DataType) -> String {
+    use arrow_schema::DataType as T;
+    match t {
+        T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => {
+            "integer".into()
+        }
+        T::Decimal128(_, s) | T::Decimal256(_, s) => format!("decimal({s})"),
+        T::Float16 | T::Float32 | T::Float64 => "number".into(),
+        T::Date32 | T::Date64 => "date".into(),
+        T::Timestamp(..) => "datetime".into(),
+        T::Boolean => "boolean".into(),
+        T::Utf8 | T::LargeUtf8 | T::Utf8View => "text".into(),
+        other => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CsvOptions, read_csv};
+    use crate::ingest::{IngestOptions, prepare};
 
-    fn table(csv: &str) -> Table {
-        read_csv(csv.as_bytes(), &CsvOptions::default()).unwrap()
+    async fn stage(v: &Versions, dir: &FsPath, csv: &str, after: u64) -> Manifest {
+        let path = dir.join("upload.csv");
+        std::fs::write(&path, csv).unwrap();
+        let prepared = prepare(
+            &path,
+            "upload.csv",
+            &IngestOptions::default(),
+            dir,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        v.stage("r1", &path, "../../etc/passwd", &prepared, "tester", after)
+            .await
+            .unwrap()
     }
 
-    // R3.2: a failure after the files are written but before the pointer moves leaves
-    // the previous version serving.
+    // Concurrent or crashed uploads never share or reuse a version number, and every
+    // version stays readable with its original file.
     #[tokio::test]
-    async fn an_unfinished_version_never_serves() {
+    async fn versions_are_numbered_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let v = Versions::local(dir.path()).unwrap();
-        let first = v
-            .publish(
-                "r1",
-                "a.csv",
-                Bytes::from_static(b"x"),
-                &table("a,b\n1,2\n"),
-            )
-            .await
-            .unwrap();
-        let second = table("a,b\n3,4\n5,6\n");
-        let unfinished = v
-            .write_version("r1", "b.csv", Bytes::from_static(b"y"), &second)
-            .await
-            .unwrap();
-        assert_eq!(unfinished.version, 2);
-        assert_eq!(v.current("r1").await.unwrap(), Some(first.clone()));
-        // The next publish takes a fresh number rather than reusing the unfinished one.
-        let third = v
-            .publish("r1", "c.csv", Bytes::from_static(b"z"), &second)
-            .await
-            .unwrap();
-        assert_eq!(third.version, 3);
-        assert_eq!(v.current("r1").await.unwrap().unwrap().version, 3);
-        // Every version stays readable.
+        let v = Versions::local(&dir.path().join("store")).unwrap();
+        let first = stage(&v, dir.path(), "a,b\n1,2\n", 0).await;
+        assert_eq!(first.version, 1);
+        assert_eq!(first.original.name, "passwd");
+        // A caller that believes the latest is 0 still gets a fresh number.
+        let second = stage(&v, dir.path(), "a,b\n3,4\n5,6\n", 0).await;
+        assert_eq!(second.version, 2);
         assert_eq!(v.read("r1", 1).await.unwrap()[0].num_rows(), 1);
-        assert_eq!(v.read("r1", 3).await.unwrap()[0].num_rows(), 2);
+        let again = v.read("r1", 2).await.unwrap();
+        assert_eq!(again[0].num_rows(), 2);
+        // `_row` is the platform's: downloads see the user's columns only.
+        assert_eq!(again[0].schema().field(0).name(), "a");
+        assert_eq!(v.manifest("r1", 2).await.unwrap(), second);
+        assert!(matches!(
+            v.manifest("r1", 9).await,
+            Err(VersionError::Missing(..))
+        ));
+        assert!(matches!(
+            v.manifest("../x", 1).await,
+            Err(VersionError::Key(_))
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use calamine::{Data, Reader};
 
 use crate::DataError;
-use crate::table::{CsvOptions, Line, Source, Table, build};
+use crate::table::{CsvOptions, Line, Sink, Source, Summary, Table, build};
 
 /// Limits that keep a hostile workbook from exhausting the machine.
 #[derive(Debug, Clone)]
@@ -98,13 +98,24 @@ pub fn sheet_names<R: Read + Seek + Clone>(
     Ok(workbook.sheet_names())
 }
 
-/// Reads one sheet (by name, or the first that holds anything) into a table.
+/// Reads one sheet (by name, or the first that holds anything) into memory.
 pub fn read_xlsx<R: Read + Seek + Clone>(
-    mut reader: R,
+    reader: R,
     sheet: Option<&str>,
     options: &CsvOptions,
     limits: &XlsxLimits,
 ) -> Result<Table, DataError> {
+    Table::collect(|sink| read_xlsx_into(reader, sheet, options, limits, sink))
+}
+
+/// Reads one sheet (by name, or the first that holds anything) batch by batch into `sink`.
+pub fn read_xlsx_into<R: Read + Seek + Clone>(
+    mut reader: R,
+    sheet: Option<&str>,
+    options: &CsvOptions,
+    limits: &XlsxLimits,
+    sink: &mut dyn Sink,
+) -> Result<Summary, DataError> {
     check_archive(&mut reader, limits)?;
     let mut workbook = calamine::open_workbook_auto_from_rs(reader)
         .map_err(|e| DataError::Spreadsheet(e.to_string()))?;
@@ -138,7 +149,7 @@ pub fn read_xlsx<R: Read + Seek + Clone>(
             let record: csv::StringRecord = cells.iter().map(cell_text).collect();
             Ok::<Line, DataError>(Line::Row((first_row + i as u64 + 1, record)))
         });
-        return build(rows, Source::Xlsx { sheet: name }, options);
+        return build(rows, Source::Xlsx { sheet: name }, options, sink);
     }
     Err(DataError::Empty)
 }

@@ -10,7 +10,7 @@ use gongshu_data::{CsvOptions, DataError, Table, read_csv};
 fn encoding(t: &Table) -> TextEncoding {
     match t.source {
         Source::Csv { encoding, .. } => encoding,
-        Source::Xlsx { .. } | Source::Json { .. } => panic!("not a CSV"),
+        Source::Xlsx { .. } | Source::Json { .. } | Source::Parquet => panic!("not a CSV"),
     }
 }
 

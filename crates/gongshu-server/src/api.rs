@@ -50,7 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{id}/roles", post(grant_role))
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -60,7 +60,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-fn bad_json(lang: Lang, e: &serde_json::Error) -> ApiError {
+pub(crate) fn bad_json(lang: Lang, e: &serde_json::Error) -> ApiError {
     // Well-formed JSON of the wrong shape (unknown field, unknown enum value, wrong type)
     // is a validation failure; anything else is an unreadable request.
     let code = if e.is_data() {

@@ -3,6 +3,7 @@
 
 mod api;
 mod ctx;
+mod data_api;
 mod error;
 mod pages;
 
@@ -60,6 +61,11 @@ pub struct Bootstrap {
     pub admin_password: Option<String>,
     /// Load the demo province with this password for its accounts.
     pub demo_password: Option<String>,
+    /// Mark jobs a stopped server left unfinished as failed: only the server does this,
+    /// never a command that may run beside it.
+    pub recover_jobs: bool,
+    /// Largest uploaded data file in bytes (2 GiB when unset).
+    pub upload_limit: Option<u64>,
 }
 
 /// What start-up did, for the operator's log.
@@ -85,7 +91,28 @@ pub enum StartError {
 pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started), StartError> {
     std::fs::create_dir_all(data_dir)?;
     let store = SqliteStore::open(&data_dir.join("gongshu.db")).await?;
-    let app = App::new(Arc::new(store), Settings::default());
+    let mut data = gongshu_app::data::DataPlane::local(data_dir)
+        .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
+    if let Some(limit) = boot.upload_limit {
+        data.upload_limit = limit;
+    }
+    let app = App::new(Arc::new(store), Settings::default(), data);
+    if boot.recover_jobs {
+        // Jobs a stopped server left behind will never finish: say so.
+        let interrupted = app
+            .store
+            .fail_unfinished_jobs(
+                "平台重启，任务中断，请重新上传 (interrupted by a restart; upload again)",
+                chrono::Utc::now(),
+            )
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs interrupted by the last stop were marked failed"
+            );
+        }
+    }
     app.seed_regions().await?;
     let generated_admin_password = if boot.create_admin {
         app.ensure_admin(boot.admin_password.as_deref()).await?
@@ -127,8 +154,14 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+fn full_openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api::ApiDoc::openapi();
+    doc.merge(data_api::DataApiDoc::openapi());
+    doc
+}
+
 async fn openapi() -> impl IntoResponse {
-    Json(api::ApiDoc::openapi())
+    Json(full_openapi())
 }
 
 async fn api_not_found(ctx: ctx::Ctx) -> ApiError {
@@ -137,7 +170,7 @@ async fn api_not_found(ctx: ctx::Ctx) -> ApiError {
 
 /// The OpenAPI document, for the CLI and tests.
 pub fn openapi_json() -> String {
-    api::ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    full_openapi().to_pretty_json().unwrap_or_default()
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -146,20 +179,30 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         config: Arc::new(config.clone()),
     };
     let request_id = HeaderName::from_static("x-request-id");
+    let upload_limit = state.app.data.upload_limit;
+    // Everything but the bulk routes answers within the timeout and reads small bodies.
     let api = api::routes()
+        .merge(data_api::routes())
         .route("/openapi.json", get(openapi))
-        .fallback(api_not_found);
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(healthz))
-        .merge(pages::routes())
-        .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .merge(data_api::bulk_routes(upload_limit))
+        .fallback(api_not_found);
+    let site = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(pages::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(site)
+        .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

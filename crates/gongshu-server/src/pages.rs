@@ -195,6 +195,97 @@ async fn datasets(
 struct DatasetPage<'a> {
     ctx: &'a Ctx,
     d: DatasetView,
+    resources: Vec<ResourceBlock>,
+}
+
+/// A resource on the dataset page: its facts, and for tables the caller may read, the
+/// first rows with the column types and a ready-made citation.
+struct ResourceBlock {
+    r: gongshu_app::data::ResourceView,
+    readable: bool,
+    columns: Vec<(String, String)>,
+    rows: Vec<Vec<String>>,
+    citation: String,
+}
+
+const PREVIEW_ROWS: usize = 10;
+
+fn text_rows(batches: &[arrow_array::RecordBatch]) -> Vec<Vec<String>> {
+    let options = arrow_cast::display::FormatOptions::default().with_null("");
+    let mut out = Vec::new();
+    for b in batches {
+        let formatters: Vec<_> = b
+            .columns()
+            .iter()
+            .filter_map(|c| arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &options).ok())
+            .collect();
+        for row in 0..b.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<ResourceBlock> {
+    let Ok(resources) = s.app.list_resources(ctx.caller.as_ref(), dataset_id).await else {
+        return Vec::new();
+    };
+    let mut blocks = Vec::new();
+    for r in resources {
+        let readable =
+            matches!(r.access, gongshu_core::access::View::Raw) && r.current_version.is_some();
+        let mut block = ResourceBlock {
+            columns: r
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.column_type.clone()))
+                .collect(),
+            r,
+            readable,
+            rows: Vec::new(),
+            citation: String::new(),
+        };
+        if readable && block.r.kind.as_deref() == Some("table") {
+            if let Ok((readable, page)) = s
+                .app
+                .preview(ctx.caller.as_ref(), &block.r.id, PREVIEW_ROWS)
+                .await
+            {
+                // The row API puts `_row` first; the page shows the user's columns.
+                let rows = text_rows(&page.batches);
+                let skip = usize::from(
+                    page.schema
+                        .fields()
+                        .first()
+                        .is_some_and(|f| f.name() == gongshu_data::ROW_COLUMN),
+                );
+                block.rows = rows
+                    .into_iter()
+                    .map(|r| r.into_iter().skip(skip).collect())
+                    .collect();
+                block.citation = readable.attribution.citation();
+            }
+        } else if readable {
+            if let Ok(readable) = s
+                .app
+                .readable(
+                    ctx.caller.as_ref(),
+                    &block.r.id,
+                    gongshu_core::access::AccessMode::Preview,
+                )
+                .await
+            {
+                block.citation = readable.attribution.citation();
+            }
+        }
+        blocks.push(block);
+    }
+    blocks
 }
 
 async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -202,7 +293,14 @@ async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) ->
         return not_found(ctx).await;
     };
     match s.app.public_dataset(id).await {
-        Ok(d) => render(&DatasetPage { ctx: &ctx, d }),
+        Ok(d) => {
+            let resources = resource_blocks(&s, &ctx, id).await;
+            render(&DatasetPage {
+                ctx: &ctx,
+                d,
+                resources,
+            })
+        }
         Err(e) => error_page(&ctx, &e),
     }
 }

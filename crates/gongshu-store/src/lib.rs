@@ -83,4 +83,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn published_summary(&self) -> Result<PublishedSummary>;
     /// Published entries counted by region, open type and share type, inside a region.
     async fn published_counts(&self, region_prefix: &str) -> Result<Vec<CountRow>>;
+
+    /// Creates a resource with the next ordinal of its entry.
+    async fn create_resource(&self, new: &NewResource<'_>) -> Result<ResourceRow>;
+    async fn get_resource(&self, id: &str) -> Result<Option<ResourceRow>>;
+    async fn list_resources(&self, dataset_id: i64) -> Result<Vec<ResourceRow>>;
+    async fn get_resource_by_table(&self, table_name: &str) -> Result<Option<ResourceRow>>;
+    /// Records a staged version (its files are already in the object store).
+    async fn add_resource_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        manifest: &str,
+        uploaded_by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Makes a staged version the one that serves, in one transaction; `VersionConflict`
+    /// if it is not staged or a newer version already serves.
+    async fn publish_resource_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ResourceRow>;
+    /// A staged version the provider decided against; `VersionConflict` if not staged.
+    async fn discard_resource_version(&self, resource_id: &str, version: i64) -> Result<()>;
+    async fn list_resource_versions(&self, resource_id: &str) -> Result<Vec<ResourceVersionRow>>;
+
+    async fn insert_job(&self, job: &JobRow) -> Result<()>;
+    /// Replaces the job's state, counts, detail, error and version.
+    async fn update_job(&self, job: &JobRow) -> Result<()>;
+    async fn get_job(&self, id: &str) -> Result<Option<JobRow>>;
+    /// Jobs a stopped process left queued or running are failed, saying so; returns how many.
+    async fn fail_unfinished_jobs(&self, reason: &str, at: DateTime<Utc>) -> Result<u64>;
 }

@@ -256,3 +256,85 @@ pub struct CountRow {
     pub share_type: ShareType,
     pub count: i64,
 }
+
+/// One table or file of a catalog entry.
+#[derive(Debug, Clone)]
+pub struct ResourceRow {
+    pub id: String,
+    pub dataset_id: i64,
+    pub ordinal: i64,
+    pub name: String,
+    pub table_name: String,
+    pub current_version: Option<i64>,
+    /// JSON manifest of the current version.
+    pub current_manifest: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewResource<'a> {
+    pub id: &'a str,
+    pub dataset_id: i64,
+    pub name: &'a str,
+    /// The table name is this prefix, `_`, and the resource's ordinal within its entry.
+    pub table_prefix: &'a str,
+    pub created_by: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionState {
+    Staged,
+    Published,
+    Discarded,
+}
+
+impl VersionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Staged => "staged",
+            Self::Published => "published",
+            Self::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "staged" => Self::Staged,
+            "published" => Self::Published,
+            "discarded" => Self::Discarded,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceVersionRow {
+    pub resource_id: String,
+    pub version: i64,
+    pub manifest: String,
+    pub state: VersionState,
+    pub uploaded_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// A background job and how far it has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub dataset_id: i64,
+    pub resource_id: String,
+    pub state: String,
+    pub rows_read: i64,
+    pub rows_rejected: i64,
+    pub detail: String,
+    pub error: Option<String>,
+    pub version: Option<i64>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -272,6 +272,57 @@ fn push_working_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &WorkingQuery) {
     }
 }
 
+const RESOURCE_SELECT: &str = "SELECT id, dataset_id, ordinal, name, table_name, current_version, \
+     current_manifest, created_by, created_at, updated_at FROM resources";
+
+fn resource_row(r: &SqliteRow) -> Result<ResourceRow> {
+    Ok(ResourceRow {
+        id: r.try_get("id")?,
+        dataset_id: r.try_get("dataset_id")?,
+        ordinal: r.try_get("ordinal")?,
+        name: r.try_get("name")?,
+        table_name: r.try_get("table_name")?,
+        current_version: r.try_get("current_version")?,
+        current_manifest: r.try_get("current_manifest")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn resource_version_row(r: &SqliteRow) -> Result<ResourceVersionRow> {
+    Ok(ResourceVersionRow {
+        resource_id: r.try_get("resource_id")?,
+        version: r.try_get("version")?,
+        manifest: r.try_get("manifest")?,
+        state: vocab(r, "state", VersionState::parse)?,
+        uploaded_by: r.try_get("uploaded_by")?,
+        created_at: r.try_get("created_at")?,
+        published_at: r.try_get("published_at")?,
+    })
+}
+
+const JOB_SELECT: &str = "SELECT id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
+     detail, error, version, created_by, created_at, updated_at FROM jobs";
+
+fn job_row(r: &SqliteRow) -> Result<JobRow> {
+    Ok(JobRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        dataset_id: r.try_get("dataset_id")?,
+        resource_id: r.try_get("resource_id")?,
+        state: r.try_get("state")?,
+        rows_read: r.try_get("rows_read")?,
+        rows_rejected: r.try_get("rows_rejected")?,
+        detail: r.try_get("detail")?,
+        error: r.try_get("error")?,
+        version: r.try_get("version")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn health(&self) -> Result<()> {
@@ -803,5 +854,231 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    async fn create_resource(&self, new: &NewResource<'_>) -> Result<ResourceRow> {
+        let mut tx = self.pool.begin().await?;
+        // The insert comes first so the write lock is taken before the ordinal is read.
+        sqlx::query(
+            "INSERT INTO resources (id, dataset_id, ordinal, name, table_name, created_by, created_at) \
+             VALUES (?, ?, -1, ?, ?, ?, ?)",
+        )
+        .bind(new.id)
+        .bind(new.dataset_id)
+        .bind(new.name)
+        .bind(format!("{}_pending_{}", new.table_prefix, new.id))
+        .bind(new.created_by)
+        .bind(new.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique(e, "resource"))?;
+        let ordinal: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(ordinal), 0) + 1 FROM resources WHERE dataset_id = ? AND ordinal > 0",
+        )
+        .bind(new.dataset_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE resources SET ordinal = ?, table_name = ? WHERE id = ?")
+            .bind(ordinal)
+            .bind(format!("{}_{ordinal}", new.table_prefix))
+            .bind(new.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, "table_name"))?;
+        let row = sqlx::query(&format!("{RESOURCE_SELECT} WHERE id = ?"))
+            .bind(new.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        resource_row(&row)
+    }
+
+    async fn get_resource(&self, id: &str) -> Result<Option<ResourceRow>> {
+        self.optional(
+            sqlx::query(&format!("{RESOURCE_SELECT} WHERE id = ?")).bind(id),
+            resource_row,
+        )
+        .await
+    }
+
+    async fn get_resource_by_table(&self, table_name: &str) -> Result<Option<ResourceRow>> {
+        self.optional(
+            sqlx::query(&format!("{RESOURCE_SELECT} WHERE table_name = ?")).bind(table_name),
+            resource_row,
+        )
+        .await
+    }
+
+    async fn list_resources(&self, dataset_id: i64) -> Result<Vec<ResourceRow>> {
+        self.all(
+            sqlx::query(&format!(
+                "{RESOURCE_SELECT} WHERE dataset_id = ? ORDER BY ordinal"
+            ))
+            .bind(dataset_id),
+            resource_row,
+        )
+        .await
+    }
+
+    async fn add_resource_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        manifest: &str,
+        uploaded_by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO resource_versions (resource_id, version, manifest, state, uploaded_by, created_at) \
+             VALUES (?, ?, ?, 'staged', ?, ?)",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .bind(manifest)
+        .bind(uploaded_by)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "version"))?;
+        Ok(())
+    }
+
+    async fn publish_resource_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ResourceRow> {
+        let mut tx = self.pool.begin().await?;
+        let staged = sqlx::query(
+            "UPDATE resource_versions SET state = 'published', published_at = ? \
+             WHERE resource_id = ? AND version = ? AND state = 'staged'",
+        )
+        .bind(at)
+        .bind(resource_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if staged.rows_affected() != 1 {
+            return Err(StoreError::VersionConflict);
+        }
+        // An older version finishing late must not replace a newer one.
+        let moved = sqlx::query(
+            "UPDATE resources SET current_version = ?, updated_at = ?, current_manifest = \
+             (SELECT manifest FROM resource_versions WHERE resource_id = ? AND version = ?) \
+             WHERE id = ? AND (current_version IS NULL OR current_version < ?)",
+        )
+        .bind(version)
+        .bind(at)
+        .bind(resource_id)
+        .bind(version)
+        .bind(resource_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::VersionConflict);
+        }
+        let row = sqlx::query(&format!("{RESOURCE_SELECT} WHERE id = ?"))
+            .bind(resource_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        resource_row(&row)
+    }
+
+    async fn discard_resource_version(&self, resource_id: &str, version: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE resource_versions SET state = 'discarded' \
+             WHERE resource_id = ? AND version = ? AND state = 'staged'",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::VersionConflict)
+        }
+    }
+
+    async fn list_resource_versions(&self, resource_id: &str) -> Result<Vec<ResourceVersionRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT resource_id, version, manifest, state, uploaded_by, created_at, published_at \
+                 FROM resource_versions WHERE resource_id = ? ORDER BY version DESC",
+            )
+            .bind(resource_id),
+            resource_version_row,
+        )
+        .await
+    }
+
+    async fn insert_job(&self, job: &JobRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
+             detail, error, version, created_by, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&job.id)
+        .bind(&job.kind)
+        .bind(job.dataset_id)
+        .bind(&job.resource_id)
+        .bind(&job.state)
+        .bind(job.rows_read)
+        .bind(job.rows_rejected)
+        .bind(&job.detail)
+        .bind(&job.error)
+        .bind(job.version)
+        .bind(job.created_by)
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "job"))?;
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &JobRow) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = ?, rows_read = ?, rows_rejected = ?, detail = ?, error = ?, \
+             version = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&job.state)
+        .bind(job.rows_read)
+        .bind(job.rows_rejected)
+        .bind(&job.detail)
+        .bind(&job.error)
+        .bind(job.version)
+        .bind(job.updated_at)
+        .bind(&job.id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<JobRow>> {
+        self.optional(
+            sqlx::query(&format!("{JOB_SELECT} WHERE id = ?")).bind(id),
+            job_row,
+        )
+        .await
+    }
+
+    async fn fail_unfinished_jobs(&self, reason: &str, at: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'failed', error = ?, updated_at = ? \
+             WHERE state IN ('queued', 'running')",
+        )
+        .bind(reason)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

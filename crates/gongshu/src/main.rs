@@ -69,6 +69,35 @@ enum Command {
     User(UserCommand),
     /// Print the OpenAPI document of the API.
     Openapi,
+    /// Upload a file to a catalog entry as a new resource (or a new version of one), as
+    /// the operator at this machine; shows progress and prints what was stored.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The entry: its resource code (e.g. 102001/000001) or its numeric id.
+    #[arg(long)]
+    dataset: String,
+    /// CSV/TSV, XLSX/XLS/ODS, JSON/NDJSON/GeoJSON, Parquet, or any other file.
+    file: PathBuf,
+    /// Title of the new resource (the file name by default).
+    #[arg(long)]
+    name: Option<String>,
+    /// Add a version to this resource instead of creating one.
+    #[arg(long)]
+    resource: Option<String>,
+    /// The sheet of a workbook to read (the first non-empty one by default).
+    #[arg(long)]
+    sheet: Option<String>,
+    /// Publish even if some rows were rejected (they are listed either way).
+    #[arg(long)]
+    publish_with_rejections: bool,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +129,9 @@ struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "GONGSHU_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     body_limit: usize,
+    /// Largest uploaded data file in bytes.
+    #[arg(long, env = "GONGSHU_UPLOAD_LIMIT", default_value_t = 2 * 1024 * 1024 * 1024)]
+    upload_limit: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +179,7 @@ struct FileConfig {
     admin_password: Option<String>,
     cookie_secure: Option<bool>,
     body_limit: Option<usize>,
+    upload_limit: Option<u64>,
     log_format: Option<String>,
 }
 
@@ -194,6 +227,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             if let (Some(v), true) = (file.body_limit, defaulted(m, "body_limit")) {
                 s.body_limit = v;
             }
+            if let (Some(v), true) = (file.upload_limit, defaulted(m, "upload_limit")) {
+                s.upload_limit = v;
+            }
             if let (Some(v), true) = (file.data_dir, data_dir_default) {
                 s.data.data_dir = v;
             }
@@ -203,7 +239,8 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             UserCommand::Add { data: d, .. }
             | UserCommand::Passwd { data: d, .. }
             | UserCommand::Grant { data: d, .. },
-        ) => {
+        )
+        | Command::Import(ImportArgs { data: d, .. }) => {
             if let (Some(v), true) = (file.data_dir, data_dir_default) {
                 d.data_dir = v;
             }
@@ -273,6 +310,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         create_admin: true,
         admin_password,
         demo_password: args.demo.then(|| args.demo_password.0.clone()),
+        recover_jobs: true,
+        upload_limit: Some(args.upload_limit),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -408,6 +447,119 @@ async fn user(cmd: UserCommand) -> Result<()> {
     Ok(())
 }
 
+async fn import(args: ImportArgs) -> Result<()> {
+    use gongshu_app::data::{OnReject, Upload, Uploader};
+    let app = open(&args.data).await?;
+    let dataset_id = match args.dataset.parse::<i64>() {
+        Ok(id) => id,
+        Err(_) => app
+            .store
+            .get_published_by_code(&args.dataset)
+            .await?
+            .map(|d| d.id)
+            .ok_or_else(|| anyhow::anyhow!("no published entry with code {}", args.dataset))?,
+    };
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "upload".into());
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
+        .len();
+    if size > app.data.upload_limit {
+        bail!(
+            "the file is larger than the upload limit ({} bytes)",
+            app.data.upload_limit
+        );
+    }
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let uploader = Uploader::Operator(&operator);
+    let upload = Upload {
+        file: args.file.clone(),
+        temp: None,
+        file_name,
+        name: args.name.clone(),
+        resource_id: args.resource.clone(),
+        sheet: args.sheet.clone(),
+        on_reject: if args.publish_with_rejections {
+            OnReject::Publish
+        } else {
+            OnReject::Hold
+        },
+    };
+    let job = app
+        .start_upload(uploader, dataset_id, &upload)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message_en))?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let progress_bar = bar.clone();
+    let progress: std::sync::Arc<dyn Fn(u64, u64) + Send + Sync> =
+        std::sync::Arc::new(move |rows, rejected| {
+            let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+            progress_bar.set_message(format!(
+                "{rows} rows read, {rejected} rejected ({rate:.0} rows/s)"
+            ));
+        });
+    let job = app
+        .run_upload(job, upload, uploader.label(), Some(progress))
+        .await;
+    bar.finish_and_clear();
+    let view = gongshu_app::App::job_view(&job);
+    let resource = app.store.get_resource(&view.resource_id).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let out = serde_json::json!({
+            "job_id": view.id,
+            "state": view.state,
+            "resource_id": view.resource_id,
+            "table_name": resource.as_ref().map(|r| r.table_name.clone()),
+            "version": view.version,
+            "rows": view.rows_read,
+            "rejected": view.rows_rejected,
+            "rejected_rows": view.rejected.iter().take(100).collect::<Vec<_>>(),
+            "source": view.source,
+            "error": view.error,
+            "seconds": seconds,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{}: resource {} version {} — {} rows, {} rejected, {:.1} s ({})",
+            view.state,
+            view.resource_id,
+            view.version.map_or("-".into(), |v| v.to_string()),
+            view.rows_read,
+            view.rows_rejected,
+            seconds,
+            view.source.as_deref().unwrap_or("")
+        );
+        for r in view.rejected.iter().take(20) {
+            println!("  line {}: {}", r.line, r.reason);
+        }
+        if let Some(e) = &view.error {
+            println!("error: {e}");
+        }
+    }
+    match view.state.as_str() {
+        "succeeded" => Ok(()),
+        "needs_decision" => bail!(
+            "rows were rejected, so version {} was stored but not published: fix the file, or \
+             publish it with POST /api/v1/jobs/{}/publish, or import again with \
+             --publish-with-rejections",
+            view.version.unwrap_or_default(),
+            view.id
+        ),
+        _ => bail!("the import failed"),
+    }
+}
+
 fn main() -> Result<()> {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches)?;
@@ -428,6 +580,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::User(cmd) => user(cmd).await,
+            Command::Import(args) => import(args).await,
             Command::Openapi => {
                 println!("{}", gongshu_server::openapi_json());
                 Ok(())

@@ -1,0 +1,944 @@
+//! The data of catalog entries: uploads become versions through background jobs, and
+//! every read of data — preview, download, row API, SQL — asks the access gate first.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use gongshu_core::access::{AccessMode, DenyReason, EntryFacts, View, decide};
+use gongshu_core::authz::{self, EntryScope, Principal};
+use gongshu_core::catalog::DatasetDraft;
+use gongshu_core::types::ItemType;
+use gongshu_core::{Error, ErrorCode};
+use gongshu_data::query::{
+    Engine, QueryError, QueryLimits, RowPage, RowQuery, SqlResult, TableRef,
+};
+use gongshu_data::{
+    DataError, Declared, DeclaredType, IngestOptions, Manifest, Prepared, VersionError, Versions,
+};
+use gongshu_store::{DatasetRow, JobRow, NewResource, ResourceRow, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{App, Result, store_error};
+
+/// Where data lives and how it is read.
+#[derive(Debug, Clone)]
+pub struct DataPlane {
+    pub versions: Versions,
+    pub engine: Engine,
+    /// Uploads and Parquet being written wait here; same disk as the store, so moving a
+    /// finished file costs nothing.
+    pub tmp_dir: PathBuf,
+    /// Largest upload accepted, in bytes.
+    pub upload_limit: u64,
+    /// Ingests running at once: each keeps a core busy reading and one encoding.
+    ingests: Arc<tokio::sync::Semaphore>,
+}
+
+impl DataPlane {
+    /// The embedded default: object store and temporary files under the data directory.
+    pub fn local(data_dir: &Path) -> Result<Self, VersionError> {
+        let versions = Versions::local(&data_dir.join("objects"))?;
+        let tmp_dir = data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| VersionError::Store(gongshu_data::versions::io_error(e)))?;
+        let engine = Engine::new(versions.store(), QueryLimits::default());
+        Ok(Self {
+            versions,
+            engine,
+            tmp_dir,
+            upload_limit: 2 * 1024 * 1024 * 1024,
+            ingests: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
+    }
+}
+
+/// Who uploads: a signed-in user, or the operator at the machine's command line.
+#[derive(Debug, Clone, Copy)]
+pub enum Uploader<'a> {
+    User(&'a Principal),
+    Operator(&'a str),
+}
+
+impl Uploader<'_> {
+    pub fn label(&self) -> String {
+        match self {
+            Self::User(p) => p.username.clone(),
+            Self::Operator(who) => format!("cli:{who}"),
+        }
+    }
+
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Self::User(p) => Some(p.user_id),
+            Self::Operator(_) => None,
+        }
+    }
+}
+
+/// What to do when some rows do not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReject {
+    /// Stage the version and wait for the provider to publish it or discard it.
+    #[default]
+    Hold,
+    /// Publish without the rejected rows.
+    Publish,
+}
+
+impl OnReject {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hold" => Some(Self::Hold),
+            "publish" => Some(Self::Publish),
+            _ => None,
+        }
+    }
+}
+
+/// An uploaded file waiting on disk, and what the uploader asked for.
+#[derive(Debug)]
+pub struct Upload {
+    pub file: PathBuf,
+    /// Removes the file when the upload is done with, if it was a temporary copy.
+    pub temp: Option<tempfile::TempPath>,
+    pub file_name: String,
+    /// Title of a new resource; the file name when unset.
+    pub name: Option<String>,
+    /// Upload a new version of this resource instead of creating one.
+    pub resource_id: Option<String>,
+    pub sheet: Option<String>,
+    pub on_reject: OnReject,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RejectedRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What a job found, kept with it as JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct JobDetail {
+    file_name: String,
+    on_reject: OnReject,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    rejected: Vec<RejectedRow>,
+    #[serde(default)]
+    missing_declared: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    /// queued, running, needs_decision, succeeded, failed, discarded
+    pub state: String,
+    pub dataset_id: i64,
+    pub resource_id: String,
+    pub file_name: String,
+    /// How the file was read: encoding, delimiter, sheet.
+    pub source: Option<String>,
+    pub rows_read: i64,
+    pub rows_rejected: i64,
+    /// The first rejected rows (at most 1000) with their line and reason.
+    pub rejected: Vec<RejectedRow>,
+    /// Data items the catalog declares that no column carries.
+    pub missing_declared: Vec<String>,
+    pub error: Option<String>,
+    pub version: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl JobView {
+    fn of(job: &JobRow) -> Self {
+        let detail: JobDetail = serde_json::from_str(&job.detail).unwrap_or_default();
+        Self {
+            id: job.id.clone(),
+            kind: job.kind.clone(),
+            state: job.state.clone(),
+            dataset_id: job.dataset_id,
+            resource_id: job.resource_id.clone(),
+            file_name: detail.file_name,
+            source: detail.source,
+            rows_read: job.rows_read,
+            rows_rejected: job.rows_rejected,
+            rejected: detail.rejected,
+            missing_declared: detail.missing_declared,
+            error: job.error.clone(),
+            version: job.version,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        !matches!(self.state.as_str(), "queued" | "running")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ColumnView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub column_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResourceView {
+    pub id: String,
+    pub dataset_id: i64,
+    pub name: String,
+    /// The name to use for this table in SQL.
+    pub table_name: String,
+    /// `table` (rows API, SQL, every download format) or `file` (downloaded as it is).
+    pub kind: Option<String>,
+    pub current_version: Option<i64>,
+    pub rows: Option<u64>,
+    pub columns: Vec<ColumnView>,
+    pub original_name: Option<String>,
+    pub original_bytes: Option<u64>,
+    pub sha256: Option<String>,
+    /// When a version was last published (timeliness against the update cycle).
+    pub updated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Whether the caller may download and query it, and if not, why.
+    pub access: View,
+}
+
+/// SD-OPEN §15: whoever uses opened data cites its source.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Attribution {
+    pub provider: String,
+    pub dataset: String,
+    pub code: String,
+    pub url: String,
+    pub retrieved_at: DateTime<Utc>,
+}
+
+impl Attribution {
+    /// A ready-made citation, in Chinese as the portal shows it.
+    pub fn citation(&self) -> String {
+        format!(
+            "{provider}.《{dataset}》(资源代码 {code}). {url}. 获取时间: {at}.",
+            provider = self.provider,
+            dataset = self.dataset,
+            code = self.code,
+            url = self.url,
+            at = self.retrieved_at.format("%Y-%m-%d %H:%M UTC"),
+        )
+    }
+}
+
+/// A resource the gate let through, with what the response must carry.
+#[derive(Debug, Clone)]
+pub struct Readable {
+    pub resource: ResourceRow,
+    pub manifest: Manifest,
+    pub attribution: Attribution,
+}
+
+impl Readable {
+    pub fn table(&self) -> TableRef {
+        TableRef {
+            name: self.resource.table_name.clone(),
+            path: Versions::parquet_path(&self.resource.id, self.manifest.version),
+            rows: self.manifest.rows,
+        }
+    }
+
+    pub fn is_table(&self) -> bool {
+        self.manifest.parquet.is_some()
+    }
+}
+
+fn declared_type(t: ItemType) -> DeclaredType {
+    match t {
+        ItemType::Integer => DeclaredType::Integer,
+        ItemType::Numeric | ItemType::Currency | ItemType::Double | ItemType::Float => {
+            DeclaredType::Number
+        }
+        ItemType::Date => DeclaredType::Date,
+        ItemType::Logical => DeclaredType::Boolean,
+        // Date-times stay text until the platform stores timestamps; text loses nothing.
+        ItemType::Datetime | ItemType::Character | ItemType::Memo | ItemType::General => {
+            DeclaredType::Text
+        }
+    }
+}
+
+fn declared(doc: &DatasetDraft) -> Vec<Declared> {
+    doc.items
+        .iter()
+        .map(|i| Declared {
+            name: i.name.clone(),
+            kind: declared_type(i.item_type),
+        })
+        .collect()
+}
+
+/// A file that cannot be read at all, said in both languages.
+fn data_error_message(e: &DataError) -> String {
+    let zh = match e {
+        DataError::Empty => "文件为空".to_owned(),
+        DataError::Binary => "这是二进制文件，不是文本表格".to_owned(),
+        DataError::NoHeader(n) => format!("前{n}行中找不到表头"),
+        DataError::TooManyColumns { found, max } => format!("共{found}列，超过上限{max}列"),
+        DataError::LineTooLong(n) => format!("有一行超过{n}字节，文件可能不是表格或缺少换行"),
+        DataError::Spreadsheet(_) => "无法读取该文件".to_owned(),
+        DataError::Io(_) => "读取文件失败，文件可能已截断或损坏".to_owned(),
+        DataError::Arrow(_) => "无法转换该表格".to_owned(),
+    };
+    format!("{zh} ({e})")
+}
+
+fn query_error(e: QueryError) -> Error {
+    match e {
+        QueryError::BadRequest(m) => Error::new(ErrorCode::BadRequest, m.clone(), m),
+        QueryError::Timeout => Error::new(
+            ErrorCode::Timeout,
+            "查询超时，请缩小范围或增加筛选条件",
+            "The query took too long; narrow it down",
+        ),
+        QueryError::TooLarge => Error::new(
+            ErrorCode::PayloadTooLarge,
+            "查询所需内存超过上限，请缩小范围",
+            "The query needs more memory than allowed; narrow it down",
+        ),
+        QueryError::Engine(m) => {
+            tracing::error!(error = %m, "query engine failure");
+            Error::internal()
+        }
+    }
+}
+
+fn not_found() -> Error {
+    Error::not_found("数据资源", "Resource")
+}
+
+fn scope(d: &DatasetRow) -> EntryScope<'_> {
+    EntryScope {
+        provider_org_id: d.provider_id,
+        provider_region: &d.region_code,
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+/// SQL table names come from the entry's code, so that people can guess them from the
+/// catalog: `ds_` and the code's digits.
+fn table_prefix(code: &str) -> String {
+    let digits: String = code
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ds_{digits}")
+}
+
+fn manifest_of(r: &ResourceRow) -> Option<Manifest> {
+    r.current_manifest
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+}
+
+impl App {
+    fn data(&self) -> &DataPlane {
+        &self.data
+    }
+
+    async fn dataset_row(&self, id: i64) -> Result<DatasetRow> {
+        self.store
+            .get_dataset(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found("信息资源", "Dataset"))
+    }
+
+    /// The gate for data: the decision on the entry, from its published copy where there
+    /// is one (what the public was promised), else its working copy.
+    async fn gate(
+        &self,
+        caller: Option<&Principal>,
+        dataset: &DatasetRow,
+        mode: AccessMode,
+    ) -> Result<(View, Attribution)> {
+        let published = self
+            .store
+            .get_published(dataset.id)
+            .await
+            .map_err(store_error)?;
+        let doc = published.as_ref().map_or(&dataset.doc, |p| &p.doc);
+        let facts = EntryFacts {
+            scope: scope(dataset),
+            published: published.is_some(),
+            open_type: doc.open_type,
+            grade: doc.grade,
+        };
+        let view = decide(caller, facts, mode, &self.policy);
+        tracing::info!(
+            target: "access",
+            user = caller.map(|p| p.user_id),
+            dataset = dataset.id,
+            mode = ?mode,
+            view = ?view,
+            "access decision"
+        );
+        let provider = self
+            .store
+            .get_org(dataset.provider_id)
+            .await
+            .map_err(store_error)?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let attribution = Attribution {
+            provider,
+            dataset: doc.title.clone(),
+            code: dataset.code.clone(),
+            url: format!("{}/datasets/{}", self.settings.public_url, dataset.id),
+            retrieved_at: self.now(),
+        };
+        Ok((view, attribution))
+    }
+
+    /// The resource's current version, if the gate lets the caller have its data in the
+    /// given way. De-identified delivery comes with the protection work (issue 5); until
+    /// then data that needs it is refused rather than served raw.
+    pub async fn readable(
+        &self,
+        caller: Option<&Principal>,
+        resource_id: &str,
+        mode: AccessMode,
+    ) -> Result<Readable> {
+        let resource = self
+            .store
+            .get_resource(resource_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(not_found)?;
+        let dataset = self.dataset_row(resource.dataset_id).await?;
+        let (view, attribution) = self.gate(caller, &dataset, mode).await?;
+        match view {
+            View::Raw => {}
+            View::Denied(DenyReason::NotVisible) => return Err(not_found()),
+            View::Denied(DenyReason::NeedsGrant) => {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "该数据为有条件开放，须提交申请并获得授权后使用",
+                    "This data is open on conditions: apply for access and use it once granted",
+                ));
+            }
+            View::Denied(DenyReason::Closed) | View::AggregateOnly => {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "该数据不予开放",
+                    "This data is not open",
+                ));
+            }
+            View::Deidentified => {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "该数据须脱敏后提供，暂不可获取原始数据",
+                    "This data is only provided de-identified, which is not available yet",
+                ));
+            }
+        }
+        let manifest = manifest_of(&resource).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                "该资源尚无已发布的版本",
+                "This resource has no published version yet",
+            )
+        })?;
+        Ok(Readable {
+            resource,
+            manifest,
+            attribution,
+        })
+    }
+
+    /// The resources of an entry whose metadata the caller may see, each saying whether
+    /// the caller may have its data.
+    pub async fn list_resources(
+        &self,
+        caller: Option<&Principal>,
+        dataset_id: i64,
+    ) -> Result<Vec<ResourceView>> {
+        let dataset = self.dataset_row(dataset_id).await?;
+        let (meta, _) = self.gate(caller, &dataset, AccessMode::Metadata).await?;
+        if matches!(meta, View::Denied(_)) {
+            return Err(Error::not_found("信息资源", "Dataset"));
+        }
+        let (access, _) = self.gate(caller, &dataset, AccessMode::Download).await?;
+        let rows = self
+            .store
+            .list_resources(dataset_id)
+            .await
+            .map_err(store_error)?;
+        let manages = caller.is_some_and(|p| authz::can_edit_entry(p, scope(&dataset)));
+        Ok(rows
+            .iter()
+            // The public sees only resources that have a published version.
+            .filter(|r| manages || r.current_version.is_some())
+            .map(|r| resource_view(r, access))
+            .collect())
+    }
+
+    pub async fn resource(&self, caller: Option<&Principal>, id: &str) -> Result<ResourceView> {
+        let resource = self
+            .store
+            .get_resource(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(not_found)?;
+        self.list_resources(caller, resource.dataset_id)
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(not_found)
+    }
+
+    /// Registers an upload as a job; `run_upload` does the work.
+    pub async fn start_upload(
+        &self,
+        uploader: Uploader<'_>,
+        dataset_id: i64,
+        upload: &Upload,
+    ) -> Result<JobRow> {
+        let dataset = self.dataset_row(dataset_id).await?;
+        if let Uploader::User(p) = uploader
+            && !authz::can_edit_entry(p, scope(&dataset))
+        {
+            let (meta, _) = self.gate(Some(p), &dataset, AccessMode::Metadata).await?;
+            return Err(if matches!(meta, View::Denied(_)) {
+                Error::not_found("信息资源", "Dataset")
+            } else {
+                Error::forbidden()
+            });
+        }
+        let now = self.now();
+        let resource = match &upload.resource_id {
+            Some(id) => self
+                .store
+                .get_resource(id)
+                .await
+                .map_err(store_error)?
+                .filter(|r| r.dataset_id == dataset_id)
+                .ok_or_else(not_found)?,
+            None => {
+                let name = upload
+                    .name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(&upload.file_name);
+                let name: String = name.chars().take(200).collect();
+                self.store
+                    .create_resource(&NewResource {
+                        id: &new_id(),
+                        dataset_id,
+                        name: &name,
+                        table_prefix: &table_prefix(&dataset.code),
+                        created_by: uploader.user_id(),
+                        at: now,
+                    })
+                    .await
+                    .map_err(store_error)?
+            }
+        };
+        let detail = JobDetail {
+            file_name: gongshu_data::versions::file_name(&upload.file_name),
+            on_reject: upload.on_reject,
+            ..JobDetail::default()
+        };
+        let job = JobRow {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            kind: "ingest".into(),
+            dataset_id,
+            resource_id: resource.id,
+            state: "queued".into(),
+            rows_read: 0,
+            rows_rejected: 0,
+            detail: serde_json::to_string(&detail).unwrap_or_default(),
+            error: None,
+            version: None,
+            created_by: uploader.user_id(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_job(&job).await.map_err(store_error)?;
+        Ok(job)
+    }
+
+    async fn save_job(&self, job: &mut JobRow) {
+        job.updated_at = self.now();
+        if let Err(e) = self.store.update_job(job).await {
+            tracing::error!(error = %e, job = %job.id, "could not record the job's progress");
+        }
+    }
+
+    /// Reads the upload, stores it as a new version and publishes it unless rows were
+    /// rejected and the uploader asked to decide. Progress is recorded on the job as it
+    /// goes and handed to `progress` (the CLI's bar). Never fails: the job says how it
+    /// ended.
+    pub async fn run_upload(
+        &self,
+        mut job: JobRow,
+        upload: Upload,
+        uploader_label: String,
+        progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    ) -> JobRow {
+        let _permit = self.data().ingests.acquire().await;
+        job.state = "running".into();
+        self.save_job(&mut job).await;
+        let mut detail: JobDetail = serde_json::from_str(&job.detail).unwrap_or_default();
+        match self
+            .ingest(&mut job, &mut detail, &upload, &uploader_label, progress)
+            .await
+        {
+            Ok(()) => {}
+            Err(message) => {
+                job.state = "failed".into();
+                job.error = Some(message);
+            }
+        }
+        job.detail = serde_json::to_string(&detail).unwrap_or_default();
+        self.save_job(&mut job).await;
+        job
+    }
+
+    async fn ingest(
+        &self,
+        job: &mut JobRow,
+        detail: &mut JobDetail,
+        upload: &Upload,
+        uploader: &str,
+        progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    ) -> std::result::Result<(), String> {
+        let job_id = job.id.clone();
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, job = %job_id, "{what}");
+            "内部错误，已记录 (internal error, logged)".to_owned()
+        };
+        let dataset = self
+            .dataset_row(job.dataset_id)
+            .await
+            .map_err(|e| e.message_en)?;
+        let mut options = IngestOptions {
+            sheet: upload.sheet.clone(),
+            ..IngestOptions::default()
+        };
+        options.csv.declared = declared(&dataset.doc);
+        let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let reading = {
+            let counts = counts.clone();
+            let path = upload.file.to_path_buf();
+            let name = upload.file_name.clone();
+            let tmp = self.data().tmp_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                gongshu_data::prepare(&path, &name, &options, &tmp, &mut |rows, rejected| {
+                    counts.0.store(rows, Ordering::Relaxed);
+                    counts.1.store(rejected, Ordering::Relaxed);
+                    if let Some(p) = &progress {
+                        p(rows, rejected);
+                    }
+                })
+            })
+        };
+        tokio::pin!(reading);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let prepared = loop {
+            tokio::select! {
+                done = &mut reading => break done,
+                _ = tick.tick() => {
+                    job.rows_read = counts.0.load(Ordering::Relaxed) as i64;
+                    job.rows_rejected = counts.1.load(Ordering::Relaxed) as i64;
+                    self.save_job(job).await;
+                }
+            }
+        };
+        let prepared = match prepared {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(data_error_message(&e)),
+            Err(e) => return Err(internal("the reader panicked", &e)),
+        };
+        if let Prepared::Table(t) = &prepared {
+            job.rows_read = t.summary.rows as i64;
+            job.rows_rejected = t.summary.rejected_rows as i64;
+            detail.source = Some(t.summary.source.describe());
+            detail.rejected = t
+                .summary
+                .rejected
+                .iter()
+                .map(|r| RejectedRow {
+                    line: r.line,
+                    reason: r.reason.clone(),
+                })
+                .collect();
+            detail.missing_declared = t.summary.missing_declared.clone();
+        } else {
+            detail.source = Some("file".into());
+        }
+        let latest = self
+            .store
+            .list_resource_versions(&job.resource_id)
+            .await
+            .map_err(|e| internal("listing versions", &e))?
+            .first()
+            .map_or(0, |v| v.version as u64);
+        let manifest = self
+            .data()
+            .versions
+            .stage(
+                &job.resource_id,
+                &upload.file,
+                &upload.file_name,
+                &prepared,
+                uploader,
+                latest,
+            )
+            .await
+            .map_err(|e| internal("staging a version", &e))?;
+        drop(prepared);
+        let version = manifest.version as i64;
+        let manifest_json =
+            serde_json::to_string(&manifest).map_err(|e| internal("manifest", &e))?;
+        self.store
+            .add_resource_version(
+                &job.resource_id,
+                version,
+                &manifest_json,
+                job.created_by,
+                self.now(),
+            )
+            .await
+            .map_err(|e| internal("recording a version", &e))?;
+        job.version = Some(version);
+        if manifest.rejected_rows > 0 && detail.on_reject == OnReject::Hold {
+            job.state = "needs_decision".into();
+            return Ok(());
+        }
+        self.publish_version(job).await
+    }
+
+    async fn publish_version(&self, job: &mut JobRow) -> std::result::Result<(), String> {
+        let version = job.version.unwrap_or_default();
+        match self
+            .store
+            .publish_resource_version(&job.resource_id, version, self.now())
+            .await
+        {
+            Ok(_) => {
+                job.state = "succeeded".into();
+                Ok(())
+            }
+            Err(StoreError::VersionConflict) => Err(
+                "已有更新的版本发布，本版本未发布 (a newer version was published first; this one was not)"
+                    .into(),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, job = %job.id, "publishing a version");
+                Err("内部错误，已记录 (internal error, logged)".into())
+            }
+        }
+    }
+
+    /// A job the caller may see: its creator's, or one of an entry the caller edits.
+    async fn visible_job(&self, caller: &Principal, id: &str) -> Result<JobRow> {
+        let job = self
+            .store
+            .get_job(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found("任务", "Job"))?;
+        let dataset = self.dataset_row(job.dataset_id).await?;
+        if job.created_by == Some(caller.user_id) || authz::can_edit_entry(caller, scope(&dataset))
+        {
+            Ok(job)
+        } else {
+            Err(Error::not_found("任务", "Job"))
+        }
+    }
+
+    pub async fn job(&self, caller: &Principal, id: &str) -> Result<JobView> {
+        Ok(JobView::of(&self.visible_job(caller, id).await?))
+    }
+
+    /// The provider's choice on a version that had rejected rows: publish it without
+    /// them, or discard it and fix the file.
+    pub async fn decide_job(&self, caller: &Principal, id: &str, publish: bool) -> Result<JobView> {
+        let mut job = self.visible_job(caller, id).await?;
+        let dataset = self.dataset_row(job.dataset_id).await?;
+        if !authz::can_edit_entry(caller, scope(&dataset)) {
+            return Err(Error::forbidden());
+        }
+        if job.state != "needs_decision" {
+            return Err(Error::new(
+                ErrorCode::InvalidState,
+                "该任务无需确认",
+                "This job is not waiting for a decision",
+            ));
+        }
+        if publish {
+            if let Err(m) = self.publish_version(&mut job).await {
+                job.state = "failed".into();
+                job.error = Some(m);
+            }
+        } else {
+            let version = job.version.unwrap_or_default();
+            self.store
+                .discard_resource_version(&job.resource_id, version)
+                .await
+                .map_err(store_error)?;
+            job.state = "discarded".into();
+        }
+        self.save_job(&mut job).await;
+        Ok(JobView::of(&job))
+    }
+
+    pub fn job_view(job: &JobRow) -> JobView {
+        JobView::of(job)
+    }
+
+    pub async fn rows(
+        &self,
+        caller: Option<&Principal>,
+        resource_id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(Readable, RowPage)> {
+        self.rows_as(caller, resource_id, pairs, AccessMode::Api)
+            .await
+    }
+
+    /// The first rows of a table for the dataset page.
+    pub async fn preview(
+        &self,
+        caller: Option<&Principal>,
+        resource_id: &str,
+        rows: usize,
+    ) -> Result<(Readable, RowPage)> {
+        let pairs = [("_size".to_owned(), rows.to_string())];
+        self.rows_as(caller, resource_id, &pairs, AccessMode::Preview)
+            .await
+    }
+
+    async fn rows_as(
+        &self,
+        caller: Option<&Principal>,
+        resource_id: &str,
+        pairs: &[(String, String)],
+        mode: AccessMode,
+    ) -> Result<(Readable, RowPage)> {
+        let query = RowQuery::from_pairs(pairs).map_err(query_error)?;
+        let readable = self.readable(caller, resource_id, mode).await?;
+        if !readable.is_table() {
+            return Err(not_a_table());
+        }
+        let page = self
+            .data()
+            .engine
+            .rows(&readable.table(), &query)
+            .await
+            .map_err(query_error)?;
+        Ok((readable, page))
+    }
+
+    /// Read-only SQL over the tables it names that the caller may read. A table the
+    /// caller may not read is simply absent, as if it did not exist.
+    pub async fn sql(
+        &self,
+        caller: Option<&Principal>,
+        sql: &str,
+    ) -> Result<(Vec<Readable>, SqlResult)> {
+        if sql.len() > 64 * 1024 {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                "SQL 语句过长",
+                "The SQL text is too long",
+            ));
+        }
+        let mut names: Vec<String> = sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.len() > 3 && w[..3].eq_ignore_ascii_case("ds_"))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut readable = Vec::new();
+        for name in names.iter().take(16) {
+            let Some(r) = self
+                .store
+                .get_resource_by_table(name)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            if let Ok(ok) = self.readable(caller, &r.id, AccessMode::Sql).await
+                && ok.is_table()
+            {
+                readable.push(ok);
+            }
+        }
+        let tables: Vec<TableRef> = readable.iter().map(Readable::table).collect();
+        let result = self
+            .data()
+            .engine
+            .sql(&tables, sql)
+            .await
+            .map_err(query_error)?;
+        Ok((readable, result))
+    }
+}
+
+fn not_a_table() -> Error {
+    Error::new(
+        ErrorCode::BadRequest,
+        "该资源是文件而非表格，只能原样下载",
+        "This resource is a file, not a table: it can only be downloaded as it is",
+    )
+}
+
+fn resource_view(r: &ResourceRow, access: View) -> ResourceView {
+    let manifest = manifest_of(r);
+    ResourceView {
+        id: r.id.clone(),
+        dataset_id: r.dataset_id,
+        name: r.name.clone(),
+        table_name: r.table_name.clone(),
+        kind: manifest.as_ref().map(|m| m.kind.clone()),
+        current_version: r.current_version,
+        rows: manifest.as_ref().map(|m| m.rows),
+        columns: manifest
+            .as_ref()
+            .map(|m| {
+                m.columns
+                    .iter()
+                    .map(|c| ColumnView {
+                        name: c.name.clone(),
+                        column_type: c.data_type.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        original_name: manifest.as_ref().map(|m| m.original.name.clone()),
+        original_bytes: manifest.as_ref().map(|m| m.original.bytes),
+        sha256: manifest.as_ref().map(|m| m.original.sha256.clone()),
+        updated_at: r.updated_at,
+        created_at: r.created_at,
+        access,
+    }
+}
