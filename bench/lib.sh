@@ -81,7 +81,7 @@ need_gongshu() {
 # The generated table of ROWS rows (utf8 or gbk), made once and reused.
 table_csv() {
   local rows=$1 enc=$2 f flags=()
-  f="$BENCH_DIR/table-$rows-$enc.csv"
+  f="$BENCH_DIR/table-$rows-$enc-scope${GEN_SCOPE:-40-80}.csv"
   [ "$enc" = gbk ] && flags=(--gbk)
   if [ ! -s "$f" ]; then
     note "generating $f"
