@@ -207,6 +207,11 @@ pub struct ResourceView {
     pub sha256: Option<String>,
     /// When a version was last published (timeliness against the update cycle).
     pub updated_at: Option<DateTime<Utc>>,
+    /// When the next update is due under the entry's declared update cycle (none for
+    /// irregular updates or before the first version).
+    pub update_due: Option<DateTime<Utc>>,
+    /// The due date has passed without a new version (SD-OPEN §20(一)).
+    pub overdue: bool,
     pub created_at: DateTime<Utc>,
     /// Whether the caller may download and query it, and if not, why.
     pub access: View,
@@ -489,11 +494,21 @@ impl App {
             .await
             .map_err(store_error)?;
         let manages = caller.is_some_and(|p| authz::can_edit_entry(p, scope(&dataset)));
+        let cycle = dataset.doc.update_cycle;
+        let now = self.now();
         Ok(rows
             .iter()
             // The public sees only resources that have a published version.
             .filter(|r| manages || r.current_version.is_some())
-            .map(|r| resource_view(r, access))
+            .map(|r| {
+                let mut v = resource_view(r, access);
+                v.update_due = cycle
+                    .max_age_days()
+                    .zip(r.updated_at)
+                    .map(|(days, at)| at + chrono::Duration::days(i64::from(days)));
+                v.overdue = v.update_due.is_some_and(|due| due < now);
+                v
+            })
             .collect())
     }
 
@@ -938,6 +953,8 @@ fn resource_view(r: &ResourceRow, access: View) -> ResourceView {
         original_bytes: manifest.as_ref().map(|m| m.original.bytes),
         sha256: manifest.as_ref().map(|m| m.original.sha256.clone()),
         updated_at: r.updated_at,
+        update_due: None,
+        overdue: false,
         created_at: r.created_at,
         access,
     }
