@@ -208,6 +208,15 @@ fn encode(
                 let props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
                     .set_max_row_group_row_count(Some(row_group_rows))
+                    // Small pages with a page index: a page of the row API decodes one
+                    // small page per column instead of a megabyte, and `_row > n` skips
+                    // straight to the page that holds row n.
+                    .set_data_page_row_count_limit(1024)
+                    // A dictionary page is read whole for any row of its chunk: past 64 KiB
+                    // (names, codes) plain pages are cheaper to serve than a megabyte of
+                    // dictionary; categorical columns still stay dictionary-encoded.
+                    .set_dictionary_page_size_limit(64 * 1024)
+                    .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
                     .build();
                 let f = file.take().ok_or_else(|| {
                     DataError::Io(std::io::Error::other("Parquet file already used"))

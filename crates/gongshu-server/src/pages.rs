@@ -270,8 +270,8 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
                     .collect();
                 block.citation = readable.attribution.citation();
             }
-        } else if readable {
-            if let Ok(readable) = s
+        } else if readable
+            && let Ok(readable) = s
                 .app
                 .readable(
                     ctx.caller.as_ref(),
@@ -279,9 +279,8 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
                     gongshu_core::access::AccessMode::Preview,
                 )
                 .await
-            {
-                block.citation = readable.attribution.citation();
-            }
+        {
+            block.citation = readable.attribution.citation();
         }
         blocks.push(block);
     }

@@ -41,17 +41,26 @@ fn serve(data: &Path) -> (Child, String) {
         .unwrap();
     let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut addr = None;
     for line in stderr.by_ref() {
-        let line = line.unwrap();
+        let Ok(line) = line else { break };
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(a) = v["fields"]["addr"].as_str() {
-            // Keep reading its log, as a terminal or journald would.
-            std::thread::spawn(move || stderr.for_each(drop));
-            return (server, a.to_owned());
+            addr = Some(a.to_owned());
+            break;
         }
-        assert!(Instant::now() < deadline, "server did not start");
+        if Instant::now() > deadline {
+            break;
+        }
     }
-    panic!("the server exited before it listened");
+    let Some(addr) = addr else {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the server did not start");
+    };
+    // Keep reading its log, as a terminal or journald would.
+    std::thread::spawn(move || stderr.for_each(drop));
+    (server, addr)
 }
 
 fn import(data: &Path, file: &Path, resource: Option<&str>) -> Command {

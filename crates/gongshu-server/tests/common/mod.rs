@@ -17,11 +17,18 @@ pub struct TestApp {
 }
 
 pub async fn spawn() -> TestApp {
+    spawn_with(None).await
+}
+
+/// As `spawn`, with an upload limit in bytes (the platform's default when `None`).
+pub async fn spawn_with(upload_limit: Option<u64>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let boot = Bootstrap {
         create_admin: true,
         admin_password: Some(ADMIN_PASSWORD.into()),
         demo_password: Some(DEMO_PASSWORD.into()),
+        upload_limit,
+        ..Bootstrap::default()
     };
     let (app, _) = open_app(dir.path(), &boot).await.unwrap();
     let config = ServerConfig {
@@ -42,6 +49,11 @@ pub async fn spawn() -> TestApp {
 }
 
 impl TestApp {
+    /// The platform's data directory, to look at what it leaves on disk.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -1,0 +1,1395 @@
+//! The data endpoints over HTTP: uploads become jobs and versions, and every read — rows,
+//! downloads, SQL, the dataset page — goes through the access gate with its attribution.
+
+mod common;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use common::{TestApp, entry, spawn, spawn_with};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+const PROVIDER_ORG: &str = "山东省市场监督管理局";
+/// Published, unconditionally open, of the demo provider's organisation.
+const OPEN_ENTRY: &str = "山东省企业经营异常名录信息";
+/// Published and open, declares 罚款金额 (currency) and 处罚决定日期 (date).
+const PENALTY_ENTRY: &str = "山东省市场监管行政处罚信息";
+/// A draft of the demo provider's organisation.
+const DRAFT_ENTRY: &str = "山东省12315消费投诉举报信息";
+
+/// A raw HTTP answer, for files and headers.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+async fn fetch(t: &TestApp, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+    let mut req = t.client.get(t.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    Reply {
+        status: resp.status(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// A multipart body built by hand: the form fields, then `file` last as the API asks.
+fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----gongshu-test-8d7f0c2e9b41";
+    let mut body = Vec::with_capacity(bytes.len() + 1024);
+    for (k, v) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        )
+        .unwrap();
+    }
+    write!(
+        body,
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .unwrap();
+    body.extend_from_slice(bytes);
+    write!(body, "\r\n--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    t: &TestApp,
+    dataset: i64,
+    token: Option<&str>,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (content_type, body) = multipart(fields, file_name, bytes);
+    let mut req = t
+        .client
+        .post(t.url(&format!("/api/v1/datasets/{dataset}/resources")))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls the job until it leaves queued/running; the bound only keeps a hung job from
+/// hanging the suite.
+async fn wait_job(t: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..3000 {
+        let (s, job) = t.get(&format!("/api/v1/jobs/{id}"), Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{job}");
+        if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never finished");
+}
+
+/// Uploads and waits for the job to end.
+async fn ingest(
+    t: &TestApp,
+    dataset: i64,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Value {
+    let (s, job) = upload(t, dataset, Some(token), file_name, bytes, fields).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["state"], "queued");
+    wait_job(t, token, job["id"].as_str().unwrap()).await
+}
+
+/// Uploads and expects a published table; returns the job.
+async fn ingest_ok(
+    t: &TestApp,
+    dataset: i64,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Value {
+    let job = ingest(t, dataset, token, file_name, bytes, fields).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    job
+}
+
+async fn entry_id(t: &TestApp, provider: &str, title: &str) -> i64 {
+    let (s, page) = t
+        .get("/api/v1/workbench/datasets?per_page=100", Some(provider))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == title)
+        .unwrap_or_else(|| panic!("no entry {title}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A provider of another organisation than the demo provider's.
+async fn other_provider(t: &TestApp) -> String {
+    let hc = t.org_id("山东省卫生健康委员会").await;
+    t.user_with_role("hc-provider", "provider_admin", Some(hc), None)
+        .await
+}
+
+/// Creates, submits and has the authority approve an entry of the demo provider.
+async fn published_entry(t: &TestApp, provider: &str, body: Value) -> i64 {
+    let authority = t.token("demo-authority").await;
+    let (s, created) = t.post("/api/v1/datasets", Some(provider), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/datasets/{id}/submit"),
+            Some(provider),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/datasets/{id}/approve"),
+            Some(&authority),
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "published");
+    id
+}
+
+fn percent_decoded(s: &str) -> String {
+    url::form_urlencoded::parse(format!("v={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Just enough of RFC 4180 to read back what the platform writes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                c => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            c => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+fn column_types(resource: &Value) -> Vec<(String, String)> {
+    resource["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A JSON number or decimal string as a float, whichever way the encoder wrote it.
+fn number(v: &Value) -> f64 {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn rows_of(page: &Value) -> &Vec<Value> {
+    page["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows: {page}"))
+}
+
+const GBK_CSV: &str = "山东省企业经营异常名录（测试）\r\n\
+数据截至：2024年3月31日\r\n\
+企业名称,统一社会信用代码,列入日期,邮政编码,是否移出,罚款金额\r\n\
+济南泉城科技有限公司,91370100MA3C00001X,2024年3月5日,050001,是,1200.50\r\n\
+青岛海岸贸易有限公司,91370200MA3C00002Y,2024年12月1日,066000,否,300\r\n\
+烟台苹果食品有限公司,91370600MA3C00003Z,2023年1月20日,264000,否,0.75\r\n";
+
+fn gbk(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+// The files governments publish: GBK, title rows, codes with leading zeros, Chinese dates,
+// 是/否. The public reads the published open table, with its source named.
+#[tokio::test]
+async fn gbk_csv_becomes_a_typed_table_the_public_reads_with_attribution() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest_ok(&t, id, &provider, "minglu.csv", &gbk(GBK_CSV), &[]).await;
+    assert_eq!(job["rows_read"], 3);
+    assert_eq!(job["rows_rejected"], 0);
+    assert_eq!(job["version"], 1);
+    assert!(job["source"].as_str().unwrap().contains("GB18030"), "{job}");
+    // Declared data items the upload lacks are pointed out, not fatal.
+    assert!(
+        job["missing_declared"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("作出决定机关")),
+        "{job}"
+    );
+    let rid = job["resource_id"].as_str().unwrap();
+
+    let (s, resource) = t.get(&format!("/api/v1/resources/{rid}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{resource}");
+    assert_eq!(resource["kind"], "table");
+    assert_eq!(resource["rows"], 3);
+    assert_eq!(resource["current_version"], 1);
+    let want: Vec<(String, String)> = [
+        ("企业名称", "text"),
+        ("统一社会信用代码", "text"),
+        ("列入日期", "date"),
+        ("邮政编码", "text"),
+        ("是否移出", "boolean"),
+        ("罚款金额", "decimal(2)"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(column_types(&resource), want);
+    let (_, listed) = t
+        .get(&format!("/api/v1/datasets/{id}/resources"), None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // Anonymous: the entry is published and open without conditions.
+    let (s, page) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let rows = rows_of(&page);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(page["total"], 3);
+    assert!(page["next"].is_null());
+    let first = &rows[0];
+    assert_eq!(first["_row"], 1);
+    assert_eq!(first["企业名称"], "济南泉城科技有限公司");
+    assert_eq!(first["统一社会信用代码"], "91370100MA3C00001X");
+    assert_eq!(first["列入日期"], "2024-03-05");
+    assert_eq!(first["邮政编码"], "050001");
+    assert_eq!(first["是否移出"], true);
+    assert!((number(&first["罚款金额"]) - 1200.5).abs() < 1e-9);
+    assert_eq!(rows[1]["邮政编码"], "066000");
+    assert_eq!(rows[1]["列入日期"], "2024-12-01");
+    assert_eq!(rows[1]["是否移出"], false);
+
+    let (_, dataset) = t.get(&format!("/api/v1/datasets/{id}"), None).await;
+    let code = dataset["code"].as_str().unwrap();
+    let source = &page["meta"]["source"];
+    assert_eq!(source["provider"], PROVIDER_ORG);
+    assert_eq!(source["dataset"], OPEN_ENTRY);
+    assert_eq!(source["code"], code);
+    let citation = page["meta"]["citation"].as_str().unwrap();
+    assert!(
+        citation.contains(OPEN_ENTRY) && citation.contains(code),
+        "{citation}"
+    );
+    assert_eq!(page["meta"]["version"], 1);
+
+    let file = fetch(&t, &format!("/api/v1/resources/{rid}/download"), None, &[]).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(
+        percent_decoded(file.header("x-gongshu-provider").unwrap()),
+        PROVIDER_ORG
+    );
+    assert_eq!(
+        percent_decoded(file.header("x-gongshu-dataset").unwrap()),
+        OPEN_ENTRY
+    );
+    assert_eq!(file.header("x-gongshu-code"), Some(code));
+    assert!(
+        file.header("x-gongshu-source-url")
+            .unwrap()
+            .ends_with(&format!("/datasets/{id}"))
+    );
+    assert!(file.header("x-gongshu-retrieved-at").is_some());
+    assert!(percent_decoded(file.header("x-gongshu-citation").unwrap()).contains(code));
+    assert!(file.header("link").unwrap().contains("describedby"));
+}
+
+/// 57 rows across four cities; 备注 empty on odd rows.
+fn city_csv() -> String {
+    let cities = ["济南市", "青岛市", "烟台市", "淄博市"];
+    let mut csv = String::from("顺序,城市,名称,金额,备注\n");
+    for i in 1..=57 {
+        let city = cities[i % 4];
+        let note = if i % 2 == 0 { "有" } else { "" };
+        csv.push_str(&format!(
+            "{i},{city},{}第{i}单位,{},{note}\n",
+            &city[..city.len() - "市".len()],
+            i * 10
+        ));
+    }
+    csv
+}
+
+/// Every row of a query, page by page; returns the 顺序 in the order served.
+async fn walk(t: &TestApp, rid: &str, query: &str) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..100 {
+        let mut path = format!("/api/v1/resources/{rid}/rows?{query}");
+        if let Some(n) = &next {
+            path.push_str(&format!(
+                "&_next={}",
+                url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+            ));
+        }
+        let (s, page) = t.get(&path, None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        seen.extend(rows_of(&page).iter().map(|r| r["顺序"].as_i64().unwrap()));
+        match page["next"].as_str() {
+            Some(n) => next = Some(n.to_owned()),
+            None => return seen,
+        }
+    }
+    panic!("paging never ended");
+}
+
+async fn count(t: &TestApp, rid: &str, query: &str) -> (usize, Value) {
+    let (s, page) = t
+        .get(&format!("/api/v1/resources/{rid}/rows?{query}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{query}: {page}");
+    (rows_of(&page).len(), page)
+}
+
+// The row API: keyset paging visits each row once, filters, sorting, and clear refusals.
+#[tokio::test]
+async fn rows_filter_sort_and_page() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest_ok(&t, id, &provider, "cities.csv", city_csv().as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap();
+
+    let all = walk(&t, rid, "_size=10").await;
+    assert_eq!(all, (1..=57).collect::<Vec<i64>>());
+    let desc = walk(&t, rid, "_size=7&_sort_desc=金额").await;
+    assert_eq!(desc, (1..=57).rev().collect::<Vec<i64>>());
+    let (_, first) = count(&t, rid, "_size=10").await;
+    assert_eq!(first["total"], 57);
+
+    let (n, page) = count(&t, rid, "城市__contains=济南&_size=100").await;
+    assert_eq!(n, 14);
+    assert!(rows_of(&page).iter().all(|r| r["城市"] == "济南市"));
+    assert_eq!(page["total"], 14);
+    let (n, page) = count(&t, rid, "金额__gte=100&金额__lt=200").await;
+    assert_eq!(n, 10);
+    assert!(rows_of(&page).iter().all(|r| {
+        let v = r["金额"].as_i64().unwrap();
+        (100..200).contains(&v)
+    }));
+    assert_eq!(count(&t, rid, "金额__gt=500&金额__lte=570").await.0, 7);
+    assert_eq!(count(&t, rid, "城市=青岛市&_size=100").await.0, 15);
+    assert_eq!(count(&t, rid, "城市__ne=青岛市&_size=100").await.0, 42);
+    assert_eq!(
+        count(&t, rid, "城市__in=青岛市,烟台市&_size=100").await.0,
+        29
+    );
+    assert_eq!(
+        count(&t, rid, "名称__startswith=淄博&_size=100").await.0,
+        14
+    );
+    assert_eq!(count(&t, rid, "备注__isnull=1&_size=100").await.0, 29);
+    assert_eq!(count(&t, rid, "备注__isnull=0&_size=100").await.0, 28);
+    let (_, page) = count(&t, rid, "_sort_desc=金额&_size=1&_cols=顺序,城市").await;
+    let top = &rows_of(&page)[0];
+    assert_eq!(top["顺序"], 57);
+    let keys: Vec<&String> = top.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["_row", "顺序", "城市"]);
+
+    let (s, body) = t
+        .get(&format!("/api/v1/resources/{rid}/rows?不存在=1"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("没有名为") && message.contains("unknown column"),
+        "{message}"
+    );
+    for size in ["0", "100000", "abc"] {
+        let (s, body) = t
+            .get(&format!("/api/v1/resources/{rid}/rows?_size={size}"), None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "_size={size}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("_size"));
+    }
+    let (s, _) = t
+        .get(&format!("/api/v1/resources/{rid}/rows?_next=garbage"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+const FORMULA: &str = "=HYPERLINK(\"http://x\",\"y\")";
+const FORMULA_CSV: &str = "名称,数量,备注\n\
+甲,1,普通\n\
+乙,2,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\n\
+丙,3,\"含,逗号\"\n";
+
+// Every download format reads back; a formula in the data is defused for spreadsheets and
+// left exact for programs; the original is served byte for byte with ETag and ranges.
+#[tokio::test]
+async fn downloads_in_every_format() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "formula.csv",
+        FORMULA_CSV.as_bytes(),
+        &[],
+    )
+    .await;
+    let rid = job["resource_id"].as_str().unwrap();
+    let get = |format: &str| {
+        let path = format!("/api/v1/resources/{rid}/download?format={format}");
+        let t = &t;
+        async move { fetch(t, &path, None, &[]).await }
+    };
+    let want = [
+        ["名称", "数量", "备注"],
+        ["甲", "1", "普通"],
+        ["乙", "2", "'=HYPERLINK(\"http://x\",\"y\")"],
+        ["丙", "3", "含,逗号"],
+    ];
+
+    let csv = get("csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.body.starts_with(b"\xEF\xBB\xBF"));
+    let text = std::str::from_utf8(&csv.body[3..]).unwrap();
+    assert_eq!(parse_csv(text), want);
+    assert!(csv.header("x-gongshu-code").is_some());
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .contains("attachment")
+    );
+
+    let plain = get("csv-utf8").await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(!plain.body.starts_with(b"\xEF\xBB\xBF"));
+    assert_eq!(parse_csv(std::str::from_utf8(&plain.body).unwrap()), want);
+
+    let json = get("json").await;
+    assert_eq!(json.status, StatusCode::OK);
+    let rows = json.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1]["备注"], FORMULA);
+    assert_eq!(rows[1]["数量"], 2);
+    assert!(rows[0].get("_row").is_none(), "{}", rows[0]);
+
+    let ndjson = get("ndjson").await;
+    assert_eq!(ndjson.status, StatusCode::OK);
+    let lines: Vec<Value> = std::str::from_utf8(&ndjson.body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(Value::is_object));
+    assert_eq!(lines[1]["备注"], FORMULA);
+
+    let xlsx = get("xlsx").await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    {
+        use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(xlsx.body)).unwrap();
+        let range = wb.worksheet_range_at(0).unwrap().unwrap();
+        assert_eq!(range.height(), 4);
+        assert_eq!(range.get_value((0, 2)), Some(&Data::String("备注".into())));
+        assert_eq!(
+            range.get_value((2, 2)),
+            Some(&Data::String(format!("'{FORMULA}")))
+        );
+        assert_eq!(range.get_value((3, 0)), Some(&Data::String("丙".into())));
+    }
+
+    let parquet = get("parquet").await;
+    assert_eq!(parquet.status, StatusCode::OK);
+    assert!(parquet.header("etag").is_some());
+    {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(parquet.body))
+            .unwrap()
+            .build()
+            .unwrap();
+        let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 3);
+    }
+
+    let original = get("original").await;
+    assert_eq!(original.status, StatusCode::OK);
+    assert_eq!(original.body, FORMULA_CSV.as_bytes());
+    assert_eq!(original.header("accept-ranges"), Some("bytes"));
+    let etag = original.header("etag").unwrap().to_owned();
+    let path = format!("/api/v1/resources/{rid}/download?format=original");
+    let part = fetch(&t, &path, None, &[("range", "bytes=0-9")]).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, &FORMULA_CSV.as_bytes()[..10]);
+    assert_eq!(
+        part.header("content-range").unwrap(),
+        format!("bytes 0-9/{}", FORMULA_CSV.len())
+    );
+    let cached = fetch(&t, &path, None, &[("if-none-match", &etag)]).await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+    let beyond = fetch(&t, &path, None, &[("range", "bytes=100000-")]).await;
+    assert_eq!(beyond.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        beyond.header("content-range").unwrap(),
+        format!("bytes */{}", FORMULA_CSV.len())
+    );
+
+    let tail = fetch(&t, &path, None, &[("range", "bytes=-5")]).await;
+    assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.body, &FORMULA_CSV.as_bytes()[FORMULA_CSV.len() - 5..]);
+    // Several ranges are answered with the whole file, which RFC 9110 allows.
+    let several = fetch(&t, &path, None, &[("range", "bytes=0-1,4-5")]).await;
+    assert_eq!(several.status, StatusCode::OK);
+    assert_eq!(several.body, FORMULA_CSV.as_bytes());
+    let parquet_path = format!("/api/v1/resources/{rid}/download?format=parquet");
+    let magic = fetch(&t, &parquet_path, None, &[("range", "bytes=0-3")]).await;
+    assert_eq!(magic.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(magic.body, b"PAR1");
+
+    let unknown = get("docx").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+
+    // A page of the row API as a file, with the next page's token in a header.
+    let page = fetch(
+        &t,
+        &format!("/api/v1/resources/{rid}/rows?_size=2&_format=csv"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = String::from_utf8(page.body).unwrap();
+    let rows = parse_csv(text.trim_start_matches('\u{feff}'));
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(page.headers.contains_key("x-gongshu-next"));
+    let page = fetch(
+        &t,
+        &format!("/api/v1/resources/{rid}/rows?_format=xlsx"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.starts_with(b"PK\x03\x04"));
+}
+
+fn two_sheet_workbook() -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let notes = wb.add_worksheet();
+    notes.set_name("说明").unwrap();
+    notes
+        .write_string(0, 0, "本表为测试数据，请看“数据”工作表")
+        .unwrap();
+    let data = wb.add_worksheet();
+    data.set_name("数据").unwrap();
+    data.write_string(0, 0, "2024年度培训机构名单").unwrap();
+    for (c, h) in ["单位名称", "人数", "成立日期"].iter().enumerate() {
+        data.write_string(1, c as u16, *h).unwrap();
+    }
+    let rows = [
+        ("济南职业培训学校", 120.0, "2020-01-02"),
+        ("青岛技能培训中心", 85.0, "2018-06-30"),
+    ];
+    for (r, (name, people, date)) in rows.iter().enumerate() {
+        let r = r as u32 + 2;
+        data.write_string(r, 0, *name).unwrap();
+        data.write_number(r, 1, *people).unwrap();
+        data.write_string(r, 2, *date).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+fn parquet_file() -> Vec<u8> {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let batch = RecordBatch::try_from_iter([
+        (
+            "名称",
+            Arc::new(StringArray::from(vec!["甲", "乙", "丙"])) as ArrayRef,
+        ),
+        (
+            "数量",
+            Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+// XLSX (title row, chosen sheet), JSON, NDJSON, GeoJSON and Parquet become tables; a PDF
+// is kept as a file, downloadable as it is but not a table.
+#[tokio::test]
+async fn other_formats() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let resource = |job: &Value| {
+        let path = format!("/api/v1/resources/{}", job["resource_id"].as_str().unwrap());
+        let t = &t;
+        async move {
+            let (s, r) = t.get(&path, None).await;
+            assert_eq!(s, StatusCode::OK, "{r}");
+            r
+        }
+    };
+    let rows = |job: &Value| {
+        let path = format!(
+            "/api/v1/resources/{}/rows",
+            job["resource_id"].as_str().unwrap()
+        );
+        let t = &t;
+        async move { t.get(&path, None).await }
+    };
+    let types = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "jigou.xlsx",
+        &two_sheet_workbook(),
+        &[("sheet", "数据"), ("name", "培训机构")],
+    )
+    .await;
+    assert!(job["source"].as_str().unwrap().contains("数据"), "{job}");
+    let r = resource(&job).await;
+    assert_eq!(r["name"], "培训机构");
+    assert_eq!(
+        column_types(&r),
+        types(&[
+            ("单位名称", "text"),
+            ("人数", "integer"),
+            ("成立日期", "date")
+        ])
+    );
+    let (s, page) = rows(&job).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(rows_of(&page)[1]["单位名称"], "青岛技能培训中心");
+    assert_eq!(rows_of(&page)[1]["人数"], 85);
+    assert_eq!(rows_of(&page)[0]["成立日期"], "2020-01-02");
+    // A sheet that does not exist fails the job and names the sheets there are.
+    let job = ingest(
+        &t,
+        id,
+        &provider,
+        "jigou.xlsx",
+        &two_sheet_workbook(),
+        &[("sheet", "没有")],
+    )
+    .await;
+    assert_eq!(job["state"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("数据"), "{job}");
+
+    let array = json!([
+        {"名称": "甲", "数量": 1, "有效": true},
+        {"名称": "乙", "数量": 2, "有效": false}
+    ]);
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "array.json",
+        array.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(job["rows_read"], 2);
+    assert_eq!(
+        column_types(&resource(&job).await),
+        types(&[("名称", "text"), ("数量", "integer"), ("有效", "boolean")])
+    );
+    let (_, page) = rows(&job).await;
+    assert_eq!(rows_of(&page)[1]["有效"], false);
+
+    let ndjson = "{\"名称\":\"甲\",\"数量\":1}\n{\"名称\":\"乙\",\"数量\":2}\n{\"名称\":\"丙\",\"数量\":3}\n";
+    let job = ingest_ok(&t, id, &provider, "lines.ndjson", ndjson.as_bytes(), &[]).await;
+    assert_eq!(job["rows_read"], 3);
+    let (_, page) = rows(&job).await;
+    assert_eq!(rows_of(&page)[2]["名称"], "丙");
+
+    let geojson = json!({
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"站名": "泉城广场", "编号": "0531"},
+             "geometry": {"type": "Point", "coordinates": [117.02, 36.66]}},
+            {"type": "Feature", "properties": {"站名": "五四广场", "编号": "0532"},
+             "geometry": {"type": "Point", "coordinates": [120.38, 36.06]}}
+        ]
+    });
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "stations.geojson",
+        geojson.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(job["source"], "GeoJSON");
+    let r = resource(&job).await;
+    let names: Vec<String> = column_types(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["站名", "编号", "geometry"]);
+    let (_, page) = rows(&job).await;
+    assert_eq!(rows_of(&page)[0]["编号"], "0531");
+    let geometry: Value =
+        serde_json::from_str(rows_of(&page)[1]["geometry"].as_str().unwrap()).unwrap();
+    assert_eq!(geometry["type"], "Point");
+
+    let job = ingest_ok(&t, id, &provider, "table.parquet", &parquet_file(), &[]).await;
+    assert_eq!(job["source"], "Parquet");
+    assert_eq!(
+        column_types(&resource(&job).await),
+        types(&[("名称", "text"), ("数量", "integer")])
+    );
+    let (_, page) = rows(&job).await;
+    assert_eq!(page["total"], 3);
+    assert_eq!(rows_of(&page)[2]["数量"], 3);
+
+    let job = ingest_ok(&t, id, &provider, "report.pdf", PDF, &[]).await;
+    let r = resource(&job).await;
+    assert_eq!(r["kind"], "file");
+    assert_eq!(r["original_name"], "report.pdf");
+    assert_eq!(r["original_bytes"], PDF.len());
+    let rid = job["resource_id"].as_str().unwrap();
+    for path in [
+        format!("/api/v1/resources/{rid}/download?format=original"),
+        format!("/api/v1/resources/{rid}/download"),
+    ] {
+        let file = fetch(&t, &path, None, &[]).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert_eq!(file.body, PDF);
+        assert!(file.header("x-gongshu-provider").is_some());
+    }
+    let (s, body) = rows(&job).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // A PDF renamed .csv is still a file: magic numbers decide, not names.
+    let job = ingest_ok(&t, id, &provider, "disguised.csv", PDF, &[]).await;
+    assert_eq!(resource(&job).await["kind"], "file");
+}
+
+const PENALTIES_GOOD: &str = "行政相对人名称,罚款金额,处罚决定日期\n\
+甲公司,1.5,2024-01-02\n\
+乙公司,2,2024-01-03\n";
+
+/// Lines 3-6 are bad: a word in the money column, a field too many, a field short, a
+/// date that does not exist.
+const PENALTIES_BAD: &str = "行政相对人名称,罚款金额,处罚决定日期\n\
+甲公司,1.5,2024-01-02\n\
+乙公司,abc,2024-01-03\n\
+丙公司,2,2024-01-04,多余\n\
+丁公司,3.25\n\
+戊公司,4,2024年2月30日\n\
+己公司,5,2024-01-05\n";
+
+fn names_of(page: &Value) -> Vec<String> {
+    rows_of(page)
+        .iter()
+        .map(|r| r["行政相对人名称"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// Rows that do not fit are reported by line and reason; the provider decides whether the
+// rest is published, and until then the previous version keeps serving.
+#[tokio::test]
+async fn rejected_rows_wait_for_the_providers_decision() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, PENALTY_ENTRY).await;
+
+    let job = ingest(&t, id, &provider, "bad.csv", PENALTIES_BAD.as_bytes(), &[]).await;
+    assert_eq!(job["state"], "needs_decision", "{job}");
+    assert_eq!(job["rows_read"], 2);
+    assert_eq!(job["rows_rejected"], 4);
+    let rejected = job["rejected"].as_array().unwrap();
+    let lines: Vec<i64> = rejected
+        .iter()
+        .map(|r| r["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4, 5, 6]);
+    let reasons: Vec<&str> = rejected
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("罚款金额") && reasons[0].contains("abc"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("found 4"), "{reasons:?}");
+    assert!(reasons[2].contains("found 2"), "{reasons:?}");
+    assert!(reasons[3].contains("处罚决定日期"), "{reasons:?}");
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let rows_path = format!("/api/v1/resources/{rid}/rows");
+    // Nothing published yet: nothing to serve.
+    assert_eq!(t.get(&rows_path, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&rows_path, Some(&provider)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (s, decided) = t
+        .post(
+            &format!("/api/v1/jobs/{}/publish", job["id"].as_str().unwrap()),
+            Some(&provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{decided}");
+    assert_eq!(decided["state"], "succeeded");
+    let (s, page) = t.get(&rows_path, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(names_of(&page), ["甲公司", "己公司"]);
+    assert_eq!(page["meta"]["version"], 1);
+    // A decision is taken once.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/jobs/{}/discard", job["id"].as_str().unwrap()),
+            Some(&provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // A new version with bad rows, discarded: version 1 keeps serving.
+    let job = ingest(
+        &t,
+        id,
+        &provider,
+        "bad.csv",
+        PENALTIES_BAD.replace("甲公司", "庚公司").as_bytes(),
+        &[("resource_id", &rid)],
+    )
+    .await;
+    assert_eq!(job["state"], "needs_decision", "{job}");
+    assert_eq!(job["resource_id"], rid.as_str());
+    assert_eq!(job["version"], 2);
+    let (_, page) = t.get(&rows_path, None).await;
+    assert_eq!(names_of(&page), ["甲公司", "己公司"]);
+    let job_id = job["id"].as_str().unwrap();
+    // Only someone who edits the entry decides.
+    let other = other_provider(&t).await;
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/jobs/{job_id}/publish"),
+            Some(&other),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, decided) = t
+        .post(
+            &format!("/api/v1/jobs/{job_id}/discard"),
+            Some(&provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{decided}");
+    assert_eq!(decided["state"], "discarded");
+    let (_, page) = t.get(&rows_path, None).await;
+    assert_eq!(names_of(&page), ["甲公司", "己公司"]);
+    let (_, r) = t.get(&format!("/api/v1/resources/{rid}"), None).await;
+    assert_eq!(r["current_version"], 1);
+
+    // A clean version publishes straight away.
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "good.csv",
+        PENALTIES_GOOD.as_bytes(),
+        &[("resource_id", &rid)],
+    )
+    .await;
+    assert_eq!(job["rows_rejected"], 0);
+    let (_, page) = t.get(&rows_path, None).await;
+    assert_eq!(names_of(&page), ["甲公司", "乙公司"]);
+
+    // on_reject=publish: the good rows go out without asking.
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "bad.csv",
+        PENALTIES_BAD.replace("甲公司", "辛公司").as_bytes(),
+        &[("resource_id", &rid), ("on_reject", "publish")],
+    )
+    .await;
+    assert_eq!(job["rows_rejected"], 4);
+    let (_, page) = t.get(&rows_path, None).await;
+    assert_eq!(names_of(&page), ["辛公司", "己公司"]);
+    assert_eq!(page["meta"]["version"], job["version"]);
+
+    let (s, body) = upload(
+        &t,
+        id,
+        Some(&provider),
+        "bad.csv",
+        PENALTIES_BAD.as_bytes(),
+        &[("on_reject", "maybe")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // Every row rejected and published anyway: an empty table, still readable everywhere.
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "none.csv",
+        "行政相对人名称,罚款金额,处罚决定日期\n甲公司,abc,2024-01-02\n".as_bytes(),
+        &[("resource_id", &rid), ("on_reject", "publish")],
+    )
+    .await;
+    assert_eq!(job["rows_read"], 0);
+    let (s, page) = t.get(&rows_path, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(rows_of(&page).is_empty());
+    for format in ["csv", "csv-utf8", "json", "ndjson", "xlsx", "parquet"] {
+        let file = fetch(
+            &t,
+            &format!("/api/v1/resources/{rid}/download?format={format}"),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(file.status, StatusCode::OK, "{format}");
+        if format == "json" {
+            assert_eq!(file.json(), json!([]));
+        }
+        if format == "csv-utf8" {
+            assert_eq!(
+                String::from_utf8(file.body).unwrap().trim_end(),
+                "行政相对人名称,罚款金额,处罚决定日期"
+            );
+        }
+    }
+
+    // Jobs are private to the entry's editors; unknown decisions are not endpoints.
+    let job_path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    assert_eq!(
+        t.get(&job_path, Some(&other)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(t.get(&job_path, None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, _) = t
+        .post(&format!("{job_path}/maybe"), Some(&provider), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Pseudo-random bytes with NULs in them, the same on every run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 7 == 3 { 0 } else { (x >> 24) as u8 }
+        })
+        .collect()
+}
+
+/// A real workbook whose central directory claims its first entry expands to ~4 GB, as a
+/// zip bomb's would; the data itself stays tiny.
+fn bomb_workbook() -> Vec<u8> {
+    let mut bytes = two_sheet_workbook();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("a central directory");
+    // Uncompressed size sits 24 bytes into a central directory header.
+    bytes[at + 24..at + 28].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    bytes
+}
+
+// Whatever arrives — empty, binary, endless lines, absurd widths, broken or hostile
+// workbooks — the job fails with a reason, the server stays up and the good version
+// keeps serving.
+#[tokio::test]
+async fn bad_input_never_loses_the_previous_version() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let good = "名称,数量\n甲,1\n乙,2\n丙,3\n";
+    let job = ingest_ok(&t, id, &provider, "good.csv", good.as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+
+    let mut wide = (0..20_000)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    wide.push('\n');
+    wide.push_str(&vec!["1"; 20_000].join(","));
+    wide.push('\n');
+    let workbook = two_sheet_workbook();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", Vec::new(), "empty"),
+        ("noise.csv", noise(64 * 1024), "binary"),
+        ("line.csv", vec![b'a'; 20 * 1024 * 1024], "longer than"),
+        ("wide.csv", wide.into_bytes(), "20000 columns"),
+        (
+            "half.xlsx",
+            workbook[..workbook.len() / 2].to_vec(),
+            "spreadsheet",
+        ),
+        ("bomb.xlsx", bomb_workbook(), "zip bomb"),
+    ];
+    for (name, bytes, why) in cases {
+        let job = ingest(&t, id, &provider, name, &bytes, &[("resource_id", &rid)]).await;
+        assert_eq!(job["state"], "failed", "{name}: {job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(error.contains(why), "{name}: {error}");
+        assert!(job["version"].is_null(), "{name}: {job}");
+
+        let (s, health) = t.get("/healthz", None).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {health}");
+        assert_eq!(health["status"], "ok");
+        let (s, page) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {page}");
+        let names: Vec<&str> = rows_of(&page)
+            .iter()
+            .map(|r| r["名称"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["甲", "乙", "丙"], "{name}");
+        assert_eq!(page["meta"]["version"], 1, "{name}");
+    }
+    // And the resource still takes a good version afterwards.
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "good.csv",
+        "名称,数量\n丁,4\n".as_bytes(),
+        &[("resource_id", &rid)],
+    )
+    .await;
+    assert_eq!(job["version"], 2);
+}
+
+// An upload over the limit is refused with 413 before anything is created.
+#[tokio::test]
+async fn uploads_over_the_limit_are_refused() {
+    let limit = 256 * 1024;
+    let t = spawn_with(Some(limit)).await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let mut big = String::from("名称,数量\n");
+    while big.len() <= limit as usize + 32 * 1024 {
+        big.push_str("某某有限公司,12345\n");
+    }
+    let (s, body) = upload(&t, id, Some(&provider), "big.csv", big.as_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("上传上限 256 KiB"), "{message}");
+    let (s, listed) = t
+        .get(&format!("/api/v1/datasets/{id}/resources"), Some(&provider))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listed, json!([]));
+    // The partial upload left nothing behind either.
+    let leftovers = std::fs::read_dir(t.data_dir().join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0);
+
+    // Under the limit, the same server takes it.
+    let cut = big.as_bytes()[..100 * 1024]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap();
+    let small = &big.as_bytes()[..=cut];
+    ingest_ok(&t, id, &provider, "small.csv", small, &[]).await;
+}
+
+// The gate: drafts do not exist for others, conditional data is refused with a reason,
+// the owner reads everything, and only the owner uploads.
+#[tokio::test]
+async fn the_gate_guards_every_read_and_upload() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let other = other_provider(&t).await;
+    let open = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let draft = entry_id(&t, &provider, DRAFT_ENTRY).await;
+    let mut body = entry("有条件开放测试");
+    body["open_type"] = json!("conditional");
+    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let conditional = published_entry(&t, &provider, body).await;
+
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let rid_of = |job: Value| job["resource_id"].as_str().unwrap().to_owned();
+    let open_rid = rid_of(ingest_ok(&t, open, &provider, "a.csv", csv.as_bytes(), &[]).await);
+    let draft_rid = rid_of(ingest_ok(&t, draft, &provider, "b.csv", csv.as_bytes(), &[]).await);
+    let cond_rid =
+        rid_of(ingest_ok(&t, conditional, &provider, "c.csv", csv.as_bytes(), &[]).await);
+
+    for token in [None, Some(other.as_str())] {
+        let who = if token.is_some() {
+            "other"
+        } else {
+            "anonymous"
+        };
+        // The draft and its data do not exist for them.
+        for path in [
+            format!("/api/v1/datasets/{draft}/resources"),
+            format!("/api/v1/resources/{draft_rid}"),
+            format!("/api/v1/resources/{draft_rid}/rows"),
+            format!("/api/v1/resources/{draft_rid}/download"),
+            format!("/api/v1/resources/{draft_rid}/download?format=original"),
+        ] {
+            let (s, _) = t.get(&path, token).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{who} {path}");
+        }
+        // The conditional entry is listed, its data refused with the reason.
+        let (s, listed) = t
+            .get(&format!("/api/v1/datasets/{conditional}/resources"), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{who}: {listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        for path in [
+            format!("/api/v1/resources/{cond_rid}/rows"),
+            format!("/api/v1/resources/{cond_rid}/download"),
+            format!("/api/v1/resources/{cond_rid}/download?format=original"),
+        ] {
+            let (s, body) = t.get(&path, token).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{who} {path}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("有条件开放"),
+                "{body}"
+            );
+        }
+        // The open data is theirs to read.
+        let (s, _) = t
+            .get(&format!("/api/v1/resources/{open_rid}/rows"), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{who}");
+    }
+    // English callers get the reason in English.
+    let refused = fetch(
+        &t,
+        &format!("/api/v1/resources/{cond_rid}/rows"),
+        None,
+        &[("accept-language", "en")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("conditions")
+    );
+
+    // The owner reads all three.
+    for rid in [&open_rid, &draft_rid, &cond_rid] {
+        let (s, page) = t
+            .get(&format!("/api/v1/resources/{rid}/rows"), Some(&provider))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(rows_of(&page)[0]["企业名称"], "济南甲公司");
+        let file = fetch(
+            &t,
+            &format!("/api/v1/resources/{rid}/download?format=csv-utf8"),
+            Some(&provider),
+            &[],
+        )
+        .await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert!(String::from_utf8(file.body).unwrap().contains("济南甲公司"));
+    }
+
+    // Uploads: only the owner; others are told no (or that there is nothing there).
+    let (s, body) = upload(&t, open, Some(&other), "x.csv", csv.as_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, body) = upload(&t, draft, Some(&other), "x.csv", csv.as_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, body) = upload(&t, open, None, "x.csv", csv.as_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    let user = t.token("demo-user").await;
+    let (s, body) = upload(&t, open, Some(&user), "x.csv", csv.as_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    // A version of another entry's resource cannot be slipped in through this one.
+    let (s, body) = upload(
+        &t,
+        open,
+        Some(&provider),
+        "x.csv",
+        csv.as_bytes(),
+        &[("resource_id", &draft_rid)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (_, listed) = t
+        .get(
+            &format!("/api/v1/datasets/{open}/resources"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // SQL sees only what the caller may read.
+    let (_, open_r) = t.get(&format!("/api/v1/resources/{open_rid}"), None).await;
+    let open_table = open_r["table_name"].as_str().unwrap().to_owned();
+    let (_, cond_r) = t
+        .get(&format!("/api/v1/resources/{cond_rid}"), Some(&provider))
+        .await;
+    let cond_table = cond_r["table_name"].as_str().unwrap().to_owned();
+    let sql = |q: String, token: Option<&str>| {
+        let t = &t;
+        let token = token.map(str::to_owned);
+        async move {
+            t.post("/api/v1/sql", token.as_deref(), json!({"sql": q}))
+                .await
+        }
+    };
+    let (s, result) = sql(format!("SELECT count(*) AS n FROM {open_table}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{result}");
+    assert_eq!(result["rows"][0]["n"], 1);
+    assert_eq!(result["truncated"], false);
+    assert_eq!(
+        result["meta"]["sources"][0]["source"]["provider"],
+        PROVIDER_ORG
+    );
+    let (s, result) = sql(format!("SELECT count(*) AS n FROM {cond_table}"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{result}"
+    );
+    let (s, result) = sql(
+        format!("SELECT count(*) AS n FROM {cond_table}"),
+        Some(&provider),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{result}");
+    assert_eq!(result["rows"][0]["n"], 1);
+    for refused in [
+        format!("CREATE TABLE x AS SELECT * FROM {open_table}"),
+        format!("COPY (SELECT * FROM {open_table}) TO '/tmp/gongshu-test-copy.csv'"),
+        format!("SELECT 1; SELECT count(*) FROM {open_table}"),
+        format!("DROP TABLE {open_table}"),
+    ] {
+        let (s, result) = sql(refused.clone(), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{refused}: {result}");
+    }
+    assert!(!std::path::Path::new("/tmp/gongshu-test-copy.csv").exists());
+}
+
+// The dataset page previews the first rows and says how to cite the data.
+#[tokio::test]
+async fn dataset_page_previews_and_cites() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    ingest_ok(&t, id, &provider, "minglu.csv", &gbk(GBK_CSV), &[]).await;
+    let page = fetch(&t, &format!("/datasets/{id}"), None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("统一社会信用代码"));
+    assert!(html.contains("济南泉城科技有限公司"));
+    assert!(html.contains("050001"));
+    let citation = html
+        .split("class=\"citation\"")
+        .nth(1)
+        .expect("a citation")
+        .split("</p>")
+        .next()
+        .unwrap();
+    assert!(citation.contains(PROVIDER_ORG), "{citation}");
+    assert!(
+        citation.contains(&format!("《{OPEN_ENTRY}》")),
+        "{citation}"
+    );
+    assert!(html.contains("download?format=csv"));
+}
