@@ -37,7 +37,7 @@ if ext == "load":
     con.execute("LOAD encodings")
 opt = f", encoding = {enc!r}" if enc else ""
 con.execute(f"COPY (SELECT * FROM read_csv({src!r}{opt})) TO {out!r} (FORMAT parquet)")
-# COPY's own result changed across DuckDB versions; the Parquet footer has the count.
+# What COPY returns changed across DuckDB versions; the Parquet footer has the count.
 print(con.execute(f"SELECT count(*) FROM read_parquet({out!r})").fetchone()[0])
 '
 

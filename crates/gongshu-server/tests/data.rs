@@ -300,6 +300,13 @@ async fn gbk_csv_becomes_a_typed_table_the_public_reads_with_attribution() {
     assert_eq!(resource["kind"], "table");
     assert_eq!(resource["rows"], 3);
     assert_eq!(resource["current_version"], 1);
+    // Timeliness (SD-OPEN §20(一)): the last update is recorded, the next one falls due
+    // after it under the declared cycle, and a fresh upload is not overdue.
+    assert_eq!(resource["overdue"], false, "{resource}");
+    let updated = resource["updated_at"].as_str().unwrap();
+    if let Some(due) = resource["update_due"].as_str() {
+        assert!(due > updated, "{resource}");
+    }
     let want: Vec<(String, String)> = [
         ("企业名称", "text"),
         ("统一社会信用代码", "text"),
