@@ -66,6 +66,8 @@ pub struct Bootstrap {
     pub recover_jobs: bool,
     /// Largest uploaded data file in bytes (2 GiB when unset).
     pub upload_limit: Option<u64>,
+    /// The platform's public address, for citations; relative links when unset.
+    pub public_url: Option<String>,
 }
 
 /// What start-up did, for the operator's log.
@@ -96,7 +98,16 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
     if let Some(limit) = boot.upload_limit {
         data.upload_limit = limit;
     }
-    let app = App::new(Arc::new(store), Settings::default(), data);
+    let settings = Settings {
+        public_url: boot
+            .public_url
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_owned(),
+        ..Settings::default()
+    };
+    let app = App::new(Arc::new(store), settings, data);
     if boot.recover_jobs {
         // Jobs a stopped server left behind will never finish: say so.
         let interrupted = app

@@ -132,6 +132,9 @@ struct ServeArgs {
     /// Largest uploaded data file in bytes.
     #[arg(long, env = "GONGSHU_UPLOAD_LIMIT", default_value_t = 2 * 1024 * 1024 * 1024)]
     upload_limit: u64,
+    /// The platform's public address (e.g. https://data.sd.gov.cn), used in citations.
+    #[arg(long, env = "GONGSHU_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +183,7 @@ struct FileConfig {
     cookie_secure: Option<bool>,
     body_limit: Option<usize>,
     upload_limit: Option<u64>,
+    public_url: Option<String>,
     log_format: Option<String>,
 }
 
@@ -229,6 +233,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             }
             if let (Some(v), true) = (file.upload_limit, defaulted(m, "upload_limit")) {
                 s.upload_limit = v;
+            }
+            if let (Some(v), true) = (file.public_url, defaulted(m, "public_url")) {
+                s.public_url = Some(v);
             }
             if let (Some(v), true) = (file.data_dir, data_dir_default) {
                 s.data.data_dir = v;
@@ -312,6 +319,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         demo_password: args.demo.then(|| args.demo_password.0.clone()),
         recover_jobs: true,
         upload_limit: Some(args.upload_limit),
+        public_url: args.public_url.clone(),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
