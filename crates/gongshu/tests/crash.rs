@@ -33,7 +33,8 @@ fn get_json(addr: &str, path: &str) -> serde_json::Value {
 /// Starts `serve --demo` on a free port and returns it with its address.
 fn serve(data: &Path) -> (Child, String) {
     let mut server = gongshu()
-        .args(["serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .args(["--public-url", "https://data.example.gov.cn/", "--data-dir"])
         .arg(data)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -137,6 +138,11 @@ fn a_killed_import_leaves_the_previous_version_serving() {
     assert_eq!(after["total"], 3, "{after}");
     assert_eq!(after["meta"]["version"], 1);
     assert_eq!(after["rows"][0]["编号"], "001");
+    // SD-OPEN §15: the citation carries the platform's public address.
+    assert_eq!(
+        after["meta"]["source"]["url"],
+        "https://data.example.gov.cn/datasets/4"
+    );
 
     // A restart marks what the killed import left behind as failed and keeps serving v1.
     Command::new("kill")
