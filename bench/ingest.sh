@@ -33,6 +33,8 @@ DUCK_PY='
 import sys, duckdb
 src, out, enc, ext = sys.argv[1:5]
 con = duckdb.connect()
+# Its progress bar goes to stdout, where the row count is read.
+con.execute("SET enable_progress_bar = false")
 if ext == "load":
     con.execute("LOAD encodings")
 opt = f", encoding = {enc!r}" if enc else ""
