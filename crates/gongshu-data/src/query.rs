@@ -64,6 +64,8 @@ pub struct QueryLimits {
     pub default_page: usize,
     /// Filtered counts look at this many rows at most; beyond, the total is estimated.
     pub exact_count_rows: u64,
+    /// Threads that run caller SQL, apart from the threads serving requests.
+    pub sql_threads: usize,
 }
 
 impl Default for QueryLimits {
@@ -75,6 +77,7 @@ impl Default for QueryLimits {
             max_page: 10_000,
             default_page: 100,
             exact_count_rows: 1_000_000,
+            sql_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -334,6 +337,49 @@ struct Inner {
     /// Filtered counts by (file, normalised filters); versions never change, so entries
     /// never go stale.
     counts: Mutex<Lru<(Path, String), (u64, bool)>>,
+    sql_runtime: SqlRuntime,
+}
+
+/// A Tokio runtime of its own for caller SQL. Some operators (a nested loop join over
+/// two large tables) compute for seconds without yielding; on the request threads that
+/// would stall every request and the timeout's own timer. Here it stalls only other SQL,
+/// and the caller's timeout still fires on time.
+#[derive(Debug)]
+struct SqlRuntime {
+    handle: tokio::runtime::Handle,
+    /// Dropped with the engine, which ends the runtime's thread.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl SqlRuntime {
+    fn start(threads: usize) -> Self {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The runtime lives on a plain thread because a runtime may not be dropped from
+        // async code, and engines are dropped there.
+        std::thread::Builder::new()
+            .name("gongshu-sql".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads.max(1))
+                    .thread_name("gongshu-sql")
+                    .enable_all()
+                    .build()
+                    .expect("SQL runtime starts");
+                let _ = handle_tx.send(runtime.handle().clone());
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+                // A query still computing must not hold up the engine's drop.
+                runtime.shutdown_background();
+            })
+            .expect("SQL thread starts");
+        let handle = handle_rx.recv().expect("SQL runtime handle");
+        Self {
+            handle,
+            _stop: stop,
+        }
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -469,9 +515,6 @@ fn base_config() -> SessionConfig {
     // decoded only for matching rows, and page-index pruning narrows what is read.
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
-    if std::env::var("GS_NOPUSH").is_ok() {
-        opts.execution.parquet.pushdown_filters = false;
-    } // TEMP
     config
 }
 
@@ -502,9 +545,10 @@ impl Engine {
             inner: Arc::new(Inner {
                 ctx,
                 runtime,
-                limits,
                 tables: Mutex::new(Lru::new(TABLE_CACHE)),
                 counts: Mutex::new(Lru::new(COUNT_CACHE)),
+                sql_runtime: SqlRuntime::start(limits.sql_threads),
+                limits,
             }),
         }
     }
@@ -627,7 +671,14 @@ impl Engine {
             .and_then(|df| df.limit(0, Some(size + 1)))
             .and_then(|df| df.select(out.iter().map(ident)))
             .map_err(engine_error)?;
-        let batches = df.collect().await.map_err(engine_error)?;
+        let plan = df.create_physical_plan().await.map_err(engine_error)?;
+        tracing::debug!(
+            plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(true),
+            "row API plan"
+        );
+        let batches = datafusion::physical_plan::collect(plan, self.inner.ctx.task_ctx())
+            .await
+            .map_err(engine_error)?;
 
         let fetched: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let (batches, last) = take_rows(batches, size);
@@ -686,7 +737,13 @@ impl Engine {
         let limit = self.inner.limits.exact_count_rows;
         let rows = table.rows;
         let mut predicate = filters.to_vec();
-        let sampled = rows > limit;
+        // The first rows are a fair sample for filters on the data, not for filters on
+        // the position itself: `_row > n` alone is counted exactly, which the `_row`
+        // statistics make cheap.
+        let position_only = filters
+            .iter()
+            .all(|f| f.column_refs().iter().all(|c| c.name == ROW));
+        let sampled = rows > limit && !position_only;
         if sampled {
             predicate.push(ident(ROW).lt_eq(lit(i64::try_from(limit).unwrap_or(i64::MAX))));
         }
@@ -720,9 +777,21 @@ impl Engine {
     /// Read-only SQL over exactly the given tables (the caller has already decided which
     /// tables this user may read; nothing else may be reachable).
     pub async fn sql(&self, tables: &[TableRef], sql: &str) -> Result<SqlResult, QueryError> {
-        tokio::time::timeout(self.inner.limits.sql_timeout, self.sql_inner(tables, sql))
-            .await
-            .map_err(|_| QueryError::Timeout)?
+        let engine = self.clone();
+        let tables = tables.to_vec();
+        let sql = sql.to_owned();
+        let mut task = AbortOnDrop(
+            self.inner
+                .sql_runtime
+                .handle
+                .spawn(async move { engine.sql_inner(&tables, &sql).await }),
+        );
+        // On timeout the task is aborted as it is dropped; it stops at its next yield.
+        match tokio::time::timeout(self.inner.limits.sql_timeout, &mut task.0).await {
+            Err(_) => Err(QueryError::Timeout),
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(QueryError::Engine(format!("SQL task: {e}"))),
+        }
     }
 
     async fn sql_inner(&self, tables: &[TableRef], sql: &str) -> Result<SqlResult, QueryError> {
@@ -740,7 +809,7 @@ impl Engine {
             .build_arc()
             .map_err(engine_error)?;
         let state = SessionStateBuilder::new()
-            .with_config(base_config())
+            .with_config(base_config().with_target_partitions(limits.sql_threads.max(1)))
             .with_runtime_env(runtime)
             .with_default_features()
             .build();

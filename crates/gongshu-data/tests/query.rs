@@ -646,6 +646,11 @@ async fn totals_exact_then_estimated() {
     let one = rows(&e, &f.table, &[("统一社会信用代码", &f.rows[899].code)]).await;
     assert_eq!((one.total, one.total_estimated), (1, false));
 
+    // Filters on the position alone are counted exactly: the first rows would be a
+    // biased sample for them.
+    let tail = rows(&e, &f.table, &[("_row__gt", "700"), ("_size", "10")]).await;
+    assert_eq!((tail.total, tail.total_estimated), (300, false));
+
     // A table no larger than the limit is counted exactly.
     let small = TableRef {
         rows: 400,
@@ -1071,4 +1076,40 @@ async fn sql_limits() {
         Err(QueryError::Timeout | QueryError::TooLarge) => {}
         other => panic!("expected a limit, got {other:?}"),
     }
+}
+
+/// Caller SQL computes on threads of its own: a query that never yields must not hold
+/// up the row API that shares the engine.
+#[tokio::test]
+async fn endless_sql_leaves_the_row_api_alone() {
+    let (f, _) = sql_fixture().await;
+    let e = Engine::new(
+        Arc::clone(&f.store),
+        QueryLimits {
+            sql_timeout: Duration::from_secs(120),
+            ..QueryLimits::default()
+        },
+    );
+    let tables = [f.table.clone()];
+    let endless = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            e.sql(
+                &tables,
+                "SELECT count(*) FROM companies a, companies b, companies c \
+                 WHERE a.员工数 + b.员工数 + c.员工数 = 7",
+            )
+            .await
+        })
+    };
+    tokio::task::yield_now().await;
+    for _ in 0..5 {
+        let page = rows(&e, &f.table, &[("_size", "10")]).await;
+        assert_eq!(page.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    }
+    assert!(
+        !endless.is_finished(),
+        "the endless query cannot have finished"
+    );
+    endless.abort();
 }
