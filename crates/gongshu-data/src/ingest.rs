@@ -15,7 +15,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
+use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use tempfile::NamedTempFile;
 
 use crate::table::{ROW_COLUMN, Sink, Source, Summary};
@@ -206,7 +208,17 @@ fn encode(
             Some(w) => w,
             None => {
                 let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
+                    // LZ4 decompresses about twice as fast as Snappy, and a filtered page
+                    // of the row API decompresses every page its matches span. Exports are
+                    // written with Snappy, which every reader knows.
+                    .set_compression(Compression::LZ4_RAW)
+                    // `_row` counts up by one: delta encoding stores it in almost nothing
+                    // and decodes it fast, where a dictionary only overflows.
+                    .set_column_dictionary_enabled(ColumnPath::from(ROW_COLUMN), false)
+                    .set_column_encoding(
+                        ColumnPath::from(ROW_COLUMN),
+                        Encoding::DELTA_BINARY_PACKED,
+                    )
                     .set_max_row_group_row_count(Some(row_group_rows))
                     // Small pages with a page index: a page of the row API decodes one
                     // small page per column instead of a megabyte, and `_row > n` skips
