@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod authz;
+pub mod calendar;
 pub mod catalog;
 pub mod diff;
 pub mod error;
