@@ -3,6 +3,7 @@
 //! it knows nothing of HTTP.
 
 pub mod auth;
+pub mod calendar;
 pub mod catalog;
 pub mod data;
 pub mod demo;

@@ -154,3 +154,30 @@ pub struct MasterCatalogView {
     /// One line per direct sub-region, each rolled up over the regions below it.
     pub subregions: Vec<RegionTally>,
 }
+
+/// One recorded state change of a governed object.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The user who acted; none for the platform itself.
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub reason: String,
+    /// What changed, in the object's own terms.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl From<gongshu_store::EventRow> for EventView {
+    fn from(e: gongshu_store::EventRow) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            actor_id: e.actor_id,
+            action: e.action,
+            reason: e.reason,
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}

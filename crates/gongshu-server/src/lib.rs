@@ -2,6 +2,7 @@
 //! Only this crate knows HTTP; it calls use cases in `gongshu-app` for everything else.
 
 mod api;
+mod calendar_api;
 mod ctx;
 mod data_api;
 mod error;
@@ -125,6 +126,10 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         }
     }
     app.seed_regions().await?;
+    let years = app.seed_calendar().await?;
+    if years > 0 {
+        tracing::info!(years, "holiday schedules copied into the store");
+    }
     let generated_admin_password = if boot.create_admin {
         app.ensure_admin(boot.admin_password.as_deref()).await?
     } else {
@@ -168,6 +173,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 fn full_openapi() -> utoipa::openapi::OpenApi {
     let mut doc = api::ApiDoc::openapi();
     doc.merge(data_api::DataApiDoc::openapi());
+    doc.merge(calendar_api::CalendarApiDoc::openapi());
     doc
 }
 
@@ -194,6 +200,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
     // Everything but the bulk routes answers within the timeout and reads small bodies.
     let api = api::routes()
         .merge(data_api::routes())
+        .merge(calendar_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

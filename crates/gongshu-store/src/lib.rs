@@ -116,4 +116,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_job(&self, id: &str) -> Result<Option<JobRow>>;
     /// Jobs a stopped process left queued or running are failed, saying so; returns how many.
     async fn fail_unfinished_jobs(&self, reason: &str, at: DateTime<Utc>) -> Result<u64>;
+
+    async fn list_holiday_schedules(&self) -> Result<Vec<HolidayScheduleRow>>;
+    /// Stores a shipped schedule unless the year is already held; `true` if it was added.
+    async fn seed_holiday_schedule(
+        &self,
+        schedule: &gongshu_core::calendar::YearSchedule,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// An administrator's schedule for its year, replacing whatever was held, recorded
+    /// as an event in the same transaction.
+    async fn put_holiday_schedule(
+        &self,
+        schedule: &gongshu_core::calendar::YearSchedule,
+        event: &NewEvent<'_>,
+    ) -> Result<HolidayScheduleRow>;
+
+    async fn insert_event(&self, event: &NewEvent<'_>) -> Result<i64>;
+    /// The history of one object, oldest first.
+    async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 }

@@ -338,3 +338,62 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Where a year's holiday schedule came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleSource {
+    /// Shipped with the platform.
+    Official,
+    /// Entered by a system administrator.
+    Admin,
+}
+
+impl ScheduleSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Official => "official",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "official" => Some(Self::Official),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HolidayScheduleRow {
+    pub schedule: gongshu_core::calendar::YearSchedule,
+    pub source: ScheduleSource,
+    pub updated_by: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A state change of a governed object, as it is recorded.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub object_type: &'a str,
+    pub object_id: &'a str,
+    pub action: &'a str,
+    pub reason: &'a str,
+    /// JSON.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub object_type: String,
+    pub object_id: String,
+    pub action: String,
+    pub reason: String,
+    pub detail: String,
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::RoleGrant;
+use gongshu_core::calendar::YearSchedule;
 use gongshu_core::catalog::DatasetDraft;
 use gongshu_core::types::{DatasetStatus, Domain, OpenType, OrgKind, Role, ShareType, UserKind};
 use sqlx::sqlite::{
@@ -304,6 +305,51 @@ fn resource_version_row(r: &SqliteRow) -> Result<ResourceVersionRow> {
 
 const JOB_SELECT: &str = "SELECT id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
      detail, error, version, created_by, created_at, updated_at FROM jobs";
+
+fn schedule_json(s: &YearSchedule) -> Result<String> {
+    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))
+}
+
+fn holiday_schedule_row(r: &SqliteRow) -> Result<HolidayScheduleRow> {
+    let json: String = r.try_get("schedule")?;
+    Ok(HolidayScheduleRow {
+        schedule: serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))?,
+        source: vocab(r, "source", ScheduleSource::parse)?,
+        updated_by: r.try_get("updated_by")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+async fn insert_event(tx: &mut sqlx::Transaction<'_, Sqlite>, e: &NewEvent<'_>) -> Result<i64> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO events (at, actor_id, object_type, object_id, action, reason, detail) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(e.at)
+    .bind(e.actor_id)
+    .bind(e.object_type)
+    .bind(e.object_id)
+    .bind(e.action)
+    .bind(e.reason)
+    .bind(&e.detail)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn event_row(r: &SqliteRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor_id: r.try_get("actor_id")?,
+        object_type: r.try_get("object_type")?,
+        object_id: r.try_get("object_id")?,
+        action: r.try_get("action")?,
+        reason: r.try_get("reason")?,
+        detail: r.try_get("detail")?,
+    })
+}
 
 fn job_row(r: &SqliteRow) -> Result<JobRow> {
     Ok(JobRow {
@@ -1066,6 +1112,78 @@ impl Store for SqliteStore {
         self.optional(
             sqlx::query(&format!("{JOB_SELECT} WHERE id = ?")).bind(id),
             job_row,
+        )
+        .await
+    }
+
+    async fn list_holiday_schedules(&self) -> Result<Vec<HolidayScheduleRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT schedule, source, updated_by, updated_at FROM holiday_schedules \
+                 ORDER BY year",
+            ),
+            holiday_schedule_row,
+        )
+        .await
+    }
+
+    async fn seed_holiday_schedule(
+        &self,
+        schedule: &YearSchedule,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO holiday_schedules (year, schedule, source, updated_by, updated_at) \
+             VALUES (?, ?, 'official', NULL, ?) ON CONFLICT (year) DO NOTHING",
+        )
+        .bind(schedule.year)
+        .bind(schedule_json(schedule)?)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_holiday_schedule(
+        &self,
+        schedule: &YearSchedule,
+        event: &NewEvent<'_>,
+    ) -> Result<HolidayScheduleRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO holiday_schedules (year, schedule, source, updated_by, updated_at) \
+             VALUES (?, ?, 'admin', ?, ?) \
+             ON CONFLICT (year) DO UPDATE SET schedule = excluded.schedule, source = 'admin', \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at \
+             RETURNING schedule, source, updated_by, updated_at",
+        )
+        .bind(schedule.year)
+        .bind(schedule_json(schedule)?)
+        .bind(event.actor_id)
+        .bind(event.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        holiday_schedule_row(&row)
+    }
+
+    async fn insert_event(&self, event: &NewEvent<'_>) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT id, at, actor_id, object_type, object_id, action, reason, detail \
+                 FROM events WHERE object_type = ? AND object_id = ? ORDER BY id",
+            )
+            .bind(object_type)
+            .bind(object_id),
+            event_row,
         )
         .await
     }
