@@ -145,6 +145,31 @@ impl App {
         if !caller.has_role(Role::SystemAdmin) {
             return Err(Error::forbidden());
         }
+        self.enter_year(Some(caller.user_id), None, year, schedule, reason)
+            .await
+    }
+
+    /// As `put_calendar_year`, by the operator at the server's console (`gongshu calendar
+    /// import`), who is named in the event instead of a user.
+    pub async fn import_calendar_year(
+        &self,
+        operator: &str,
+        schedule: YearSchedule,
+        reason: &str,
+    ) -> Result<YearView> {
+        let year = schedule.year;
+        self.enter_year(None, Some(operator), year, schedule, reason)
+            .await
+    }
+
+    async fn enter_year(
+        &self,
+        actor_id: Option<i64>,
+        operator: Option<&str>,
+        year: i32,
+        schedule: YearSchedule,
+        reason: &str,
+    ) -> Result<YearView> {
         let mut problems = schedule.problems();
         if schedule.year != year {
             problems.push(FieldError::new(
@@ -178,14 +203,19 @@ impl App {
             .find(|r| r.schedule.year == year)
             .map(|r| r.schedule);
         let object_id = year.to_string();
-        let detail = serde_json::json!({ "before": before, "after": &schedule }).to_string();
+        let detail = serde_json::json!({
+            "before": before,
+            "after": &schedule,
+            "operator": operator,
+        })
+        .to_string();
         let row = self
             .store
             .put_holiday_schedule(
                 &schedule,
                 &NewEvent {
                     at: self.now(),
-                    actor_id: Some(caller.user_id),
+                    actor_id,
                     object_type: EVENT_OBJECT,
                     object_id: &object_id,
                     action: if before.is_some() {
@@ -199,7 +229,7 @@ impl App {
             )
             .await
             .map_err(store_error)?;
-        tracing::info!(year, user = caller.user_id, "holiday schedule entered");
+        tracing::info!(year, user = actor_id, operator, "holiday schedule entered");
         Ok(YearView::from(&row))
     }
 }

@@ -77,6 +77,30 @@ enum Command {
     /// Upload a file to a catalog entry as a new resource (or a new version of one), as
     /// the operator at this machine; shows progress and prints what was stored.
     Import(ImportArgs),
+    /// The working-day calendar: holiday notices and deadlines.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CalendarCommand {
+    /// Enter a year's holiday notice from a file in holiday-cn's JSON shape (as the
+    /// shipped ones), replacing what the platform holds for that year.
+    Import {
+        file: PathBuf,
+        /// Why: e.g. the notice's reference (国办发明电〔…〕号).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The last day of a period of working days received on START (YYYY-MM-DD).
+    Deadline {
+        start: chrono::NaiveDate,
+        days: u32,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -252,7 +276,10 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             | UserCommand::Passwd { data: d, .. }
             | UserCommand::Grant { data: d, .. },
         )
-        | Command::Import(ImportArgs { data: d, .. }) => {
+        | Command::Import(ImportArgs { data: d, .. })
+        | Command::Calendar(
+            CalendarCommand::Import { data: d, .. } | CalendarCommand::Deadline { data: d, .. },
+        ) => {
             if let (Some(v), true) = (file.data_dir, data_dir_default) {
                 d.data_dir = v;
             }
@@ -409,7 +436,7 @@ async fn user(cmd: UserCommand) -> Result<()> {
                     kind: gongshu_core::types::UserKind::Staff,
                 })
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                .map_err(explain)?;
             println!("created user {} (id {})", user.username, user.id);
             if generated {
                 println!("password: {password}");
@@ -417,14 +444,11 @@ async fn user(cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Passwd { username, data } => {
             let app = open(&data).await?;
-            let user = app
-                .user_by_name(&username)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            let user = app.user_by_name(&username).await.map_err(explain)?;
             let (password, generated) = read_password()?;
             app.set_password(user.id, &password)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                .map_err(explain)?;
             println!(
                 "password of {} changed; its sessions and tokens are revoked",
                 user.username
@@ -447,17 +471,64 @@ async fn user(cmd: UserCommand) -> Result<()> {
                 );
             };
             let app = open(&data).await?;
-            let user = app
-                .user_by_name(&username)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+            let user = app.user_by_name(&username).await.map_err(explain)?;
             app.grant_role(None, user.id, role, org, region)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                .map_err(explain)?;
             println!("granted {role} to {}", user.username);
         }
     }
     Ok(())
+}
+
+async fn calendar(cmd: CalendarCommand) -> Result<()> {
+    match cmd {
+        CalendarCommand::Import { file, reason, data } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let schedule: gongshu_core::calendar::YearSchedule = serde_json::from_str(&text)
+                .with_context(|| {
+                    format!(
+                        "{} is not a holiday notice in holiday-cn's shape",
+                        file.display()
+                    )
+                })?;
+            let app = open(&data).await?;
+            let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            let view = app
+                .import_calendar_year(&operator, schedule, &reason)
+                .await
+                .map_err(explain)?;
+            println!(
+                "{}: {} rest days, {} make-up working days",
+                view.year, view.rest_days, view.make_up_days
+            );
+            Ok(())
+        }
+        CalendarCommand::Deadline { start, days, data } => {
+            let app = open(&data).await?;
+            let d = app.deadline(start, days).await.map_err(explain)?;
+            println!(
+                "{}{}",
+                d.deadline,
+                if d.provisional {
+                    "  (provisional: a year on the way has no holiday notice yet)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A use case's refusal, with every field it names, for the operator.
+fn explain(e: gongshu_core::Error) -> anyhow::Error {
+    let mut text = e.message_en.clone();
+    for f in &e.fields {
+        text.push_str(&format!("\n  {}: {}", f.field, f.message_en));
+    }
+    anyhow::anyhow!(text)
 }
 
 async fn import(args: ImportArgs) -> Result<()> {
@@ -504,7 +575,7 @@ async fn import(args: ImportArgs) -> Result<()> {
     let job = app
         .start_upload(uploader, dataset_id, &upload)
         .await
-        .map_err(|e| anyhow::anyhow!(e.message_en))?;
+        .map_err(explain)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
@@ -594,6 +665,7 @@ fn main() -> Result<()> {
             }
             Command::User(cmd) => user(cmd).await,
             Command::Import(args) => import(args).await,
+            Command::Calendar(cmd) => calendar(cmd).await,
             Command::Openapi => {
                 println!("{}", gongshu_server::openapi_json());
                 Ok(())

@@ -175,3 +175,69 @@ fn openapi_command_prints_the_spec() {
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(spec["paths"]["/api/v1/datasets"].is_object());
 }
+
+#[test]
+fn calendar_commands_enter_a_notice_and_count_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = gongshu()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, _) = run(&["calendar", "deadline", "2026-09-30", "3"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "2026-10-10");
+    let (ok, out, _) = run(&["calendar", "deadline", "2026-12-31", "1"]);
+    assert!(ok);
+    assert!(out.starts_with("2027-01-01  (provisional"), "{out}");
+
+    let notice = dir.path().join("2027.json");
+    std::fs::write(
+        &notice,
+        r#"{"year": 2027, "papers": [], "days": [{"name": "元旦", "date": "2027-01-01", "isOffDay": true}]}"#,
+    )
+    .unwrap();
+    let notice = notice.to_str().unwrap();
+    let (ok, out, _) = run(&[
+        "calendar",
+        "import",
+        notice,
+        "--reason",
+        "国办发明电〔2026〕号",
+    ]);
+    assert!(ok);
+    assert_eq!(out.trim(), "2027: 1 rest days, 0 make-up working days");
+    let (_, out, _) = run(&["calendar", "deadline", "2026-12-31", "1"]);
+    assert_eq!(out.trim(), "2027-01-04");
+
+    // Refusals name the problem and change nothing.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"year": 2027, "days": []}"#).unwrap();
+    let (ok, _, err) = run(&[
+        "calendar",
+        "import",
+        empty.to_str().unwrap(),
+        "--reason",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("days: a schedule has at least one day"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["calendar", "deadline", "2026-12-31", "0"]);
+    assert!(!ok);
+    assert!(err.contains("days must be between 1 and 1000"), "{err}");
+    let (_, out, _) = run(&["calendar", "deadline", "2026-12-31", "1"]);
+    assert_eq!(out.trim(), "2027-01-04");
+}
