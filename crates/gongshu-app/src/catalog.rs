@@ -1,7 +1,7 @@
 //! The catalog use cases (requirements §2): create, edit, submit, review, publish, version,
 //! withdraw; the public catalog, master catalogs, open lists and negative lists.
 
-use gongshu_core::access::{AccessMode, EntryFacts, View, decide};
+use gongshu_core::access::{AccessMode, EntryFacts, Held, View, decide};
 use gongshu_core::authz::{self, EntryScope, Principal};
 use gongshu_core::catalog::{DatasetDraft, Step, is_resource_code, next_status};
 use gongshu_core::diff::{FieldChange, diff};
@@ -66,10 +66,17 @@ impl App {
             scope: scope(d),
             published: false,
             open_type: d.doc.open_type,
+            share_type: d.doc.share_type,
             grade: d.doc.grade,
         };
         !matches!(
-            decide(caller, facts, AccessMode::Metadata, &self.policy),
+            decide(
+                caller,
+                facts,
+                AccessMode::Metadata,
+                &self.policy,
+                Held::nothing(self.now()),
+            ),
             View::Denied(_)
         )
     }

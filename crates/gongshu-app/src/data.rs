@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use gongshu_core::access::{AccessMode, DenyReason, EntryFacts, View, decide};
+use gongshu_core::access::{AccessMode, DenyReason, EntryFacts, Held, View, decide};
 use gongshu_core::authz::{self, EntryScope, Principal};
 use gongshu_core::catalog::DatasetDraft;
 use gongshu_core::types::ItemType;
@@ -391,9 +391,12 @@ impl App {
             scope: scope(dataset),
             published: published.is_some(),
             open_type: doc.open_type,
+            share_type: doc.share_type,
             grade: doc.grade,
         };
-        let view = decide(caller, facts, mode, &self.policy);
+        // Grants are not stored yet (the application and sharing workflows of issue 4
+        // create them); until then nobody holds one.
+        let view = decide(caller, facts, mode, &self.policy, Held::nothing(self.now()));
         tracing::info!(
             target: "access",
             user = caller.map(|p| p.user_id),
@@ -447,9 +450,35 @@ impl App {
             View::Denied(DenyReason::NeedsGrant) => {
                 return Err(Error::new(
                     ErrorCode::Forbidden,
-                    "该数据为有条件开放，须提交申请并获得授权后使用",
-                    "This data is open on conditions: apply for access and use it once granted",
+                    "该数据为有条件开放或有条件共享，须提交申请并获得授权后使用",
+                    "This data is open or shared on conditions: apply, and use it once granted",
                 ));
+            }
+            View::Denied(
+                reason @ (DenyReason::GrantNotYetValid
+                | DenyReason::GrantExpired
+                | DenyReason::GrantTerminated
+                | DenyReason::QuotaExhausted
+                | DenyReason::ModeNotGranted),
+            ) => {
+                let (zh, en) = match reason {
+                    DenyReason::GrantNotYetValid => {
+                        ("您的授权尚未生效", "Your grant is not in force yet")
+                    }
+                    DenyReason::GrantExpired => ("您的授权已过期", "Your grant has expired"),
+                    DenyReason::GrantTerminated => {
+                        ("您的授权已被终止", "Your grant has been terminated")
+                    }
+                    DenyReason::QuotaExhausted => (
+                        "您的授权今日额度已用完",
+                        "Today's quota of your grant is used up",
+                    ),
+                    _ => (
+                        "您的授权不包含此种使用方式",
+                        "Your grant does not cover this way of access",
+                    ),
+                };
+                return Err(Error::new(ErrorCode::Forbidden, zh, en));
             }
             View::Denied(DenyReason::Closed) | View::AggregateOnly => {
                 return Err(Error::new(

@@ -2,12 +2,13 @@
 //! entry and in which form. Every path that lets data or metadata leave the platform asks
 //! `decide` first and logs the decision (design.md, "Access gate").
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::authz::{EntryScope, Principal, can_edit_entry, can_view_working_copy};
 use crate::catalog::GradeCapPolicy;
-use crate::types::{Grade, OpenType};
+use crate::types::{Grade, OpenType, Role, ShareType};
 
 /// What the caller wants to do with the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -32,10 +33,140 @@ pub enum DenyReason {
     /// The entry is not published and the caller has no part in it: answer as if it did
     /// not exist, so that drafts never leak, not even their existence.
     NotVisible,
-    /// 有条件开放: needs an approved application and grant.
+    /// 有条件开放 / 有条件共享: needs an approved application and grant.
     NeedsGrant,
     /// 不予开放, or the grade forbids opening.
     Closed,
+    /// The caller's grant has not started yet.
+    GrantNotYetValid,
+    /// The caller's grant has run out.
+    GrantExpired,
+    /// The provider ended the caller's grant (a breach, or the agreement ended).
+    GrantTerminated,
+    /// Today's quota of the caller's grant is used up.
+    QuotaExhausted,
+    /// The caller's grant does not cover this way of access (e.g. API, not download).
+    ModeNotGranted,
+}
+
+/// What a grant was given for: opening to a registered user under an agreement
+/// (SD-OPEN §14), or sharing with a department (SD-EGOV §23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantKind {
+    Open,
+    Share,
+}
+
+/// The ways of access a grant can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantMode {
+    Download,
+    /// Rows through the data-service API, SQL and the preview.
+    Api,
+    /// Aggregates in the analysis sandbox (issue 9).
+    Sandbox,
+    /// Yes/no verification of a value (issue 9).
+    Verification,
+}
+
+impl AccessMode {
+    /// The grant mode that allows this access; `None` for metadata, which needs no grant.
+    pub fn grant_mode(self) -> Option<GrantMode> {
+        match self {
+            Self::Metadata => None,
+            Self::Download => Some(GrantMode::Download),
+            Self::Preview | Self::Api | Self::Sql => Some(GrantMode::Api),
+        }
+    }
+}
+
+/// A grant the caller holds on this entry (directly, or through their department), with
+/// today's use of it. Pending applications are not grants.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantFacts<'a> {
+    pub kind: GrantKind,
+    pub modes: &'a [GrantMode],
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub terminated: bool,
+    /// Calls allowed per day and calls made today.
+    pub calls: Option<(u64, u64)>,
+    /// Rows allowed per day and rows delivered today.
+    pub rows: Option<(u64, u64)>,
+}
+
+/// A grant's standing at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantState {
+    Active,
+    NotYetValid,
+    Expired,
+    Terminated,
+    OutOfQuota,
+}
+
+impl GrantFacts<'_> {
+    pub fn state(&self, now: DateTime<Utc>) -> GrantState {
+        let spent = |q: Option<(u64, u64)>| q.is_some_and(|(allowed, used)| used >= allowed);
+        if self.terminated {
+            GrantState::Terminated
+        } else if now < self.valid_from {
+            GrantState::NotYetValid
+        } else if now >= self.valid_until {
+            GrantState::Expired
+        } else if spent(self.calls) || spent(self.rows) {
+            GrantState::OutOfQuota
+        } else {
+            GrantState::Active
+        }
+    }
+}
+
+/// The caller's grants on the entry, and the instant of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub grants: &'a [GrantFacts<'a>],
+    pub now: DateTime<Utc>,
+}
+
+impl Held<'_> {
+    /// For callers who hold no grant (metadata paths, anonymous callers).
+    pub fn nothing(now: DateTime<Utc>) -> Held<'static> {
+        Held { grants: &[], now }
+    }
+
+    /// `allowed` if a grant of this kind lets the caller in by this mode now; else why not.
+    fn through(&self, kind: GrantKind, mode: GrantMode, allowed: View) -> View {
+        let mut best: Option<DenyReason> = None;
+        for g in self.grants.iter().filter(|g| g.kind == kind) {
+            let reason = match g.state(self.now) {
+                GrantState::Active if g.modes.contains(&mode) => return allowed,
+                GrantState::Active => DenyReason::ModeNotGranted,
+                GrantState::OutOfQuota => DenyReason::QuotaExhausted,
+                GrantState::NotYetValid => DenyReason::GrantNotYetValid,
+                GrantState::Expired => DenyReason::GrantExpired,
+                GrantState::Terminated => DenyReason::GrantTerminated,
+            };
+            // The reason closest to access is the most useful one to give.
+            if best.is_none_or(|b| rank(reason) < rank(b)) {
+                best = Some(reason);
+            }
+        }
+        View::Denied(best.unwrap_or(DenyReason::NeedsGrant))
+    }
+}
+
+fn rank(r: DenyReason) -> u8 {
+    match r {
+        DenyReason::ModeNotGranted => 0,
+        DenyReason::QuotaExhausted => 1,
+        DenyReason::GrantNotYetValid => 2,
+        DenyReason::GrantExpired => 3,
+        DenyReason::GrantTerminated => 4,
+        _ => 5,
+    }
 }
 
 /// The form in which the caller receives the data.
@@ -54,6 +185,7 @@ pub struct EntryFacts<'a> {
     pub scope: EntryScope<'a>,
     pub published: bool,
     pub open_type: OpenType,
+    pub share_type: ShareType,
     pub grade: Grade,
 }
 
@@ -62,6 +194,7 @@ pub fn decide(
     entry: EntryFacts<'_>,
     mode: AccessMode,
     policy: &GradeCapPolicy,
+    held: Held<'_>,
 ) -> View {
     let manages = caller.is_some_and(|p| can_view_working_copy(p, entry.scope));
     if mode == AccessMode::Metadata {
@@ -88,11 +221,35 @@ pub fn decide(
     } else {
         cap.max_open
     };
-    match effective {
-        OpenType::Unconditional if cap.deidentify => View::Deidentified,
-        OpenType::Unconditional => View::Raw,
-        OpenType::Conditional => View::Denied(DenyReason::NeedsGrant),
+    let Some(grant_mode) = mode.grant_mode() else {
+        return View::Raw;
+    };
+    let as_opened = if cap.deidentify {
+        View::Deidentified
+    } else {
+        View::Raw
+    };
+    let opened = match effective {
+        OpenType::Unconditional => as_opened,
+        OpenType::Conditional => held.through(GrantKind::Open, grant_mode, as_opened),
         OpenType::None => View::Denied(DenyReason::Closed),
+    };
+    // Government departments also reach data by sharing (共享), for their duties: raw,
+    // because sharing is not publication and the grade cap governs opening.
+    if !caller.is_some_and(|p| p.has_role(Role::DeptUser)) {
+        return opened;
+    }
+    let shared = match entry.share_type {
+        ShareType::Unconditional => View::Raw,
+        ShareType::Conditional => held.through(GrantKind::Share, grant_mode, View::Raw),
+        ShareType::None => View::Denied(DenyReason::Closed),
+    };
+    match (shared, opened) {
+        (View::Raw, _) => View::Raw,
+        (_, View::Raw | View::Deidentified | View::AggregateOnly) => opened,
+        // Both refuse: say why the sharing grant fails when there is one to speak of.
+        (View::Denied(r), _) if r != DenyReason::Closed => shared,
+        _ => opened,
     }
 }
 
@@ -110,6 +267,7 @@ mod tests {
             },
             published,
             open_type,
+            share_type: ShareType::None,
             grade,
         }
     }
@@ -203,7 +361,259 @@ mod tests {
             ),
         ];
         for (i, (caller, entry, mode, want)) in table.iter().enumerate() {
-            assert_eq!(decide(*caller, *entry, *mode, &policy), *want, "row {i}");
+            let held = Held::nothing(Utc::now());
+            assert_eq!(
+                decide(*caller, *entry, *mode, &policy, held),
+                *want,
+                "row {i}"
+            );
+        }
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-03-{day:02}T12:00:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// A grant valid 2026-03-10 to 2026-03-20 with a quota of 100 calls a day.
+    fn grant(kind: GrantKind, modes: &'static [GrantMode]) -> GrantFacts<'static> {
+        GrantFacts {
+            kind,
+            modes,
+            valid_from: at(10),
+            valid_until: at(20),
+            terminated: false,
+            calls: Some((100, 0)),
+            rows: None,
+        }
+    }
+
+    // Issue 4: principal × open/share type × grade × grant state × mode.
+    #[test]
+    fn grants_decision_table() {
+        use AccessMode::{Api, Download, Metadata, Sql};
+        use DenyReason::*;
+        use GrantKind::{Open, Share};
+        use GrantMode as M;
+        let policy = GradeCapPolicy::default();
+        let grantee = person(&[(Role::Registered, None, None)]);
+        let dept = person(&[(Role::DeptUser, Some(9), None)]);
+        let owner = person(&[(Role::ProviderAdmin, Some(7), None)]);
+        let entry = |open_type, share_type, grade| EntryFacts {
+            scope: EntryScope {
+                provider_org_id: 7,
+                provider_region: "370300",
+            },
+            published: true,
+            open_type,
+            share_type,
+            grade,
+        };
+        let cond_open = entry(OpenType::Conditional, ShareType::None, Grade::General1);
+        let cond_share = entry(OpenType::None, ShareType::Conditional, Grade::General3);
+        let free_share = entry(OpenType::None, ShareType::Unconditional, Grade::General3);
+        let not_shared = entry(OpenType::None, ShareType::None, Grade::General3);
+        // General2 caps opening at conditional with de-identification.
+        let deid_open = entry(OpenType::Conditional, ShareType::None, Grade::General2);
+
+        let api = grant(Open, &[M::Api]);
+        let download = grant(Open, &[M::Download]);
+        let share = grant(Share, &[M::Api, M::Download]);
+        let terminated = GrantFacts {
+            terminated: true,
+            ..api
+        };
+        let spent = GrantFacts {
+            calls: Some((100, 100)),
+            ..api
+        };
+        let rows_spent = GrantFacts {
+            calls: None,
+            rows: Some((5000, 5000)),
+            ..api
+        };
+
+        type Row<'a> = (
+            Option<&'a Principal>,
+            EntryFacts<'a>,
+            &'a [GrantFacts<'a>],
+            u32,
+            AccessMode,
+            View,
+        );
+        let expired = [api];
+        let table: &[Row<'_>] = &[
+            // Conditional opening: nothing without a grant, for anyone but the owner.
+            (None, cond_open, &[], 15, Api, View::Denied(NeedsGrant)),
+            (
+                Some(&grantee),
+                cond_open,
+                &[],
+                15,
+                Api,
+                View::Denied(NeedsGrant),
+            ),
+            (Some(&owner), cond_open, &[], 15, Download, View::Raw),
+            (Some(&grantee), cond_open, &[], 15, Metadata, View::Raw),
+            // An active grant, for the modes it names.
+            (Some(&grantee), cond_open, &[api], 15, Api, View::Raw),
+            (Some(&grantee), cond_open, &[api], 15, Sql, View::Raw),
+            (
+                Some(&grantee),
+                cond_open,
+                &[api],
+                15,
+                Download,
+                View::Denied(ModeNotGranted),
+            ),
+            (
+                Some(&grantee),
+                cond_open,
+                &[api, download],
+                15,
+                Download,
+                View::Raw,
+            ),
+            // Before, after, terminated, out of quota.
+            (
+                Some(&grantee),
+                cond_open,
+                &[api],
+                9,
+                Api,
+                View::Denied(GrantNotYetValid),
+            ),
+            (
+                Some(&grantee),
+                cond_open,
+                &expired,
+                20,
+                Api,
+                View::Denied(GrantExpired),
+            ),
+            (
+                Some(&grantee),
+                cond_open,
+                &[terminated],
+                15,
+                Api,
+                View::Denied(GrantTerminated),
+            ),
+            (
+                Some(&grantee),
+                cond_open,
+                &[spent],
+                15,
+                Api,
+                View::Denied(QuotaExhausted),
+            ),
+            (
+                Some(&grantee),
+                cond_open,
+                &[rows_spent],
+                15,
+                Api,
+                View::Denied(QuotaExhausted),
+            ),
+            // A terminated grant beside a live one: the live one counts.
+            (
+                Some(&grantee),
+                cond_open,
+                &[terminated, download],
+                15,
+                Download,
+                View::Raw,
+            ),
+            // The grade's cap still applies to a grantee: de-identified, never raw.
+            (
+                Some(&grantee),
+                deid_open,
+                &[api],
+                15,
+                Api,
+                View::Deidentified,
+            ),
+            // A sharing grant does not open data to the public side, nor to a registered user.
+            (
+                Some(&grantee),
+                cond_open,
+                &[share],
+                15,
+                Api,
+                View::Denied(NeedsGrant),
+            ),
+            // Sharing: department users only, raw, by grant when conditional.
+            (Some(&dept), free_share, &[], 15, Download, View::Raw),
+            (
+                Some(&grantee),
+                free_share,
+                &[],
+                15,
+                Download,
+                View::Denied(Closed),
+            ),
+            (None, free_share, &[], 15, Api, View::Denied(Closed)),
+            (
+                Some(&dept),
+                cond_share,
+                &[],
+                15,
+                Api,
+                View::Denied(NeedsGrant),
+            ),
+            (Some(&dept), cond_share, &[share], 15, Api, View::Raw),
+            (
+                Some(&dept),
+                cond_share,
+                &[share],
+                21,
+                Api,
+                View::Denied(GrantExpired),
+            ),
+            (
+                Some(&dept),
+                cond_share,
+                &[api],
+                15,
+                Api,
+                View::Denied(NeedsGrant),
+            ),
+            (
+                Some(&dept),
+                not_shared,
+                &[share],
+                15,
+                Api,
+                View::Denied(Closed),
+            ),
+            // A department user may also use what is opened, like anyone.
+            (Some(&dept), cond_open, &[api], 15, Api, View::Raw),
+            // A department grantee on data whose sharing is conditional and opening is
+            // capped: sharing gives it raw.
+            (
+                Some(&dept),
+                entry(
+                    OpenType::Conditional,
+                    ShareType::Conditional,
+                    Grade::General2,
+                ),
+                &[share],
+                15,
+                Download,
+                View::Raw,
+            ),
+        ];
+        for (i, (caller, entry, grants, day, mode, want)) in table.iter().enumerate() {
+            let held = Held {
+                grants,
+                now: at(*day),
+            };
+            assert_eq!(
+                decide(*caller, *entry, *mode, &policy, held),
+                *want,
+                "row {i}"
+            );
         }
     }
 }

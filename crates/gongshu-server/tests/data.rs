@@ -1400,3 +1400,64 @@ async fn dataset_page_previews_and_cites() {
     );
     assert!(html.contains("download?format=csv"));
 }
+
+/// Sharing (SD-EGOV §23): data shared without conditions is there for any government
+/// department user, raw, without a request, while the public side still needs a grant;
+/// data shared on conditions needs a sharing grant.
+#[tokio::test]
+async fn department_users_read_what_is_shared_without_conditions() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let edu = t.org_id("山东省教育厅").await;
+    let dept = t
+        .user_with_role("edu-clerk", "dept_user", Some(edu), None)
+        .await;
+    let registered = t.user_with_role("citizen", "registered", None, None).await;
+
+    let mut shared = entry("无条件共享、有条件开放测试");
+    shared["open_type"] = json!("conditional");
+    shared["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    shared["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let shared = published_entry(&t, &provider, shared).await;
+    let mut on_request = entry("有条件共享测试");
+    on_request["share_type"] = json!("conditional");
+    on_request["share_condition"] = json!("限履行市场监管职责使用");
+    on_request["open_type"] = json!("none");
+    on_request["legal_basis"] = json!("《山东省电子政务和政务数据管理办法》第二十三条");
+    let on_request = published_entry(&t, &provider, on_request).await;
+
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let rid_of = |job: Value| job["resource_id"].as_str().unwrap().to_owned();
+    let shared_rid = rid_of(ingest_ok(&t, shared, &provider, "s.csv", csv.as_bytes(), &[]).await);
+    let request_rid =
+        rid_of(ingest_ok(&t, on_request, &provider, "r.csv", csv.as_bytes(), &[]).await);
+
+    let rows = |rid: &str| format!("/api/v1/resources/{rid}/rows");
+    let (s, page) = t.get(&rows(&shared_rid), Some(&dept)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(rows_of(&page)[0]["统一社会信用代码"], "91370100MA3C00001X");
+    let dl = fetch(
+        &t,
+        &format!("/api/v1/resources/{shared_rid}/download?format=csv-utf8"),
+        Some(&dept),
+        &[],
+    )
+    .await;
+    assert_eq!(dl.status, StatusCode::OK);
+
+    for token in [None, Some(registered.as_str())] {
+        let (s, body) = t.get(&rows(&shared_rid), token).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("有条件开放"),
+            "{body}"
+        );
+    }
+    let (s, body) = t.get(&rows(&request_rid), Some(&dept)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, _) = t.get(&rows(&request_rid), Some(&registered)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
