@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use gongshu_core::access::{AccessMode, DenyReason, EntryFacts, Held, View, decide};
+use gongshu_core::access::{
+    AccessMode, DenyReason, EntryFacts, GrantFacts, GrantState, Held, View, decide,
+};
 use gongshu_core::authz::{self, EntryScope, Principal};
+use gongshu_core::calendar::china_date;
 use gongshu_core::catalog::DatasetDraft;
-use gongshu_core::types::ItemType;
+use gongshu_core::types::{ItemType, Role};
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::query::{
     Engine, QueryError, QueryLimits, RowPage, RowQuery, SqlResult, TableRef,
@@ -247,6 +250,8 @@ pub struct Readable {
     pub resource: ResourceRow,
     pub manifest: Manifest,
     pub attribution: Attribution,
+    /// The grant the caller read under, whose daily use is counted.
+    pub grant: Option<i64>,
 }
 
 impl Readable {
@@ -373,6 +378,22 @@ impl App {
             .ok_or_else(|| Error::not_found("信息资源", "Dataset"))
     }
 
+    /// Adds rows delivered under a grant to its daily use (the row quota).
+    pub async fn count_rows(&self, readable: &Readable, rows: u64) -> Result<()> {
+        if let Some(id) = readable.grant {
+            self.store
+                .record_grant_use(
+                    id,
+                    china_date(self.now()),
+                    0,
+                    i64::try_from(rows).unwrap_or(i64::MAX),
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     /// The gate for data: the decision on the entry, from its published copy where there
     /// is one (what the public was promised), else its working copy.
     async fn gate(
@@ -380,7 +401,24 @@ impl App {
         caller: Option<&Principal>,
         dataset: &DatasetRow,
         mode: AccessMode,
-    ) -> Result<(View, Attribution)> {
+    ) -> Result<(View, Attribution, Option<i64>)> {
+        let now = self.now();
+        let held = match caller {
+            Some(p) if mode != AccessMode::Metadata => {
+                let departments: Vec<i64> = p
+                    .grants
+                    .iter()
+                    .filter(|g| g.role == Role::DeptUser)
+                    .filter_map(|g| g.org_id)
+                    .collect();
+                self.store
+                    .grants_held(dataset.id, p.user_id, &departments, china_date(now))
+                    .await
+                    .map_err(store_error)?
+            }
+            _ => Vec::new(),
+        };
+        let grants: Vec<GrantFacts<'_>> = held.iter().map(grant_facts).collect();
         let published = self
             .store
             .get_published(dataset.id)
@@ -394,9 +432,34 @@ impl App {
             share_type: doc.share_type,
             grade: doc.grade,
         };
-        // Grants are not stored yet (the application and sharing workflows of issue 4
-        // create them); until then nobody holds one.
-        let view = decide(caller, facts, mode, &self.policy, Held::nothing(self.now()));
+        let view = decide(
+            caller,
+            facts,
+            mode,
+            &self.policy,
+            Held {
+                grants: &grants,
+                now,
+            },
+        );
+        // The grant that let the caller in, if it took one: its use is counted.
+        let allows = |v: View| !matches!(v, View::Denied(_));
+        let used = (allows(view)
+            && !allows(decide(
+                caller,
+                facts,
+                mode,
+                &self.policy,
+                Held::nothing(now),
+            )))
+        .then(|| {
+            let wanted = mode.grant_mode()?;
+            held.iter()
+                .zip(&grants)
+                .find(|(_, g)| g.state(now) == GrantState::Active && g.modes.contains(&wanted))
+                .map(|(h, _)| h.grant.id)
+        })
+        .flatten();
         tracing::info!(
             target: "access",
             user = caller.map(|p| p.user_id),
@@ -422,9 +485,9 @@ impl App {
             dataset: doc.title.clone(),
             code: dataset.code.clone(),
             url: format!("{}/datasets/{}", self.settings.public_url, dataset.id),
-            retrieved_at: self.now(),
+            retrieved_at: now,
         };
-        Ok((view, attribution))
+        Ok((view, attribution, used))
     }
 
     /// The resource's current version, if the gate lets the caller have its data in the
@@ -443,7 +506,7 @@ impl App {
             .map_err(store_error)?
             .ok_or_else(not_found)?;
         let dataset = self.dataset_row(resource.dataset_id).await?;
-        let (view, attribution) = self.gate(caller, &dataset, mode).await?;
+        let (view, attribution, grant) = self.gate(caller, &dataset, mode).await?;
         match view {
             View::Raw => {}
             View::Denied(DenyReason::NotVisible) => return Err(not_found()),
@@ -502,10 +565,17 @@ impl App {
                 "This resource has no published version yet",
             )
         })?;
+        if let Some(id) = grant {
+            self.store
+                .record_grant_use(id, china_date(self.now()), 1, 0)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(Readable {
             resource,
             manifest,
             attribution,
+            grant,
         })
     }
 
@@ -517,11 +587,11 @@ impl App {
         dataset_id: i64,
     ) -> Result<Vec<ResourceView>> {
         let dataset = self.dataset_row(dataset_id).await?;
-        let (meta, _) = self.gate(caller, &dataset, AccessMode::Metadata).await?;
+        let (meta, _, _) = self.gate(caller, &dataset, AccessMode::Metadata).await?;
         if matches!(meta, View::Denied(_)) {
             return Err(Error::not_found("信息资源", "Dataset"));
         }
-        let (access, _) = self.gate(caller, &dataset, AccessMode::Download).await?;
+        let (access, _, _) = self.gate(caller, &dataset, AccessMode::Download).await?;
         let rows = self
             .store
             .list_resources(dataset_id)
@@ -571,7 +641,7 @@ impl App {
         if let Uploader::User(p) = uploader
             && !authz::can_edit_entry(p, scope(&dataset))
         {
-            let (meta, _) = self.gate(Some(p), &dataset, AccessMode::Metadata).await?;
+            let (meta, _, _) = self.gate(Some(p), &dataset, AccessMode::Metadata).await?;
             return Err(if matches!(meta, View::Denied(_)) {
                 Error::not_found("信息资源", "Dataset")
             } else {
@@ -902,6 +972,8 @@ impl App {
             .rows(&readable.table(), &query)
             .await
             .map_err(query_error)?;
+        let delivered: usize = page.batches.iter().map(|b| b.num_rows()).sum();
+        self.count_rows(&readable, delivered as u64).await?;
         Ok((readable, page))
     }
 
@@ -991,5 +1063,26 @@ fn resource_view(r: &ResourceRow, access: View) -> ResourceView {
         overdue: false,
         created_at: r.created_at,
         access,
+    }
+}
+
+/// The gate's view of a stored grant and today's use of it.
+fn grant_facts(h: &gongshu_store::HeldGrant) -> GrantFacts<'_> {
+    let quota = |allowed: Option<i64>, used: i64| {
+        allowed.map(|a| {
+            (
+                u64::try_from(a).unwrap_or(0),
+                u64::try_from(used).unwrap_or(0),
+            )
+        })
+    };
+    GrantFacts {
+        kind: h.grant.kind,
+        modes: &h.grant.modes,
+        valid_from: h.grant.valid_from,
+        valid_until: h.grant.valid_until,
+        terminated: h.grant.terminated_at.is_some(),
+        calls: quota(h.grant.quota_calls_per_day, h.calls_today),
+        rows: quota(h.grant.quota_rows_per_day, h.rows_today),
     }
 }

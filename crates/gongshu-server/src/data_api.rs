@@ -714,6 +714,13 @@ async fn download(
         .readable(ctx.caller.as_ref(), &id, AccessMode::Download)
         .await
         .map_err(|e| ctx.fail(e))?;
+    // A download under a grant counts its whole table against the row quota.
+    if r.is_table() {
+        s.app
+            .count_rows(&r, r.manifest.rows)
+            .await
+            .map_err(|e| ctx.fail(e))?;
+    }
     let requested = pairs
         .iter()
         .find(|(k, _)| k == "format")

@@ -7,6 +7,8 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use common::{TestApp, entry, spawn, spawn_with};
+use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
+use gongshu_app::gongshu_store::{NewGrant, SqliteStore, Store as _};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -1459,5 +1461,183 @@ async fn department_users_read_what_is_shared_without_conditions() {
     let (s, body) = t.get(&rows(&request_rid), Some(&dept)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     let (s, _) = t.get(&rows(&request_rid), Some(&registered)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// A grant as an approved application will create it (the workflows come later in
+/// issue 4); written straight into the platform's store.
+async fn grant(
+    t: &TestApp,
+    kind: GrantKind,
+    dataset_id: i64,
+    (user, org): (Option<i64>, Option<i64>),
+    modes: &[GrantMode],
+    hours: (i64, i64),
+    calls_per_day: Option<i64>,
+) -> (SqliteStore, i64) {
+    let store = SqliteStore::open(&t.data_dir().join("gongshu.db"))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let g = store
+        .insert_grant(&NewGrant {
+            kind,
+            dataset_id,
+            holder_user_id: user,
+            holder_org_id: org,
+            modes,
+            purpose: "科研：市场主体活跃度研究",
+            valid_from: now + chrono::Duration::hours(hours.0),
+            valid_until: now + chrono::Duration::hours(hours.1),
+            quota_calls_per_day: calls_per_day,
+            quota_rows_per_day: None,
+            created_by: None,
+            at: now,
+            reason: "开放利用协议第1号",
+        })
+        .await
+        .unwrap();
+    (store, g.id)
+}
+
+async fn user_id(t: &TestApp, token: &str) -> i64 {
+    let (_, me) = t.get("/api/v1/me", Some(token)).await;
+    me["id"].as_i64().unwrap_or_else(|| panic!("{me}"))
+}
+
+/// The gate with grants, over HTTP: a grant opens conditional data to its holder alone,
+/// for its modes, within its period and its daily quota, until it is terminated.
+#[tokio::test]
+async fn grants_open_conditional_data_to_their_holder_only() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let neighbour = t
+        .user_with_role("neighbour", "registered", None, None)
+        .await;
+    let late = t.user_with_role("late", "registered", None, None).await;
+    let mut body = entry("有条件开放授权测试");
+    body["open_type"] = json!("conditional");
+    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let conditional = published_entry(&t, &provider, body).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, conditional, &provider, "c.csv", csv.as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let rows = format!("/api/v1/resources/{rid}/rows");
+    let download = format!("/api/v1/resources/{rid}/download?format=csv-utf8");
+    let message = |body: &Value| body["error"]["message"].as_str().unwrap_or("").to_owned();
+
+    let (s, _) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let citizen_id = user_id(&t, &citizen).await;
+    let (store, id) = grant(
+        &t,
+        GrantKind::Open,
+        conditional,
+        (Some(citizen_id), None),
+        &[GrantMode::Api],
+        (-1, 24),
+        Some(3),
+    )
+    .await;
+    // The API is granted, downloads are not; the neighbour has nothing.
+    let dl = fetch(&t, &download, Some(&citizen), &[]).await;
+    assert_eq!(dl.status, StatusCode::FORBIDDEN);
+    assert!(message(&dl.json()).contains("不包含此种使用方式"));
+    let (s, _) = t.get(&rows, Some(&neighbour)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    for _ in 0..3 {
+        let (s, page) = t.get(&rows, Some(&citizen)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(rows_of(&page).len(), 1);
+    }
+    // Three calls a day: the fourth is refused, saying why.
+    let (s, body) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(message(&body).contains("额度"), "{body}");
+
+    // Terminated: refused from the next request on, and terminating twice is refused.
+    store
+        .terminate_grant(id, None, "违反协议：转售数据", chrono::Utc::now())
+        .await
+        .unwrap();
+    let (s, body) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(message(&body).contains("终止"), "{body}");
+    assert!(
+        store
+            .terminate_grant(id, None, "again", chrono::Utc::now())
+            .await
+            .is_err()
+    );
+    let history = store.list_events("grant", &id.to_string()).await.unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["granted", "terminated"]);
+
+    // A grant whose period is over, and one that has not begun.
+    let late_id = user_id(&t, &late).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        conditional,
+        (Some(late_id), None),
+        &[GrantMode::Api],
+        (-48, -24),
+        None,
+    )
+    .await;
+    let (s, body) = t.get(&rows, Some(&late)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(message(&body).contains("过期"), "{body}");
+    let neighbour_id = user_id(&t, &neighbour).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        conditional,
+        (Some(neighbour_id), None),
+        &[GrantMode::Api],
+        (24, 48),
+        None,
+    )
+    .await;
+    let (s, body) = t.get(&rows, Some(&neighbour)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(message(&body).contains("尚未生效"), "{body}");
+
+    // A sharing grant to a department: its users read raw; an open grant does not share.
+    let mut shared = entry("有条件共享授权测试");
+    shared["share_type"] = json!("conditional");
+    shared["share_condition"] = json!("限履行市场监管职责使用");
+    shared["open_type"] = json!("none");
+    shared["legal_basis"] = json!("《山东省电子政务和政务数据管理办法》第二十三条");
+    let shared = published_entry(&t, &provider, shared).await;
+    let job = ingest_ok(&t, shared, &provider, "s.csv", csv.as_bytes(), &[]).await;
+    let shared_rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+    let edu = t.org_id("山东省教育厅").await;
+    let clerk = t
+        .user_with_role("edu-clerk", "dept_user", Some(edu), None)
+        .await;
+    let (s, _) = t.get(&shared_rows, Some(&clerk)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    grant(
+        &t,
+        GrantKind::Share,
+        shared,
+        (None, Some(edu)),
+        &[GrantMode::Api],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let (s, page) = t.get(&shared_rows, Some(&clerk)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let (s, _) = t.get(&shared_rows, Some(&citizen)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }

@@ -133,6 +133,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<HolidayScheduleRow>;
 
     async fn insert_event(&self, event: &NewEvent<'_>) -> Result<i64>;
+
+    /// Creates a grant and its first event (`granted`) in one transaction.
+    async fn insert_grant(&self, grant: &NewGrant<'_>) -> Result<GrantRow>;
+    async fn get_grant(&self, id: i64) -> Result<Option<GrantRow>>;
+    /// The grants on an entry held by this user or by one of these departments, with
+    /// their use on `day` (China Standard Time).
+    async fn grants_held(
+        &self,
+        dataset_id: i64,
+        user_id: i64,
+        org_ids: &[i64],
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<HeldGrant>>;
+    /// Ends a grant with a reason, recorded as an event in the same transaction;
+    /// `VersionConflict` if it already ended.
+    async fn terminate_grant(
+        &self,
+        id: i64,
+        actor_id: Option<i64>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<GrantRow>;
+    /// Adds to a grant's use on `day`.
+    async fn record_grant_use(
+        &self,
+        grant_id: i64,
+        day: chrono::NaiveDate,
+        calls: i64,
+        rows: i64,
+    ) -> Result<()>;
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 }

@@ -397,3 +397,49 @@ pub struct EventRow {
     pub reason: String,
     pub detail: String,
 }
+
+/// A grant as it is created (by an approved application or sharing request).
+#[derive(Debug, Clone)]
+pub struct NewGrant<'a> {
+    pub kind: gongshu_core::access::GrantKind,
+    pub dataset_id: i64,
+    pub holder_user_id: Option<i64>,
+    pub holder_org_id: Option<i64>,
+    pub modes: &'a [gongshu_core::access::GrantMode],
+    pub purpose: &'a str,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub quota_calls_per_day: Option<i64>,
+    pub quota_rows_per_day: Option<i64>,
+    pub created_by: Option<i64>,
+    pub at: DateTime<Utc>,
+    /// Why, for the grant's history (e.g. the agreement or request it carries out).
+    pub reason: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    pub id: i64,
+    pub kind: gongshu_core::access::GrantKind,
+    pub dataset_id: i64,
+    pub holder_user_id: Option<i64>,
+    pub holder_org_id: Option<i64>,
+    pub modes: Vec<gongshu_core::access::GrantMode>,
+    pub purpose: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub quota_calls_per_day: Option<i64>,
+    pub quota_rows_per_day: Option<i64>,
+    pub terminated_at: Option<DateTime<Utc>>,
+    pub terminated_reason: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A grant with its use on one day.
+#[derive(Debug, Clone)]
+pub struct HeldGrant {
+    pub grant: GrantRow,
+    pub calls_today: i64,
+    pub rows_today: i64,
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gongshu_core::access::GrantKind;
 use gongshu_core::authz::RoleGrant;
 use gongshu_core::calendar::YearSchedule;
 use gongshu_core::catalog::DatasetDraft;
@@ -305,6 +306,43 @@ fn resource_version_row(r: &SqliteRow) -> Result<ResourceVersionRow> {
 
 const JOB_SELECT: &str = "SELECT id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
      detail, error, version, created_by, created_at, updated_at FROM jobs";
+
+const GRANT_COLUMNS: &str = "grants.id, kind, dataset_id, holder_user_id, holder_org_id, \
+     modes, purpose, valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, \
+     terminated_at, terminated_reason, created_by, created_at";
+
+fn grant_kind_str(k: GrantKind) -> &'static str {
+    match k {
+        GrantKind::Open => "open",
+        GrantKind::Share => "share",
+    }
+}
+
+fn grant_row(r: &SqliteRow) -> Result<GrantRow> {
+    let modes: String = r.try_get("modes")?;
+    Ok(GrantRow {
+        id: r.try_get("id")?,
+        kind: vocab(r, "kind", |s| match s {
+            "open" => Some(GrantKind::Open),
+            "share" => Some(GrantKind::Share),
+            _ => None,
+        })?,
+        dataset_id: r.try_get("dataset_id")?,
+        holder_user_id: r.try_get("holder_user_id")?,
+        holder_org_id: r.try_get("holder_org_id")?,
+        modes: serde_json::from_str(&modes)
+            .map_err(|e| StoreError::Corrupt(format!("modes: {e}")))?,
+        purpose: r.try_get("purpose")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_until: r.try_get("valid_until")?,
+        quota_calls_per_day: r.try_get("quota_calls_per_day")?,
+        quota_rows_per_day: r.try_get("quota_rows_per_day")?,
+        terminated_at: r.try_get("terminated_at")?,
+        terminated_reason: r.try_get("terminated_reason")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
 
 fn schedule_json(s: &YearSchedule) -> Result<String> {
     serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))
@@ -1186,6 +1224,161 @@ impl Store for SqliteStore {
             event_row,
         )
         .await
+    }
+
+    async fn insert_grant(&self, g: &NewGrant<'_>) -> Result<GrantRow> {
+        let modes = serde_json::to_string(g.modes)
+            .map_err(|e| StoreError::Corrupt(format!("modes: {e}")))?;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO grants (kind, dataset_id, holder_user_id, holder_org_id, modes, purpose, \
+             valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {GRANT_COLUMNS}"
+        ))
+        .bind(grant_kind_str(g.kind))
+        .bind(g.dataset_id)
+        .bind(g.holder_user_id)
+        .bind(g.holder_org_id)
+        .bind(modes)
+        .bind(g.purpose)
+        .bind(g.valid_from)
+        .bind(g.valid_until)
+        .bind(g.quota_calls_per_day)
+        .bind(g.quota_rows_per_day)
+        .bind(g.created_by)
+        .bind(g.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let grant = grant_row(&row)?;
+        let id = grant.id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: g.at,
+                actor_id: g.created_by,
+                object_type: "grant",
+                object_id: &id,
+                action: "granted",
+                reason: g.reason,
+                detail: "{}".into(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+
+    async fn get_grant(&self, id: i64) -> Result<Option<GrantRow>> {
+        self.optional(
+            sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?")).bind(id),
+            grant_row,
+        )
+        .await
+    }
+
+    async fn grants_held(
+        &self,
+        dataset_id: i64,
+        user_id: i64,
+        org_ids: &[i64],
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<HeldGrant>> {
+        let mut b = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {GRANT_COLUMNS}, COALESCE(u.calls, 0) AS calls_today, \
+             COALESCE(u.rows, 0) AS rows_today FROM grants \
+             LEFT JOIN grant_usage u ON u.grant_id = grants.id AND u.day = "
+        ));
+        b.push_bind(day.to_string());
+        b.push(" WHERE dataset_id = ").push_bind(dataset_id);
+        b.push(" AND (holder_user_id = ").push_bind(user_id);
+        if !org_ids.is_empty() {
+            b.push(" OR holder_org_id IN (");
+            let mut list = b.separated(", ");
+            for id in org_ids {
+                list.push_bind(*id);
+            }
+            b.push(")");
+        }
+        b.push(") ORDER BY grants.id");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HeldGrant {
+                    grant: grant_row(r)?,
+                    calls_today: r.try_get("calls_today")?,
+                    rows_today: r.try_get("rows_today")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn terminate_grant(
+        &self,
+        id: i64,
+        actor_id: Option<i64>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<GrantRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE grants SET terminated_at = ?, terminated_reason = ? \
+             WHERE id = ? AND terminated_at IS NULL RETURNING {GRANT_COLUMNS}"
+        ))
+        .bind(at)
+        .bind(reason)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM grants WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(if exists.is_some() {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            });
+        };
+        let object_id = id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id,
+                object_type: "grant",
+                object_id: &object_id,
+                action: "terminated",
+                reason,
+                detail: "{}".into(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        grant_row(&row)
+    }
+
+    async fn record_grant_use(
+        &self,
+        grant_id: i64,
+        day: chrono::NaiveDate,
+        calls: i64,
+        rows: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grant_usage (grant_id, day, calls, rows) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (grant_id, day) DO UPDATE SET calls = calls + excluded.calls, \
+             rows = rows + excluded.rows",
+        )
+        .bind(grant_id)
+        .bind(day.to_string())
+        .bind(calls)
+        .bind(rows)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn fail_unfinished_jobs(&self, reason: &str, at: DateTime<Utc>) -> Result<u64> {
