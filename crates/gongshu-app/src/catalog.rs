@@ -28,7 +28,7 @@ pub enum NegativeList {
     Open,
 }
 
-fn scope(d: &DatasetRow) -> EntryScope<'_> {
+pub(crate) fn scope(d: &DatasetRow) -> EntryScope<'_> {
     EntryScope {
         provider_org_id: d.provider_id,
         provider_region: &d.region_code,

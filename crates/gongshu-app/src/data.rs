@@ -12,7 +12,9 @@ use gongshu_core::access::{
 use gongshu_core::authz::{self, EntryScope, Principal};
 use gongshu_core::calendar::china_date;
 use gongshu_core::catalog::DatasetDraft;
-use gongshu_core::types::{ItemType, Role};
+use gongshu_core::types::ItemType;
+
+use crate::grants::departments;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::query::{
     Engine, QueryError, QueryLimits, RowPage, RowQuery, SqlResult, TableRef,
@@ -404,18 +406,11 @@ impl App {
     ) -> Result<(View, Attribution, Option<i64>)> {
         let now = self.now();
         let held = match caller {
-            Some(p) if mode != AccessMode::Metadata => {
-                let departments: Vec<i64> = p
-                    .grants
-                    .iter()
-                    .filter(|g| g.role == Role::DeptUser)
-                    .filter_map(|g| g.org_id)
-                    .collect();
-                self.store
-                    .grants_held(dataset.id, p.user_id, &departments, china_date(now))
-                    .await
-                    .map_err(store_error)?
-            }
+            Some(p) if mode != AccessMode::Metadata => self
+                .store
+                .grants_held(dataset.id, p.user_id, &departments(p), china_date(now))
+                .await
+                .map_err(store_error)?,
             _ => Vec::new(),
         };
         let grants: Vec<GrantFacts<'_>> = held.iter().map(grant_facts).collect();
@@ -1067,7 +1062,7 @@ fn resource_view(r: &ResourceRow, access: View) -> ResourceView {
 }
 
 /// The gate's view of a stored grant and today's use of it.
-fn grant_facts(h: &gongshu_store::HeldGrant) -> GrantFacts<'_> {
+pub(crate) fn grant_facts(h: &gongshu_store::HeldGrant) -> GrantFacts<'_> {
     let quota = |allowed: Option<i64>, used: i64| {
         allowed.map(|a| {
             (

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod data;
 pub mod demo;
 pub mod directory;
+pub mod grants;
 pub mod views;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ mod calendar_api;
 mod ctx;
 mod data_api;
 mod error;
+mod grants_api;
 mod pages;
 
 use std::net::SocketAddr;
@@ -174,6 +175,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     let mut doc = api::ApiDoc::openapi();
     doc.merge(data_api::DataApiDoc::openapi());
     doc.merge(calendar_api::CalendarApiDoc::openapi());
+    doc.merge(grants_api::GrantsApiDoc::openapi());
     doc
 }
 
@@ -201,6 +203,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
     let api = api::routes()
         .merge(data_api::routes())
         .merge(calendar_api::routes())
+        .merge(grants_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

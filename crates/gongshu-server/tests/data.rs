@@ -1560,20 +1560,82 @@ async fn grants_open_conditional_data_to_their_holder_only() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(message(&body).contains("额度"), "{body}");
 
-    // Terminated: refused from the next request on, and terminating twice is refused.
-    store
-        .terminate_grant(id, None, "违反协议：转售数据", chrono::Utc::now())
-        .await
-        .unwrap();
+    // The holder and the provider see the grant and today's use; others do not.
+    let (s, mine) = t.get("/api/v1/me/grants", Some(&citizen)).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(mine[0]["state"], "out_of_quota");
+    let (_, granted) = t
+        .get(
+            &format!("/api/v1/datasets/{conditional}/grants"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(
+        (&granted[0]["calls_today"], &granted[0]["rows_today"]),
+        (&json!(3), &json!(3)),
+        "{granted}"
+    );
+    let (s, _) = t
+        .get(
+            &format!("/api/v1/datasets/{conditional}/grants"),
+            Some(&citizen),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t
+        .get(&format!("/api/v1/grants/{id}"), Some(&neighbour))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Termination: the provider alone, with a reason; the holder cannot, another
+    // provider does not even see it.
+    let terminate = format!("/api/v1/grants/{id}/terminate");
+    let reason = json!({"reason": "违反协议：转售数据"});
+    let (s, _) = t.post(&terminate, Some(&citizen), reason.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let other = other_provider(&t).await;
+    let (s, _) = t.post(&terminate, Some(&other), reason.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(&terminate, Some(&provider), json!({"reason": "  "}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, ended) = t.post(&terminate, Some(&provider), reason.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{ended}");
+    assert_eq!(ended["state"], "terminated");
+    let (s, _) = t.post(&terminate, Some(&provider), reason).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Refused from the next request on.
     let (s, body) = t.get(&rows, Some(&citizen)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(message(&body).contains("终止"), "{body}");
-    assert!(
-        store
-            .terminate_grant(id, None, "again", chrono::Utc::now())
-            .await
-            .is_err()
-    );
+
+    // The holder and the authority are told.
+    for who in [citizen.clone(), t.token("demo-authority").await] {
+        let (_, inbox) = t.get("/api/v1/inbox?unread=true", Some(&who)).await;
+        let note = inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == "grant_terminated")
+            .unwrap_or_else(|| panic!("no notice: {inbox}"))
+            .clone();
+        assert!(note["body"].as_str().unwrap().contains("转售数据"));
+        let read = format!("/api/v1/inbox/{}/read", note["id"]);
+        let (s, _) = t.post(&read, Some(&neighbour), json!({})).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "someone else's notice");
+        let (s, _) = t.post(&read, Some(&who), json!({})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, unread) = t.get("/api/v1/inbox?unread=true", Some(&who)).await;
+        assert!(
+            unread
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["id"] != note["id"])
+        );
+    }
     let history = store.list_events("grant", &id.to_string()).await.unwrap();
     let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["granted", "terminated"]);

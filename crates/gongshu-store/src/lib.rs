@@ -155,6 +155,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<GrantRow>;
+    /// Every grant on an entry, with its use on `day`.
+    async fn grants_on(&self, dataset_id: i64, day: chrono::NaiveDate) -> Result<Vec<HeldGrant>>;
+    /// Every grant held by this user or by one of these departments, on any entry.
+    async fn grants_of(&self, user_id: i64, org_ids: &[i64]) -> Result<Vec<GrantRow>>;
+    /// The users holding `role`, with the scope of each such grant.
+    async fn role_holders(&self, role: gongshu_core::types::Role) -> Result<Vec<(i64, RoleGrant)>>;
+
+    async fn insert_notifications(&self, notes: &[NewNotification<'_>]) -> Result<()>;
+    /// A user's inbox, newest first.
+    async fn list_notifications(
+        &self,
+        user_id: i64,
+        unread_only: bool,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>>;
+    /// Marks one of the user's notifications read; `false` if the user has no such one.
+    async fn mark_notification_read(
+        &self,
+        id: i64,
+        user_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// Adds to a grant's use on `day`.
     async fn record_grant_use(
         &self,

@@ -443,3 +443,25 @@ pub struct HeldGrant {
     pub calls_today: i64,
     pub rows_today: i64,
 }
+
+#[derive(Debug, Clone)]
+pub struct NewNotification<'a> {
+    pub user_id: i64,
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub link: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    pub link: String,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}

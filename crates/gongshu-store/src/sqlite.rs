@@ -344,6 +344,14 @@ fn grant_row(r: &SqliteRow) -> Result<GrantRow> {
     })
 }
 
+fn held_grant_row(r: &SqliteRow) -> Result<HeldGrant> {
+    Ok(HeldGrant {
+        grant: grant_row(r)?,
+        calls_today: r.try_get("calls_today")?,
+        rows_today: r.try_get("rows_today")?,
+    })
+}
+
 fn schedule_json(s: &YearSchedule) -> Result<String> {
     serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))
 }
@@ -1304,13 +1312,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(HeldGrant {
-                    grant: grant_row(r)?,
-                    calls_today: r.try_get("calls_today")?,
-                    rows_today: r.try_get("rows_today")?,
-                })
-            })
+            .map(held_grant_row)
             .collect()
     }
 
@@ -1358,6 +1360,131 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         grant_row(&row)
+    }
+
+    async fn grants_on(&self, dataset_id: i64, day: chrono::NaiveDate) -> Result<Vec<HeldGrant>> {
+        sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, COALESCE(u.calls, 0) AS calls_today, \
+             COALESCE(u.rows, 0) AS rows_today FROM grants \
+             LEFT JOIN grant_usage u ON u.grant_id = grants.id AND u.day = ? \
+             WHERE dataset_id = ? ORDER BY grants.id"
+        ))
+        .bind(day.to_string())
+        .bind(dataset_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(held_grant_row)
+        .collect()
+    }
+
+    async fn grants_of(&self, user_id: i64, org_ids: &[i64]) -> Result<Vec<GrantRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE holder_user_id = "
+        ));
+        b.push_bind(user_id);
+        if !org_ids.is_empty() {
+            b.push(" OR holder_org_id IN (");
+            let mut list = b.separated(", ");
+            for id in org_ids {
+                list.push_bind(*id);
+            }
+            b.push(")");
+        }
+        b.push(" ORDER BY grants.id DESC");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(grant_row)
+            .collect()
+    }
+
+    async fn role_holders(&self, role: Role) -> Result<Vec<(i64, RoleGrant)>> {
+        sqlx::query("SELECT user_id, org_id, region_code FROM role_grants WHERE role = ?")
+            .bind(role.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("user_id")?,
+                    RoleGrant {
+                        role,
+                        org_id: r.try_get("org_id")?,
+                        region_code: r.try_get("region_code")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn insert_notifications(&self, notes: &[NewNotification<'_>]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for n in notes {
+            sqlx::query(
+                "INSERT INTO notifications (user_id, kind, subject, body, link, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(n.user_id)
+            .bind(n.kind)
+            .bind(n.subject)
+            .bind(n.body)
+            .bind(n.link)
+            .bind(n.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_notifications(
+        &self,
+        user_id: i64,
+        unread_only: bool,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT id, user_id, kind, subject, body, link, created_at, read_at \
+                 FROM notifications WHERE user_id = ? AND (? = 0 OR read_at IS NULL) \
+                 ORDER BY id DESC LIMIT ?",
+            )
+            .bind(user_id)
+            .bind(unread_only)
+            .bind(limit),
+            |r| {
+                Ok(NotificationRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    kind: r.try_get("kind")?,
+                    subject: r.try_get("subject")?,
+                    body: r.try_get("body")?,
+                    link: r.try_get("link")?,
+                    created_at: r.try_get("created_at")?,
+                    read_at: r.try_get("read_at")?,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn mark_notification_read(
+        &self,
+        id: i64,
+        user_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ?",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn record_grant_use(
