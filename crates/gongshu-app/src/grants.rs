@@ -279,7 +279,7 @@ impl App {
             .map_err(store_error)
     }
 
-    async fn users_with(
+    pub(crate) async fn users_with(
         &self,
         role: Role,
         scope: impl Fn(&gongshu_core::authz::RoleGrant) -> bool,

@@ -2,6 +2,7 @@
 //! server or the CLI). Each use case asks the rules in `gongshu-core` and then the store;
 //! it knows nothing of HTTP.
 
+pub mod applications;
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
@@ -39,6 +40,12 @@ pub struct Settings {
     pub token_ttl: chrono::Duration,
     /// The platform's public address, for citations (SD-OPEN §15); relative when unset.
     pub public_url: String,
+    /// Applications for conditionally open data pass the authority's formal check first.
+    pub formal_check: bool,
+    /// Working days for the formal check (鲁数发〔2025〕1号: 5).
+    pub formal_check_days: u32,
+    /// Working days for the provider's decision (鲁数发〔2025〕1号: 10).
+    pub decision_days: u32,
 }
 
 impl Default for Settings {
@@ -47,6 +54,9 @@ impl Default for Settings {
             session_ttl: chrono::Duration::hours(8),
             token_ttl: chrono::Duration::days(30),
             public_url: String::new(),
+            formal_check: true,
+            formal_check_days: 5,
+            decision_days: 10,
         }
     }
 }

@@ -56,7 +56,10 @@ impl ApplicationState {
 
     /// Someone still has to act on it.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::FormalCheck | Self::WithProvider | Self::Approved)
+        matches!(
+            self,
+            Self::FormalCheck | Self::WithProvider | Self::Approved
+        )
     }
 }
 
@@ -105,7 +108,10 @@ pub fn next_state(
 
 /// Whether the action must state its reasons (a refusal or a return, SD-OPEN §14).
 pub fn needs_reason(action: ApplicationAction) -> bool {
-    matches!(action, ApplicationAction::Refuse | ApplicationAction::ReturnCheck)
+    matches!(
+        action,
+        ApplicationAction::Refuse | ApplicationAction::ReturnCheck
+    )
 }
 
 /// What the applicant submits.
@@ -150,7 +156,12 @@ impl ApplicationInput {
         };
         text("purpose", &self.purpose, 2000, "用途");
         text("scenario", &self.scenario, 2000, "应用场景");
-        text("security_measures", &self.security_measures, 4000, "安全保障措施");
+        text(
+            "security_measures",
+            &self.security_measures,
+            4000,
+            "安全保障措施",
+        );
         if self.modes.is_empty() {
             out.push(FieldError::new(
                 "modes",
@@ -206,10 +217,26 @@ mod tests {
             S::Returned,
             S::Withdrawn,
         ];
-        let all_actions = [A::PassCheck, A::ReturnCheck, A::Approve, A::Refuse, A::Withdraw];
+        let all_actions = [
+            A::PassCheck,
+            A::ReturnCheck,
+            A::Approve,
+            A::Refuse,
+            A::Withdraw,
+        ];
         let allowed = [
-            (S::FormalCheck, A::PassCheck, Party::Authority, S::WithProvider),
-            (S::FormalCheck, A::ReturnCheck, Party::Authority, S::Returned),
+            (
+                S::FormalCheck,
+                A::PassCheck,
+                Party::Authority,
+                S::WithProvider,
+            ),
+            (
+                S::FormalCheck,
+                A::ReturnCheck,
+                Party::Authority,
+                S::Returned,
+            ),
             (S::WithProvider, A::Approve, Party::Provider, S::Approved),
             (S::WithProvider, A::Refuse, Party::Provider, S::Refused),
             (S::FormalCheck, A::Withdraw, Party::Applicant, S::Withdrawn),
@@ -257,6 +284,9 @@ mod tests {
             ..good
         };
         let fields: Vec<_> = bad.problems().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["purpose", "modes", "period_days", "pledge_accepted"]);
+        assert_eq!(
+            fields,
+            ["purpose", "modes", "period_days", "pledge_accepted"]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! Only this crate knows HTTP; it calls use cases in `gongshu-app` for everything else.
 
 mod api;
+mod applications_api;
 mod calendar_api;
 mod ctx;
 mod data_api;
@@ -176,6 +177,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(data_api::DataApiDoc::openapi());
     doc.merge(calendar_api::CalendarApiDoc::openapi());
     doc.merge(grants_api::GrantsApiDoc::openapi());
+    doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc
 }
 
@@ -204,6 +206,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(data_api::routes())
         .merge(calendar_api::routes())
         .merge(grants_api::routes())
+        .merge(applications_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -1703,3 +1703,230 @@ async fn grants_open_conditional_data_to_their_holder_only() {
     let (s, _) = t.get(&shared_rows, Some(&citizen)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+/// SD-OPEN §14 end to end: a registered user applies, the authority checks the form,
+/// the provider approves with a quota, both accept the agreement with their password,
+/// and the grant lets the applicant read the rows. Every wrong move on the way is
+/// refused and changes nothing.
+#[tokio::test]
+async fn an_application_becomes_an_agreement_and_a_grant() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let other = other_provider(&t).await;
+    let mut body = entry("有条件开放申请测试");
+    body["open_type"] = json!("conditional");
+    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let dataset = published_entry(&t, &provider, body).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, dataset, &provider, "c.csv", csv.as_bytes(), &[]).await;
+    let rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+
+    let application = json!({
+        "dataset_id": dataset,
+        "items": ["企业名称"],
+        "purpose": "研究市场主体活跃度",
+        "scenario": "高校课题组学术研究",
+        "security_measures": "数据存放于内网专机，专人管理",
+        "modes": ["api"],
+        "period_days": 180,
+        "pledge_accepted": true
+    });
+    // Bad applications: no pledge, an unknown item, an entry open to all, a provider.
+    let mut unsigned = application.clone();
+    unsigned["pledge_accepted"] = json!(false);
+    unsigned["items"] = json!(["身份证号"]);
+    let (s, body) = t
+        .post("/api/v1/applications", Some(&citizen), unsigned)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["pledge_accepted", "items[0]"]);
+    let open = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let mut to_open = application.clone();
+    to_open["dataset_id"] = json!(open);
+    to_open["items"] = json!([]);
+    let (s, _) = t
+        .post("/api/v1/applications", Some(&citizen), to_open)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = t
+        .post("/api/v1/applications", Some(&provider), application.clone())
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, app) = t
+        .post("/api/v1/applications", Some(&citizen), application.clone())
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    assert_eq!(app["state"], "formal_check");
+    assert!(
+        app["due_on"].is_string() && app["overdue"] == false,
+        "{app}"
+    );
+    let id = app["id"].as_i64().unwrap();
+    let act = |action: &str| format!("/api/v1/applications/{id}/{action}");
+
+    // The authority was told; the application cannot be edited once sent.
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        inbox.to_string().contains("application_submitted"),
+        "{inbox}"
+    );
+    let (s, _) = t
+        .put(
+            &format!("/api/v1/applications/{id}"),
+            Some(&citizen),
+            application.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+
+    // Out of turn: the provider cannot decide before the formal check, the applicant
+    // cannot check, a return needs reasons, another provider sees nothing.
+    let (s, _) = t.post(&act("approve"), Some(&provider), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = t.post(&act("pass_check"), Some(&citizen), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t
+        .post(&act("return_check"), Some(&authority), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = t
+        .get(&format!("/api/v1/applications/{id}"), Some(&other))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t.post(&act("launch"), Some(&authority), json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, app) = t
+        .post(&act("pass_check"), Some(&authority), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{app}");
+    assert_eq!(app["state"], "with_provider");
+    let (s, _) = t
+        .post(&act("refuse"), Some(&provider), json!({"reason": " "}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = t.post(&act("approve"), Some(&other), json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, app) = t
+        .post(
+            &act("approve"),
+            Some(&provider),
+            json!({"quota_calls_per_day": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{app}");
+    assert_eq!(app["state"], "approved");
+    let agreement = app["agreement"].as_str().unwrap();
+    assert!(agreement.contains("公共数据开放利用协议") && agreement.contains("每日2次"));
+    let hash = app["agreement_hash"].as_str().unwrap().to_owned();
+    // A second approval, or a refusal now, changes nothing.
+    let (s, _) = t.post(&act("approve"), Some(&provider), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = t
+        .post(&act("refuse"), Some(&provider), json!({"reason": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Not yet in force: the rows stay closed.
+    let (s, _) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Acceptance needs the password and the hash of the text shown.
+    let accept = act("accept");
+    let (s, _) = t
+        .post(
+            &accept,
+            Some(&citizen),
+            json!({"password": "wrong", "agreement_hash": hash}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = t
+        .post(
+            &accept,
+            Some(&citizen),
+            json!({"password": common::DEMO_PASSWORD, "agreement_hash": "0"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let ok = json!({"password": common::DEMO_PASSWORD, "agreement_hash": hash});
+    let (s, app) = t.post(&accept, Some(&citizen), ok.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{app}");
+    assert_eq!(app["state"], "approved");
+    let (s, _) = t.post(&accept, Some(&citizen), ok.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "accepting twice");
+    let (s, app) = t.post(&accept, Some(&provider), ok).await;
+    assert_eq!(s, StatusCode::OK, "{app}");
+    assert_eq!(app["state"], "in_force");
+    let grant_id = app["grant_id"].as_i64().unwrap();
+
+    // In force: the applicant reads, within the quota; the history has every step.
+    for _ in 0..2 {
+        let (s, page) = t.get(&rows, Some(&citizen)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+    }
+    let (s, _) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, detail) = t
+        .get(&format!("/api/v1/applications/{id}"), Some(&authority))
+        .await;
+    let actions: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "submitted",
+            "formal_check_passed",
+            "approved",
+            "agreement_accepted_by_applicant",
+            "agreement_accepted_by_provider",
+            "in_force"
+        ]
+    );
+    let (_, grant) = t
+        .get(&format!("/api/v1/grants/{grant_id}"), Some(&citizen))
+        .await;
+    assert_eq!(grant["quota_calls_per_day"], 2);
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(inbox.to_string().contains("agreement_in_force"));
+    // Withdrawing after it came into force is refused.
+    let (s, _) = t.post(&act("withdraw"), Some(&citizen), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // A refusal states its reasons and reaches the applicant.
+    let (_, second) = t
+        .post("/api/v1/applications", Some(&citizen), application)
+        .await;
+    let second = second["id"].as_i64().unwrap();
+    let path = |a: &str| format!("/api/v1/applications/{second}/{a}");
+    t.post(&path("pass_check"), Some(&authority), json!({}))
+        .await;
+    let (s, refused) = t
+        .post(
+            &path("refuse"),
+            Some(&provider),
+            json!({"reason": "申请用途与开放条件不符"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{refused}");
+    assert_eq!(refused["decision_reason"], "申请用途与开放条件不符");
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&citizen)).await;
+    assert!(inbox.to_string().contains("申请用途与开放条件不符"));
+}

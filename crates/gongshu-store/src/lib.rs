@@ -178,6 +178,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// Records a submitted application and its `submitted` event.
+    async fn insert_application(&self, new: &NewApplication) -> Result<ApplicationRow>;
+    async fn get_application(&self, id: i64) -> Result<Option<ApplicationRow>>;
+    async fn list_applications(&self, q: &ApplicationQuery) -> Result<Vec<ApplicationRow>>;
+    /// Moves an application that is still in `m.from`; `VersionConflict` if it is not
+    /// (someone acted first), `NotFound` if there is no such application.
+    async fn move_application(&self, m: &ApplicationMove<'_>) -> Result<ApplicationRow>;
+    /// One side accepts the agreement whose hash it was shown; `VersionConflict` unless
+    /// the application is approved, that side has not accepted yet and the hash matches.
+    async fn accept_agreement(
+        &self,
+        id: i64,
+        side: AgreementSide,
+        agreement_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApplicationRow>;
+    /// Puts an approved application that both sides accepted in force and creates its
+    /// grant, in one transaction; `VersionConflict` if it is not ready or already is.
+    async fn activate_application(&self, id: i64, grant: &NewGrant<'_>) -> Result<ApplicationRow>;
+
     /// Adds to a grant's use on `day`.
     async fn record_grant_use(
         &self,

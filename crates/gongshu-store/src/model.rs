@@ -465,3 +465,79 @@ pub struct NotificationRow {
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
+
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub dataset_id: i64,
+    pub applicant_id: i64,
+    pub state: gongshu_core::apply::ApplicationState,
+    /// The application as submitted, JSON, and its SHA-256 (hex).
+    pub content: String,
+    pub content_hash: String,
+    pub at: DateTime<Utc>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub applicant_id: i64,
+    pub state: gongshu_core::apply::ApplicationState,
+    pub content: String,
+    pub content_hash: String,
+    pub submitted_at: DateTime<Utc>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<i64>,
+    pub decision_reason: Option<String>,
+    pub quota_calls_per_day: Option<i64>,
+    pub quota_rows_per_day: Option<i64>,
+    pub agreement: Option<String>,
+    pub agreement_hash: Option<String>,
+    pub applicant_accepted_at: Option<DateTime<Utc>>,
+    pub provider_accepted_at: Option<DateTime<Utc>>,
+    pub provider_accepted_by: Option<i64>,
+    pub grant_id: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One step of an application, applied only if it is still in `from`.
+#[derive(Debug, Clone)]
+pub struct ApplicationMove<'a> {
+    pub id: i64,
+    pub from: gongshu_core::apply::ApplicationState,
+    pub to: gongshu_core::apply::ApplicationState,
+    pub actor_id: Option<i64>,
+    /// The event's action name.
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+    /// The next step's deadline, if it has one.
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    /// A decision (approve, refuse, return): recorded with its reason.
+    pub decision: bool,
+    /// The agreement text and its hash, on approval.
+    pub agreement: Option<(&'a str, &'a str)>,
+    /// Daily quotas (calls, rows), on approval.
+    pub quotas: (Option<i64>, Option<i64>),
+}
+
+/// Whose applications to list: the applicant's own, those on these providers' entries,
+/// and those on entries in these regions (code prefixes). Any match lists it.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationQuery {
+    pub applicant_id: Option<i64>,
+    pub provider_ids: Vec<i64>,
+    pub region_prefixes: Vec<String>,
+}
+
+/// Which side accepts the agreement.
+#[derive(Debug, Clone, Copy)]
+pub enum AgreementSide {
+    Applicant,
+    Provider { user_id: i64 },
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gongshu_core::access::GrantKind;
+use gongshu_core::apply::ApplicationState;
 use gongshu_core::authz::RoleGrant;
 use gongshu_core::calendar::YearSchedule;
 use gongshu_core::catalog::DatasetDraft;
@@ -54,6 +55,23 @@ impl SqliteStore {
         map: fn(&SqliteRow) -> Result<T>,
     ) -> Result<Vec<T>> {
         query.fetch_all(&self.pool).await?.iter().map(map).collect()
+    }
+
+    /// Why a guarded update touched no row: the application is gone, or someone acted first.
+    async fn missing_or_conflict(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        id: i64,
+    ) -> StoreError {
+        match sqlx::query_scalar::<_, i64>("SELECT id FROM applications WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+        {
+            Ok(Some(_)) => StoreError::VersionConflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => e.into(),
+        }
     }
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
@@ -306,6 +324,81 @@ fn resource_version_row(r: &SqliteRow) -> Result<ResourceVersionRow> {
 
 const JOB_SELECT: &str = "SELECT id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
      detail, error, version, created_by, created_at, updated_at FROM jobs";
+
+/// Inserts a grant and its `granted` event inside the caller's transaction.
+async fn insert_grant_in(tx: &mut sqlx::Transaction<'_, Sqlite>, g: &NewGrant<'_>) -> Result<i64> {
+    let modes =
+        serde_json::to_string(g.modes).map_err(|e| StoreError::Corrupt(format!("modes: {e}")))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO grants (kind, dataset_id, holder_user_id, holder_org_id, modes, purpose, \
+         valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, created_by, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(grant_kind_str(g.kind))
+    .bind(g.dataset_id)
+    .bind(g.holder_user_id)
+    .bind(g.holder_org_id)
+    .bind(modes)
+    .bind(g.purpose)
+    .bind(g.valid_from)
+    .bind(g.valid_until)
+    .bind(g.quota_calls_per_day)
+    .bind(g.quota_rows_per_day)
+    .bind(g.created_by)
+    .bind(g.at)
+    .fetch_one(&mut **tx)
+    .await?;
+    let object_id = id.to_string();
+    insert_event(
+        tx,
+        &NewEvent {
+            at: g.at,
+            actor_id: g.created_by,
+            object_type: "grant",
+            object_id: &object_id,
+            action: "granted",
+            reason: g.reason,
+            detail: "{}".into(),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+const APPLICATION_COLUMNS: &str = "applications.id, applications.dataset_id, applicant_id, \
+     state, content, content_hash, submitted_at, due_on, due_provisional, decided_at, \
+     decided_by, decision_reason, quota_calls_per_day, quota_rows_per_day, agreement, \
+     agreement_hash, applicant_accepted_at, \
+     provider_accepted_at, provider_accepted_by, grant_id, applications.updated_at";
+
+fn application_row(r: &SqliteRow) -> Result<ApplicationRow> {
+    let due: Option<String> = r.try_get("due_on")?;
+    Ok(ApplicationRow {
+        id: r.try_get("id")?,
+        dataset_id: r.try_get("dataset_id")?,
+        applicant_id: r.try_get("applicant_id")?,
+        state: vocab(r, "state", ApplicationState::parse)?,
+        content: r.try_get("content")?,
+        content_hash: r.try_get("content_hash")?,
+        submitted_at: r.try_get("submitted_at")?,
+        due_on: due
+            .map(|d| d.parse().map_err(|_| corrupt("due_on", &d)))
+            .transpose()?,
+        due_provisional: r.try_get("due_provisional")?,
+        decided_at: r.try_get("decided_at")?,
+        decided_by: r.try_get("decided_by")?,
+        decision_reason: r.try_get("decision_reason")?,
+        quota_calls_per_day: r.try_get("quota_calls_per_day")?,
+        quota_rows_per_day: r.try_get("quota_rows_per_day")?,
+        agreement: r.try_get("agreement")?,
+        agreement_hash: r.try_get("agreement_hash")?,
+        applicant_accepted_at: r.try_get("applicant_accepted_at")?,
+        provider_accepted_at: r.try_get("provider_accepted_at")?,
+        provider_accepted_by: r.try_get("provider_accepted_by")?,
+        grant_id: r.try_get("grant_id")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
 
 const GRANT_COLUMNS: &str = "grants.id, kind, dataset_id, holder_user_id, holder_org_id, \
      modes, purpose, valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, \
@@ -1235,45 +1328,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_grant(&self, g: &NewGrant<'_>) -> Result<GrantRow> {
-        let modes = serde_json::to_string(g.modes)
-            .map_err(|e| StoreError::Corrupt(format!("modes: {e}")))?;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO grants (kind, dataset_id, holder_user_id, holder_org_id, modes, purpose, \
-             valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {GRANT_COLUMNS}"
-        ))
-        .bind(grant_kind_str(g.kind))
-        .bind(g.dataset_id)
-        .bind(g.holder_user_id)
-        .bind(g.holder_org_id)
-        .bind(modes)
-        .bind(g.purpose)
-        .bind(g.valid_from)
-        .bind(g.valid_until)
-        .bind(g.quota_calls_per_day)
-        .bind(g.quota_rows_per_day)
-        .bind(g.created_by)
-        .bind(g.at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let grant = grant_row(&row)?;
-        let id = grant.id.to_string();
-        insert_event(
-            &mut tx,
-            &NewEvent {
-                at: g.at,
-                actor_id: g.created_by,
-                object_type: "grant",
-                object_id: &id,
-                action: "granted",
-                reason: g.reason,
-                detail: "{}".into(),
-            },
-        )
-        .await?;
+        let id = insert_grant_in(&mut tx, g).await?;
+        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(grant)
+        grant_row(&row)
     }
 
     async fn get_grant(&self, id: i64) -> Result<Option<GrantRow>> {
@@ -1485,6 +1547,235 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_application(&self, new: &NewApplication) -> Result<ApplicationRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO applications (dataset_id, applicant_id, state, content, content_hash, \
+             submitted_at, due_on, due_provisional, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING {APPLICATION_COLUMNS}"
+        ))
+        .bind(new.dataset_id)
+        .bind(new.applicant_id)
+        .bind(new.state.as_str())
+        .bind(&new.content)
+        .bind(&new.content_hash)
+        .bind(new.at)
+        .bind(new.due_on.map(|d| d.to_string()))
+        .bind(new.due_provisional)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let app = application_row(&row)?;
+        let id = app.id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: new.at,
+                actor_id: Some(new.applicant_id),
+                object_type: "application",
+                object_id: &id,
+                action: "submitted",
+                reason: "",
+                detail: serde_json::json!({ "content_hash": new.content_hash }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    async fn get_application(&self, id: i64) -> Result<Option<ApplicationRow>> {
+        self.optional(
+            sqlx::query(&format!(
+                "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = ?"
+            ))
+            .bind(id),
+            application_row,
+        )
+        .await
+    }
+
+    async fn list_applications(&self, q: &ApplicationQuery) -> Result<Vec<ApplicationRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications a \
+             JOIN datasets d ON d.id = a.dataset_id WHERE 0 = 1"
+        ));
+        if let Some(user) = q.applicant_id {
+            b.push(" OR a.applicant_id = ").push_bind(user);
+        }
+        if !q.provider_ids.is_empty() {
+            b.push(" OR d.provider_id IN (");
+            let mut list = b.separated(", ");
+            for id in &q.provider_ids {
+                list.push_bind(*id);
+            }
+            b.push(")");
+        }
+        for prefix in &q.region_prefixes {
+            b.push(" OR d.region_code LIKE ")
+                .push_bind(format!("{prefix}%"));
+        }
+        b.push(" ORDER BY a.id DESC LIMIT 1000");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(application_row)
+            .collect()
+    }
+
+    async fn move_application(&self, m: &ApplicationMove<'_>) -> Result<ApplicationRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE applications SET state = ?, due_on = ?, due_provisional = ?, updated_at = ?, \
+             decided_at = CASE WHEN ? THEN ? ELSE decided_at END, \
+             decided_by = CASE WHEN ? THEN ? ELSE decided_by END, \
+             decision_reason = CASE WHEN ? THEN ? ELSE decision_reason END, \
+             agreement = COALESCE(?, agreement), agreement_hash = COALESCE(?, agreement_hash), \
+             quota_calls_per_day = COALESCE(?, quota_calls_per_day), \
+             quota_rows_per_day = COALESCE(?, quota_rows_per_day) \
+             WHERE id = ? AND state = ? RETURNING {APPLICATION_COLUMNS}"
+        ))
+        .bind(m.to.as_str())
+        .bind(m.due_on.map(|d| d.to_string()))
+        .bind(m.due_provisional)
+        .bind(m.at)
+        .bind(m.decision)
+        .bind(m.at)
+        .bind(m.decision)
+        .bind(m.actor_id)
+        .bind(m.decision)
+        .bind(m.reason)
+        .bind(m.agreement.map(|(text, _)| text))
+        .bind(m.agreement.map(|(_, hash)| hash))
+        .bind(m.quotas.0)
+        .bind(m.quotas.1)
+        .bind(m.id)
+        .bind(m.from.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(self.missing_or_conflict(&mut tx, m.id).await);
+        };
+        let id = m.id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: m.at,
+                actor_id: m.actor_id,
+                object_type: "application",
+                object_id: &id,
+                action: m.action,
+                reason: m.reason,
+                detail: serde_json::json!({
+                    "from": m.from.as_str(),
+                    "to": m.to.as_str(),
+                    "agreement_hash": m.agreement.map(|(_, hash)| hash),
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        application_row(&row)
+    }
+
+    async fn accept_agreement(
+        &self,
+        id: i64,
+        side: AgreementSide,
+        agreement_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApplicationRow> {
+        let (set, actor) = match side {
+            AgreementSide::Applicant => ("applicant_accepted_at = ?1", None),
+            AgreementSide::Provider { user_id } => (
+                "provider_accepted_at = ?1, provider_accepted_by = ?4",
+                Some(user_id),
+            ),
+        };
+        let unset = match side {
+            AgreementSide::Applicant => "applicant_accepted_at IS NULL",
+            AgreementSide::Provider { .. } => "provider_accepted_at IS NULL",
+        };
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE applications SET {set}, updated_at = ?1 \
+             WHERE id = ?2 AND state = 'approved' AND agreement_hash = ?3 AND {unset} \
+             RETURNING {APPLICATION_COLUMNS}"
+        );
+        let mut query = sqlx::query(&sql).bind(at).bind(id).bind(agreement_hash);
+        if let Some(user) = actor {
+            query = query.bind(user);
+        }
+        let row = query.fetch_optional(&mut *tx).await?;
+        let Some(row) = row else {
+            return Err(self.missing_or_conflict(&mut tx, id).await);
+        };
+        let app = application_row(&row)?;
+        let object_id = id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: actor.or(Some(app.applicant_id)),
+                object_type: "application",
+                object_id: &object_id,
+                action: match side {
+                    AgreementSide::Applicant => "agreement_accepted_by_applicant",
+                    AgreementSide::Provider { .. } => "agreement_accepted_by_provider",
+                },
+                reason: "",
+                detail: serde_json::json!({ "agreement_hash": agreement_hash }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    async fn activate_application(&self, id: i64, grant: &NewGrant<'_>) -> Result<ApplicationRow> {
+        let mut tx = self.pool.begin().await?;
+        // The state moves first: of two concurrent activations one finds nothing to move
+        // and rolls back, so an application never gets two grants.
+        let moved = sqlx::query(
+            "UPDATE applications SET state = 'in_force', due_on = NULL, updated_at = ? \
+             WHERE id = ? AND state = 'approved' AND applicant_accepted_at IS NOT NULL \
+             AND provider_accepted_at IS NOT NULL",
+        )
+        .bind(grant.at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(self.missing_or_conflict(&mut tx, id).await);
+        }
+        let grant_id = insert_grant_in(&mut tx, grant).await?;
+        let row = sqlx::query(&format!(
+            "UPDATE applications SET grant_id = ? WHERE id = ? RETURNING {APPLICATION_COLUMNS}"
+        ))
+        .bind(grant_id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let object_id = id.to_string();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: grant.at,
+                actor_id: None,
+                object_type: "application",
+                object_id: &object_id,
+                action: "in_force",
+                reason: "",
+                detail: serde_json::json!({ "grant_id": grant_id }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        application_row(&row)
     }
 
     async fn record_grant_use(

@@ -1,0 +1,624 @@
+//! Applications for conditionally open data (SD-OPEN §14): a registered user applies,
+//! the authority checks the form, the provider decides within its working-day deadline
+//! and states reasons for a refusal, both sides accept the open-use agreement
+//! (公共数据开放利用协议) after re-entering their password, and the grant comes into force.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use gongshu_core::access::{GrantKind, GrantMode};
+use gongshu_core::apply::{
+    ApplicationAction, ApplicationInput, ApplicationState, Party, needs_reason, next_state,
+};
+use gongshu_core::authz::{Principal, can_edit_entry, can_view_working_copy};
+use gongshu_core::calendar::china_date;
+use gongshu_core::region::region_contains;
+use gongshu_core::types::{OpenType, Role};
+use gongshu_core::{Error, ErrorCode, FieldError};
+use gongshu_store::{
+    AgreementSide, ApplicationMove, ApplicationQuery, ApplicationRow, DatasetRow, NewApplication,
+    NewGrant, StoreError,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::catalog::scope;
+use crate::views::EventView;
+use crate::{App, Result, store_error};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub applicant_id: i64,
+    pub state: ApplicationState,
+    /// The application as it was submitted; it cannot be changed afterwards.
+    pub content: ApplicationInput,
+    /// SHA-256 of the submitted content.
+    pub content_hash: String,
+    pub submitted_at: DateTime<Utc>,
+    /// The last day of the current step (working days), and whether it is provisional.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_on: Option<NaiveDate>,
+    pub due_provisional: bool,
+    /// The current step's deadline has passed.
+    pub overdue: bool,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+    pub quota_calls_per_day: Option<i64>,
+    pub quota_rows_per_day: Option<i64>,
+    pub agreement: Option<String>,
+    /// What each side accepts: it must send this hash back.
+    pub agreement_hash: Option<String>,
+    pub applicant_accepted_at: Option<DateTime<Utc>>,
+    pub provider_accepted_at: Option<DateTime<Utc>>,
+    pub grant_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplicationDetail {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub history: Vec<EventView>,
+}
+
+/// What the authority or the provider sends with an action.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionInput {
+    /// Required for a refusal or a return; recorded for every action.
+    #[serde(default)]
+    pub reason: String,
+    /// On approval: calls per day the grant allows.
+    pub quota_calls_per_day: Option<i64>,
+    /// On approval: rows per day the grant allows.
+    pub quota_rows_per_day: Option<i64>,
+}
+
+/// Accepting the agreement: the password again, and the hash of the text accepted.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInput {
+    pub password: String,
+    pub agreement_hash: String,
+}
+
+impl std::fmt::Debug for AcceptInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptInput")
+            .field("password", &"<redacted>")
+            .field("agreement_hash", &self.agreement_hash)
+            .finish()
+    }
+}
+
+impl App {
+    fn application_view(&self, r: &ApplicationRow) -> Result<ApplicationView> {
+        let content: ApplicationInput = serde_json::from_str(&r.content).map_err(|e| {
+            tracing::error!(application = r.id, error = %e, "stored application unreadable");
+            Error::internal()
+        })?;
+        let today = china_date(self.now());
+        Ok(ApplicationView {
+            id: r.id,
+            dataset_id: r.dataset_id,
+            applicant_id: r.applicant_id,
+            state: r.state,
+            content,
+            content_hash: r.content_hash.clone(),
+            submitted_at: r.submitted_at,
+            due_on: r.due_on,
+            due_provisional: r.due_provisional,
+            overdue: r.state.is_open() && r.due_on.is_some_and(|d| today > d),
+            decided_at: r.decided_at,
+            decision_reason: r.decision_reason.clone(),
+            quota_calls_per_day: r.quota_calls_per_day,
+            quota_rows_per_day: r.quota_rows_per_day,
+            agreement: r.agreement.clone(),
+            agreement_hash: r.agreement_hash.clone(),
+            applicant_accepted_at: r.applicant_accepted_at,
+            provider_accepted_at: r.provider_accepted_at,
+            grant_id: r.grant_id,
+        })
+    }
+
+    /// A registered user applies for a published, conditionally open entry.
+    pub async fn submit_application(
+        &self,
+        caller: &Principal,
+        input: ApplicationInput,
+    ) -> Result<ApplicationView> {
+        if !caller.has_role(Role::Registered) {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "只有注册用户（自然人或法人）可以申请有条件开放数据",
+                "Only registered users (natural or legal persons) apply for conditionally open data",
+            ));
+        }
+        let mut problems = input.problems();
+        let published = self
+            .store
+            .get_published(input.dataset_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found("信息资源", "Dataset"))?;
+        let cap = self.policy.cap(published.doc.grade);
+        if published.doc.open_type != OpenType::Conditional
+            || cap.max_open.rank() > OpenType::Conditional.rank()
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidState,
+                "该数据不是有条件开放数据，无需或不能申请",
+                "This entry is not open on conditions: there is nothing to apply for",
+            ));
+        }
+        for (i, item) in input.items.iter().enumerate() {
+            if !published.doc.items.iter().any(|d| &d.name == item) {
+                problems.push(FieldError::new(
+                    format!("items[{i}]"),
+                    "unknown",
+                    format!("信息项“{item}”不属于该数据"),
+                    format!("{item:?} is not a data item of this entry"),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+        let content = serde_json::to_string(&input).map_err(|_| Error::internal())?;
+        let content_hash = hex::encode(Sha256::digest(content.as_bytes()));
+        let (state, days) = if self.settings.formal_check {
+            (
+                ApplicationState::FormalCheck,
+                self.settings.formal_check_days,
+            )
+        } else {
+            (ApplicationState::WithProvider, self.settings.decision_days)
+        };
+        let due = self.deadline(china_date(self.now()), days).await?;
+        let row = self
+            .store
+            .insert_application(&NewApplication {
+                dataset_id: published.id,
+                applicant_id: caller.user_id,
+                state,
+                content,
+                content_hash,
+                at: self.now(),
+                due_on: Some(due.deadline),
+                due_provisional: due.provisional,
+            })
+            .await
+            .map_err(store_error)?;
+        let to = if state == ApplicationState::FormalCheck {
+            self.authorities_over(&published.region_code).await?
+        } else {
+            self.provider_admins(published.provider_id).await?
+        };
+        self.notify(
+            &to,
+            "application_submitted",
+            &format!("新的开放申请：{}", published.doc.title),
+            &format!("第 {} 号申请，请于 {} 前处理。", row.id, due.deadline),
+            &format!("/api/v1/applications/{}", row.id),
+        )
+        .await?;
+        self.application_view(&row)
+    }
+
+    /// The applications the caller takes part in: their own, those on their provider's
+    /// entries, and those in the regions they oversee.
+    pub async fn applications(&self, caller: &Principal) -> Result<Vec<ApplicationView>> {
+        let rows = self
+            .store
+            .list_applications(&ApplicationQuery {
+                applicant_id: Some(caller.user_id),
+                provider_ids: caller.provider_orgs(),
+                region_prefixes: caller
+                    .oversight_regions()
+                    .iter()
+                    .map(|r| region_prefix_of(r))
+                    .collect(),
+            })
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(|r| self.application_view(r)).collect()
+    }
+
+    pub async fn application(&self, caller: &Principal, id: i64) -> Result<ApplicationDetail> {
+        let (row, _) = self.visible_application(caller, id).await?;
+        let history = self
+            .store
+            .list_events("application", &id.to_string())
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(EventView::from)
+            .collect();
+        Ok(ApplicationDetail {
+            application: self.application_view(&row)?,
+            history,
+        })
+    }
+
+    /// The authority's formal check, the provider's decision, or the applicant's
+    /// withdrawal. Acting on a state that has moved on (a second approval, an approval
+    /// after a withdrawal) is refused and changes nothing.
+    pub async fn act_on_application(
+        &self,
+        caller: &Principal,
+        id: i64,
+        action: ApplicationAction,
+        input: ActionInput,
+    ) -> Result<ApplicationView> {
+        let (row, dataset) = self.visible_application(caller, id).await?;
+        let party = match action {
+            ApplicationAction::Withdraw if row.applicant_id == caller.user_id => Party::Applicant,
+            ApplicationAction::PassCheck | ApplicationAction::ReturnCheck
+                if self.oversees(caller, &dataset) =>
+            {
+                Party::Authority
+            }
+            ApplicationAction::Approve | ApplicationAction::Refuse
+                if can_edit_entry(caller, scope(&dataset)) =>
+            {
+                Party::Provider
+            }
+            _ => return Err(Error::forbidden()),
+        };
+        let Some(to) = next_state(row.state, action, party) else {
+            return Err(moved_on(row.state));
+        };
+        let reason = input.reason.trim();
+        if (needs_reason(action) && reason.is_empty()) || reason.chars().count() > 4000 {
+            return Err(Error::validation(vec![FieldError::new(
+                "reason",
+                "required",
+                "退回或不予同意须说明理由（不超过4000字）",
+                "a refusal or a return states its reasons (at most 4000 characters)",
+            )]));
+        }
+        let quota = |q: Option<i64>, field: &str| match q {
+            Some(n) if n < 1 => Err(Error::validation(vec![FieldError::new(
+                field,
+                "range",
+                "额度应为正整数",
+                "a quota is a positive whole number",
+            )])),
+            _ => Ok(q),
+        };
+        let quotas = if action == ApplicationAction::Approve {
+            (
+                quota(input.quota_calls_per_day, "quota_calls_per_day")?,
+                quota(input.quota_rows_per_day, "quota_rows_per_day")?,
+            )
+        } else {
+            (None, None)
+        };
+        let (due_on, due_provisional) = if to == ApplicationState::WithProvider {
+            let due = self
+                .deadline(china_date(self.now()), self.settings.decision_days)
+                .await?;
+            (Some(due.deadline), due.provisional)
+        } else {
+            (None, false)
+        };
+        let agreement = if action == ApplicationAction::Approve {
+            let text = self.agreement_text(&row, &dataset, quotas).await?;
+            let hash = hex::encode(Sha256::digest(text.as_bytes()));
+            Some((text, hash))
+        } else {
+            None
+        };
+        let moved = self
+            .store
+            .move_application(&ApplicationMove {
+                id,
+                from: row.state,
+                to,
+                actor_id: Some(caller.user_id),
+                action: action_name(action),
+                reason,
+                at: self.now(),
+                due_on,
+                due_provisional,
+                decision: matches!(
+                    action,
+                    ApplicationAction::Approve
+                        | ApplicationAction::Refuse
+                        | ApplicationAction::ReturnCheck
+                ),
+                agreement: agreement.as_ref().map(|(t, h)| (t.as_str(), h.as_str())),
+                quotas,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::VersionConflict => moved_on(row.state),
+                other => store_error(other),
+            })?;
+        let title = &dataset.doc.title;
+        let link = format!("/api/v1/applications/{id}");
+        match to {
+            ApplicationState::WithProvider => {
+                let due = due_on.map(|d| d.to_string()).unwrap_or_default();
+                let to = self.provider_admins(dataset.provider_id).await?;
+                self.notify(
+                    &to,
+                    "application_to_decide",
+                    &format!("待决定的开放申请：{title}"),
+                    &format!("第 {id} 号申请已通过形式审查，请于 {due} 前作出决定。"),
+                    &link,
+                )
+                .await?;
+            }
+            ApplicationState::Approved | ApplicationState::Refused | ApplicationState::Returned => {
+                let (subject, body) = match to {
+                    ApplicationState::Approved => (
+                        format!("申请已同意：{title}"),
+                        format!("第 {id} 号申请已同意，请阅读并确认开放利用协议。"),
+                    ),
+                    ApplicationState::Refused => (
+                        format!("申请未获同意：{title}"),
+                        format!("第 {id} 号申请未获同意。理由：{reason}"),
+                    ),
+                    _ => (
+                        format!("申请被退回：{title}"),
+                        format!("第 {id} 号申请未通过形式审查。理由：{reason}"),
+                    ),
+                };
+                self.notify(
+                    &[row.applicant_id],
+                    "application_decided",
+                    &subject,
+                    &body,
+                    &link,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        self.application_view(&moved)
+    }
+
+    /// One side accepts the agreement, with its password again (re-authentication) and
+    /// the hash of the text it read. When both have, the grant comes into force and the
+    /// authority is told.
+    pub async fn accept_agreement(
+        &self,
+        caller: &Principal,
+        id: i64,
+        input: AcceptInput,
+    ) -> Result<ApplicationView> {
+        let (row, dataset) = self.visible_application(caller, id).await?;
+        let side = if row.applicant_id == caller.user_id {
+            AgreementSide::Applicant
+        } else if can_edit_entry(caller, scope(&dataset)) {
+            AgreementSide::Provider {
+                user_id: caller.user_id,
+            }
+        } else {
+            return Err(Error::forbidden());
+        };
+        let confirmed = self.login(&caller.username, &input.password).await;
+        if !matches!(&confirmed, Ok(u) if u.id == caller.user_id) {
+            return Err(Error::new(
+                ErrorCode::Unauthenticated,
+                "密码不正确，未确认协议",
+                "Wrong password: the agreement was not accepted",
+            ));
+        }
+        let accepted = self
+            .store
+            .accept_agreement(id, side, &input.agreement_hash, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::VersionConflict => Error::new(
+                    ErrorCode::InvalidState,
+                    "协议不可确认：申请不在待确认状态、已确认过，或协议内容已变更",
+                    "Not accepted: the application is not awaiting acceptance, this side \
+                     already accepted, or the agreement is not the one shown",
+                ),
+                other => store_error(other),
+            })?;
+        if accepted.applicant_accepted_at.is_none() || accepted.provider_accepted_at.is_none() {
+            return self.application_view(&accepted);
+        }
+        let content: ApplicationInput =
+            serde_json::from_str(&accepted.content).map_err(|_| Error::internal())?;
+        let now = self.now();
+        let reason = format!("开放利用协议（第 {id} 号申请）");
+        let modes: Vec<GrantMode> = content.modes.clone();
+        let in_force = match self
+            .store
+            .activate_application(
+                id,
+                &NewGrant {
+                    kind: GrantKind::Open,
+                    dataset_id: accepted.dataset_id,
+                    holder_user_id: Some(accepted.applicant_id),
+                    holder_org_id: None,
+                    modes: &modes,
+                    purpose: &content.purpose,
+                    valid_from: now,
+                    valid_until: now + chrono::Duration::days(i64::from(content.period_days)),
+                    quota_calls_per_day: accepted.quota_calls_per_day,
+                    quota_rows_per_day: accepted.quota_rows_per_day,
+                    created_by: None,
+                    at: now,
+                    reason: &reason,
+                },
+            )
+            .await
+        {
+            Ok(r) => r,
+            // The other side's acceptance activated it a moment before.
+            Err(StoreError::VersionConflict) => self
+                .store
+                .get_application(id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| Error::not_found("申请", "Application"))?,
+            Err(e) => return Err(store_error(e)),
+        };
+        let mut to = vec![in_force.applicant_id];
+        to.extend(self.authorities_over(&dataset.region_code).await?);
+        to.extend(self.provider_admins(dataset.provider_id).await?);
+        self.notify(
+            &to,
+            "agreement_in_force",
+            &format!("开放利用协议生效：{}", dataset.doc.title),
+            &format!("第 {id} 号申请的协议已由双方确认，授权生效。"),
+            &format!("/api/v1/applications/{id}"),
+        )
+        .await?;
+        self.application_view(&in_force)
+    }
+
+    async fn agreement_text(
+        &self,
+        row: &ApplicationRow,
+        dataset: &DatasetRow,
+        quotas: (Option<i64>, Option<i64>),
+    ) -> Result<String> {
+        let content: ApplicationInput =
+            serde_json::from_str(&row.content).map_err(|_| Error::internal())?;
+        let provider = self
+            .store
+            .get_org(dataset.provider_id)
+            .await
+            .map_err(store_error)?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let applicant = self
+            .store
+            .get_user(row.applicant_id)
+            .await
+            .map_err(store_error)?
+            .map(|u| {
+                if u.display_name.is_empty() {
+                    u.username
+                } else {
+                    u.display_name
+                }
+            })
+            .unwrap_or_default();
+        let items = if content.items.is_empty() {
+            "全部信息项".to_owned()
+        } else {
+            content.items.join("、")
+        };
+        let modes = content
+            .modes
+            .iter()
+            .map(|m| match m {
+                GrantMode::Download => "下载",
+                GrantMode::Api => "接口调用",
+                GrantMode::Sandbox => "数据沙箱",
+                GrantMode::Verification => "核验",
+            })
+            .collect::<Vec<_>>()
+            .join("、");
+        let quota = |q: Option<i64>, unit: &str| {
+            q.map_or("不限".to_owned(), |n| format!("每日{n}{unit}"))
+        };
+        Ok(format!(
+            "公共数据开放利用协议\n\n\
+             甲方（数据提供单位）：{provider}\n\
+             乙方（数据利用主体）：{applicant}\n\n\
+             第一条 数据：{title}（资源代码 {code}），信息项：{items}。\n\
+             第二条 用途与场景：{purpose}；{scenario}。乙方不得将数据用于上述用途以外的目的。\n\
+             第三条 使用方式与范围：{modes}；调用额度{calls}，数据量额度{rows}。\n\
+             第四条 期限：自双方确认之日起{days}日。\n\
+             第五条 安全责任：乙方落实以下安全保障措施并遵守所签署的安全承诺书：{measures}。\
+             乙方不得向第三方提供、转让数据，不得试图重新识别个人身份。\n\
+             第六条 署名：乙方使用数据形成的成果应注明数据来源（《山东省公共数据开放办法》第十五条）。\n\
+             第七条 报告：乙方应按甲方要求报告数据利用情况。\n\
+             第八条 终止：乙方违反本协议的，甲方可立即终止授权，并报告公共数据主管部门。\n\n\
+             申请编号：{id}；申请内容摘要（SHA-256）：{hash}",
+            title = dataset.doc.title,
+            code = dataset.code,
+            purpose = content.purpose.trim(),
+            scenario = content.scenario.trim(),
+            calls = quota(quotas.0, "次"),
+            rows = quota(quotas.1, "行"),
+            days = content.period_days,
+            measures = content.security_measures.trim(),
+            id = row.id,
+            hash = row.content_hash,
+        ))
+    }
+
+    async fn visible_application(
+        &self,
+        caller: &Principal,
+        id: i64,
+    ) -> Result<(ApplicationRow, DatasetRow)> {
+        let not_found = || Error::not_found("申请", "Application");
+        let row = self
+            .store
+            .get_application(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(not_found)?;
+        let dataset = self
+            .store
+            .get_dataset(row.dataset_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(not_found)?;
+        if row.applicant_id == caller.user_id || can_view_working_copy(caller, scope(&dataset)) {
+            Ok((row, dataset))
+        } else {
+            Err(not_found())
+        }
+    }
+
+    fn oversees(&self, caller: &Principal, dataset: &DatasetRow) -> bool {
+        caller
+            .authority_regions()
+            .iter()
+            .any(|r| region_contains(r, &dataset.region_code))
+    }
+
+    async fn authorities_over(&self, region: &str) -> Result<Vec<i64>> {
+        let region = region.to_owned();
+        self.users_with(Role::AuthorityAdmin, move |g| {
+            g.region_code
+                .as_deref()
+                .is_some_and(|scope| region_contains(scope, &region))
+        })
+        .await
+    }
+
+    async fn provider_admins(&self, org: i64) -> Result<Vec<i64>> {
+        self.users_with(Role::ProviderAdmin, move |g| g.org_id == Some(org))
+            .await
+    }
+}
+
+fn moved_on(state: ApplicationState) -> Error {
+    Error::new(
+        ErrorCode::InvalidState,
+        format!("申请当前状态为“{}”，不能执行此操作", state.as_str()),
+        format!(
+            "The application is {}: this action is not possible now",
+            state.as_str()
+        ),
+    )
+}
+
+fn action_name(a: ApplicationAction) -> &'static str {
+    match a {
+        ApplicationAction::PassCheck => "formal_check_passed",
+        ApplicationAction::ReturnCheck => "returned",
+        ApplicationAction::Approve => "approved",
+        ApplicationAction::Refuse => "refused",
+        ApplicationAction::Withdraw => "withdrawn",
+    }
+}
+
+/// The code prefix that selects a region and everything below it.
+fn region_prefix_of(code: &str) -> String {
+    gongshu_core::region::RegionCode::parse(code)
+        .map(|r| r.prefix().to_owned())
+        .unwrap_or_else(|| code.to_owned())
+}
