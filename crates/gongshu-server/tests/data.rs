@@ -167,6 +167,15 @@ async fn other_provider(t: &TestApp) -> String {
         .await
 }
 
+/// An entry open on conditions (有条件开放), open to all departments for sharing.
+fn conditional_entry(title: &str) -> Value {
+    let mut body = entry(title);
+    body["open_type"] = json!("conditional");
+    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    body
+}
+
 /// Creates, submits and has the authority approve an entry of the demo provider.
 async fn published_entry(t: &TestApp, provider: &str, body: Value) -> i64 {
     let authority = t.token("demo-authority").await;
@@ -1204,10 +1213,7 @@ async fn the_gate_guards_every_read_and_upload() {
     let other = other_provider(&t).await;
     let open = entry_id(&t, &provider, OPEN_ENTRY).await;
     let draft = entry_id(&t, &provider, DRAFT_ENTRY).await;
-    let mut body = entry("有条件开放测试");
-    body["open_type"] = json!("conditional");
-    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
-    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let body = conditional_entry("有条件开放测试");
     let conditional = published_entry(&t, &provider, body).await;
 
     let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
@@ -1416,10 +1422,7 @@ async fn department_users_read_what_is_shared_without_conditions() {
         .await;
     let registered = t.user_with_role("citizen", "registered", None, None).await;
 
-    let mut shared = entry("无条件共享、有条件开放测试");
-    shared["open_type"] = json!("conditional");
-    shared["open_condition"] = json!("限科研用途，须签订开放利用协议");
-    shared["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let shared = conditional_entry("无条件共享、有条件开放测试");
     let shared = published_entry(&t, &provider, shared).await;
     let mut on_request = entry("有条件共享测试");
     on_request["share_type"] = json!("conditional");
@@ -1516,10 +1519,7 @@ async fn grants_open_conditional_data_to_their_holder_only() {
         .user_with_role("neighbour", "registered", None, None)
         .await;
     let late = t.user_with_role("late", "registered", None, None).await;
-    let mut body = entry("有条件开放授权测试");
-    body["open_type"] = json!("conditional");
-    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
-    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let body = conditional_entry("有条件开放授权测试");
     let conditional = published_entry(&t, &provider, body).await;
     let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
     let job = ingest_ok(&t, conditional, &provider, "c.csv", csv.as_bytes(), &[]).await;
@@ -1715,10 +1715,7 @@ async fn an_application_becomes_an_agreement_and_a_grant() {
     let authority = t.token("demo-authority").await;
     let citizen = t.user_with_role("citizen", "registered", None, None).await;
     let other = other_provider(&t).await;
-    let mut body = entry("有条件开放申请测试");
-    body["open_type"] = json!("conditional");
-    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
-    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    let body = conditional_entry("有条件开放申请测试");
     let dataset = published_entry(&t, &provider, body).await;
     let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
     let job = ingest_ok(&t, dataset, &provider, "c.csv", csv.as_bytes(), &[]).await;

@@ -325,6 +325,20 @@ fn resource_version_row(r: &SqliteRow) -> Result<ResourceVersionRow> {
 const JOB_SELECT: &str = "SELECT id, kind, dataset_id, resource_id, state, rows_read, rows_rejected, \
      detail, error, version, created_by, created_at, updated_at FROM jobs";
 
+/// `(held by this user or by one of these departments)`.
+fn push_holder(b: &mut QueryBuilder<'_, Sqlite>, user_id: i64, org_ids: &[i64]) {
+    b.push("(holder_user_id = ").push_bind(user_id);
+    if !org_ids.is_empty() {
+        b.push(" OR holder_org_id IN (");
+        let mut list = b.separated(", ");
+        for id in org_ids {
+            list.push_bind(*id);
+        }
+        b.push(")");
+    }
+    b.push(")");
+}
+
 /// Inserts a grant and its `granted` event inside the caller's transaction.
 async fn insert_grant_in(tx: &mut sqlx::Transaction<'_, Sqlite>, g: &NewGrant<'_>) -> Result<i64> {
     let modes =
@@ -1360,16 +1374,9 @@ impl Store for SqliteStore {
         ));
         b.push_bind(day.to_string());
         b.push(" WHERE dataset_id = ").push_bind(dataset_id);
-        b.push(" AND (holder_user_id = ").push_bind(user_id);
-        if !org_ids.is_empty() {
-            b.push(" OR holder_org_id IN (");
-            let mut list = b.separated(", ");
-            for id in org_ids {
-                list.push_bind(*id);
-            }
-            b.push(")");
-        }
-        b.push(") ORDER BY grants.id");
+        b.push(" AND ");
+        push_holder(&mut b, user_id, org_ids);
+        b.push(" ORDER BY grants.id");
         b.build()
             .fetch_all(&self.pool)
             .await?
@@ -1441,18 +1448,9 @@ impl Store for SqliteStore {
     }
 
     async fn grants_of(&self, user_id: i64, org_ids: &[i64]) -> Result<Vec<GrantRow>> {
-        let mut b = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {GRANT_COLUMNS} FROM grants WHERE holder_user_id = "
-        ));
-        b.push_bind(user_id);
-        if !org_ids.is_empty() {
-            b.push(" OR holder_org_id IN (");
-            let mut list = b.separated(", ");
-            for id in org_ids {
-                list.push_bind(*id);
-            }
-            b.push(")");
-        }
+        let mut b =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE "));
+        push_holder(&mut b, user_id, org_ids);
         b.push(" ORDER BY grants.id DESC");
         b.build()
             .fetch_all(&self.pool)
