@@ -1,7 +1,7 @@
 //! One story every store implementation must tell the same way. The PostgreSQL backend
 //! (issue 10) runs this same story.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use gongshu_core::authz::RoleGrant;
 use gongshu_core::catalog::{Category, DatasetDraft};
 use gongshu_core::types::*;
@@ -312,6 +312,215 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(by_region.total, 2);
+
+    governed(store, a.id, user.id, zibo.id, t0).await;
+}
+
+/// Issue 4: calendar years, grants and applications move only from the state they were
+/// seen in, and leave their events behind.
+async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: DateTime<Utc>) {
+    use gongshu_core::access::{GrantKind, GrantMode};
+    use gongshu_core::apply::ApplicationState as S;
+    use gongshu_core::calendar::official_schedules;
+
+    // The shipped notices never overwrite an administrator's year.
+    let mut y2026 = official_schedules().pop().unwrap();
+    assert!(store.seed_holiday_schedule(&y2026, t0).await.unwrap());
+    y2026.days.truncate(3);
+    let event = |action: &'static str| NewEvent {
+        at: t0,
+        actor_id: Some(user),
+        object_type: "calendar_year",
+        object_id: "2026",
+        action,
+        reason: "测试",
+        detail: "{}".into(),
+    };
+    store
+        .put_holiday_schedule(&y2026, &event("replaced"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .seed_holiday_schedule(&official_schedules()[7], t0)
+            .await
+            .unwrap()
+    );
+    let held = store.list_holiday_schedules().await.unwrap();
+    assert_eq!((held.len(), held[0].schedule.days.len()), (1, 3));
+    assert_eq!(held[0].source, ScheduleSource::Admin);
+
+    // Applications: a stale step touches nothing; a second activation finds nothing.
+    let app = store
+        .insert_application(&NewApplication {
+            dataset_id: dataset,
+            applicant_id: user,
+            state: S::FormalCheck,
+            content: "{}".into(),
+            content_hash: "h".into(),
+            at: t0,
+            due_on: None,
+            due_provisional: false,
+        })
+        .await
+        .unwrap();
+    let step = |from, to, action| ApplicationMove {
+        id: app.id,
+        from,
+        to,
+        actor_id: Some(user),
+        action,
+        reason: "",
+        at: t0,
+        due_on: None,
+        due_provisional: false,
+        decision: to == S::Approved,
+        agreement: (to == S::Approved).then_some(("协议", "ah")),
+        quotas: (Some(5), None),
+    };
+    store
+        .move_application(&step(
+            S::FormalCheck,
+            S::WithProvider,
+            "formal_check_passed",
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .move_application(&step(
+                S::FormalCheck,
+                S::WithProvider,
+                "formal_check_passed"
+            ))
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    store
+        .move_application(&step(S::WithProvider, S::Approved, "approved"))
+        .await
+        .unwrap();
+    let grant = |reason| NewGrant {
+        kind: GrantKind::Open,
+        dataset_id: dataset,
+        holder_user_id: Some(user),
+        holder_org_id: None,
+        modes: &[GrantMode::Api],
+        purpose: "研究",
+        valid_from: t0,
+        valid_until: t0 + Duration::days(30),
+        quota_calls_per_day: Some(5),
+        quota_rows_per_day: None,
+        created_by: None,
+        at: t0,
+        reason,
+    };
+    // Not in force until both sides accepted the agreement they were shown.
+    assert!(
+        store
+            .activate_application(app.id, &grant("x"))
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        store
+            .accept_agreement(app.id, AgreementSide::Applicant, "other", t0)
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    store
+        .accept_agreement(app.id, AgreementSide::Applicant, "ah", t0)
+        .await
+        .unwrap();
+    store
+        .accept_agreement(app.id, AgreementSide::Provider { user_id: user }, "ah", t0)
+        .await
+        .unwrap();
+    let in_force = store
+        .activate_application(app.id, &grant("协议"))
+        .await
+        .unwrap();
+    assert_eq!(in_force.state, S::InForce);
+    assert!(matches!(
+        store.activate_application(app.id, &grant("again")).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let g = in_force.grant_id.unwrap();
+    assert_eq!(store.grants_of(user, &[]).await.unwrap().len(), 1);
+
+    // Use is counted per day; a grant ends once.
+    let day = t0.date_naive();
+    store.record_grant_use(g, day, 1, 10).await.unwrap();
+    store.record_grant_use(g, day, 1, 5).await.unwrap();
+    let held = store.grants_held(dataset, user, &[org], day).await.unwrap();
+    assert_eq!((held[0].calls_today, held[0].rows_today), (2, 15));
+    assert!(
+        store
+            .grants_held(dataset, user + 1000, &[], day)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .terminate_grant(g, Some(user), "违约", t0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.terminate_grant(g, Some(user), "违约", t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let actions: Vec<String> = store
+        .list_events("application", &app.id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "submitted",
+            "formal_check_passed",
+            "approved",
+            "agreement_accepted_by_applicant",
+            "agreement_accepted_by_provider",
+            "in_force"
+        ]
+    );
+
+    // The inbox: one's own notices only.
+    store
+        .insert_notifications(&[NewNotification {
+            user_id: user,
+            kind: "k",
+            subject: "s",
+            body: "b",
+            link: "",
+            at: t0,
+        }])
+        .await
+        .unwrap();
+    let inbox = store.list_notifications(user, true, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        !store
+            .mark_notification_read(inbox[0].id, user + 1, t0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_notification_read(inbox[0].id, user, t0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_notifications(user, true, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -335,6 +544,9 @@ async fn revisions_cannot_be_rewritten() {
     assert!(result.is_err());
     let result = raw_exec(&path, "DELETE FROM dataset_revisions").await;
     assert!(result.is_err());
+    for sql in ["UPDATE events SET reason = 'x'", "DELETE FROM events"] {
+        assert!(raw_exec(&path, sql).await.is_err(), "{sql}");
+    }
 }
 
 async fn raw_exec(path: &std::path::Path, sql: &str) -> Result<(), sqlx::Error> {
