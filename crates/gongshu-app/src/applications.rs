@@ -473,6 +473,79 @@ impl App {
         self.application_view(&in_force)
     }
 
+    /// Reminds whoever must act on an application `remind_days` working days before
+    /// its deadline, and tells the authority when the deadline has passed. Each notice
+    /// goes once per deadline, however often this runs and on however many nodes.
+    /// Returns (reminders, escalations) sent.
+    pub async fn send_deadline_notices(&self) -> Result<(usize, usize)> {
+        let calendar = self.calendar().await?;
+        let today = china_date(self.now());
+        let mut sent = (0, 0);
+        for row in self
+            .store
+            .applications_with_deadlines()
+            .await
+            .map_err(store_error)?
+        {
+            let Some(due) = row.due_on else { continue };
+            let overdue = today > due;
+            let remind = calendar
+                .working_days_before(due, self.settings.remind_days)
+                .is_some_and(|from| today >= from);
+            if !overdue && !remind {
+                continue;
+            }
+            if !self
+                .store
+                .claim_deadline_notice(row.id, due, overdue)
+                .await
+                .map_err(store_error)?
+            {
+                continue;
+            }
+            let Some(dataset) = self
+                .store
+                .get_dataset(row.dataset_id)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let mut to = if row.state == ApplicationState::FormalCheck {
+                self.authorities_over(&dataset.region_code).await?
+            } else {
+                self.provider_admins(dataset.provider_id).await?
+            };
+            let id = row.id;
+            let title = &dataset.doc.title;
+            let (kind, subject, body) = if overdue {
+                to.extend(self.authorities_over(&dataset.region_code).await?);
+                sent.1 += 1;
+                (
+                    "application_overdue",
+                    format!("开放申请已逾期：{title}"),
+                    format!("第 {id} 号申请应于 {due} 前处理，现已逾期。"),
+                )
+            } else {
+                sent.0 += 1;
+                (
+                    "application_due_soon",
+                    format!("开放申请即将到期：{title}"),
+                    format!("第 {id} 号申请应于 {due} 前处理。"),
+                )
+            };
+            self.notify(
+                &to,
+                kind,
+                &subject,
+                &body,
+                &format!("/api/v1/applications/{id}"),
+            )
+            .await?;
+        }
+        Ok(sent)
+    }
+
     async fn agreement_text(
         &self,
         row: &ApplicationRow,

@@ -46,6 +46,8 @@ pub struct Settings {
     pub formal_check_days: u32,
     /// Working days for the provider's decision (鲁数发〔2025〕1号: 10).
     pub decision_days: u32,
+    /// Working days before a deadline at which the one who must act is reminded.
+    pub remind_days: u32,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             formal_check: true,
             formal_check_days: 5,
             decision_days: 10,
+            remind_days: 2,
         }
     }
 }

@@ -1927,3 +1927,94 @@ async fn an_application_becomes_an_agreement_and_a_grant() {
     let (_, inbox) = t.get("/api/v1/inbox", Some(&citizen)).await;
     assert!(inbox.to_string().contains("申请用途与开放条件不符"));
 }
+
+/// R11.4: whoever must act is reminded before the deadline, the authority is told once
+/// it has passed, and each notice goes once per deadline.
+#[tokio::test]
+async fn deadlines_remind_then_escalate_once() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let dataset = published_entry(&t, &provider, conditional_entry("到期提醒测试")).await;
+    let (s, app) = t
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            json!({
+                "dataset_id": dataset, "purpose": "研究", "scenario": "论文",
+                "security_measures": "专机", "modes": ["api"], "period_days": 30,
+                "pledge_accepted": true
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    let id = app["id"].as_i64().unwrap();
+
+    // A second process on the same data directory, as a second node would be.
+    let (node, _) = gongshu_server::open_app(t.data_dir(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    let set_due = |day: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query("UPDATE applications SET due_on = ? WHERE id = ?")
+                .bind(day)
+                .bind(id)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let today = gongshu_app::gongshu_core::calendar::china_date(chrono::Utc::now());
+    let kinds = |inbox: &Value| -> Vec<String> {
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    set_due(today.to_string()).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (1, 0));
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        kinds(&inbox).contains(&"application_due_soon".to_owned()),
+        "{inbox}"
+    );
+
+    set_due((today - chrono::Duration::days(3)).to_string()).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 1));
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    let k = kinds(&inbox);
+    assert_eq!(
+        k.iter().filter(|k| *k == "application_overdue").count(),
+        1,
+        "{inbox}"
+    );
+    let (_, detail) = t
+        .get(&format!("/api/v1/applications/{id}"), Some(&citizen))
+        .await;
+    assert_eq!(detail["overdue"], true);
+
+    // Once decided, nothing more is sent.
+    t.post(
+        &format!("/api/v1/applications/{id}/withdraw"),
+        Some(&citizen),
+        json!({}),
+    )
+    .await;
+    set_due((today - chrono::Duration::days(10)).to_string()).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+}

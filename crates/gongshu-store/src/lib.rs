@@ -198,6 +198,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// grant, in one transaction; `VersionConflict` if it is not ready or already is.
     async fn activate_application(&self, id: i64, grant: &NewGrant<'_>) -> Result<ApplicationRow>;
 
+    /// Applications still waiting for someone, with a deadline.
+    async fn applications_with_deadlines(&self) -> Result<Vec<ApplicationRow>>;
+    /// Claims the reminder (`escalation` false) or the escalation of an application's
+    /// deadline `due_on`; `false` if it was already sent for that deadline, so that
+    /// concurrent senders notify once.
+    async fn claim_deadline_notice(
+        &self,
+        id: i64,
+        due_on: chrono::NaiveDate,
+        escalation: bool,
+    ) -> Result<bool>;
+
     /// Adds to a grant's use on `day`.
     async fn record_grant_use(
         &self,

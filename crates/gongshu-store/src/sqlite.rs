@@ -1776,6 +1776,41 @@ impl Store for SqliteStore {
         application_row(&row)
     }
 
+    async fn applications_with_deadlines(&self) -> Result<Vec<ApplicationRow>> {
+        self.all(
+            sqlx::query(&format!(
+                "SELECT {APPLICATION_COLUMNS} FROM applications \
+                 WHERE due_on IS NOT NULL AND state IN ('formal_check', 'with_provider') \
+                 ORDER BY id"
+            )),
+            application_row,
+        )
+        .await
+    }
+
+    async fn claim_deadline_notice(
+        &self,
+        id: i64,
+        due_on: chrono::NaiveDate,
+        escalation: bool,
+    ) -> Result<bool> {
+        let column = if escalation {
+            "escalated_for"
+        } else {
+            "reminded_for"
+        };
+        let due = due_on.to_string();
+        let done = sqlx::query(&format!(
+            "UPDATE applications SET {column} = ?1 WHERE id = ?2 AND due_on = ?1 \
+             AND ({column} IS NULL OR {column} <> ?1)"
+        ))
+        .bind(&due)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_grant_use(
         &self,
         grant_id: i64,

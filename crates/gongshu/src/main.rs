@@ -388,6 +388,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
         data_dir = %args.data.data_dir.display(),
         "Gongshu is serving at http://{addr}"
     );
+    // Deadline reminders and escalations; each notice is claimed in the store, so a
+    // restart or a second node does not send it again.
+    let notices = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match notices.send_deadline_notices().await {
+                Ok((0, 0)) => {}
+                Ok((reminders, escalations)) => {
+                    tracing::info!(reminders, escalations, "deadline notices sent");
+                }
+                Err(e) => tracing::warn!(error = %e, "deadline notices failed"),
+            }
+        }
+    });
     gongshu_server::serve(
         listener,
         gongshu_server::router(app, config),
