@@ -11,25 +11,30 @@ use gongshu_core::apply::{
 use gongshu_core::authz::{Principal, can_edit_entry, can_view_working_copy};
 use gongshu_core::calendar::china_date;
 use gongshu_core::region::region_contains;
-use gongshu_core::types::{OpenType, Role};
+use gongshu_core::types::{OpenType, Role, ShareType};
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
-    AgreementSide, ApplicationMove, ApplicationQuery, ApplicationRow, DatasetRow, NewApplication,
-    NewGrant, StoreError,
+    Activation, AgreementSide, ApplicationMove, ApplicationQuery, ApplicationRow, DatasetRow,
+    NewApplication, NewGrant, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::catalog::scope;
+use crate::grants::departments;
 use crate::views::EventView;
 use crate::{App, Result, store_error};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApplicationView {
     pub id: i64,
+    /// `open` (SD-OPEN §14) or `share` (SD-EGOV §23).
+    pub kind: GrantKind,
     pub dataset_id: i64,
     pub applicant_id: i64,
+    /// The department a sharing request is made for.
+    pub requester_org_id: Option<i64>,
     pub state: ApplicationState,
     /// The application as it was submitted; it cannot be changed afterwards.
     pub content: ApplicationInput,
@@ -100,8 +105,10 @@ impl App {
         let today = china_date(self.now());
         Ok(ApplicationView {
             id: r.id,
+            kind: content.kind,
             dataset_id: r.dataset_id,
             applicant_id: r.applicant_id,
+            requester_org_id: r.requester_org_id,
             state: r.state,
             content,
             content_hash: r.content_hash.clone(),
@@ -127,13 +134,26 @@ impl App {
         caller: &Principal,
         input: ApplicationInput,
     ) -> Result<ApplicationView> {
-        if !caller.has_role(Role::Registered) {
-            return Err(Error::new(
-                ErrorCode::Forbidden,
-                "只有注册用户（自然人或法人）可以申请有条件开放数据",
-                "Only registered users (natural or legal persons) apply for conditionally open data",
-            ));
-        }
+        let requester_org_id = match input.kind {
+            GrantKind::Open if caller.has_role(Role::Registered) => None,
+            GrantKind::Open => {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "只有注册用户（自然人或法人）可以申请有条件开放数据",
+                    "Only registered users (natural or legal persons) apply for conditionally open data",
+                ));
+            }
+            GrantKind::Share => match departments(caller).first() {
+                Some(org) => Some(*org),
+                None => {
+                    return Err(Error::new(
+                        ErrorCode::Forbidden,
+                        "只有政务部门用户可以申请有条件共享数据",
+                        "Only government department users request conditionally shared data",
+                    ));
+                }
+            },
+        };
         let mut problems = input.problems();
         let published = self
             .store
@@ -142,13 +162,18 @@ impl App {
             .map_err(store_error)?
             .ok_or_else(|| Error::not_found("信息资源", "Dataset"))?;
         let cap = self.policy.cap(published.doc.grade);
-        if published.doc.open_type != OpenType::Conditional
-            || cap.max_open.rank() > OpenType::Conditional.rank()
-        {
+        let applicable = match input.kind {
+            GrantKind::Open => {
+                published.doc.open_type == OpenType::Conditional
+                    && cap.max_open.rank() <= OpenType::Conditional.rank()
+            }
+            GrantKind::Share => published.doc.share_type == ShareType::Conditional,
+        };
+        if !applicable {
             return Err(Error::new(
                 ErrorCode::InvalidState,
-                "该数据不是有条件开放数据，无需或不能申请",
-                "This entry is not open on conditions: there is nothing to apply for",
+                "该数据不是有条件开放（或有条件共享）数据，无需或不能申请",
+                "This entry is not open (or shared) on conditions: there is nothing to apply for",
             ));
         }
         for (i, item) in input.items.iter().enumerate() {
@@ -166,7 +191,11 @@ impl App {
         }
         let content = serde_json::to_string(&input).map_err(|_| Error::internal())?;
         let content_hash = hex::encode(Sha256::digest(content.as_bytes()));
-        let (state, days) = if self.settings.formal_check {
+        let through_authority = match input.kind {
+            GrantKind::Open => self.settings.formal_check,
+            GrantKind::Share => self.settings.share_via_authority,
+        };
+        let (state, days) = if through_authority {
             (
                 ApplicationState::FormalCheck,
                 self.settings.formal_check_days,
@@ -180,6 +209,7 @@ impl App {
             .insert_application(&NewApplication {
                 dataset_id: published.id,
                 applicant_id: caller.user_id,
+                requester_org_id,
                 state,
                 content,
                 content_hash,
@@ -251,9 +281,17 @@ impl App {
         input: ActionInput,
     ) -> Result<ApplicationView> {
         let (row, dataset) = self.visible_application(caller, id).await?;
+        let kind = self.application_view(&row)?.kind;
         let party = match action {
-            ApplicationAction::Withdraw if row.applicant_id == caller.user_id => Party::Applicant,
-            ApplicationAction::PassCheck | ApplicationAction::ReturnCheck
+            ApplicationAction::Withdraw | ApplicationAction::Dispute
+                if row.applicant_id == caller.user_id =>
+            {
+                Party::Applicant
+            }
+            ApplicationAction::PassCheck
+            | ApplicationAction::ReturnCheck
+            | ApplicationAction::Uphold
+            | ApplicationAction::Overturn
                 if self.oversees(caller, &dataset) =>
             {
                 Party::Authority
@@ -265,7 +303,7 @@ impl App {
             }
             _ => return Err(Error::forbidden()),
         };
-        let Some(to) = next_state(row.state, action, party) else {
+        let Some(to) = next_state(kind, row.state, action, party) else {
             return Err(moved_on(row.state));
         };
         let reason = input.reason.trim();
@@ -273,8 +311,8 @@ impl App {
             return Err(Error::validation(vec![FieldError::new(
                 "reason",
                 "required",
-                "退回或不予同意须说明理由（不超过4000字）",
-                "a refusal or a return states its reasons (at most 4000 characters)",
+                "退回、不予同意、异议和裁决须说明理由（不超过4000字）",
+                "refusals, returns, disputes and rulings state their reasons (at most 4000 characters)",
             )]));
         }
         let quota = |q: Option<i64>, field: &str| match q {
@@ -286,7 +324,10 @@ impl App {
             )])),
             _ => Ok(q),
         };
-        let quotas = if action == ApplicationAction::Approve {
+        let quotas = if matches!(
+            action,
+            ApplicationAction::Approve | ApplicationAction::Overturn
+        ) {
             (
                 quota(input.quota_calls_per_day, "quota_calls_per_day")?,
                 quota(input.quota_rows_per_day, "quota_rows_per_day")?,
@@ -294,7 +335,15 @@ impl App {
         } else {
             (None, None)
         };
-        let (due_on, due_provisional) = if to == ApplicationState::WithProvider {
+        if to == ApplicationState::InForce {
+            return self
+                .share_in_force(caller, &row, &dataset, action, reason, quotas)
+                .await;
+        }
+        let (due_on, due_provisional) = if matches!(
+            to,
+            ApplicationState::WithProvider | ApplicationState::Disputed
+        ) {
             let due = self
                 .deadline(china_date(self.now()), self.settings.decision_days)
                 .await?;
@@ -302,7 +351,7 @@ impl App {
         } else {
             (None, false)
         };
-        let agreement = if action == ApplicationAction::Approve {
+        let agreement = if to == ApplicationState::Approved {
             let text = self.agreement_text(&row, &dataset, quotas).await?;
             let hash = hex::encode(Sha256::digest(text.as_bytes()));
             Some((text, hash))
@@ -326,6 +375,7 @@ impl App {
                     ApplicationAction::Approve
                         | ApplicationAction::Refuse
                         | ApplicationAction::ReturnCheck
+                        | ApplicationAction::Uphold
                 ),
                 agreement: agreement.as_ref().map(|(t, h)| (t.as_str(), h.as_str())),
                 quotas,
@@ -350,7 +400,22 @@ impl App {
                 )
                 .await?;
             }
-            ApplicationState::Approved | ApplicationState::Refused | ApplicationState::Returned => {
+            ApplicationState::Disputed => {
+                let due = due_on.map(|d| d.to_string()).unwrap_or_default();
+                let to = self.authorities_over(&dataset.region_code).await?;
+                self.notify(
+                    &to,
+                    "sharing_disputed",
+                    &format!("共享申请异议待裁决：{title}"),
+                    &format!("第 {id} 号共享申请被拒绝后申请方提出异议，请于 {due} 前裁决。理由：{reason}"),
+                    &link,
+                )
+                .await?;
+            }
+            ApplicationState::Approved
+            | ApplicationState::Refused
+            | ApplicationState::Returned
+            | ApplicationState::Upheld => {
                 let (subject, body) = match to {
                     ApplicationState::Approved => (
                         format!("申请已同意：{title}"),
@@ -359,6 +424,10 @@ impl App {
                     ApplicationState::Refused => (
                         format!("申请未获同意：{title}"),
                         format!("第 {id} 号申请未获同意。理由：{reason}"),
+                    ),
+                    ApplicationState::Upheld => (
+                        format!("异议未获支持：{title}"),
+                        format!("主管部门维持对第 {id} 号共享申请的拒绝。理由：{reason}"),
                     ),
                     _ => (
                         format!("申请被退回：{title}"),
@@ -429,9 +498,14 @@ impl App {
         let modes: Vec<GrantMode> = content.modes.clone();
         let in_force = match self
             .store
-            .activate_application(
+            .activate_application(&Activation {
                 id,
-                &NewGrant {
+                from: ApplicationState::Approved,
+                needs_acceptance: true,
+                actor_id: None,
+                action: "in_force",
+                reason: "",
+                grant: &NewGrant {
                     kind: GrantKind::Open,
                     dataset_id: accepted.dataset_id,
                     holder_user_id: Some(accepted.applicant_id),
@@ -446,7 +520,7 @@ impl App {
                     at: now,
                     reason: &reason,
                 },
-            )
+            })
             .await
         {
             Ok(r) => r,
@@ -468,6 +542,70 @@ impl App {
             &format!("开放利用协议生效：{}", dataset.doc.title),
             &format!("第 {id} 号申请的协议已由双方确认，授权生效。"),
             &format!("/api/v1/applications/{id}"),
+        )
+        .await?;
+        self.application_view(&in_force)
+    }
+
+    /// A sharing request approved by the provider, or a disputed refusal overturned by
+    /// the authority: in force at once, held by the requesting department.
+    async fn share_in_force(
+        &self,
+        caller: &Principal,
+        row: &ApplicationRow,
+        dataset: &DatasetRow,
+        action: ApplicationAction,
+        reason: &str,
+        quotas: (Option<i64>, Option<i64>),
+    ) -> Result<ApplicationView> {
+        let content: ApplicationInput =
+            serde_json::from_str(&row.content).map_err(|_| Error::internal())?;
+        let now = self.now();
+        let grant_reason = format!("共享申请第 {} 号", row.id);
+        let in_force = self
+            .store
+            .activate_application(&Activation {
+                id: row.id,
+                from: row.state,
+                needs_acceptance: false,
+                actor_id: Some(caller.user_id),
+                action: action_name(action),
+                reason,
+                grant: &NewGrant {
+                    kind: GrantKind::Share,
+                    dataset_id: row.dataset_id,
+                    holder_user_id: None,
+                    holder_org_id: row.requester_org_id,
+                    modes: &content.modes,
+                    purpose: &content.purpose,
+                    valid_from: now,
+                    valid_until: now + chrono::Duration::days(i64::from(content.period_days)),
+                    quota_calls_per_day: quotas.0,
+                    quota_rows_per_day: quotas.1,
+                    created_by: Some(caller.user_id),
+                    at: now,
+                    reason: &grant_reason,
+                },
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::VersionConflict => moved_on(row.state),
+                other => store_error(other),
+            })?;
+        let mut to = vec![row.applicant_id];
+        if let Some(org) = row.requester_org_id {
+            to.extend(
+                self.users_with(Role::DeptUser, |g| g.org_id == Some(org))
+                    .await?,
+            );
+        }
+        to.extend(self.authorities_over(&dataset.region_code).await?);
+        self.notify(
+            &to,
+            "sharing_in_force",
+            &format!("共享申请已同意：{}", dataset.doc.title),
+            &format!("第 {} 号共享申请已同意，授权生效。", row.id),
+            &format!("/api/v1/applications/{}", row.id),
         )
         .await?;
         self.application_view(&in_force)
@@ -511,7 +649,10 @@ impl App {
             else {
                 continue;
             };
-            let mut to = if row.state == ApplicationState::FormalCheck {
+            let mut to = if matches!(
+                row.state,
+                ApplicationState::FormalCheck | ApplicationState::Disputed
+            ) {
                 self.authorities_over(&dataset.region_code).await?
             } else {
                 self.provider_admins(dataset.provider_id).await?
@@ -686,6 +827,9 @@ fn action_name(a: ApplicationAction) -> &'static str {
         ApplicationAction::Approve => "approved",
         ApplicationAction::Refuse => "refused",
         ApplicationAction::Withdraw => "withdrawn",
+        ApplicationAction::Dispute => "disputed",
+        ApplicationAction::Uphold => "refusal_upheld",
+        ApplicationAction::Overturn => "refusal_overturned",
     }
 }
 

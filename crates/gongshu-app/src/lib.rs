@@ -48,6 +48,9 @@ pub struct Settings {
     pub decision_days: u32,
     /// Working days before a deadline at which the one who must act is reminded.
     pub remind_days: u32,
+    /// Sharing requests go through the authority, which forwards them to the provider
+    /// (SD-EGOV §23 lets a region choose); otherwise straight to the provider.
+    pub share_via_authority: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             formal_check_days: 5,
             decision_days: 10,
             remind_days: 2,
+            share_via_authority: false,
         }
     }
 }

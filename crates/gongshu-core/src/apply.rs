@@ -1,11 +1,12 @@
-//! Applications for conditionally open data (有条件开放, SD-OPEN §14): who may move an
-//! application from which state to which, and what an application must say.
+//! Applications for conditionally open data (有条件开放, SD-OPEN §14) and a department's
+//! requests for conditionally shared data (有条件共享, SD-EGOV §23): who may move one from
+//! which state to which, and what it must say.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::FieldError;
-use crate::access::GrantMode;
+use crate::access::{GrantKind, GrantMode};
 
 /// Where an application stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -25,6 +26,11 @@ pub enum ApplicationState {
     Returned,
     /// Withdrawn by the applicant before it came into force.
     Withdrawn,
+    /// A sharing request whose refusal the requesting department disputes: the
+    /// authority arbitrates (SD-EGOV §23).
+    Disputed,
+    /// The authority upheld the refusal.
+    Upheld,
 }
 
 impl ApplicationState {
@@ -37,6 +43,8 @@ impl ApplicationState {
             Self::Refused => "refused",
             Self::Returned => "returned",
             Self::Withdrawn => "withdrawn",
+            Self::Disputed => "disputed",
+            Self::Upheld => "upheld",
         }
     }
 
@@ -49,6 +57,8 @@ impl ApplicationState {
             Self::Refused,
             Self::Returned,
             Self::Withdrawn,
+            Self::Disputed,
+            Self::Upheld,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -84,33 +94,56 @@ pub enum ApplicationAction {
     Approve,
     Refuse,
     Withdraw,
+    /// The requesting department disputes a refusal of its sharing request.
+    Dispute,
+    /// The authority upholds the disputed refusal.
+    Uphold,
+    /// The authority overturns the disputed refusal: the data is shared.
+    Overturn,
 }
 
-/// The state an action leads to, if this party may take it in this state.
+/// The state an action leads to, if this party may take it in this state. Opening ends
+/// in an agreement both sides accept; sharing is in force once approved, and a refusal
+/// may be disputed before the authority once.
 pub fn next_state(
+    kind: GrantKind,
     state: ApplicationState,
     action: ApplicationAction,
     party: Party,
 ) -> Option<ApplicationState> {
     use ApplicationAction as A;
     use ApplicationState as S;
-    match (state, action, party) {
-        (S::FormalCheck, A::PassCheck, Party::Authority) => Some(S::WithProvider),
-        (S::FormalCheck, A::ReturnCheck, Party::Authority) => Some(S::Returned),
-        (S::WithProvider, A::Approve, Party::Provider) => Some(S::Approved),
-        (S::WithProvider, A::Refuse, Party::Provider) => Some(S::Refused),
-        (S::FormalCheck | S::WithProvider | S::Approved, A::Withdraw, Party::Applicant) => {
-            Some(S::Withdrawn)
-        }
+    match (kind, state, action, party) {
+        (_, S::FormalCheck, A::PassCheck, Party::Authority) => Some(S::WithProvider),
+        (_, S::FormalCheck, A::ReturnCheck, Party::Authority) => Some(S::Returned),
+        (GrantKind::Open, S::WithProvider, A::Approve, Party::Provider) => Some(S::Approved),
+        (GrantKind::Share, S::WithProvider, A::Approve, Party::Provider) => Some(S::InForce),
+        (_, S::WithProvider, A::Refuse, Party::Provider) => Some(S::Refused),
+        (
+            GrantKind::Open,
+            S::FormalCheck | S::WithProvider | S::Approved,
+            A::Withdraw,
+            Party::Applicant,
+        )
+        | (
+            GrantKind::Share,
+            S::FormalCheck | S::WithProvider | S::Disputed,
+            A::Withdraw,
+            Party::Applicant,
+        ) => Some(S::Withdrawn),
+        (GrantKind::Share, S::Refused, A::Dispute, Party::Applicant) => Some(S::Disputed),
+        (GrantKind::Share, S::Disputed, A::Uphold, Party::Authority) => Some(S::Upheld),
+        (GrantKind::Share, S::Disputed, A::Overturn, Party::Authority) => Some(S::InForce),
         _ => None,
     }
 }
 
-/// Whether the action must state its reasons (a refusal or a return, SD-OPEN §14).
+/// Whether the action must state its reasons: refusals, returns, disputes and the
+/// authority's arbitration (SD-OPEN §14, SD-EGOV §23).
 pub fn needs_reason(action: ApplicationAction) -> bool {
-    matches!(
+    !matches!(
         action,
-        ApplicationAction::Refuse | ApplicationAction::ReturnCheck
+        ApplicationAction::PassCheck | ApplicationAction::Approve | ApplicationAction::Withdraw
     )
 }
 
@@ -118,6 +151,10 @@ pub fn needs_reason(action: ApplicationAction) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationInput {
+    /// `open` (a registered user, SD-OPEN §14; the default) or `share` (a department
+    /// user for their department, SD-EGOV §23).
+    #[serde(default = "open_kind")]
+    pub kind: GrantKind,
     pub dataset_id: i64,
     /// The data items wanted (信息项 names); empty for all.
     #[serde(default)]
@@ -131,8 +168,16 @@ pub struct ApplicationInput {
     pub modes: Vec<GrantMode>,
     /// Days of use wanted, from coming into force (at most five years).
     pub period_days: u32,
-    /// The applicant signs the security pledge (安全承诺书).
+    /// The applicant signs the security pledge (安全承诺书); required to open data.
+    #[serde(default)]
     pub pledge_accepted: bool,
+    /// The statutory duty the shared data serves (法定职责); required to share data.
+    #[serde(default)]
+    pub legal_duty: String,
+}
+
+fn open_kind() -> GrantKind {
+    GrantKind::Open
 }
 
 /// The longest period an application may ask for, in days.
@@ -162,6 +207,9 @@ impl ApplicationInput {
             4000,
             "安全保障措施",
         );
+        if self.kind == GrantKind::Share {
+            text("legal_duty", &self.legal_duty, 2000, "所依据的法定职责");
+        }
         if self.modes.is_empty() {
             out.push(FieldError::new(
                 "modes",
@@ -178,7 +226,7 @@ impl ApplicationInput {
                 format!("period_days must be between 1 and {MAX_PERIOD_DAYS}"),
             ));
         }
-        if !self.pledge_accepted {
+        if self.kind == GrantKind::Open && !self.pledge_accepted {
             out.push(FieldError::new(
                 "pledge_accepted",
                 "required",
@@ -204,10 +252,12 @@ mod tests {
     use ApplicationAction as A;
     use ApplicationState as S;
 
-    // SD-OPEN §14: the authority checks form, the provider decides, the applicant may
-    // withdraw until it is in force; nobody else moves it, and nothing moves it back.
+    // SD-OPEN §14 and SD-EGOV §23: the authority checks form, the provider decides, a
+    // department may dispute a refused sharing request once and the authority decides;
+    // the applicant may withdraw until it is in force; nobody else moves it.
     #[test]
     fn transitions() {
+        use GrantKind::{Open, Share};
         let all_states = [
             S::FormalCheck,
             S::WithProvider,
@@ -216,6 +266,8 @@ mod tests {
             S::Refused,
             S::Returned,
             S::Withdrawn,
+            S::Disputed,
+            S::Upheld,
         ];
         let all_actions = [
             A::PassCheck,
@@ -223,49 +275,110 @@ mod tests {
             A::Approve,
             A::Refuse,
             A::Withdraw,
+            A::Dispute,
+            A::Uphold,
+            A::Overturn,
         ];
-        let allowed = [
+        let both = |s, a, p, to| [(Open, s, a, p, to), (Share, s, a, p, to)];
+        let mut allowed = Vec::new();
+        allowed.extend(both(
+            S::FormalCheck,
+            A::PassCheck,
+            Party::Authority,
+            S::WithProvider,
+        ));
+        allowed.extend(both(
+            S::FormalCheck,
+            A::ReturnCheck,
+            Party::Authority,
+            S::Returned,
+        ));
+        allowed.extend(both(
+            S::WithProvider,
+            A::Refuse,
+            Party::Provider,
+            S::Refused,
+        ));
+        allowed.extend(both(
+            S::FormalCheck,
+            A::Withdraw,
+            Party::Applicant,
+            S::Withdrawn,
+        ));
+        allowed.extend(both(
+            S::WithProvider,
+            A::Withdraw,
+            Party::Applicant,
+            S::Withdrawn,
+        ));
+        allowed.extend([
             (
-                S::FormalCheck,
-                A::PassCheck,
-                Party::Authority,
+                Open,
                 S::WithProvider,
+                A::Approve,
+                Party::Provider,
+                S::Approved,
             ),
             (
-                S::FormalCheck,
-                A::ReturnCheck,
-                Party::Authority,
-                S::Returned,
+                Open,
+                S::Approved,
+                A::Withdraw,
+                Party::Applicant,
+                S::Withdrawn,
             ),
-            (S::WithProvider, A::Approve, Party::Provider, S::Approved),
-            (S::WithProvider, A::Refuse, Party::Provider, S::Refused),
-            (S::FormalCheck, A::Withdraw, Party::Applicant, S::Withdrawn),
-            (S::WithProvider, A::Withdraw, Party::Applicant, S::Withdrawn),
-            (S::Approved, A::Withdraw, Party::Applicant, S::Withdrawn),
-        ];
-        for state in all_states {
-            for action in all_actions {
-                for party in [Party::Applicant, Party::Authority, Party::Provider] {
-                    let want = allowed
-                        .iter()
-                        .find(|(s, a, p, _)| (*s, *a, *p) == (state, action, party))
-                        .map(|(_, _, _, to)| *to);
-                    assert_eq!(
-                        next_state(state, action, party),
-                        want,
-                        "{state:?} {action:?} by {party:?}"
-                    );
+            (
+                Share,
+                S::WithProvider,
+                A::Approve,
+                Party::Provider,
+                S::InForce,
+            ),
+            (Share, S::Refused, A::Dispute, Party::Applicant, S::Disputed),
+            (Share, S::Disputed, A::Uphold, Party::Authority, S::Upheld),
+            (
+                Share,
+                S::Disputed,
+                A::Overturn,
+                Party::Authority,
+                S::InForce,
+            ),
+            (
+                Share,
+                S::Disputed,
+                A::Withdraw,
+                Party::Applicant,
+                S::Withdrawn,
+            ),
+        ]);
+        for kind in [Open, Share] {
+            for state in all_states {
+                for action in all_actions {
+                    for party in [Party::Applicant, Party::Authority, Party::Provider] {
+                        let want = allowed
+                            .iter()
+                            .find(|(k, s, a, p, _)| {
+                                (*k, *s, *a, *p) == (kind, state, action, party)
+                            })
+                            .map(|(_, _, _, _, to)| *to);
+                        assert_eq!(
+                            next_state(kind, state, action, party),
+                            want,
+                            "{kind:?} {state:?} {action:?} by {party:?}"
+                        );
+                    }
                 }
+                assert_eq!(ApplicationState::parse(state.as_str()), Some(state));
             }
-            assert_eq!(ApplicationState::parse(state.as_str()), Some(state));
         }
         assert!(needs_reason(A::Refuse) && needs_reason(A::ReturnCheck));
-        assert!(!needs_reason(A::Approve));
+        assert!(needs_reason(A::Dispute) && needs_reason(A::Uphold) && needs_reason(A::Overturn));
+        assert!(!needs_reason(A::Approve) && !needs_reason(A::Withdraw));
     }
 
     #[test]
     fn an_application_says_what_for_and_signs_the_pledge() {
         let good = ApplicationInput {
+            kind: GrantKind::Open,
             dataset_id: 1,
             items: vec![],
             purpose: "研究".into(),
@@ -274,8 +387,17 @@ mod tests {
             modes: vec![GrantMode::Api],
             period_days: 365,
             pledge_accepted: true,
+            legal_duty: String::new(),
         };
         assert!(good.problems().is_empty());
+        // A department shares for a statutory duty and signs no pledge.
+        let share = ApplicationInput {
+            kind: GrantKind::Share,
+            pledge_accepted: false,
+            ..good.clone()
+        };
+        let fields: Vec<_> = share.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["legal_duty"]);
         let bad = ApplicationInput {
             purpose: " ".into(),
             modes: vec![],

@@ -2018,3 +2018,129 @@ async fn deadlines_remind_then_escalate_once() {
     set_due((today - chrono::Duration::days(10)).to_string()).await;
     assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
 }
+
+/// SD-EGOV §23: a department requests conditionally shared data for a statutory duty;
+/// the provider refuses with reasons, the department disputes, the authority overturns,
+/// and the department's users read the data at once.
+#[tokio::test]
+async fn a_sharing_request_is_refused_disputed_and_overturned() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let edu = t.org_id("山东省教育厅").await;
+    let clerk = t
+        .user_with_role("edu-clerk", "dept_user", Some(edu), None)
+        .await;
+    let colleague = t
+        .user_with_role("edu-colleague", "dept_user", Some(edu), None)
+        .await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let mut body = entry("有条件共享申请测试");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限履行教育管理职责使用");
+    body["open_type"] = json!("none");
+    body["legal_basis"] = json!("《山东省电子政务和政务数据管理办法》第二十三条");
+    let dataset = published_entry(&t, &provider, body).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, dataset, &provider, "s.csv", csv.as_bytes(), &[]).await;
+    let rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+
+    let request = json!({
+        "kind": "share", "dataset_id": dataset, "purpose": "核查校外培训机构资质",
+        "scenario": "年度检查", "security_measures": "政务外网内使用",
+        "legal_duty": "《民办教育促进法》规定的监督管理职责",
+        "modes": ["api"], "period_days": 90
+    });
+    // Not a department user; no statutory duty given.
+    let (s, _) = t
+        .post("/api/v1/applications", Some(&citizen), request.clone())
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let mut no_duty = request.clone();
+    no_duty["legal_duty"] = json!("");
+    let (s, _) = t.post("/api/v1/applications", Some(&clerk), no_duty).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (s, app) = t.post("/api/v1/applications", Some(&clerk), request).await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    assert_eq!(
+        (&app["kind"], &app["state"]),
+        (&json!("share"), &json!("with_provider"))
+    );
+    assert_eq!(app["requester_org_id"], edu);
+    let id = app["id"].as_i64().unwrap();
+    let act = |a: &str| format!("/api/v1/applications/{id}/{a}");
+
+    let (s, refused) = t
+        .post(
+            &act("refuse"),
+            Some(&provider),
+            json!({"reason": "申请事项不属于共享条件范围"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{refused}");
+    // Only the requester disputes, with reasons; only the authority rules.
+    let (s, _) = t
+        .post(&act("dispute"), Some(&colleague), json!({"reason": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t.post(&act("dispute"), Some(&clerk), json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, disputed) = t
+        .post(
+            &act("dispute"),
+            Some(&clerk),
+            json!({"reason": "检查属于法定职责"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{disputed}");
+    assert_eq!(disputed["state"], "disputed");
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(inbox.to_string().contains("sharing_disputed"));
+    let (s, _) = t
+        .post(&act("overturn"), Some(&provider), json!({"reason": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t.get(&rows, Some(&colleague)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, ruled) = t
+        .post(
+            &act("overturn"),
+            Some(&authority),
+            json!({"reason": "符合共享条件", "quota_calls_per_day": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ruled}");
+    assert_eq!(ruled["state"], "in_force");
+    // A second ruling changes nothing; the whole department reads, nobody else.
+    let (s, _) = t
+        .post(&act("uphold"), Some(&authority), json!({"reason": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, page) = t.get(&rows, Some(&colleague)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let (s, _) = t.get(&rows, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, grants) = t.get("/api/v1/me/grants", Some(&colleague)).await;
+    assert_eq!(
+        (&grants[0]["kind"], &grants[0]["holder_org_id"]),
+        (&json!("share"), &json!(edu))
+    );
+    let (_, detail) = t
+        .get(&format!("/api/v1/applications/{id}"), Some(&clerk))
+        .await;
+    let actions: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["submitted", "refused", "disputed", "refusal_overturned"]
+    );
+}

@@ -194,9 +194,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         agreement_hash: &str,
         at: DateTime<Utc>,
     ) -> Result<ApplicationRow>;
-    /// Puts an approved application that both sides accepted in force and creates its
-    /// grant, in one transaction; `VersionConflict` if it is not ready or already is.
-    async fn activate_application(&self, id: i64, grant: &NewGrant<'_>) -> Result<ApplicationRow>;
+    /// Puts an application that is still in `a.from` in force and creates its grant, in
+    /// one transaction, with an event. `VersionConflict` if it is not ready (with
+    /// `needs_acceptance`, both sides must have accepted) or already moved on.
+    async fn activate_application(&self, a: &Activation<'_>) -> Result<ApplicationRow>;
 
     /// Applications still waiting for someone, with a deadline.
     async fn applications_with_deadlines(&self) -> Result<Vec<ApplicationRow>>;

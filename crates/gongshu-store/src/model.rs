@@ -470,6 +470,8 @@ pub struct NotificationRow {
 pub struct NewApplication {
     pub dataset_id: i64,
     pub applicant_id: i64,
+    /// The department a sharing request is made for.
+    pub requester_org_id: Option<i64>,
     pub state: gongshu_core::apply::ApplicationState,
     /// The application as submitted, JSON, and its SHA-256 (hex).
     pub content: String,
@@ -484,6 +486,7 @@ pub struct ApplicationRow {
     pub id: i64,
     pub dataset_id: i64,
     pub applicant_id: i64,
+    pub requester_org_id: Option<i64>,
     pub state: gongshu_core::apply::ApplicationState,
     pub content: String,
     pub content_hash: String,
@@ -540,4 +543,19 @@ pub struct ApplicationQuery {
 pub enum AgreementSide {
     Applicant,
     Provider { user_id: i64 },
+}
+
+/// Putting an application in force with its grant.
+#[derive(Debug, Clone)]
+pub struct Activation<'a> {
+    pub id: i64,
+    /// The state it must still be in.
+    pub from: gongshu_core::apply::ApplicationState,
+    /// Both sides must have accepted the agreement (opening; sharing has none).
+    pub needs_acceptance: bool,
+    pub actor_id: Option<i64>,
+    /// The event's action name.
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub grant: &'a NewGrant<'a>,
 }

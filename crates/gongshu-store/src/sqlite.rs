@@ -380,6 +380,7 @@ async fn insert_grant_in(tx: &mut sqlx::Transaction<'_, Sqlite>, g: &NewGrant<'_
 }
 
 const APPLICATION_COLUMNS: &str = "applications.id, applications.dataset_id, applicant_id, \
+     requester_org_id, \
      state, content, content_hash, submitted_at, due_on, due_provisional, decided_at, \
      decided_by, decision_reason, quota_calls_per_day, quota_rows_per_day, agreement, \
      agreement_hash, applicant_accepted_at, \
@@ -391,6 +392,7 @@ fn application_row(r: &SqliteRow) -> Result<ApplicationRow> {
         id: r.try_get("id")?,
         dataset_id: r.try_get("dataset_id")?,
         applicant_id: r.try_get("applicant_id")?,
+        requester_org_id: r.try_get("requester_org_id")?,
         state: vocab(r, "state", ApplicationState::parse)?,
         content: r.try_get("content")?,
         content_hash: r.try_get("content_hash")?,
@@ -1550,12 +1552,13 @@ impl Store for SqliteStore {
     async fn insert_application(&self, new: &NewApplication) -> Result<ApplicationRow> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO applications (dataset_id, applicant_id, state, content, content_hash, \
-             submitted_at, due_on, due_provisional, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING {APPLICATION_COLUMNS}"
+            "INSERT INTO applications (dataset_id, applicant_id, requester_org_id, state, content, \
+             content_hash, submitted_at, due_on, due_provisional, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {APPLICATION_COLUMNS}"
         ))
         .bind(new.dataset_id)
         .bind(new.applicant_id)
+        .bind(new.requester_org_id)
         .bind(new.state.as_str())
         .bind(&new.content)
         .bind(&new.content_hash)
@@ -1734,17 +1737,34 @@ impl Store for SqliteStore {
         Ok(app)
     }
 
-    async fn activate_application(&self, id: i64, grant: &NewGrant<'_>) -> Result<ApplicationRow> {
+    async fn activate_application(&self, a: &Activation<'_>) -> Result<ApplicationRow> {
+        let Activation {
+            id,
+            from,
+            needs_acceptance,
+            actor_id,
+            action,
+            reason,
+            grant,
+        } = *a;
         let mut tx = self.pool.begin().await?;
         // The state moves first: of two concurrent activations one finds nothing to move
         // and rolls back, so an application never gets two grants.
-        let moved = sqlx::query(
-            "UPDATE applications SET state = 'in_force', due_on = NULL, updated_at = ? \
-             WHERE id = ? AND state = 'approved' AND applicant_accepted_at IS NOT NULL \
-             AND provider_accepted_at IS NOT NULL",
-        )
+        let accepted = if needs_acceptance {
+            " AND applicant_accepted_at IS NOT NULL AND provider_accepted_at IS NOT NULL"
+        } else {
+            ""
+        };
+        let moved = sqlx::query(&format!(
+            "UPDATE applications SET state = 'in_force', due_on = NULL, updated_at = ?, \
+             decided_at = COALESCE(decided_at, ?), decided_by = COALESCE(decided_by, ?) \
+             WHERE id = ? AND state = ?{accepted}"
+        ))
         .bind(grant.at)
+        .bind(grant.at)
+        .bind(actor_id)
         .bind(id)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() != 1 {
@@ -1763,11 +1783,11 @@ impl Store for SqliteStore {
             &mut tx,
             &NewEvent {
                 at: grant.at,
-                actor_id: None,
+                actor_id,
                 object_type: "application",
                 object_id: &object_id,
-                action: "in_force",
-                reason: "",
+                action,
+                reason,
                 detail: serde_json::json!({ "grant_id": grant_id }).to_string(),
             },
         )
@@ -1780,7 +1800,7 @@ impl Store for SqliteStore {
         self.all(
             sqlx::query(&format!(
                 "SELECT {APPLICATION_COLUMNS} FROM applications \
-                 WHERE due_on IS NOT NULL AND state IN ('formal_check', 'with_provider') \
+                 WHERE due_on IS NOT NULL AND state IN ('formal_check', 'with_provider', 'disputed') \
                  ORDER BY id"
             )),
             application_row,

@@ -355,6 +355,7 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
         .insert_application(&NewApplication {
             dataset_id: dataset,
             applicant_id: user,
+            requester_org_id: None,
             state: S::FormalCheck,
             content: "{}".into(),
             content_hash: "h".into(),
@@ -416,9 +417,19 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
         reason,
     };
     // Not in force until both sides accepted the agreement they were shown.
+    let (first, second, third) = (grant("x"), grant("协议"), grant("again"));
+    let activation = |grant| Activation {
+        id: app.id,
+        from: S::Approved,
+        needs_acceptance: true,
+        actor_id: None,
+        action: "in_force",
+        reason: "",
+        grant,
+    };
     assert!(
         store
-            .activate_application(app.id, &grant("x"))
+            .activate_application(&activation(&first))
             .await
             .is_err()
     );
@@ -437,12 +448,12 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
         .await
         .unwrap();
     let in_force = store
-        .activate_application(app.id, &grant("协议"))
+        .activate_application(&activation(&second))
         .await
         .unwrap();
     assert_eq!(in_force.state, S::InForce);
     assert!(matches!(
-        store.activate_application(app.id, &grant("again")).await,
+        store.activate_application(&activation(&third)).await,
         Err(StoreError::VersionConflict)
     ));
     let g = in_force.grant_id.unwrap();
