@@ -112,16 +112,12 @@ impl App {
 
     /// The grants the caller holds, personally or through their department.
     pub async fn my_grants(&self, caller: &Principal) -> Result<Vec<GrantView>> {
-        let rows = self
+        let held = self
             .store
-            .grants_of(caller.user_id, &departments(caller))
+            .grants_of(caller.user_id, &departments(caller), china_date(self.now()))
             .await
             .map_err(store_error)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for g in rows {
-            out.push(self.held_view(g).await?);
-        }
-        Ok(out)
+        Ok(held.iter().map(|h| self.grant_view(h)).collect())
     }
 
     /// One grant with its history: for its holder, the entry's provider, the authority

@@ -1467,6 +1467,20 @@ async fn department_users_read_what_is_shared_without_conditions() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
+/// The actions in an application's history, oldest first.
+async fn history(t: &TestApp, id: i64, token: &str) -> Vec<String> {
+    let (s, detail) = t
+        .get(&format!("/api/v1/applications/{id}"), Some(token))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{detail}");
+    detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A grant as an approved application will create it (the workflows come later in
 /// issue 4); written straight into the platform's store.
 async fn grant(
@@ -1877,17 +1891,8 @@ async fn an_application_becomes_an_agreement_and_a_grant() {
     }
     let (s, _) = t.get(&rows, Some(&citizen)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (_, detail) = t
-        .get(&format!("/api/v1/applications/{id}"), Some(&authority))
-        .await;
-    let actions: Vec<&str> = detail["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        actions,
+        history(&t, id, &authority).await,
         [
             "submitted",
             "formal_check_passed",
@@ -2130,17 +2135,8 @@ async fn a_sharing_request_is_refused_disputed_and_overturned() {
         (&grants[0]["kind"], &grants[0]["holder_org_id"]),
         (&json!("share"), &json!(edu))
     );
-    let (_, detail) = t
-        .get(&format!("/api/v1/applications/{id}"), Some(&clerk))
-        .await;
-    let actions: Vec<&str> = detail["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        actions,
+        history(&t, id, &clerk).await,
         ["submitted", "refused", "disputed", "refusal_overturned"]
     );
 }

@@ -157,8 +157,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<GrantRow>;
     /// Every grant on an entry, with its use on `day`.
     async fn grants_on(&self, dataset_id: i64, day: chrono::NaiveDate) -> Result<Vec<HeldGrant>>;
-    /// Every grant held by this user or by one of these departments, on any entry.
-    async fn grants_of(&self, user_id: i64, org_ids: &[i64]) -> Result<Vec<GrantRow>>;
+    /// Every grant held by this user or by one of these departments, on any entry, with
+    /// its use on `day`.
+    async fn grants_of(
+        &self,
+        user_id: i64,
+        org_ids: &[i64],
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<HeldGrant>>;
     /// The users holding `role`, with the scope of each such grant.
     async fn role_holders(&self, role: gongshu_core::types::Role) -> Result<Vec<(i64, RoleGrant)>>;
 

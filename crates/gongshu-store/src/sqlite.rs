@@ -416,6 +416,15 @@ fn application_row(r: &SqliteRow) -> Result<ApplicationRow> {
     })
 }
 
+/// Grants with their use on a day, which the caller binds next.
+fn held_grant_select() -> String {
+    format!(
+        "SELECT {GRANT_COLUMNS}, COALESCE(u.calls, 0) AS calls_today, \
+         COALESCE(u.rows, 0) AS rows_today FROM grants \
+         LEFT JOIN grant_usage u ON u.grant_id = grants.id AND u.day ="
+    )
+}
+
 const GRANT_COLUMNS: &str = "grants.id, kind, dataset_id, holder_user_id, holder_org_id, \
      modes, purpose, valid_from, valid_until, quota_calls_per_day, quota_rows_per_day, \
      terminated_at, terminated_reason, created_by, created_at";
@@ -1369,11 +1378,7 @@ impl Store for SqliteStore {
         org_ids: &[i64],
         day: chrono::NaiveDate,
     ) -> Result<Vec<HeldGrant>> {
-        let mut b = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {GRANT_COLUMNS}, COALESCE(u.calls, 0) AS calls_today, \
-             COALESCE(u.rows, 0) AS rows_today FROM grants \
-             LEFT JOIN grant_usage u ON u.grant_id = grants.id AND u.day = "
-        ));
+        let mut b = QueryBuilder::<Sqlite>::new(format!("{} ", held_grant_select()));
         b.push_bind(day.to_string());
         b.push(" WHERE dataset_id = ").push_bind(dataset_id);
         b.push(" AND ");
@@ -1435,10 +1440,8 @@ impl Store for SqliteStore {
 
     async fn grants_on(&self, dataset_id: i64, day: chrono::NaiveDate) -> Result<Vec<HeldGrant>> {
         sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, COALESCE(u.calls, 0) AS calls_today, \
-             COALESCE(u.rows, 0) AS rows_today FROM grants \
-             LEFT JOIN grant_usage u ON u.grant_id = grants.id AND u.day = ? \
-             WHERE dataset_id = ? ORDER BY grants.id"
+            "{} ? WHERE dataset_id = ? ORDER BY grants.id",
+            held_grant_select()
         ))
         .bind(day.to_string())
         .bind(dataset_id)
@@ -1449,16 +1452,22 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn grants_of(&self, user_id: i64, org_ids: &[i64]) -> Result<Vec<GrantRow>> {
-        let mut b =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE "));
+    async fn grants_of(
+        &self,
+        user_id: i64,
+        org_ids: &[i64],
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<HeldGrant>> {
+        let mut b = QueryBuilder::<Sqlite>::new(format!("{} ", held_grant_select()));
+        b.push_bind(day.to_string());
+        b.push(" WHERE ");
         push_holder(&mut b, user_id, org_ids);
         b.push(" ORDER BY grants.id DESC");
         b.build()
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(grant_row)
+            .map(held_grant_row)
             .collect()
     }
 

@@ -457,7 +457,14 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
         Err(StoreError::VersionConflict)
     ));
     let g = in_force.grant_id.unwrap();
-    assert_eq!(store.grants_of(user, &[]).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .grants_of(user, &[], t0.date_naive())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Use is counted per day; a grant ends once.
     let day = t0.date_naive();
