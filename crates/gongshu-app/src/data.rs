@@ -461,6 +461,7 @@ impl App {
             dataset = dataset.id,
             mode = ?mode,
             view = ?view,
+            grant = used,
             "access decision"
         );
         // The published copy already carries its provider's name: one query fewer on
