@@ -102,13 +102,10 @@ async fn the_administrator_enters_a_new_year() {
     wrong_year["days"][1]["date"] = json!("2027-02-08");
     let (s, body) = t.put(path, Some(&admin), wrong_year).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let fields: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["days[0].date", "days[2].date"]);
+    assert_eq!(
+        common::error_fields(&body),
+        ["days[0].date", "days[2].date"]
+    );
     let (s, _) = t
         .put(
             "/api/v1/calendar/years/2028?reason=x",

@@ -1756,13 +1756,7 @@ async fn an_application_becomes_an_agreement_and_a_grant() {
         .post("/api/v1/applications", Some(&citizen), unsigned)
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let fields: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["pledge_accepted", "items[0]"]);
+    assert_eq!(common::error_fields(&body), ["pledge_accepted", "items[0]"]);
     let open = entry_id(&t, &provider, OPEN_ENTRY).await;
     let mut to_open = application.clone();
     to_open["dataset_id"] = json!(open);

@@ -176,3 +176,13 @@ pub fn entry(title: &str) -> Value {
         "grade": "general1"
     })
 }
+
+/// The field paths a validation error names, in order.
+pub fn error_fields(body: &Value) -> Vec<&str> {
+    body["error"]["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no field errors: {body}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect()
+}
