@@ -256,14 +256,7 @@ impl App {
 
     pub async fn application(&self, caller: &Principal, id: i64) -> Result<ApplicationDetail> {
         let (row, _) = self.visible_application(caller, id).await?;
-        let history = self
-            .store
-            .list_events("application", &id.to_string())
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(EventView::from)
-            .collect();
+        let history = self.history("application", id).await?;
         Ok(ApplicationDetail {
             application: self.application_view(&row)?,
             history,
@@ -761,7 +754,7 @@ impl App {
         ))
     }
 
-    async fn visible_application(
+    pub(crate) async fn visible_application(
         &self,
         caller: &Principal,
         id: i64,
@@ -786,14 +779,14 @@ impl App {
         }
     }
 
-    fn oversees(&self, caller: &Principal, dataset: &DatasetRow) -> bool {
+    pub(crate) fn oversees(&self, caller: &Principal, dataset: &DatasetRow) -> bool {
         caller
             .authority_regions()
             .iter()
             .any(|r| region_contains(r, &dataset.region_code))
     }
 
-    async fn authorities_over(&self, region: &str) -> Result<Vec<i64>> {
+    pub(crate) async fn authorities_over(&self, region: &str) -> Result<Vec<i64>> {
         let region = region.to_owned();
         self.users_with(Role::AuthorityAdmin, move |g| {
             g.region_code
@@ -803,7 +796,7 @@ impl App {
         .await
     }
 
-    async fn provider_admins(&self, org: i64) -> Result<Vec<i64>> {
+    pub(crate) async fn provider_admins(&self, org: i64) -> Result<Vec<i64>> {
         self.users_with(Role::ProviderAdmin, move |g| g.org_id == Some(org))
             .await
     }
@@ -834,7 +827,7 @@ fn action_name(a: ApplicationAction) -> &'static str {
 }
 
 /// The code prefix that selects a region and everything below it.
-fn region_prefix_of(code: &str) -> String {
+pub(crate) fn region_prefix_of(code: &str) -> String {
     gongshu_core::region::RegionCode::parse(code)
         .map(|r| r.prefix().to_owned())
         .unwrap_or_else(|| code.to_owned())

@@ -68,6 +68,7 @@ impl App {
             open_type: d.doc.open_type,
             share_type: d.doc.share_type,
             grade: d.doc.grade,
+            deidentify: d.doc.deidentify,
         };
         !matches!(
             decide(
@@ -84,7 +85,11 @@ impl App {
     /// The working copy, if the caller may see it. Otherwise a published entry answers
     /// 403 (its existence is public) and an unpublished one 404, so that drafts do not
     /// reveal even that they exist.
-    async fn working_copy(&self, caller: Option<&Principal>, id: i64) -> Result<DatasetRow> {
+    pub(crate) async fn working_copy(
+        &self,
+        caller: Option<&Principal>,
+        id: i64,
+    ) -> Result<DatasetRow> {
         let d = self.load(id).await?;
         if self.sees_working_copy(caller, &d) {
             Ok(d)
@@ -186,6 +191,17 @@ impl App {
         let status = next_status(d.status, Step::Edit)?;
         draft.normalize();
         draft.validate(&self.policy)?;
+        if let Some(published) = self.store.get_published(id).await.map_err(store_error)?
+            && !crate::changes::same_attributes(&published.doc, &draft)
+        {
+            return Err(Error::validation(vec![FieldError::new(
+                "open_type",
+                "attribute_change",
+                "已发布目录的开放、共享类型及其条件须通过属性变更调整（向更不开放方向须经主管部门批准）",
+                "A published entry changes its open or share type and conditions only by an \
+                 attribute change (toward less open, with the authority's approval)",
+            )]));
+        }
         if draft.category.code() != d.doc.category.code() {
             return Err(Error::validation(vec![FieldError::new(
                 "category",

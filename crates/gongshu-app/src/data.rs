@@ -426,6 +426,7 @@ impl App {
             open_type: doc.open_type,
             share_type: doc.share_type,
             grade: doc.grade,
+            deidentify: doc.deidentify,
         };
         let view = decide(
             caller,

@@ -124,18 +124,22 @@ impl App {
     /// and auditors of the provider's region. Anyone else is told it does not exist.
     pub async fn grant(&self, caller: &Principal, id: i64) -> Result<GrantDetail> {
         let g = self.visible_grant(caller, id).await?;
-        let history = self
+        Ok(GrantDetail {
+            grant: self.held_view(g).await?,
+            history: self.history("grant", id).await?,
+        })
+    }
+
+    /// The recorded state changes of a governed object, oldest first.
+    pub(crate) async fn history(&self, object_type: &str, id: i64) -> Result<Vec<EventView>> {
+        Ok(self
             .store
-            .list_events("grant", &id.to_string())
+            .list_events(object_type, &id.to_string())
             .await
             .map_err(store_error)?
             .into_iter()
             .map(EventView::from)
-            .collect();
-        Ok(GrantDetail {
-            grant: self.held_view(g).await?,
-            history,
-        })
+            .collect())
     }
 
     /// Ends a grant at once (a breach, or the agreement ended): the entry's provider

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
+pub mod changes;
 pub mod data;
 pub mod demo;
 pub mod directory;
@@ -51,6 +52,8 @@ pub struct Settings {
     /// Sharing requests go through the authority, which forwards them to the provider
     /// (SD-EGOV §23 lets a region choose); otherwise straight to the provider.
     pub share_via_authority: bool,
+    /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
+    pub share_review_days: u32,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             decision_days: 10,
             remind_days: 2,
             share_via_authority: false,
+            share_review_days: 365,
         }
     }
 }

@@ -187,6 +187,8 @@ pub struct EntryFacts<'a> {
     pub open_type: OpenType,
     pub share_type: ShareType,
     pub grade: Grade,
+    /// The entry is opened only de-identified, whatever its grade allows.
+    pub deidentify: bool,
 }
 
 pub fn decide(
@@ -224,7 +226,7 @@ pub fn decide(
     let Some(grant_mode) = mode.grant_mode() else {
         return View::Raw;
     };
-    let as_opened = if cap.deidentify {
+    let as_opened = if cap.deidentify || entry.deidentify {
         View::Deidentified
     } else {
         View::Raw
@@ -269,6 +271,7 @@ mod tests {
             open_type,
             share_type: ShareType::None,
             grade,
+            deidentify: false,
         }
     }
 
@@ -409,6 +412,7 @@ mod tests {
             open_type,
             share_type,
             grade,
+            deidentify: false,
         };
         let cond_open = entry(OpenType::Conditional, ShareType::None, Grade::General1);
         let cond_share = entry(OpenType::None, ShareType::Conditional, Grade::General3);

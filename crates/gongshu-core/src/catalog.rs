@@ -103,6 +103,10 @@ pub struct DatasetDraft {
     /// Classified data can never enter the catalog (SX-BIGDATA §22), so `true` is refused.
     #[serde(default)]
     pub classified: bool,
+    /// Opened only through de-identification, whatever the grade allows: set when a
+    /// 不予开放 entry is opened on the strength of a de-identified version (SD-OPEN §8).
+    #[serde(default)]
+    pub deidentify: bool,
 }
 
 pub const MAX_TITLE: usize = 200;
@@ -521,6 +525,7 @@ pub(crate) mod tests {
             contact: String::new(),
             license: String::new(),
             classified: false,
+            deidentify: false,
         }
     }
 

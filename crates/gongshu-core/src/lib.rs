@@ -8,6 +8,7 @@ pub mod apply;
 pub mod authz;
 pub mod calendar;
 pub mod catalog;
+pub mod change;
 pub mod diff;
 pub mod error;
 pub mod region;

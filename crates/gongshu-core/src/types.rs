@@ -260,6 +260,15 @@ impl OpenType {
 }
 
 impl ShareType {
+    /// 0 is the most shared. A change to a higher rank is a change toward less shared.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Unconditional => 0,
+            Self::Conditional => 1,
+            Self::None => 2,
+        }
+    }
+
     pub fn is_restricted(self) -> bool {
         self != Self::Unconditional
     }

@@ -4,6 +4,7 @@
 mod api;
 mod applications_api;
 mod calendar_api;
+mod changes_api;
 mod ctx;
 mod data_api;
 mod error;
@@ -178,6 +179,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(calendar_api::CalendarApiDoc::openapi());
     doc.merge(grants_api::GrantsApiDoc::openapi());
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
+    doc.merge(changes_api::ChangesApiDoc::openapi());
     doc
 }
 
@@ -207,6 +209,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(calendar_api::routes())
         .merge(grants_api::routes())
         .merge(applications_api::routes())
+        .merge(changes_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
-use common::{TestApp, entry, spawn, spawn_with};
+use common::{TestApp, entry, error_fields, spawn, spawn_with};
 use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
 use gongshu_app::gongshu_store::{NewGrant, SqliteStore, Store as _};
 use reqwest::StatusCode;
@@ -1756,7 +1756,7 @@ async fn an_application_becomes_an_agreement_and_a_grant() {
         .post("/api/v1/applications", Some(&citizen), unsigned)
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(common::error_fields(&body), ["pledge_accepted", "items[0]"]);
+    assert_eq!(error_fields(&body), ["pledge_accepted", "items[0]"]);
     let open = entry_id(&t, &provider, OPEN_ENTRY).await;
     let mut to_open = application.clone();
     to_open["dataset_id"] = json!(open);
@@ -2133,4 +2133,368 @@ async fn a_sharing_request_is_refused_disputed_and_overturned() {
         history(&t, id, &clerk).await,
         ["submitted", "refused", "disputed", "refusal_overturned"]
     );
+}
+
+/// The catalog fields of an entry view, as a provider sends them back when editing.
+fn draft_of(view: &Value) -> Value {
+    let mut draft = view.clone();
+    let fields = draft.as_object_mut().unwrap();
+    for platform_field in [
+        "id",
+        "code",
+        "provider",
+        "region_code",
+        "status",
+        "version",
+        "published_at",
+        "updated_at",
+        "review_note",
+    ] {
+        fields.remove(platform_field);
+    }
+    draft
+}
+
+/// SD-OPEN §8 / §10 / §20(四), SX-BIGDATA §31: toward less open waits for the authority
+/// and changes nothing until approved; toward more open applies at once; every change
+/// is recorded, refused changes leave the entry as it was, and the gate follows.
+#[tokio::test]
+async fn attribute_changes_toward_less_open_wait_for_the_authority() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let dataset = published_entry(&t, &provider, entry("属性变更测试")).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, dataset, &provider, "a.csv", csv.as_bytes(), &[]).await;
+    let rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+    let changes = format!("/api/v1/datasets/{dataset}/attribute-changes");
+    let public_open_type = || async {
+        let (_, d) = t.get(&format!("/api/v1/datasets/{dataset}"), None).await;
+        d["open_type"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+
+    // A catalog edit of a published entry cannot change its open type at all.
+    let (_, working) = t
+        .get(
+            &format!("/api/v1/workbench/datasets/{dataset}"),
+            Some(&provider),
+        )
+        .await;
+    let mut edit = entry("属性变更测试");
+    edit["open_type"] = json!("none");
+    edit["legal_basis"] = json!("《山东省公共数据开放办法》第十条");
+    edit["version"] = working["version"].clone();
+    let (s, body) = t
+        .put(
+            &format!("/api/v1/datasets/{dataset}"),
+            Some(&provider),
+            edit,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["fields"][0]["code"], "attribute_change");
+
+    // Toward less open: reasons and legal basis, then the authority.
+    let (s, body) = t
+        .post(
+            &changes,
+            Some(&provider),
+            json!({"open_type": "conditional"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_fields(&body),
+        ["reason", "legal_basis", "open_condition"]
+    );
+    let narrowing = json!({
+        "open_type": "conditional", "open_condition": "限科研用途，须签订开放利用协议",
+        "reason": "数据含经营者敏感信息", "legal_basis": "《山东省公共数据开放办法》第十条"
+    });
+    let (s, change) = t.post(&changes, Some(&provider), narrowing.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+    assert_eq!(
+        (&change["state"], &change["route"]),
+        (&json!("pending"), &json!("authority"))
+    );
+    assert!(change["due_on"].is_string(), "{change}");
+    let id = change["id"].as_i64().unwrap();
+    // Nothing changes until approved: the public still reads the rows.
+    assert_eq!(public_open_type().await, "unconditional");
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+    let (s, _) = t.post(&changes, Some(&provider), narrowing).await;
+    assert_eq!(s, StatusCode::CONFLICT, "one pending change at a time");
+    let (_, queue) = t
+        .get("/api/v1/attribute-changes?pending=true", Some(&authority))
+        .await;
+    assert!(
+        queue.as_array().unwrap().iter().any(|c| c["id"] == id),
+        "{queue}"
+    );
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        inbox.to_string().contains("attribute_change_requested"),
+        "{inbox}"
+    );
+
+    // Only the authority approves; then the gate follows at once.
+    let act = |a: &str| format!("/api/v1/attribute-changes/{id}/{a}");
+    let (s, _) = t.post(&act("approve"), Some(&provider), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, applied) = t
+        .post(
+            &act("approve"),
+            Some(&authority),
+            json!({"reason": "依据充分"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{applied}");
+    assert_eq!(applied["state"], "applied");
+    assert_eq!(public_open_type().await, "conditional");
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::FORBIDDEN);
+    let (s, _) = t.post(&act("approve"), Some(&authority), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a second approval changes nothing");
+    let (_, detail) = t
+        .get(&format!("/api/v1/attribute-changes/{id}"), Some(&provider))
+        .await;
+    let actions: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["requested", "approved"]);
+
+    // Toward more open: the provider decides, it applies at once, the authority is told.
+    let (s, widened) = t
+        .post(
+            &changes,
+            Some(&provider),
+            json!({"open_type": "unconditional", "reason": "已完成脱敏评估"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{widened}");
+    assert_eq!(
+        (&widened["state"], &widened["route"]),
+        (&json!("applied"), &json!("immediate"))
+    );
+    assert_eq!(public_open_type().await, "unconditional");
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        inbox.to_string().contains("attribute_change_applied"),
+        "{inbox}"
+    );
+
+    // A refusal needs reasons and leaves the entry as it is.
+    let (s, closing) = t
+        .post(
+            &changes,
+            Some(&provider),
+            json!({"open_type": "none", "reason": "拟停止开放", "legal_basis": "《数据安全法》第二十一条"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{closing}");
+    let refuse = format!("/api/v1/attribute-changes/{}/refuse", closing["id"]);
+    let (s, _) = t.post(&refuse, Some(&authority), json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, refused) = t
+        .post(
+            &refuse,
+            Some(&authority),
+            json!({"reason": "不符合开放为原则的要求"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{refused}");
+    assert_eq!(refused["state"], "refused");
+    assert_eq!(public_open_type().await, "unconditional");
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/attribute-changes/{}/withdraw", closing["id"]),
+            Some(&provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Strangers see neither the changes nor that they exist.
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let (s, _) = t
+        .get(&format!("/api/v1/attribute-changes/{id}"), Some(&citizen))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, mine) = t.get("/api/v1/attribute-changes", Some(&citizen)).await;
+    assert_eq!((s, mine), (StatusCode::OK, json!([])));
+}
+
+/// SD-OPEN §8 and R6.1: 不予开放 data opens only de-identified (and the gate then never
+/// serves it raw) or with recorded consent; no change opens above the grade's cap; an
+/// edit in progress carries the change.
+#[tokio::test]
+async fn closed_data_opens_only_deidentified_or_with_consent_and_under_the_cap() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let mut closed = entry("不予开放转开放测试");
+    closed["open_type"] = json!("none");
+    closed["legal_basis"] = json!("《山东省公共数据开放办法》第十条");
+    let dataset = published_entry(&t, &provider, closed).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, dataset, &provider, "c.csv", csv.as_bytes(), &[]).await;
+    let rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+    let changes = format!("/api/v1/datasets/{dataset}/attribute-changes");
+
+    // An edit in progress, which the change must carry over.
+    let (_, working) = t
+        .get(
+            &format!("/api/v1/workbench/datasets/{dataset}"),
+            Some(&provider),
+        )
+        .await;
+    let mut edit = draft_of(&working);
+    edit["summary"] = json!("修改中的摘要。");
+    edit["version"] = working["version"].clone();
+    let (s, body) = t
+        .put(
+            &format!("/api/v1/datasets/{dataset}"),
+            Some(&provider),
+            edit,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let opening = json!({"open_type": "unconditional", "reason": "社会需求较大"});
+    let (s, body) = t.post(&changes, Some(&provider), opening.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["opening_basis"]);
+    let mut consent = opening.clone();
+    consent["opening_basis"] =
+        json!({"kind": "consent", "holder": "", "document": "", "given_on": "2026-11-01"});
+    let (s, body) = t.post(&changes, Some(&provider), consent).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_fields(&body),
+        ["opening_basis.holder", "opening_basis.document"]
+    );
+
+    let mut deidentified = opening;
+    deidentified["opening_basis"] = json!({"kind": "deidentified"});
+    let (s, change) = t.post(&changes, Some(&provider), deidentified).await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+    assert_eq!(change["state"], "applied");
+    let (_, public) = t.get(&format!("/api/v1/datasets/{dataset}"), None).await;
+    assert_eq!(public["open_type"], "unconditional");
+    // Opened on the strength of de-identification: never served raw to the public.
+    let (s, body) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    // The edit in progress carries the change and keeps its own.
+    let (_, working) = t
+        .get(
+            &format!("/api/v1/workbench/datasets/{dataset}"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(working["status"], "draft");
+    assert_eq!(working["open_type"], "unconditional");
+    assert_eq!(working["deidentify"], true);
+    assert_eq!(working["summary"], "修改中的摘要。");
+
+    // R6.1: a general-3 entry can be at most conditionally open.
+    let mut graded = conditional_entry("分级上限测试");
+    graded["grade"] = json!("general3");
+    graded["items"][0]["grade"] = json!("general3");
+    let graded = published_entry(&t, &provider, graded).await;
+    let (s, body) = t
+        .post(
+            &format!("/api/v1/datasets/{graded}/attribute-changes"),
+            Some(&provider),
+            json!({"open_type": "unconditional", "reason": "扩大开放"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["fields"][0]["code"], "grade_cap");
+}
+
+/// SX-BIGDATA §28: 有条件共享 entries carry a review date; providers are reminded once
+/// per date and re-evaluate, saying why the conditions stay.
+#[tokio::test]
+async fn conditional_sharing_is_reviewed_on_schedule() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let mut body = entry("有条件共享评估测试");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限履行法定职责使用");
+    body["legal_basis"] = json!("《山东省电子政务和政务数据管理办法》第二十二条");
+    let dataset = published_entry(&t, &provider, body).await;
+    let review = format!("/api/v1/datasets/{dataset}/share-review");
+    let today = gongshu_app::gongshu_core::calendar::china_date(chrono::Utc::now());
+    let (s, r) = t.get(&review, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["due_on"],
+        (today + chrono::Duration::days(365)).to_string()
+    );
+    assert_eq!(r["overdue"], false);
+
+    let (node, _) = gongshu_server::open_app(t.data_dir(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    // The demo's older entries are due already; after their reminders, nothing is.
+    node.send_share_review_reminders().await.unwrap();
+    assert_eq!(node.send_share_review_reminders().await.unwrap(), 0);
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE share_reviews SET due_on = ? WHERE dataset_id = ?")
+        .bind(today.to_string())
+        .bind(dataset)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(node.send_share_review_reminders().await.unwrap(), 1);
+    assert_eq!(
+        node.send_share_review_reminders().await.unwrap(),
+        0,
+        "once per date"
+    );
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&provider)).await;
+    assert!(inbox.to_string().contains("share_review_due"), "{inbox}");
+
+    let (s, body) = t.post(&review, Some(&provider), json!({"note": " "})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let next = today + chrono::Duration::days(180);
+    let (s, r) = t
+        .post(
+            &review,
+            Some(&provider),
+            json!({"note": "仍涉及个人信息，保留条件", "next_review_on": next.to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["due_on"], next.to_string());
+    assert!(r["reviewed_at"].is_string());
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let (s, _) = t.post(&review, Some(&citizen), json!({"note": "x"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Shared without conditions from now on: no more reviews.
+    let (s, change) = t
+        .post(
+            &format!("/api/v1/datasets/{dataset}/attribute-changes"),
+            Some(&provider),
+            json!({"share_type": "unconditional", "reason": "经评估可无条件共享"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+    let (s, _) = t.get(&review, Some(&provider)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
 }

@@ -225,6 +225,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         calls: i64,
         rows: i64,
     ) -> Result<()>;
+    /// Records a change request waiting for the authority, with its `requested` event;
+    /// `Duplicate("pending change")` if one already waits for the entry.
+    async fn insert_attribute_change(
+        &self,
+        new: &NewAttributeChange<'_>,
+    ) -> Result<AttributeChangeRow>;
+    /// Applies new attributes (see `AttributeApply`). `VersionConflict` if the entry moved
+    /// on from `expected_version` or the pending change was already settled.
+    async fn apply_attribute_change(&self, a: &AttributeApply<'_>) -> Result<AttributeChangeRow>;
+    /// Refuses or withdraws a pending change; `VersionConflict` if it is not pending.
+    async fn move_attribute_change(&self, m: &ChangeMove<'_>) -> Result<AttributeChangeRow>;
+    async fn get_attribute_change(&self, id: i64) -> Result<Option<AttributeChangeRow>>;
+    /// Newest first: of one entry, or of these providers or regions.
+    async fn list_attribute_changes(&self, q: &ChangeQuery) -> Result<Vec<AttributeChangeRow>>;
+
+    /// The review schedule of every published 有条件共享 entry that has one.
+    async fn share_reviews(&self) -> Result<Vec<ShareReviewRow>>;
+    async fn share_review(&self, dataset_id: i64) -> Result<Option<ShareReviewRow>>;
+    /// Sets when the entry's sharing is next reviewed (creating the schedule at first
+    /// publication); with `reviewed` also records a review, with an event.
+    async fn schedule_share_review(
+        &self,
+        dataset_id: i64,
+        due_on: chrono::NaiveDate,
+        reviewed: Option<(i64, &str)>,
+        at: DateTime<Utc>,
+    ) -> Result<ShareReviewRow>;
+    /// Claims the reminder for the review due on `due_on`; `false` if already sent.
+    async fn claim_share_review_reminder(
+        &self,
+        dataset_id: i64,
+        due_on: chrono::NaiveDate,
+    ) -> Result<bool>;
+
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 }

@@ -559,3 +559,104 @@ pub struct Activation<'a> {
     pub reason: &'a str,
     pub grant: &'a NewGrant<'a>,
 }
+
+/// A change of a published entry's open or share type.
+#[derive(Debug, Clone)]
+pub struct AttributeChangeRow {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub requested_by: Option<i64>,
+    pub state: gongshu_core::change::ChangeState,
+    pub route: gongshu_core::change::ChangeRoute,
+    /// The request as submitted (JSON of `AttributeChangeInput`).
+    pub content: String,
+    pub from_open: OpenType,
+    pub to_open: OpenType,
+    pub from_share: ShareType,
+    pub to_share: ShareType,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttributeChange<'a> {
+    pub dataset_id: i64,
+    pub requested_by: i64,
+    pub route: gongshu_core::change::ChangeRoute,
+    pub content: &'a str,
+    pub from_open: OpenType,
+    pub to_open: OpenType,
+    pub from_share: ShareType,
+    pub to_share: ShareType,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Which change an application of new attributes settles.
+#[derive(Debug, Clone)]
+pub enum ChangeTarget<'a> {
+    /// A change toward more open, recorded as applied in the same transaction.
+    New(NewAttributeChange<'a>),
+    /// A pending change the authority approves.
+    Pending { id: i64 },
+}
+
+/// Puts new open/share attributes into the published entry, in one transaction with the
+/// change's record and event. The published copy gets a new revision; an unpublished
+/// edit in progress is carried over with the same change as the revision after it.
+#[derive(Debug, Clone)]
+pub struct AttributeApply<'a> {
+    pub target: ChangeTarget<'a>,
+    pub dataset_id: i64,
+    /// The working copy's version the new documents were derived from.
+    pub expected_version: i64,
+    pub published: &'a DatasetDraft,
+    /// The edit in progress with the change applied, when there is one.
+    pub carried_draft: Option<&'a DatasetDraft>,
+    pub actor_id: Option<i64>,
+    pub reason: &'a str,
+    /// The next review of a 有条件共享 entry, or `None` when it is no longer one.
+    pub share_review_due: Option<chrono::NaiveDate>,
+    pub at: DateTime<Utc>,
+}
+
+/// A change request moving without being applied: refused or withdrawn.
+#[derive(Debug, Clone)]
+pub struct ChangeMove<'a> {
+    pub id: i64,
+    pub to: gongshu_core::change::ChangeState,
+    pub actor_id: i64,
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub decision: bool,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeQuery {
+    pub dataset_id: Option<i64>,
+    pub provider_ids: Vec<i64>,
+    pub region_prefixes: Vec<String>,
+    pub pending_only: bool,
+}
+
+/// The periodic review of a 有条件共享 entry (SX-BIGDATA §28).
+#[derive(Debug, Clone)]
+pub struct ShareReviewRow {
+    pub dataset_id: i64,
+    pub provider_id: i64,
+    pub region_code: String,
+    pub title: String,
+    pub published_at: DateTime<Utc>,
+    /// `None` until the first schedule is set (at the first reminder run).
+    pub due_on: Option<chrono::NaiveDate>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub reviewed_by: Option<i64>,
+    pub note: Option<String>,
+}

@@ -485,6 +485,182 @@ fn holiday_schedule_row(r: &SqliteRow) -> Result<HolidayScheduleRow> {
     })
 }
 
+/// Makes `doc` (revision `version`) what the public sees of the entry.
+async fn publish_in(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    entry: &DatasetRow,
+    d: &DatasetDraft,
+    version: i64,
+    doc: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let provider_name: String = sqlx::query_scalar("SELECT name FROM organizations WHERE id = ?")
+        .bind(entry.provider_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let domains: String = d.domains.iter().fold(",".to_owned(), |mut s, x| {
+        s.push_str(x.as_str());
+        s.push(',');
+        s
+    });
+    sqlx::query(
+        "INSERT OR REPLACE INTO published_datasets (id, code, provider_id, region_code, version, title, \
+            open_type, share_type, update_cycle, grade, domains, search_text, doc, published_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(entry.id)
+    .bind(&entry.code)
+    .bind(entry.provider_id)
+    .bind(&entry.region_code)
+    .bind(version)
+    .bind(&d.title)
+    .bind(d.open_type.as_str())
+    .bind(d.share_type.as_str())
+    .bind(d.update_cycle.as_str())
+    .bind(d.grade.as_str())
+    .bind(domains)
+    .bind(search_text(&entry.code, &provider_name, d))
+    .bind(doc)
+    .bind(entry.first_published_at.unwrap_or(at))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn naive_date(r: &SqliteRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
+    let v: Option<String> = r.try_get(col)?;
+    v.map(|d| d.parse().map_err(|_| corrupt(col, &d)))
+        .transpose()
+}
+
+fn change_row(r: &SqliteRow) -> Result<AttributeChangeRow> {
+    use gongshu_core::change::{ChangeRoute, ChangeState};
+    Ok(AttributeChangeRow {
+        id: r.try_get("id")?,
+        dataset_id: r.try_get("dataset_id")?,
+        requested_by: r.try_get("requested_by")?,
+        state: vocab(r, "state", ChangeState::parse)?,
+        route: vocab(r, "route", ChangeRoute::parse)?,
+        content: r.try_get("content")?,
+        from_open: vocab(r, "from_open", OpenType::parse)?,
+        to_open: vocab(r, "to_open", OpenType::parse)?,
+        from_share: vocab(r, "from_share", ShareType::parse)?,
+        to_share: vocab(r, "to_share", ShareType::parse)?,
+        due_on: naive_date(r, "due_on")?,
+        due_provisional: r.try_get("due_provisional")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        decision_reason: r.try_get("decision_reason")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn share_review_one_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| format!("{SHARE_REVIEW_SELECT} AND p.id = ?"))
+}
+
+fn share_review_row(r: &SqliteRow) -> Result<ShareReviewRow> {
+    Ok(ShareReviewRow {
+        dataset_id: r.try_get("id")?,
+        provider_id: r.try_get("provider_id")?,
+        region_code: r.try_get("region_code")?,
+        title: r.try_get("title")?,
+        published_at: r.try_get("published_at")?,
+        due_on: naive_date(r, "due_on")?,
+        reviewed_at: r.try_get("reviewed_at")?,
+        reviewed_by: r.try_get("reviewed_by")?,
+        note: r.try_get("note")?,
+    })
+}
+
+const SHARE_REVIEW_SELECT: &str = "SELECT p.id, p.provider_id, p.region_code, p.title, \
+     p.published_at, r.due_on, r.reviewed_at, r.reviewed_by, r.note \
+     FROM published_datasets p LEFT JOIN share_reviews r ON r.dataset_id = p.id \
+     WHERE p.share_type = 'conditional'";
+
+async fn insert_change_in(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    n: &NewAttributeChange<'_>,
+    state: gongshu_core::change::ChangeState,
+) -> Result<AttributeChangeRow> {
+    let row = sqlx::query(
+        "INSERT INTO attribute_changes (dataset_id, requested_by, state, route, content, \
+         from_open, to_open, from_share, to_share, due_on, due_provisional, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *"
+    )
+    .bind(n.dataset_id)
+    .bind(n.requested_by)
+    .bind(state.as_str())
+    .bind(n.route.as_str())
+    .bind(n.content)
+    .bind(n.from_open.as_str())
+    .bind(n.to_open.as_str())
+    .bind(n.from_share.as_str())
+    .bind(n.to_share.as_str())
+    .bind(n.due_on.map(|d| d.to_string()))
+    .bind(n.due_provisional)
+    .bind(n.at)
+    .bind(n.at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| unique(e, "pending change"))?;
+    let change = change_row(&row)?;
+    insert_event(
+        tx,
+        &NewEvent {
+            at: n.at,
+            actor_id: Some(n.requested_by),
+            object_type: "attribute_change",
+            object_id: &change.id.to_string(),
+            action: "requested",
+            reason: n.reason,
+            detail: serde_json::json!({
+                "dataset_id": n.dataset_id,
+                "open_type": [n.from_open.as_str(), n.to_open.as_str()],
+                "share_type": [n.from_share.as_str(), n.to_share.as_str()],
+                "route": n.route.as_str(),
+            })
+            .to_string(),
+        },
+    )
+    .await?;
+    Ok(change)
+}
+
+struct Revision<'a> {
+    dataset_id: i64,
+    version: i64,
+    status: DatasetStatus,
+    doc: &'a str,
+    actor_id: Option<i64>,
+    note: Option<&'a str>,
+    published: bool,
+    at: DateTime<Utc>,
+}
+
+async fn insert_revision_in(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    r: &Revision<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dataset_revisions (dataset_id, version, status, doc, actor_id, note, published, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.dataset_id)
+    .bind(r.version)
+    .bind(r.status.as_str())
+    .bind(r.doc)
+    .bind(r.actor_id)
+    .bind(r.note)
+    .bind(r.published)
+    .bind(r.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn insert_event(tx: &mut sqlx::Transaction<'_, Sqlite>, e: &NewEvent<'_>) -> Result<i64> {
     let id = sqlx::query_scalar(
         "INSERT INTO events (at, actor_id, object_type, object_id, action, reason, detail) \
@@ -874,19 +1050,19 @@ impl Store for SqliteStore {
             .await?;
         let saved = dataset_row(&row)?;
         let doc: String = row.try_get("doc")?;
-        sqlx::query(
-            "INSERT INTO dataset_revisions (dataset_id, version, status, doc, actor_id, note, published, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_revision_in(
+            &mut tx,
+            &Revision {
+                dataset_id: saved.id,
+                version: saved.version,
+                status: saved.status,
+                doc: &doc,
+                actor_id: c.actor_id,
+                note: c.note,
+                published: publish,
+                at: c.at,
+            },
         )
-        .bind(saved.id)
-        .bind(saved.version)
-        .bind(saved.status.as_str())
-        .bind(&doc)
-        .bind(c.actor_id)
-        .bind(c.note)
-        .bind(publish)
-        .bind(c.at)
-        .execute(&mut *tx)
         .await?;
         match c.publication {
             Publication::Keep => {}
@@ -897,39 +1073,7 @@ impl Store for SqliteStore {
                     .await?;
             }
             Publication::Publish => {
-                let provider_name: String =
-                    sqlx::query_scalar("SELECT name FROM organizations WHERE id = ?")
-                        .bind(saved.provider_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let d = &saved.doc;
-                let domains: String = d.domains.iter().fold(",".to_owned(), |mut s, x| {
-                    s.push_str(x.as_str());
-                    s.push(',');
-                    s
-                });
-                sqlx::query(
-                    "INSERT OR REPLACE INTO published_datasets (id, code, provider_id, region_code, version, title, \
-                        open_type, share_type, update_cycle, grade, domains, search_text, doc, published_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(saved.id)
-                .bind(&saved.code)
-                .bind(saved.provider_id)
-                .bind(&saved.region_code)
-                .bind(saved.version)
-                .bind(&d.title)
-                .bind(d.open_type.as_str())
-                .bind(d.share_type.as_str())
-                .bind(d.update_cycle.as_str())
-                .bind(d.grade.as_str())
-                .bind(domains)
-                .bind(search_text(&saved.code, &provider_name, d))
-                .bind(&doc)
-                .bind(saved.first_published_at.unwrap_or(c.at))
-                .bind(c.at)
-                .execute(&mut *tx)
-                .await?;
+                publish_in(&mut tx, &saved, &saved.doc, saved.version, &doc, c.at).await?;
             }
         }
         tx.commit().await?;
@@ -1337,6 +1481,307 @@ impl Store for SqliteStore {
         let id = insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    async fn insert_attribute_change(
+        &self,
+        new: &NewAttributeChange<'_>,
+    ) -> Result<AttributeChangeRow> {
+        let mut tx = self.pool.begin().await?;
+        let change =
+            insert_change_in(&mut tx, new, gongshu_core::change::ChangeState::Pending).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn apply_attribute_change(&self, a: &AttributeApply<'_>) -> Result<AttributeChangeRow> {
+        use gongshu_core::change::ChangeState;
+        let mut tx = self.pool.begin().await?;
+        // The write comes first so that the write lock is taken at once.
+        let (change, event) = match &a.target {
+            ChangeTarget::New(n) => (
+                insert_change_in(&mut tx, n, ChangeState::Applied).await?,
+                "applied",
+            ),
+            ChangeTarget::Pending { id } => {
+                let row = sqlx::query(
+                    "UPDATE attribute_changes SET state = 'applied', decided_by = ?, decided_at = ?, \
+                     decision_reason = ?, updated_at = ? WHERE id = ? AND state = 'pending' \
+                     RETURNING *"
+                )
+                .bind(a.actor_id)
+                .bind(a.at)
+                .bind(a.reason)
+                .bind(a.at)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::VersionConflict)?;
+                (change_row(&row)?, "approved")
+            }
+        };
+        let row = sqlx::query(
+            "SELECT * FROM datasets WHERE id = ? AND version = ? AND published_version IS NOT NULL",
+        )
+        .bind(a.dataset_id)
+        .bind(a.expected_version)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::VersionConflict)?;
+        let entry = dataset_row(&row)?;
+        let published_doc = doc_json(a.published)?;
+        let note = format!("属性变更（第 {} 号）：{}", change.id, a.reason);
+        let published_version = entry.version + 1;
+        let published = Revision {
+            dataset_id: entry.id,
+            version: published_version,
+            status: DatasetStatus::Published,
+            doc: &published_doc,
+            actor_id: a.actor_id,
+            note: Some(&note),
+            published: true,
+            at: a.at,
+        };
+        insert_revision_in(&mut tx, &published).await?;
+        // An edit in progress follows as the next revision, carrying the same change, so
+        // that approving it later does not undo this one.
+        let carried = match (entry.status, a.carried_draft) {
+            (DatasetStatus::Published, _) | (_, None) => None,
+            (status, Some(draft)) => Some((status, draft, doc_json(draft)?)),
+        };
+        let working = match &carried {
+            None => Revision { ..published },
+            Some((status, _, json)) => {
+                let r = Revision {
+                    version: published_version + 1,
+                    status: *status,
+                    doc: json,
+                    published: false,
+                    ..published
+                };
+                insert_revision_in(&mut tx, &r).await?;
+                r
+            }
+        };
+        let title = carried
+            .as_ref()
+            .map_or(&a.published.title, |(_, d, _)| &d.title);
+        sqlx::query(
+            "UPDATE datasets SET version = ?, status = ?, doc = ?, title = ?, published_version = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(working.version)
+        .bind(working.status.as_str())
+        .bind(working.doc)
+        .bind(title)
+        .bind(published_version)
+        .bind(a.at)
+        .bind(entry.id)
+        .execute(&mut *tx)
+        .await?;
+        publish_in(
+            &mut tx,
+            &entry,
+            a.published,
+            published_version,
+            &published_doc,
+            a.at,
+        )
+        .await?;
+        if let Some(due) = a.share_review_due {
+            sqlx::query(
+                "INSERT INTO share_reviews (dataset_id, due_on) VALUES (?, ?) \
+                 ON CONFLICT (dataset_id) DO UPDATE SET due_on = excluded.due_on",
+            )
+            .bind(entry.id)
+            .bind(due.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let ChangeTarget::Pending { .. } = a.target {
+            insert_event(
+                &mut tx,
+                &NewEvent {
+                    at: a.at,
+                    actor_id: a.actor_id,
+                    object_type: "attribute_change",
+                    object_id: &change.id.to_string(),
+                    action: event,
+                    reason: a.reason,
+                    detail: serde_json::json!({ "dataset_version": published_version }).to_string(),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn move_attribute_change(&self, m: &ChangeMove<'_>) -> Result<AttributeChangeRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE attribute_changes SET state = ?, updated_at = ?, \
+             decided_by = CASE WHEN ? THEN ? ELSE decided_by END, \
+             decided_at = CASE WHEN ? THEN ? ELSE decided_at END, \
+             decision_reason = CASE WHEN ? THEN ? ELSE decision_reason END \
+             WHERE id = ? AND state = 'pending' RETURNING *",
+        )
+        .bind(m.to.as_str())
+        .bind(m.at)
+        .bind(m.decision)
+        .bind(m.actor_id)
+        .bind(m.decision)
+        .bind(m.at)
+        .bind(m.decision)
+        .bind(m.reason)
+        .bind(m.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attribute_changes WHERE id = ?)")
+                    .bind(m.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(if exists {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            });
+        };
+        let change = change_row(&row)?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: m.at,
+                actor_id: Some(m.actor_id),
+                object_type: "attribute_change",
+                object_id: &m.id.to_string(),
+                action: m.action,
+                reason: m.reason,
+                detail: "{}".into(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn get_attribute_change(&self, id: i64) -> Result<Option<AttributeChangeRow>> {
+        self.optional(
+            sqlx::query("SELECT * FROM attribute_changes WHERE id = ?").bind(id),
+            change_row,
+        )
+        .await
+    }
+
+    async fn list_attribute_changes(&self, q: &ChangeQuery) -> Result<Vec<AttributeChangeRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new(
+            "SELECT c.* FROM attribute_changes c \
+             JOIN datasets d ON d.id = c.dataset_id WHERE (0 = 1",
+        );
+        if let Some(id) = q.dataset_id {
+            b.push(" OR c.dataset_id = ").push_bind(id);
+        }
+        if !q.provider_ids.is_empty() {
+            b.push(" OR d.provider_id IN (");
+            let mut list = b.separated(", ");
+            for id in &q.provider_ids {
+                list.push_bind(*id);
+            }
+            b.push(")");
+        }
+        for prefix in &q.region_prefixes {
+            b.push(" OR d.region_code LIKE ")
+                .push_bind(format!("{prefix}%"));
+        }
+        b.push(")");
+        if q.pending_only {
+            b.push(" AND c.state = 'pending'");
+        }
+        b.push(" ORDER BY c.id DESC LIMIT 1000");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(change_row)
+            .collect()
+    }
+
+    async fn share_reviews(&self) -> Result<Vec<ShareReviewRow>> {
+        self.all(sqlx::query(SHARE_REVIEW_SELECT), share_review_row)
+            .await
+    }
+
+    async fn share_review(&self, dataset_id: i64) -> Result<Option<ShareReviewRow>> {
+        self.optional(
+            sqlx::query(share_review_one_sql()).bind(dataset_id),
+            share_review_row,
+        )
+        .await
+    }
+
+    async fn schedule_share_review(
+        &self,
+        dataset_id: i64,
+        due_on: chrono::NaiveDate,
+        reviewed: Option<(i64, &str)>,
+        at: DateTime<Utc>,
+    ) -> Result<ShareReviewRow> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO share_reviews (dataset_id, due_on, reviewed_at, reviewed_by, note) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dataset_id) DO UPDATE SET due_on = ?2, \
+             reviewed_at = COALESCE(?3, reviewed_at), reviewed_by = COALESCE(?4, reviewed_by), \
+             note = COALESCE(?5, note)",
+        )
+        .bind(dataset_id)
+        .bind(due_on.to_string())
+        .bind(reviewed.map(|_| at))
+        .bind(reviewed.map(|(by, _)| by))
+        .bind(reviewed.map(|(_, note)| note))
+        .execute(&mut *tx)
+        .await?;
+        if let Some((by, note)) = reviewed {
+            insert_event(
+                &mut tx,
+                &NewEvent {
+                    at,
+                    actor_id: Some(by),
+                    object_type: "dataset",
+                    object_id: &dataset_id.to_string(),
+                    action: "share_reviewed",
+                    reason: note,
+                    detail: serde_json::json!({ "next_review": due_on.to_string() }).to_string(),
+                },
+            )
+            .await?;
+        }
+        let row = sqlx::query(share_review_one_sql())
+            .bind(dataset_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let review = share_review_row(&row)?;
+        tx.commit().await?;
+        Ok(review)
+    }
+
+    async fn claim_share_review_reminder(
+        &self,
+        dataset_id: i64,
+        due_on: chrono::NaiveDate,
+    ) -> Result<bool> {
+        let due = due_on.to_string();
+        let done = sqlx::query(
+            "UPDATE share_reviews SET reminded_for = ?1 WHERE dataset_id = ?2 AND due_on = ?1 \
+             AND (reminded_for IS NULL OR reminded_for <> ?1)",
+        )
+        .bind(&due)
+        .bind(dataset_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>> {

@@ -34,6 +34,7 @@ fn draft(title: &str, open: OpenType) -> DatasetDraft {
         contact: String::new(),
         license: String::new(),
         classified: false,
+        deidentify: false,
     }
 }
 
@@ -314,6 +315,124 @@ async fn story(store: &dyn Store) {
     assert_eq!(by_region.total, 2);
 
     governed(store, a.id, user.id, zibo.id, t0).await;
+    attribute_changes(store, b.id, user.id, t0).await;
+}
+
+/// Issue 4: one pending change per entry; applying one publishes a new revision and
+/// carries an edit in progress; a settled change does not move again.
+async fn attribute_changes(store: &dyn Store, dataset: i64, user: i64, t0: DateTime<Utc>) {
+    use gongshu_core::change::{ChangeRoute, ChangeState};
+    let publish = DatasetChange {
+        id: dataset,
+        expected_version: 1,
+        status: DatasetStatus::Published,
+        doc: None,
+        note: None,
+        review: false,
+        publication: Publication::Publish,
+        actor_id: Some(user),
+        at: t0,
+    };
+    let entry = store.save_dataset(&publish).await.unwrap();
+    let mut editing = entry.doc.clone();
+    editing.summary = "修订中".into();
+    store
+        .save_dataset(&DatasetChange {
+            expected_version: 2,
+            status: DatasetStatus::Draft,
+            doc: Some(&editing),
+            publication: Publication::Keep,
+            ..publish
+        })
+        .await
+        .unwrap();
+
+    let new = NewAttributeChange {
+        dataset_id: dataset,
+        requested_by: user,
+        route: ChangeRoute::Authority,
+        content: "{}",
+        from_open: OpenType::Unconditional,
+        to_open: OpenType::Conditional,
+        from_share: ShareType::Unconditional,
+        to_share: ShareType::Unconditional,
+        due_on: Some(t0.date_naive()),
+        due_provisional: false,
+        reason: "理由",
+        at: t0,
+    };
+    let pending = store.insert_attribute_change(&new).await.unwrap();
+    assert_eq!(pending.state, ChangeState::Pending);
+    assert!(matches!(
+        store.insert_attribute_change(&new).await,
+        Err(StoreError::Duplicate(_))
+    ));
+
+    let mut narrowed = entry.doc.clone();
+    narrowed.open_type = OpenType::Conditional;
+    let mut carried = editing.clone();
+    carried.open_type = OpenType::Conditional;
+    let apply = AttributeApply {
+        target: ChangeTarget::Pending { id: pending.id },
+        dataset_id: dataset,
+        expected_version: 3,
+        published: &narrowed,
+        carried_draft: Some(&carried),
+        actor_id: Some(user),
+        reason: "同意",
+        share_review_due: None,
+        at: t0,
+    };
+    // The entry moved on from version 2: nothing is applied, the change still waits.
+    assert!(matches!(
+        store
+            .apply_attribute_change(&AttributeApply {
+                expected_version: 2,
+                ..apply.clone()
+            })
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    let applied = store.apply_attribute_change(&apply).await.unwrap();
+    assert_eq!(applied.state, ChangeState::Applied);
+    let published = store.get_published(dataset).await.unwrap().unwrap();
+    assert_eq!(
+        (published.version, published.doc.open_type),
+        (4, OpenType::Conditional)
+    );
+    let working = store.get_dataset(dataset).await.unwrap().unwrap();
+    assert_eq!(
+        (working.version, working.status, working.published_version),
+        (5, DatasetStatus::Draft, Some(4))
+    );
+    assert_eq!(working.doc.summary, "修订中");
+    assert_eq!(working.doc.open_type, OpenType::Conditional);
+    assert!(matches!(
+        store.apply_attribute_change(&apply).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(matches!(
+        store
+            .move_attribute_change(&ChangeMove {
+                id: pending.id,
+                to: ChangeState::Refused,
+                actor_id: user,
+                action: "refused",
+                reason: "迟到的拒绝",
+                decision: true,
+                at: t0,
+            })
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    let events: Vec<String> = store
+        .list_events("attribute_change", &pending.id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(events, ["requested", "approved"]);
 }
 
 /// Issue 4: calendar years, grants and applications move only from the state they were

@@ -402,6 +402,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 }
                 Err(e) => tracing::warn!(error = %e, "deadline notices failed"),
             }
+            match notices.send_share_review_reminders().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reminders = n, "share review reminders sent"),
+                Err(e) => tracing::warn!(error = %e, "share review reminders failed"),
+            }
         }
     });
     gongshu_server::serve(

@@ -166,6 +166,7 @@ fn draft_of(e: &DemoEntry) -> Result<DatasetDraft> {
         contact: String::new(),
         license: "政府数据开放许可（署名）".into(),
         classified: false,
+        deidentify: false,
     })
 }
 
