@@ -3,8 +3,11 @@
 //! and states reasons for a refusal, both sides accept the open-use agreement
 //! (公共数据开放利用协议) after re-entering their password, and the grant comes into force.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use gongshu_core::access::{GrantKind, GrantMode};
+use gongshu_core::agreement::render;
 use gongshu_core::apply::{
     ApplicationAction, ApplicationInput, ApplicationState, Party, needs_reason, next_state,
 };
@@ -191,17 +194,15 @@ impl App {
         }
         let content = serde_json::to_string(&input).map_err(|_| Error::internal())?;
         let content_hash = hex::encode(Sha256::digest(content.as_bytes()));
+        let policy = self.effective_policy(&published.region_code).await?;
         let through_authority = match input.kind {
-            GrantKind::Open => self.settings.formal_check,
-            GrantKind::Share => self.settings.share_via_authority,
+            GrantKind::Open => policy.formal_check,
+            GrantKind::Share => policy.share_via_authority,
         };
         let (state, days) = if through_authority {
-            (
-                ApplicationState::FormalCheck,
-                self.settings.formal_check_days,
-            )
+            (ApplicationState::FormalCheck, policy.formal_check_days)
         } else {
-            (ApplicationState::WithProvider, self.settings.decision_days)
+            (ApplicationState::WithProvider, policy.decision_days)
         };
         let due = self.deadline(china_date(self.now()), days).await?;
         let row = self
@@ -337,9 +338,11 @@ impl App {
             to,
             ApplicationState::WithProvider | ApplicationState::Disputed
         ) {
-            let due = self
-                .deadline(china_date(self.now()), self.settings.decision_days)
-                .await?;
+            let days = self
+                .effective_policy(&dataset.region_code)
+                .await?
+                .decision_days;
+            let due = self.deadline(china_date(self.now()), days).await?;
             (Some(due.deadline), due.provisional)
         } else {
             (None, false)
@@ -727,31 +730,29 @@ impl App {
         let quota = |q: Option<i64>, unit: &str| {
             q.map_or("不限".to_owned(), |n| format!("每日{n}{unit}"))
         };
-        Ok(format!(
-            "公共数据开放利用协议\n\n\
-             甲方（数据提供单位）：{provider}\n\
-             乙方（数据利用主体）：{applicant}\n\n\
-             第一条 数据：{title}（资源代码 {code}），信息项：{items}。\n\
-             第二条 用途与场景：{purpose}；{scenario}。乙方不得将数据用于上述用途以外的目的。\n\
-             第三条 使用方式与范围：{modes}；调用额度{calls}，数据量额度{rows}。\n\
-             第四条 期限：自双方确认之日起{days}日。\n\
-             第五条 安全责任：乙方落实以下安全保障措施并遵守所签署的安全承诺书：{measures}。\
-             乙方不得向第三方提供、转让数据，不得试图重新识别个人身份。\n\
-             第六条 署名：乙方使用数据形成的成果应注明数据来源（《山东省公共数据开放办法》第十五条）。\n\
-             第七条 报告：乙方应按甲方要求报告数据利用情况。\n\
-             第八条 终止：乙方违反本协议的，甲方可立即终止授权，并报告公共数据主管部门。\n\n\
-             申请编号：{id}；申请内容摘要（SHA-256）：{hash}",
-            title = dataset.doc.title,
-            code = dataset.code,
-            purpose = content.purpose.trim(),
-            scenario = content.scenario.trim(),
-            calls = quota(quotas.0, "次"),
-            rows = quota(quotas.1, "行"),
-            days = content.period_days,
-            measures = content.security_measures.trim(),
-            id = row.id,
-            hash = row.content_hash,
-        ))
+        let facts = BTreeMap::from([
+            ("provider", provider),
+            ("applicant", applicant),
+            ("title", dataset.doc.title.clone()),
+            ("code", dataset.code.clone()),
+            ("items", items),
+            ("purpose", content.purpose.trim().to_owned()),
+            ("scenario", content.scenario.trim().to_owned()),
+            ("modes", modes),
+            ("calls", quota(quotas.0, "次")),
+            ("rows", quota(quotas.1, "行")),
+            ("days", content.period_days.to_string()),
+            ("measures", content.security_measures.trim().to_owned()),
+            ("application", row.id.to_string()),
+            ("hash", row.content_hash.clone()),
+        ]);
+        // The template of the provider's region at the time of approval: the text, and
+        // its hash, are fixed in the application from then on.
+        let template = self
+            .effective_policy(&dataset.region_code)
+            .await?
+            .agreement_template;
+        Ok(render(&template, &facts))
     }
 
     pub(crate) async fn visible_application(

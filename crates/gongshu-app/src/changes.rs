@@ -179,7 +179,8 @@ impl App {
         let today = china_date(now);
         let due = match route {
             ChangeRoute::Authority => {
-                Some(self.deadline(today, self.settings.decision_days).await?)
+                let days = self.effective_policy(&d.region_code).await?.decision_days;
+                Some(self.deadline(today, days).await?)
             }
             ChangeRoute::Immediate => None,
         };

@@ -131,7 +131,11 @@ impl App {
     }
 
     /// The recorded state changes of a governed object, oldest first.
-    pub(crate) async fn history(&self, object_type: &str, id: i64) -> Result<Vec<EventView>> {
+    pub(crate) async fn history(
+        &self,
+        object_type: &str,
+        id: impl std::fmt::Display,
+    ) -> Result<Vec<EventView>> {
         Ok(self
             .store
             .list_events(object_type, &id.to_string())

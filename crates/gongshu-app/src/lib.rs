@@ -11,6 +11,7 @@ pub mod data;
 pub mod demo;
 pub mod directory;
 pub mod grants;
+pub mod policies;
 pub mod views;
 
 use std::sync::Arc;

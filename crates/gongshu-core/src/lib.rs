@@ -4,6 +4,7 @@
 //! it can be tested with plain table-driven tests that name the article they implement.
 
 pub mod access;
+pub mod agreement;
 pub mod apply;
 pub mod authz;
 pub mod calendar;

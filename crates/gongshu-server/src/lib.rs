@@ -10,6 +10,7 @@ mod data_api;
 mod error;
 mod grants_api;
 mod pages;
+mod policies_api;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -180,6 +181,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(grants_api::GrantsApiDoc::openapi());
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
+    doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc
 }
 
@@ -210,6 +212,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(grants_api::routes())
         .merge(applications_api::routes())
         .merge(changes_api::routes())
+        .merge(policies_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -2498,3 +2498,147 @@ async fn conditional_sharing_is_reviewed_on_schedule() {
     let (s, _) = t.get(&review, Some(&provider)).await;
     assert_eq!(s, StatusCode::CONFLICT);
 }
+
+/// SD-EGOV §23 / SX-BIGDATA §29 and SD-OPEN §14: each region's authority sets its own
+/// routing, deadlines and agreement template; regions below inherit field by field; the
+/// agreement an approval produces is written from the template in force.
+#[tokio::test]
+async fn regions_set_their_routing_deadlines_and_agreement_template() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let city = t
+        .user_with_role(
+            "jn-authority",
+            "authority_admin",
+            Some(t.org_id("济南市大数据局").await),
+            Some("370100"),
+        )
+        .await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+
+    let (s, p) = t.get("/api/v1/regions/370100/policy", None).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        (&p["formal_check"], &p["decision_days"]),
+        (&json!(true), &json!(10))
+    );
+    assert_eq!(p["sources"]["formal_check"], "platform");
+    assert!(
+        p["agreement_template"]
+            .as_str()
+            .unwrap()
+            .contains("{{provider}}")
+    );
+
+    let template = p["agreement_template"].as_str().unwrap().replace(
+        "公共数据开放利用协议",
+        "山东省公共数据开放利用协议（2026年版）",
+    );
+    let province = json!({
+        "policy": {"formal_check": false, "decision_days": 15, "agreement_template": template},
+        "reason": "鲁数发〔2026〕X号调整审核流程"
+    });
+    // Not the city's to set, nor a provider's; reasons and a sound template required.
+    for token in [&city, &provider] {
+        let (s, _) = t
+            .put(
+                "/api/v1/regions/370000/policy",
+                Some(token),
+                province.clone(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    let mut broken = province.clone();
+    broken["reason"] = json!("");
+    broken["policy"]["decision_days"] = json!(0);
+    broken["policy"]["agreement_template"] = json!("甲方：{{provider}}，{{password}}");
+    let (s, body) = t
+        .put("/api/v1/regions/370000/policy", Some(&authority), broken)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields = error_fields(&body);
+    assert!(
+        fields.starts_with(&[
+            "reason",
+            "policy.decision_days",
+            "policy.agreement_template"
+        ]),
+        "{fields:?}"
+    );
+    assert!(
+        body.to_string().contains("unknown_placeholder")
+            && body.to_string().contains("missing_placeholder")
+    );
+    let (s, p) = t
+        .put("/api/v1/regions/370000/policy", Some(&authority), province)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["history"][0]["reason"], "鲁数发〔2026〕X号调整审核流程");
+
+    // The city sets only what differs; the rest comes from the province.
+    let (s, p) = t
+        .put(
+            "/api/v1/regions/370100/policy",
+            Some(&city),
+            json!({"policy": {"share_via_authority": true}, "reason": "本市共享申请经主管部门转办"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        (
+            &p["sources"]["share_via_authority"],
+            &p["sources"]["decision_days"],
+            &p["sources"]["formal_check_days"]
+        ),
+        (&json!("370100"), &json!("370000"), &json!("platform"))
+    );
+    assert_eq!(
+        (&p["share_via_authority"], &p["decision_days"]),
+        (&json!(true), &json!(15))
+    );
+
+    // The provincial provider's applications now skip the formal check, with 15 days.
+    let dataset = published_entry(&t, &provider, conditional_entry("地区设置测试")).await;
+    let (s, app) = t
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            json!({
+                "dataset_id": dataset, "purpose": "研究", "scenario": "论文",
+                "security_measures": "专机", "modes": ["api"], "period_days": 30,
+                "pledge_accepted": true
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    assert_eq!(app["state"], "with_provider");
+    let (_, due) = t
+        .get(
+            &format!(
+                "/api/v1/calendar/deadline?start={}&days=15",
+                gongshu_app::gongshu_core::calendar::china_date(chrono::Utc::now())
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(app["due_on"], due["deadline"]);
+    let (s, approved) = t
+        .post(
+            &format!("/api/v1/applications/{}/approve", app["id"]),
+            Some(&provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{approved}");
+    let text = approved["agreement"].as_str().unwrap();
+    assert!(
+        text.starts_with("山东省公共数据开放利用协议（2026年版）"),
+        "{text}"
+    );
+    assert!(
+        text.contains("地区设置测试") && !text.contains("{{"),
+        "{text}"
+    );
+}

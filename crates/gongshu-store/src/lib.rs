@@ -259,6 +259,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         due_on: chrono::NaiveDate,
     ) -> Result<bool>;
 
+    /// The settings of these regions that have any.
+    async fn region_policies(&self, codes: &[String]) -> Result<Vec<RegionPolicyRow>>;
+    /// Replaces a region's settings, with a `region_policy` event carrying the reason.
+    async fn put_region_policy(
+        &self,
+        region_code: &str,
+        policy: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<RegionPolicyRow>;
+
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 }

@@ -660,3 +660,12 @@ pub struct ShareReviewRow {
     pub reviewed_by: Option<i64>,
     pub note: Option<String>,
 }
+
+/// A region's own settings as its authority wrote them (JSON; the app knows the shape).
+#[derive(Debug, Clone)]
+pub struct RegionPolicyRow {
+    pub region_code: String,
+    pub policy: String,
+    pub updated_by: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -561,6 +561,15 @@ fn share_review_one_sql() -> &'static str {
     SQL.get_or_init(|| format!("{SHARE_REVIEW_SELECT} AND p.id = ?"))
 }
 
+fn region_policy_row(r: &SqliteRow) -> Result<RegionPolicyRow> {
+    Ok(RegionPolicyRow {
+        region_code: r.try_get("region_code")?,
+        policy: r.try_get("policy")?,
+        updated_by: r.try_get("updated_by")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 fn share_review_row(r: &SqliteRow) -> Result<ShareReviewRow> {
     Ok(ShareReviewRow {
         dataset_id: r.try_get("id")?,
@@ -1782,6 +1791,66 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn region_policies(&self, codes: &[String]) -> Result<Vec<RegionPolicyRow>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b =
+            QueryBuilder::<Sqlite>::new("SELECT * FROM region_policies WHERE region_code IN (");
+        let mut list = b.separated(", ");
+        for code in codes {
+            list.push_bind(code);
+        }
+        b.push(")");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(region_policy_row)
+            .collect()
+    }
+
+    async fn put_region_policy(
+        &self,
+        region_code: &str,
+        policy: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<RegionPolicyRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO region_policies (region_code, policy, updated_by, updated_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (region_code) DO UPDATE SET policy = ?2, \
+             updated_by = ?3, updated_at = ?4 RETURNING *",
+        )
+        .bind(region_code)
+        .bind(policy)
+        .bind(actor_id)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+            other => other.into(),
+        })?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(actor_id),
+                object_type: "region_policy",
+                object_id: region_code,
+                action: "updated",
+                reason,
+                detail: policy.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        region_policy_row(&row)
     }
 
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>> {
