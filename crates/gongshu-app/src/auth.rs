@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::Principal;
+use gongshu_core::types::Role;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_store::{CredentialKind, NewCredential, UserRow};
 use rand::RngCore;
@@ -126,21 +127,33 @@ impl App {
     }
 
     pub async fn issue_api_token(&self, user: &UserRow) -> Result<(String, DateTime<Utc>)> {
+        let expires_at = self.now() + self.settings.token_ttl;
+        let secret = self.insert_api_token(user.id, None, expires_at).await?;
+        Ok((secret, expires_at))
+    }
+
+    /// A new API token of `user_id`, scoped to one grant when `grant_id` is given.
+    pub(crate) async fn insert_api_token(
+        &self,
+        user_id: i64,
+        grant_id: Option<i64>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String> {
         let secret = format!("gst_{}", random_secret());
         let now = self.now();
-        let expires_at = now + self.settings.token_ttl;
         self.store
             .insert_credential(&NewCredential {
                 token_hash: token_hash(&secret),
                 kind: CredentialKind::Api,
-                user_id: user.id,
+                user_id,
                 csrf: None,
                 created_at: now,
                 expires_at,
+                grant_id,
             })
             .await
             .map_err(store_error)?;
-        Ok((secret, expires_at))
+        Ok(secret)
     }
 
     pub async fn start_session(&self, user: &UserRow) -> Result<Session> {
@@ -156,6 +169,7 @@ impl App {
                 csrf: Some(csrf.clone()),
                 created_at: now,
                 expires_at,
+                grant_id: None,
             })
             .await
             .map_err(store_error)?;
@@ -199,7 +213,15 @@ impl App {
         else {
             return Ok(None);
         };
-        Ok(Some((self.principal_of(&user).await?, cred.csrf)))
+        let mut principal = self.principal_of(&user).await?;
+        if let Some(grant) = cred.grant_id {
+            // A token scoped to one grant acts for nothing else: no administrative role,
+            // and the gate weighs that grant alone. Department membership stays, because
+            // a sharing grant is held by the department.
+            principal.grants.retain(|g| g.role == Role::DeptUser);
+            principal.grant_scope = Some(grant);
+        }
+        Ok(Some((principal, cred.csrf)))
     }
 
     pub async fn principal_of(&self, user: &UserRow) -> Result<Principal> {
@@ -207,6 +229,7 @@ impl App {
             user_id: user.id,
             username: user.username.clone(),
             grants: self.store.grants(user.id).await.map_err(store_error)?,
+            grant_scope: None,
         })
     }
 }

@@ -405,7 +405,7 @@ impl App {
         mode: AccessMode,
     ) -> Result<(View, Attribution, Option<i64>)> {
         let now = self.now();
-        let held = match caller {
+        let mut held = match caller {
             Some(p) if mode != AccessMode::Metadata => self
                 .store
                 .grants_held(dataset.id, p.user_id, &departments(p), china_date(now))
@@ -413,6 +413,10 @@ impl App {
                 .map_err(store_error)?,
             _ => Vec::new(),
         };
+        // A token scoped to one grant reads under that grant alone.
+        if let Some(scope) = caller.and_then(|p| p.grant_scope) {
+            held.retain(|h| h.grant.id == scope);
+        }
         let grants: Vec<GrantFacts<'_>> = held.iter().map(grant_facts).collect();
         let published = self
             .store

@@ -315,7 +315,7 @@ impl App {
         Ok(self.grant_view(&held))
     }
 
-    async fn dataset_of_grant(&self, g: &GrantRow) -> Result<DatasetRow> {
+    pub(crate) async fn dataset_of_grant(&self, g: &GrantRow) -> Result<DatasetRow> {
         self.store
             .get_dataset(g.dataset_id)
             .await
@@ -338,7 +338,7 @@ impl App {
         }
     }
 
-    async fn visible_grant(&self, caller: &Principal, id: i64) -> Result<GrantRow> {
+    pub(crate) async fn visible_grant(&self, caller: &Principal, id: i64) -> Result<GrantRow> {
         let not_found = || Error::not_found("授权", "Grant");
         let g = self
             .store
@@ -346,10 +346,7 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(not_found)?;
-        let holds = g.holder_user_id == Some(caller.user_id)
-            || g.holder_org_id
-                .is_some_and(|org| departments(caller).contains(&org));
-        if holds {
+        if holds(caller, &g) {
             return Ok(g);
         }
         let dataset = self.dataset_of_grant(&g).await?;
@@ -359,6 +356,13 @@ impl App {
             Err(not_found())
         }
     }
+}
+
+/// Whether the caller holds the grant: its user, or a department user of its department.
+pub(crate) fn holds(caller: &Principal, g: &GrantRow) -> bool {
+    g.holder_user_id == Some(caller.user_id)
+        || g.holder_org_id
+            .is_some_and(|org| departments(caller).contains(&org))
 }
 
 /// The departments the caller works for as a department user.

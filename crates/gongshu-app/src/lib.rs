@@ -10,6 +10,7 @@ pub mod changes;
 pub mod data;
 pub mod demo;
 pub mod directory;
+pub mod grant_use;
 pub mod grants;
 pub mod policies;
 pub mod views;

@@ -24,6 +24,9 @@ pub struct Principal {
     pub user_id: i64,
     pub username: String,
     pub grants: Vec<RoleGrant>,
+    /// Set when the caller uses an API token scoped to this one data grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_scope: Option<i64>,
 }
 
 impl Principal {
@@ -168,6 +171,7 @@ pub(crate) mod tests {
                     region_code: region.map(str::to_owned),
                 })
                 .collect(),
+            grant_scope: None,
         }
     }
 

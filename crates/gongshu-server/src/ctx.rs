@@ -70,11 +70,21 @@ impl Ctx {
         ApiError::new(e, self.lang)
     }
 
-    /// The authenticated caller, or 401.
+    /// The authenticated caller, or 401. A token scoped to one grant only reads data
+    /// (those routes take `caller` as it is), so it is refused here, where a caller acts.
     pub(crate) fn principal(&self) -> Result<&Principal, ApiError> {
-        self.caller
+        let p = self
+            .caller
             .as_ref()
-            .ok_or_else(|| self.fail(Error::unauthenticated()))
+            .ok_or_else(|| self.fail(Error::unauthenticated()))?;
+        match p.grant_scope {
+            None => Ok(p),
+            Some(grant) => Err(self.fail(Error::new(
+                gongshu_core::ErrorCode::Forbidden,
+                format!("该令牌仅限按第 {grant} 号授权读取数据"),
+                format!("This token only reads data under grant {grant}"),
+            ))),
+        }
     }
 
     pub(crate) fn t<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
+use gongshu_app::grant_use::{GrantToken, GrantTokenInput, UseReportInput, UseReportView};
 use gongshu_app::grants::{GrantDetail, GrantView, NotificationView};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +23,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/datasets/{id}/grants", get(entry_grants))
         .route("/grants/{id}", get(get_grant))
         .route("/grants/{id}/terminate", post(terminate))
+        .route("/grants/{id}/tokens", post(issue_token))
+        .route("/grants/{id}/reports", get(reports).post(file_report))
         .route("/inbox", get(inbox))
         .route("/inbox/{id}/read", post(mark_read))
 }
@@ -124,10 +127,75 @@ async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An API token that reads under this grant alone (its holder): for the system that
+/// uses the data. It can do nothing else, ends with the grant, and stops working at the
+/// next request once the grant is terminated. The token is shown once.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/tokens", tag = "grants", request_body = GrantTokenInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = GrantToken), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn issue_token(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<GrantToken>)> {
+    let p = ctx.principal()?;
+    let input: GrantTokenInput = if body.is_empty() {
+        GrantTokenInput::default()
+    } else {
+        json_body(&ctx, &headers, &body)?
+    };
+    let token = s
+        .app
+        .issue_grant_token(p, id, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+/// The holder reports how the data was used in a period; the provider is told.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/reports", tag = "grants", request_body = UseReportInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = UseReportView), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn file_report(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<UseReportView>)> {
+    let p = ctx.principal()?;
+    let input: UseReportInput = json_body(&ctx, &headers, &body)?;
+    let report = s
+        .app
+        .file_use_report(p, id, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(report)))
+}
+
+/// The use reports of a grant (its holder, the provider, the authority, auditors).
+#[utoipa::path(get, path = "/api/v1/grants/{id}/reports", tag = "grants", security(("bearer" = [])),
+    responses((status = 200, body = [UseReportView]), (status = 404, body = ErrorBody)))]
+async fn reports(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<UseReportView>>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.use_reports(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(my_grants, entry_grants, get_grant, terminate, inbox, mark_read),
-    components(schemas(GrantView, GrantDetail, NotificationView, TerminateInput)),
+    paths(my_grants, entry_grants, get_grant, terminate, issue_token, file_report, reports, inbox, mark_read),
+    components(schemas(GrantView, GrantDetail, NotificationView, TerminateInput, GrantToken,
+        GrantTokenInput, UseReportInput, UseReportView)),
     tags((name = "grants"))
 )]
 pub(crate) struct GrantsApiDoc;

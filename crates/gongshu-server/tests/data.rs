@@ -2642,3 +2642,127 @@ async fn regions_set_their_routing_deadlines_and_agreement_template() {
         "{text}"
     );
 }
+
+/// SD-OPEN §14: an API token scoped to one grant reads under that grant alone, does
+/// nothing else, and stops at once when the grant is terminated; the holder files use
+/// reports the provider sees.
+#[tokio::test]
+async fn grant_tokens_read_under_their_grant_alone_and_reports_are_filed() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let stranger = t.user_with_role("stranger", "registered", None, None).await;
+    let holder = user_id(&t, &citizen).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let mut rows = Vec::new();
+    let mut grants = Vec::new();
+    for title in ["令牌授权甲", "令牌授权乙"] {
+        let dataset = published_entry(&t, &provider, conditional_entry(title)).await;
+        let job = ingest_ok(&t, dataset, &provider, "t.csv", csv.as_bytes(), &[]).await;
+        rows.push(format!(
+            "/api/v1/resources/{}/rows",
+            job["resource_id"].as_str().unwrap()
+        ));
+        let (_, id) = grant(
+            &t,
+            GrantKind::Open,
+            dataset,
+            (Some(holder), None),
+            &[GrantMode::Api],
+            (-1, 24),
+            None,
+        )
+        .await;
+        grants.push(id);
+    }
+    let tokens = format!("/api/v1/grants/{}/tokens", grants[0]);
+    let (s, _) = t.post(&tokens, Some(&provider), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only the holder mints tokens");
+    let (s, body) = t.post(&tokens, Some(&citizen), json!({"days": 0})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, minted) = t.post(&tokens, Some(&citizen), json!({"days": 7})).await;
+    assert_eq!(s, StatusCode::CREATED, "{minted}");
+    let scoped = minted["token"].as_str().unwrap().to_owned();
+
+    // It reads under its grant, not under the holder's other grant.
+    assert_eq!(t.get(&rows[0], Some(&scoped)).await.0, StatusCode::OK);
+    assert_eq!(t.get(&rows[1], Some(&citizen)).await.0, StatusCode::OK);
+    assert_eq!(
+        t.get(&rows[1], Some(&scoped)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // And it acts for nothing.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/me/grants".to_owned()),
+        (reqwest::Method::GET, "/api/v1/applications".to_owned()),
+        (reqwest::Method::POST, tokens.clone()),
+    ] {
+        let (s, body) = t.call(method, &path, Some(&scoped), Some(json!({}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(body.to_string().contains("仅限按第"), "{body}");
+    }
+
+    // Use reports: the holder files, the provider reads, a stranger learns nothing.
+    let reports = format!("/api/v1/grants/{}/reports", grants[0]);
+    let today = gongshu_app::gongshu_core::calendar::china_date(chrono::Utc::now());
+    let report = json!({
+        "period_from": (today - chrono::Duration::days(30)).to_string(),
+        "period_to": today.to_string(),
+        "summary": "用于市场主体活跃度研究，形成论文初稿一篇",
+        "outputs": "论文初稿"
+    });
+    let mut backwards = report.clone();
+    backwards["period_to"] = json!((today - chrono::Duration::days(60)).to_string());
+    backwards["summary"] = json!("");
+    let (s, body) = t.post(&reports, Some(&citizen), backwards).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["period_to", "summary"]);
+    let (s, filed) = t.post(&reports, Some(&citizen), report).await;
+    assert_eq!(s, StatusCode::CREATED, "{filed}");
+    let (s, listed) = t.get(&reports, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0]["outputs"], "论文初稿");
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&provider)).await;
+    assert!(inbox.to_string().contains("use_reported"), "{inbox}");
+    assert_eq!(
+        t.get(&reports, Some(&stranger)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.post(&reports, Some(&provider), json!({"period_from": today.to_string(), "period_to": today.to_string(), "summary": "x"})).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Terminated: the token stops at the next request, and no new one is minted.
+    let (s, body) = t
+        .post(
+            &format!("/api/v1/grants/{}/terminate", grants[0]),
+            Some(&provider),
+            json!({"reason": "违反协议：转售数据"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = t.get(&rows[0], Some(&scoped)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("终止"),
+        "{body}"
+    );
+    let (s, _) = t.post(&tokens, Some(&citizen), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // A scoped token may still revoke itself.
+    let (s, _) = t
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/auth/token",
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.get(&rows[0], Some(&scoped)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

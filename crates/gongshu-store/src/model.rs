@@ -104,6 +104,8 @@ pub struct NewCredential {
     pub csrf: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The one grant an API token is scoped to.
+    pub grant_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,7 @@ pub struct CredentialRow {
     pub user_id: i64,
     pub csrf: Option<String>,
     pub expires_at: DateTime<Utc>,
+    pub grant_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -880,8 +880,8 @@ impl Store for SqliteStore {
 
     async fn insert_credential(&self, c: &NewCredential) -> Result<()> {
         sqlx::query(
-            "INSERT INTO credentials (token_hash, kind, user_id, csrf, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO credentials (token_hash, kind, user_id, csrf, created_at, expires_at, grant_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.token_hash)
         .bind(c.kind.as_str())
@@ -889,6 +889,7 @@ impl Store for SqliteStore {
         .bind(&c.csrf)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.grant_id)
         .execute(&self.pool)
         .await
         .map_err(|e| unique(e, "token"))?;
@@ -902,7 +903,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<CredentialRow>> {
         let row = sqlx::query(
-            "SELECT c.user_id, c.csrf, c.expires_at FROM credentials c JOIN users u ON u.id = c.user_id \
+            "SELECT c.user_id, c.csrf, c.expires_at, c.grant_id FROM credentials c JOIN users u ON u.id = c.user_id \
              WHERE c.token_hash = ? AND c.kind = ? AND c.expires_at > ? AND u.disabled = 0",
         )
         .bind(token_hash)
@@ -915,6 +916,7 @@ impl Store for SqliteStore {
                 user_id: r.try_get("user_id")?,
                 csrf: r.try_get("csrf")?,
                 expires_at: r.try_get("expires_at")?,
+                grant_id: r.try_get("grant_id")?,
             })
         })
         .transpose()

@@ -116,6 +116,7 @@ async fn story(store: &dyn Store) {
         csrf: None,
         created_at: t0,
         expires_at: t0 + Duration::hours(1),
+        grant_id: None,
     };
     store.insert_credential(&cred).await.unwrap();
     assert!(
