@@ -2766,3 +2766,82 @@ async fn grant_tokens_read_under_their_grant_alone_and_reports_are_filed() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Races: two decisions sent at once on the same request take effect once; the other is
+/// refused and changes nothing.
+#[tokio::test]
+async fn concurrent_decisions_take_effect_once() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let (_, p) = t
+        .put(
+            "/api/v1/regions/370000/policy",
+            Some(&authority),
+            json!({"policy": {"formal_check": false}, "reason": "直接由提供单位决定"}),
+        )
+        .await;
+    assert_eq!(p["formal_check"], false, "{p}");
+    let dataset = published_entry(&t, &provider, conditional_entry("并发决定测试")).await;
+
+    let (_, app) = t
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            json!({
+                "dataset_id": dataset, "purpose": "研究", "scenario": "论文",
+                "security_measures": "专机", "modes": ["api"], "period_days": 30,
+                "pledge_accepted": true
+            }),
+        )
+        .await;
+    let id = app["id"].as_i64().unwrap();
+    let act = |a: &str| format!("/api/v1/applications/{id}/{a}");
+    let (approve, refuse) = (act("approve"), act("refuse"));
+    let (a, b) = tokio::join!(
+        t.post(&approve, Some(&provider), json!({})),
+        t.post(&refuse, Some(&provider), json!({"reason": "不符合条件"})),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let decided = history(&t, id, &provider).await;
+    assert_eq!(decided.len(), 2, "{decided:?}");
+
+    let (_, change) = t
+        .post(
+            &format!("/api/v1/datasets/{dataset}/attribute-changes"),
+            Some(&provider),
+            json!({"open_type": "none", "reason": "停止开放", "legal_basis": "《数据安全法》第二十一条"}),
+        )
+        .await;
+    let change = change["id"].as_i64().unwrap();
+    let path = |a: &str| format!("/api/v1/attribute-changes/{change}/{a}");
+    let (approve, withdraw) = (path("approve"), path("withdraw"));
+    let (a, b) = tokio::join!(
+        t.post(&approve, Some(&authority), json!({})),
+        t.post(&withdraw, Some(&provider), json!({})),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let (_, detail) = t
+        .get(
+            &format!("/api/v1/attribute-changes/{change}"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(detail["history"].as_array().unwrap().len(), 2, "{detail}");
+    let (_, public) = t.get(&format!("/api/v1/datasets/{dataset}"), None).await;
+    let closed = detail["state"] == "applied";
+    assert_eq!(public["open_type"] == "none", closed, "{detail} {public}");
+}
