@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod changes;
 pub mod data;
+pub mod delivery;
 pub mod demo;
 pub mod directory;
 pub mod grant_use;
@@ -54,6 +55,8 @@ pub struct Settings {
     /// Sharing requests go through the authority, which forwards them to the provider
     /// (SD-EGOV §23 lets a region choose); otherwise straight to the provider.
     pub share_via_authority: bool,
+    /// The mail server for e-mail notifications; none sends no e-mail.
+    pub smtp: Option<delivery::SmtpSettings>,
     /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
     pub share_review_days: u32,
 }
@@ -70,6 +73,7 @@ impl Default for Settings {
             remind_days: 2,
             share_via_authority: false,
             share_review_days: 365,
+            smtp: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
+use gongshu_app::delivery::{ChannelsInput, ChannelsView};
 use gongshu_app::grant_use::{GrantToken, GrantTokenInput, UseReportInput, UseReportView};
 use gongshu_app::grants::{GrantDetail, GrantView, NotificationView};
 use serde::Deserialize;
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/grants/{id}/tokens", post(issue_token))
         .route("/grants/{id}/reports", get(reports).post(file_report))
         .route("/inbox", get(inbox))
+        .route("/me/channels", get(my_channels).put(set_channels))
         .route("/inbox/{id}/read", post(mark_read))
 }
 
@@ -191,11 +193,42 @@ async fn reports(
     ))
 }
 
+/// Where the caller gets notifications besides the inbox: an e-mail address, and for
+/// staff a webhook signed with HMAC-SHA256 (`X-Gongshu-Signature: sha256=…`).
+#[utoipa::path(get, path = "/api/v1/me/channels", tag = "grants", security(("bearer" = [])),
+    responses((status = 200, body = ChannelsView), (status = 401, body = ErrorBody)))]
+async fn my_channels(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<ChannelsView>> {
+    let p = ctx.principal()?;
+    Ok(Json(s.app.my_channels(p).await.map_err(|e| ctx.fail(e))?))
+}
+
+/// Set the e-mail address and webhook (absent or empty: none). A new webhook gets a new
+/// signing key, shown in this answer only.
+#[utoipa::path(put, path = "/api/v1/me/channels", tag = "grants", request_body = ChannelsInput,
+    security(("bearer" = [])),
+    responses((status = 200, body = ChannelsView), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_channels(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ChannelsView>> {
+    let p = ctx.principal()?;
+    let input: ChannelsInput = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .set_channels(p, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(my_grants, entry_grants, get_grant, terminate, issue_token, file_report, reports, inbox, mark_read),
+    paths(my_grants, entry_grants, get_grant, terminate, issue_token, file_report, reports, inbox, mark_read, my_channels, set_channels),
     components(schemas(GrantView, GrantDetail, NotificationView, TerminateInput, GrantToken,
-        GrantTokenInput, UseReportInput, UseReportView)),
+        GrantTokenInput, UseReportInput, UseReportView, ChannelsInput, ChannelsView)),
     tags((name = "grants"))
 )]
 pub(crate) struct GrantsApiDoc;

@@ -73,6 +73,8 @@ pub struct Bootstrap {
     pub upload_limit: Option<u64>,
     /// The platform's public address, for citations; relative links when unset.
     pub public_url: Option<String>,
+    /// The mail server for e-mail notifications; none sends no e-mail.
+    pub smtp: Option<gongshu_app::delivery::SmtpSettings>,
 }
 
 /// What start-up did, for the operator's log.
@@ -110,6 +112,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
             .unwrap_or("")
             .trim_end_matches('/')
             .to_owned(),
+        smtp: boot.smtp.clone(),
         ..Settings::default()
     };
     let app = App::new(Arc::new(store), settings, data);

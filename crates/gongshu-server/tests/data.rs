@@ -2845,3 +2845,201 @@ async fn concurrent_decisions_take_effect_once() {
     let closed = detail["state"] == "applied";
     assert_eq!(public["open_type"] == "none", closed, "{detail} {public}");
 }
+
+/// A mail server that accepts everything and hands each message's text to the test.
+async fn fake_smtp() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(text) = data.as_mut() {
+                        if line == "." {
+                            tx.send(data.take().unwrap()).unwrap();
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-fake\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// R11.4: notifications also go by e-mail and, for staff, by a signed webhook; each channel
+/// once, a failing one again on the next round; the public cannot point a webhook anywhere.
+#[tokio::test]
+async fn notifications_go_out_by_email_and_signed_webhook() {
+    use hmac::{Hmac, Mac};
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+
+    // The webhook receiver: answers 500 until told otherwise, keeps what it got.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(HeaderMap, Vec<u8>)>::new()));
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook = {
+        let (received, healthy) = (received.clone(), healthy.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let (received, healthy) = (received.clone(), healthy.clone());
+                    async move {
+                        let mut h = HeaderMap::new();
+                        for (k, v) in &headers {
+                            h.insert(
+                                k.as_str().parse::<reqwest::header::HeaderName>().unwrap(),
+                                v.to_str().unwrap().parse().unwrap(),
+                            );
+                        }
+                        received.lock().unwrap().push((h, body.to_vec()));
+                        if healthy.load(std::sync::atomic::Ordering::SeqCst) {
+                            axum::http::StatusCode::NO_CONTENT
+                        } else {
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                        }
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let (s, body) = t
+        .put(
+            "/api/v1/me/channels",
+            Some(&citizen),
+            json!({"webhook_url": hook_url}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, body) = t
+        .put(
+            "/api/v1/me/channels",
+            Some(&provider),
+            json!({"email": "not an address", "webhook_url": "file:///etc/passwd"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["email", "webhook_url"]);
+    let (s, channels) = t
+        .put(
+            "/api/v1/me/channels",
+            Some(&provider),
+            json!({"email": "amr-data@example.gov.cn", "webhook_url": hook_url}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{channels}");
+    let key = channels["webhook_secret"].as_str().unwrap().to_owned();
+    let (_, again) = t.get("/api/v1/me/channels", Some(&provider)).await;
+    assert!(
+        again.get("webhook_secret").is_none(),
+        "the key is shown once: {again}"
+    );
+
+    // Something for the provider to hear about: a citizen applies.
+    let dataset = published_entry(&t, &provider, conditional_entry("通知渠道测试")).await;
+    let authority = t.token("demo-authority").await;
+    t.put(
+        "/api/v1/regions/370000/policy",
+        Some(&authority),
+        json!({"policy": {"formal_check": false}, "reason": "直接由提供单位决定"}),
+    )
+    .await;
+    let (s, app) = t
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            json!({
+                "dataset_id": dataset, "purpose": "研究", "scenario": "论文",
+                "security_measures": "专机", "modes": ["api"], "period_days": 30,
+                "pledge_accepted": true
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+
+    let (port, mut mails) = fake_smtp().await;
+    let (node, _) = gongshu_server::open_app(
+        t.data_dir(),
+        &gongshu_server::Bootstrap {
+            smtp: Some(gongshu_app::delivery::SmtpSettings {
+                url: format!("smtp://127.0.0.1:{port}"),
+                from: "公数平台 <noreply@example.gov.cn>".into(),
+            }),
+            public_url: Some("https://data.example.gov.cn".into()),
+            ..gongshu_server::Bootstrap::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The webhook fails: the e-mail goes, the webhook is tried again.
+    let (sent, failed) = node.deliver_notifications().await.unwrap();
+    assert_eq!((sent, failed), (0, 0));
+    let mail = tokio::time::timeout(Duration::from_secs(5), mails.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mail.contains("To: amr-data@example.gov.cn"), "{mail}");
+    let (_, encoded) = mail.split_once("\n\n").unwrap();
+    let text = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            encoded.replace('\n', ""),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("https://data.example.gov.cn/api/v1/applications/"),
+        "{text}"
+    );
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (sent, _) = node.deliver_notifications().await.unwrap();
+    assert!(sent >= 1);
+    assert_eq!(
+        node.deliver_notifications().await.unwrap(),
+        (0, 0),
+        "each goes once"
+    );
+    assert!(mails.try_recv().is_err(), "the e-mail is not sent twice");
+
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "one failure, one success");
+    let (headers, body) = &got[1];
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-gongshu-signature"], expected.as_str());
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["kind"], "application_submitted");
+}

@@ -271,6 +271,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
     ) -> Result<RegionPolicyRow>;
 
+    async fn channels(&self, user_id: i64) -> Result<ChannelsRow>;
+    async fn put_channels(&self, user_id: i64, c: &ChannelsRow, at: DateTime<Utc>) -> Result<()>;
+    /// Claims up to `limit` notifications waiting to go out by e-mail or webhook, until
+    /// `lease_until`; a claim that lapsed (a node died while sending) is taken over.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>>;
+    async fn finish_delivery(&self, o: &DeliveryOutcome<'_>) -> Result<()>;
+
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 }

@@ -672,3 +672,46 @@ pub struct RegionPolicyRow {
     pub updated_by: Option<i64>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Where a user wants notifications besides the in-site inbox.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ChannelsRow {
+    pub email: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ChannelsRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelsRow")
+            .field("email", &self.email)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A notification claimed for sending, with its recipient's channels and what was sent.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub note: NotificationRow,
+    pub channels: ChannelsRow,
+    pub email_sent: bool,
+    pub webhook_sent: bool,
+    pub attempts: i64,
+}
+
+/// How a delivery attempt went.
+#[derive(Debug, Clone)]
+pub struct DeliveryOutcome<'a> {
+    pub id: i64,
+    pub email_sent: bool,
+    pub webhook_sent: bool,
+    /// `done`, `failed` (given up) or `pending` (try again later).
+    pub delivery: &'a str,
+    pub error: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}

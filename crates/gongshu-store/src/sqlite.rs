@@ -570,6 +570,27 @@ fn region_policy_row(r: &SqliteRow) -> Result<RegionPolicyRow> {
     })
 }
 
+fn notification_row(r: &SqliteRow) -> Result<NotificationRow> {
+    Ok(NotificationRow {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        link: r.try_get("link")?,
+        created_at: r.try_get("created_at")?,
+        read_at: r.try_get("read_at")?,
+    })
+}
+
+fn channels_row(r: &SqliteRow) -> Result<ChannelsRow> {
+    Ok(ChannelsRow {
+        email: r.try_get("email")?,
+        webhook_url: r.try_get("webhook_url")?,
+        webhook_secret: r.try_get("webhook_secret")?,
+    })
+}
+
 fn share_review_row(r: &SqliteRow) -> Result<ShareReviewRow> {
     Ok(ShareReviewRow {
         dataset_id: r.try_get("id")?,
@@ -1855,6 +1876,91 @@ impl Store for SqliteStore {
         region_policy_row(&row)
     }
 
+    async fn channels(&self, user_id: i64) -> Result<ChannelsRow> {
+        let row = sqlx::query(
+            "SELECT email, webhook_url, webhook_secret FROM notification_channels WHERE user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map_or(Ok(ChannelsRow::default()), |r| channels_row(&r))
+    }
+
+    async fn put_channels(&self, user_id: i64, c: &ChannelsRow, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO notification_channels (user_id, email, webhook_url, webhook_secret, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO UPDATE SET email = ?2, \
+             webhook_url = ?3, webhook_secret = ?4, updated_at = ?5",
+        )
+        .bind(user_id)
+        .bind(&c.email)
+        .bind(&c.webhook_url)
+        .bind(&c.webhook_secret)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE notifications SET delivery = 'sending', claimed_until = ?1 WHERE id IN \
+             (SELECT id FROM notifications WHERE delivery IN ('pending', 'sending') \
+              AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY id LIMIT ?3) RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let r = sqlx::query(
+                "SELECT n.id, n.user_id, n.kind, n.subject, n.body, n.link, n.created_at, n.read_at, \
+                 n.attempts, n.email_sent_at, n.webhook_sent_at, c.email, c.webhook_url, c.webhook_secret \
+                 FROM notifications n LEFT JOIN notification_channels c ON c.user_id = n.user_id \
+                 WHERE n.id = ?",
+            )
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+            let email_sent: Option<DateTime<Utc>> = r.try_get("email_sent_at")?;
+            let webhook_sent: Option<DateTime<Utc>> = r.try_get("webhook_sent_at")?;
+            out.push(Delivery {
+                note: notification_row(&r)?,
+                channels: channels_row(&r)?,
+                email_sent: email_sent.is_some(),
+                webhook_sent: webhook_sent.is_some(),
+                attempts: r.try_get("attempts")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn finish_delivery(&self, o: &DeliveryOutcome<'_>) -> Result<()> {
+        sqlx::query(
+            "UPDATE notifications SET delivery = ?1, claimed_until = NULL, \
+             email_sent_at = CASE WHEN ?2 THEN COALESCE(email_sent_at, ?4) ELSE email_sent_at END, \
+             webhook_sent_at = CASE WHEN ?3 THEN COALESCE(webhook_sent_at, ?4) ELSE webhook_sent_at END, \
+             attempts = attempts + CASE WHEN ?5 IS NULL THEN 0 ELSE 1 END, last_error = ?5 \
+             WHERE id = ?6",
+        )
+        .bind(o.delivery)
+        .bind(o.email_sent)
+        .bind(o.webhook_sent)
+        .bind(o.at)
+        .bind(o.error)
+        .bind(o.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>> {
         self.all(
             sqlx::query(
@@ -2010,8 +2116,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         for n in notes {
             sqlx::query(
-                "INSERT INTO notifications (user_id, kind, subject, body, link, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO notifications (user_id, kind, subject, body, link, created_at, delivery) \
+                 VALUES (?, ?, ?, ?, ?, ?, 'pending')",
             )
             .bind(n.user_id)
             .bind(n.kind)
@@ -2041,18 +2147,7 @@ impl Store for SqliteStore {
             .bind(user_id)
             .bind(unread_only)
             .bind(limit),
-            |r| {
-                Ok(NotificationRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    kind: r.try_get("kind")?,
-                    subject: r.try_get("subject")?,
-                    body: r.try_get("body")?,
-                    link: r.try_get("link")?,
-                    created_at: r.try_get("created_at")?,
-                    read_at: r.try_get("read_at")?,
-                })
-            },
+            notification_row,
         )
         .await
     }

@@ -164,6 +164,18 @@ struct ServeArgs {
     /// The platform's public address (e.g. https://data.sd.gov.cn), used in citations.
     #[arg(long, env = "GONGSHU_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Mail server for e-mail notifications: smtps://user:pass@host:465 (TLS),
+    /// smtp://user:pass@host:587?tls=required (STARTTLS) or smtp://relay:25 (plain, for an
+    /// intranet relay); unset sends no e-mail.
+    #[arg(long, env = "GONGSHU_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of e-mail notifications.
+    #[arg(
+        long,
+        env = "GONGSHU_MAIL_FROM",
+        default_value = "公数平台 <noreply@localhost>"
+    )]
+    mail_from: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +225,8 @@ struct FileConfig {
     body_limit: Option<usize>,
     upload_limit: Option<u64>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
     log_format: Option<String>,
 }
 
@@ -265,6 +279,12 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             }
             if let (Some(v), true) = (file.public_url, defaulted(m, "public_url")) {
                 s.public_url = Some(v);
+            }
+            if let (Some(v), true) = (file.smtp_url, defaulted(m, "smtp_url")) {
+                s.smtp_url = Some(v);
+            }
+            if let (Some(v), true) = (file.mail_from, defaulted(m, "mail_from")) {
+                s.mail_from = v;
             }
             if let (Some(v), true) = (file.data_dir, data_dir_default) {
                 s.data.data_dir = v;
@@ -352,6 +372,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         recover_jobs: true,
         upload_limit: Some(args.upload_limit),
         public_url: args.public_url.clone(),
+        smtp: args
+            .smtp_url
+            .clone()
+            .map(|url| gongshu_app::delivery::SmtpSettings {
+                url,
+                from: args.mail_from.clone(),
+            }),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -406,6 +433,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reminders = n, "share review reminders sent"),
                 Err(e) => tracing::warn!(error = %e, "share review reminders failed"),
+            }
+        }
+    });
+    // E-mail and webhooks: claimed per notification in the store, so several nodes can
+    // run this side by side.
+    let delivery = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            every.tick().await;
+            match delivery.deliver_notifications().await {
+                Ok((0, 0)) => {}
+                Ok((sent, failed)) => tracing::info!(sent, failed, "notifications delivered"),
+                Err(e) => tracing::warn!(error = %e, "notification delivery failed"),
             }
         }
     });
