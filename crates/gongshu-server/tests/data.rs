@@ -2614,6 +2614,11 @@ async fn regions_set_their_routing_deadlines_and_agreement_template() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{app}");
     assert_eq!(app["state"], "with_provider");
+    for token in [&citizen, &provider, &authority] {
+        let (s, list) = t.get("/api/v1/applications", Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        assert_eq!(list[0]["id"], app["id"], "{list}");
+    }
     let (_, due) = t
         .get(
             &format!(

@@ -20,6 +20,121 @@ fn hidden_csrf(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
+/// Signs in through the login form (with its CSRF cookie) and returns the session cookie.
+async fn session(t: &common::TestApp, username: &str) -> String {
+    let form = t.client.get(t.url("/login")).send().await.unwrap();
+    let login_cookie = cookie_value(&form, "gongshu_login_csrf").unwrap();
+    let csrf = hidden_csrf(&form.text().await.unwrap());
+    let ok = t
+        .client
+        .post(t.url("/login"))
+        .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
+        .form(&[
+            ("username", username),
+            ("password", DEMO_PASSWORD),
+            ("_csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    format!(
+        "gongshu_session={}",
+        cookie_value(&ok, "gongshu_session").unwrap()
+    )
+}
+
+/// An application for a demo entry open on conditions, so that consoles have work on them.
+async fn pending_application(t: &common::TestApp) -> (i64, i64) {
+    let (_, list) = t
+        .get("/api/v1/datasets?per_page=1&open_type=conditional", None)
+        .await;
+    let dataset = list["items"][0]["id"].as_i64().unwrap();
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let (s, app) = t
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            serde_json::json!({
+                "dataset_id": dataset, "purpose": "研究<b>", "scenario": "论文",
+                "security_measures": "专机", "modes": ["api"], "period_days": 30,
+                "pledge_accepted": true
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    (dataset, app["id"].as_i64().unwrap())
+}
+
+/// Pages R11.4 asks for: the authority's queue shows the formal check with its deadline,
+/// the overdue flag once it has passed, and the applicant sees their application.
+#[tokio::test]
+async fn the_console_lists_what_waits_with_its_deadline() {
+    let t = spawn().await;
+    assert_eq!(
+        t.client
+            .get(t.url("/console"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, id) = pending_application(&t).await;
+    let page = |cookie: String| {
+        let t = &t;
+        async move {
+            let resp = t
+                .client
+                .get(t.url("/console"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = resp.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let authority = session(&t, "demo-authority").await;
+    let html = page(authority.clone()).await;
+    let todo = html.split("id=\"mine\"").next().unwrap();
+    assert!(
+        todo.contains(&format!("申请 #{id}")) && todo.contains("形式审查"),
+        "{html}"
+    );
+    assert!(!todo.contains("已逾期"));
+
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE applications SET due_on = '2020-01-02' WHERE id = ?")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let html = page(authority).await;
+    let todo = html.split("id=\"mine\"").next().unwrap();
+    assert!(
+        todo.contains("已逾期") && todo.contains("2020-01-02"),
+        "{html}"
+    );
+
+    // The provider has nothing to decide yet; the user's own list says where it stands.
+    let html = page(session(&t, "demo-provider").await).await;
+    assert!(
+        !html
+            .split("id=\"mine\"")
+            .next()
+            .unwrap()
+            .contains(&format!("申请 #{id}"))
+    );
+}
+
 #[tokio::test]
 async fn pages_are_real_html_in_chinese_and_english() {
     let t = spawn().await;
@@ -401,9 +516,17 @@ async fn pages_pass_the_w3c_validator() {
         ("org", format!("/organizations/{org}")),
         ("login", "/login".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
+        ("console", "/console".to_owned()),
     ];
+    pending_application(&t).await;
+    let authority = session(&t, "demo-authority").await;
     for (name, path) in &pages {
         for (lang, cookie) in [("zh", "gongshu_lang=zh-CN"), ("en", "gongshu_lang=en")] {
+            let cookie = if *name == "console" {
+                format!("{cookie}; {authority}")
+            } else {
+                cookie.to_owned()
+            };
             let html = t
                 .client
                 .get(t.url(path))
@@ -414,6 +537,12 @@ async fn pages_pass_the_w3c_validator() {
                 .text()
                 .await
                 .unwrap();
+            if *name == "console" {
+                assert!(
+                    html.contains("<h1>我的事务</h1>") || html.contains("<h1>My work</h1>"),
+                    "{html}"
+                );
+            }
             std::fs::write(dir.path().join(format!("{name}-{lang}.html")), html).unwrap();
         }
     }

@@ -2220,11 +2220,11 @@ impl Store for SqliteStore {
 
     async fn list_applications(&self, q: &ApplicationQuery) -> Result<Vec<ApplicationRow>> {
         let mut b = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {APPLICATION_COLUMNS} FROM applications a \
-             JOIN datasets d ON d.id = a.dataset_id WHERE 0 = 1"
+            "SELECT {APPLICATION_COLUMNS} FROM applications \
+             JOIN datasets d ON d.id = applications.dataset_id WHERE 0 = 1"
         ));
         if let Some(user) = q.applicant_id {
-            b.push(" OR a.applicant_id = ").push_bind(user);
+            b.push(" OR applications.applicant_id = ").push_bind(user);
         }
         if !q.provider_ids.is_empty() {
             b.push(" OR d.provider_id IN (");
@@ -2238,7 +2238,7 @@ impl Store for SqliteStore {
             b.push(" OR d.region_code LIKE ")
                 .push_bind(format!("{prefix}%"));
         }
-        b.push(" ORDER BY a.id DESC LIMIT 1000");
+        b.push(" ORDER BY applications.id DESC LIMIT 1000");
         b.build()
             .fetch_all(&self.pool)
             .await?
