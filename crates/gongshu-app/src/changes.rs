@@ -220,12 +220,9 @@ impl App {
                     "attribute_change_requested",
                     &format!("待审批的属性变更：{title}"),
                     &format!(
-                        "第 {} 号属性变更（开放：{} → {}；共享：{} → {}），请于 {due} 前审批。理由：{reason}",
+                        "第 {} 号属性变更（{}），请于 {due} 前审批。理由：{reason}",
                         row.id,
-                        before.open_type.label_zh(),
-                        next.open_type.label_zh(),
-                        before.share_type.label_zh(),
-                        next.share_type.label_zh(),
+                        transition(&before, &next),
                     ),
                     &change_link(row.id),
                 )
@@ -254,12 +251,9 @@ impl App {
                     "attribute_change_applied",
                     &format!("属性变更已生效：{title}"),
                     &format!(
-                        "第 {} 号属性变更已由提供单位决定并生效（开放：{} → {}；共享：{} → {}）。理由：{reason}",
+                        "第 {} 号属性变更已由提供单位决定并生效（{}）。理由：{reason}",
                         row.id,
-                        before.open_type.label_zh(),
-                        next.open_type.label_zh(),
-                        before.share_type.label_zh(),
-                        next.share_type.label_zh(),
+                        transition(&before, &next),
                     ),
                     &change_link(row.id),
                 )
@@ -625,6 +619,17 @@ pub(crate) fn same_attributes(a: &DatasetDraft, b: &DatasetDraft) -> bool {
     // legal_basis may be reworded in an edit; the types, conditions and mark may not.
     carried.legal_basis.clone_from(&b.legal_basis);
     &carried == b
+}
+
+/// 开放：A → B；共享：C → D, for notices.
+fn transition(before: &DatasetDraft, next: &DatasetDraft) -> String {
+    format!(
+        "开放：{} → {}；共享：{} → {}",
+        before.open_type.label_zh(),
+        next.open_type.label_zh(),
+        before.share_type.label_zh(),
+        next.share_type.label_zh()
+    )
 }
 
 fn change_link(id: i64) -> String {

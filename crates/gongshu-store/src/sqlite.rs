@@ -570,6 +570,26 @@ fn region_policy_row(r: &SqliteRow) -> Result<RegionPolicyRow> {
     })
 }
 
+/// `OR` the entry (joined as `d`) is one of these providers' or lies in these regions.
+fn push_party_filters(
+    b: &mut QueryBuilder<'_, Sqlite>,
+    provider_ids: &[i64],
+    region_prefixes: &[String],
+) {
+    if !provider_ids.is_empty() {
+        b.push(" OR d.provider_id IN (");
+        let mut list = b.separated(", ");
+        for id in provider_ids {
+            list.push_bind(*id);
+        }
+        b.push(")");
+    }
+    for prefix in region_prefixes {
+        b.push(" OR d.region_code LIKE ")
+            .push_bind(format!("{prefix}%"));
+    }
+}
+
 fn notification_row(r: &SqliteRow) -> Result<NotificationRow> {
     Ok(NotificationRow {
         id: r.try_get("id")?,
@@ -1715,18 +1735,7 @@ impl Store for SqliteStore {
         if let Some(id) = q.dataset_id {
             b.push(" OR c.dataset_id = ").push_bind(id);
         }
-        if !q.provider_ids.is_empty() {
-            b.push(" OR d.provider_id IN (");
-            let mut list = b.separated(", ");
-            for id in &q.provider_ids {
-                list.push_bind(*id);
-            }
-            b.push(")");
-        }
-        for prefix in &q.region_prefixes {
-            b.push(" OR d.region_code LIKE ")
-                .push_bind(format!("{prefix}%"));
-        }
+        push_party_filters(&mut b, &q.provider_ids, &q.region_prefixes);
         b.push(")");
         if q.pending_only {
             b.push(" AND c.state = 'pending'");
@@ -2226,18 +2235,7 @@ impl Store for SqliteStore {
         if let Some(user) = q.applicant_id {
             b.push(" OR applications.applicant_id = ").push_bind(user);
         }
-        if !q.provider_ids.is_empty() {
-            b.push(" OR d.provider_id IN (");
-            let mut list = b.separated(", ");
-            for id in &q.provider_ids {
-                list.push_bind(*id);
-            }
-            b.push(")");
-        }
-        for prefix in &q.region_prefixes {
-            b.push(" OR d.region_code LIKE ")
-                .push_bind(format!("{prefix}%"));
-        }
+        push_party_filters(&mut b, &q.provider_ids, &q.region_prefixes);
         b.push(" ORDER BY applications.id DESC LIMIT 1000");
         b.build()
             .fetch_all(&self.pool)
