@@ -583,6 +583,10 @@ async fn console(State(s): State<AppState>, ctx: Ctx) -> Response {
     let Some(p) = ctx.caller.as_ref() else {
         return Redirect::to("/login").into_response();
     };
+    // A token scoped to one grant reads that grant's data and sees nothing else.
+    if p.grant_scope.is_some() {
+        return error_page(&ctx, &Error::forbidden());
+    }
     let result = async {
         let apps = s.app.applications(p).await?;
         let grants = s.app.my_grants(p).await?;

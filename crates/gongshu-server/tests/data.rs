@@ -2697,6 +2697,8 @@ async fn grant_tokens_read_under_their_grant_alone_and_reports_are_filed() {
         StatusCode::FORBIDDEN
     );
     // And it acts for nothing.
+    let (s, _) = t.get("/console", Some(&scoped)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     for (method, path) in [
         (reqwest::Method::GET, "/api/v1/me/grants".to_owned()),
         (reqwest::Method::GET, "/api/v1/applications".to_owned()),
