@@ -4,7 +4,7 @@
 //! change toward less open without the authority's approval is impossible.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use gongshu_core::authz::{Principal, can_edit_entry};
+use gongshu_core::authz::{Principal, can_edit_entry, can_view_working_copy};
 use gongshu_core::calendar::china_date;
 use gongshu_core::catalog::DatasetDraft;
 use gongshu_core::change::{AttributeChangeInput, ChangeRoute, ChangeState};
@@ -385,7 +385,7 @@ impl App {
         let query = match dataset_id {
             Some(id) => {
                 let d = self.working_copy(Some(caller), id).await?;
-                if !self.takes_part(caller, &d) {
+                if !can_view_working_copy(caller, scope(&d)) {
                     return Err(Error::forbidden());
                 }
                 ChangeQuery {
@@ -425,15 +425,6 @@ impl App {
         })
     }
 
-    /// The provider, and the authority and auditors over its region.
-    fn takes_part(&self, caller: &Principal, d: &DatasetRow) -> bool {
-        can_edit_entry(caller, scope(d))
-            || caller
-                .oversight_regions()
-                .iter()
-                .any(|r| gongshu_core::region::region_contains(r, &d.region_code))
-    }
-
     async fn visible_change(
         &self,
         caller: &Principal,
@@ -452,7 +443,7 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(not_found)?;
-        if !self.takes_part(caller, &d) {
+        if !can_view_working_copy(caller, scope(&d)) {
             return Err(not_found());
         }
         Ok((row, d))
@@ -492,7 +483,7 @@ impl App {
         dataset_id: i64,
     ) -> Result<ShareReviewView> {
         let d = self.working_copy(Some(caller), dataset_id).await?;
-        if !self.takes_part(caller, &d) {
+        if !can_view_working_copy(caller, scope(&d)) {
             return Err(Error::forbidden());
         }
         let row = self

@@ -153,6 +153,10 @@ impl App {
     /// read the routing, the deadlines and the agreement they would sign.
     pub async fn region_policy(&self, region_code: &str) -> Result<EffectivePolicy> {
         self.region(region_code).await?;
+        self.policy_with_history(region_code).await
+    }
+
+    async fn policy_with_history(&self, region_code: &str) -> Result<EffectivePolicy> {
         let mut p = self.effective_policy(region_code).await?;
         p.history = self.history("region_policy", region_code).await?;
         Ok(p)
@@ -211,21 +215,13 @@ impl App {
             .put_region_policy(region_code, &json, caller.user_id, reason, self.now())
             .await
             .map_err(store_error)?;
-        self.region_policy(region_code).await
+        self.policy_with_history(region_code).await
     }
 
     async fn region(&self, code: &str) -> Result<()> {
-        let known = self
-            .store
-            .list_regions()
-            .await
-            .map_err(store_error)?
-            .iter()
-            .any(|r| r.code == code);
-        if known {
-            Ok(())
-        } else {
-            Err(Error::not_found("行政区划", "Region"))
+        match self.store.get_region(code).await.map_err(store_error)? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found("行政区划", "Region")),
         }
     }
 }

@@ -387,7 +387,6 @@ const APPLICATION_COLUMNS: &str = "applications.id, applications.dataset_id, app
      provider_accepted_at, provider_accepted_by, grant_id, applications.updated_at";
 
 fn application_row(r: &SqliteRow) -> Result<ApplicationRow> {
-    let due: Option<String> = r.try_get("due_on")?;
     Ok(ApplicationRow {
         id: r.try_get("id")?,
         dataset_id: r.try_get("dataset_id")?,
@@ -397,9 +396,7 @@ fn application_row(r: &SqliteRow) -> Result<ApplicationRow> {
         content: r.try_get("content")?,
         content_hash: r.try_get("content_hash")?,
         submitted_at: r.try_get("submitted_at")?,
-        due_on: due
-            .map(|d| d.parse().map_err(|_| corrupt("due_on", &d)))
-            .transpose()?,
+        due_on: naive_date(r, "due_on")?,
         due_provisional: r.try_get("due_provisional")?,
         decided_at: r.try_get("decided_at")?,
         decided_by: r.try_get("decided_by")?,
