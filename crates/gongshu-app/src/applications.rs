@@ -67,6 +67,10 @@ pub struct ApplicationDetail {
     #[serde(flatten)]
     pub application: ApplicationView,
     pub history: Vec<EventView>,
+    /// What the caller may do with it now (`POST …/{action}`).
+    pub actions: Vec<ApplicationAction>,
+    /// The caller may accept the agreement now (`POST …/accept`).
+    pub may_accept: bool,
 }
 
 /// What the authority or the provider sends with an action.
@@ -230,7 +234,7 @@ impl App {
             "application_submitted",
             &format!("新的开放申请：{}", published.doc.title),
             &format!("第 {} 号申请，请于 {} 前处理。", row.id, due.deadline),
-            &format!("/api/v1/applications/{}", row.id),
+            &crate::links::application(row.id),
         )
         .await?;
         self.application_view(&row)
@@ -256,12 +260,77 @@ impl App {
     }
 
     pub async fn application(&self, caller: &Principal, id: i64) -> Result<ApplicationDetail> {
-        let (row, _) = self.visible_application(caller, id).await?;
+        let (row, dataset) = self.visible_application(caller, id).await?;
         let history = self.history("application", id).await?;
+        let application = self.application_view(&row)?;
+        let actions = ApplicationAction::ALL
+            .into_iter()
+            .filter(|&a| {
+                self.party_for(caller, &row, &dataset, a)
+                    .is_some_and(|p| next_state(application.kind, row.state, a, p).is_some())
+            })
+            .collect();
+        let may_accept = row.state == ApplicationState::Approved
+            && match self.agreement_side(caller, &row, &dataset) {
+                Some(AgreementSide::Applicant) => row.applicant_accepted_at.is_none(),
+                Some(AgreementSide::Provider { .. }) => row.provider_accepted_at.is_none(),
+                None => false,
+            };
         Ok(ApplicationDetail {
-            application: self.application_view(&row)?,
+            application,
             history,
+            actions,
+            may_accept,
         })
+    }
+
+    /// The part the caller plays when taking this action, if any.
+    fn party_for(
+        &self,
+        caller: &Principal,
+        row: &ApplicationRow,
+        dataset: &DatasetRow,
+        action: ApplicationAction,
+    ) -> Option<Party> {
+        match action {
+            ApplicationAction::Withdraw | ApplicationAction::Dispute
+                if row.applicant_id == caller.user_id =>
+            {
+                Some(Party::Applicant)
+            }
+            ApplicationAction::PassCheck
+            | ApplicationAction::ReturnCheck
+            | ApplicationAction::Uphold
+            | ApplicationAction::Overturn
+                if self.oversees(caller, dataset) =>
+            {
+                Some(Party::Authority)
+            }
+            ApplicationAction::Approve | ApplicationAction::Refuse
+                if can_edit_entry(caller, scope(dataset)) =>
+            {
+                Some(Party::Provider)
+            }
+            _ => None,
+        }
+    }
+
+    /// The side of the agreement the caller accepts for, if any.
+    fn agreement_side(
+        &self,
+        caller: &Principal,
+        row: &ApplicationRow,
+        dataset: &DatasetRow,
+    ) -> Option<AgreementSide> {
+        if row.applicant_id == caller.user_id {
+            Some(AgreementSide::Applicant)
+        } else if can_edit_entry(caller, scope(dataset)) {
+            Some(AgreementSide::Provider {
+                user_id: caller.user_id,
+            })
+        } else {
+            None
+        }
     }
 
     /// The authority's formal check, the provider's decision, or the applicant's
@@ -276,26 +345,8 @@ impl App {
     ) -> Result<ApplicationView> {
         let (row, dataset) = self.visible_application(caller, id).await?;
         let kind = self.application_view(&row)?.kind;
-        let party = match action {
-            ApplicationAction::Withdraw | ApplicationAction::Dispute
-                if row.applicant_id == caller.user_id =>
-            {
-                Party::Applicant
-            }
-            ApplicationAction::PassCheck
-            | ApplicationAction::ReturnCheck
-            | ApplicationAction::Uphold
-            | ApplicationAction::Overturn
-                if self.oversees(caller, &dataset) =>
-            {
-                Party::Authority
-            }
-            ApplicationAction::Approve | ApplicationAction::Refuse
-                if can_edit_entry(caller, scope(&dataset)) =>
-            {
-                Party::Provider
-            }
-            _ => return Err(Error::forbidden()),
+        let Some(party) = self.party_for(caller, &row, &dataset, action) else {
+            return Err(Error::forbidden());
         };
         let Some(to) = next_state(kind, row.state, action, party) else {
             return Err(moved_on(row.state));
@@ -382,7 +433,7 @@ impl App {
                 other => store_error(other),
             })?;
         let title = &dataset.doc.title;
-        let link = format!("/api/v1/applications/{id}");
+        let link = crate::links::application(id);
         match to {
             ApplicationState::WithProvider => {
                 let due = due_on.map(|d| d.to_string()).unwrap_or_default();
@@ -454,13 +505,7 @@ impl App {
         input: AcceptInput,
     ) -> Result<ApplicationView> {
         let (row, dataset) = self.visible_application(caller, id).await?;
-        let side = if row.applicant_id == caller.user_id {
-            AgreementSide::Applicant
-        } else if can_edit_entry(caller, scope(&dataset)) {
-            AgreementSide::Provider {
-                user_id: caller.user_id,
-            }
-        } else {
+        let Some(side) = self.agreement_side(caller, &row, &dataset) else {
             return Err(Error::forbidden());
         };
         let confirmed = self.login(&caller.username, &input.password).await;
@@ -537,7 +582,7 @@ impl App {
             "agreement_in_force",
             &format!("开放利用协议生效：{}", dataset.doc.title),
             &format!("第 {id} 号申请的协议已由双方确认，授权生效。"),
-            &format!("/api/v1/applications/{id}"),
+            &crate::links::application(id),
         )
         .await?;
         self.application_view(&in_force)
@@ -601,7 +646,7 @@ impl App {
             "sharing_in_force",
             &format!("共享申请已同意：{}", dataset.doc.title),
             &format!("第 {} 号共享申请已同意，授权生效。", row.id),
-            &format!("/api/v1/applications/{}", row.id),
+            &crate::links::application(row.id),
         )
         .await?;
         self.application_view(&in_force)
@@ -671,14 +716,8 @@ impl App {
                     format!("第 {id} 号申请应于 {due} 前处理。"),
                 )
             };
-            self.notify(
-                &to,
-                kind,
-                &subject,
-                &body,
-                &format!("/api/v1/applications/{id}"),
-            )
-            .await?;
+            self.notify(&to, kind, &subject, &body, &crate::links::application(id))
+                .await?;
         }
         Ok(sent)
     }

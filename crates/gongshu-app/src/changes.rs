@@ -52,10 +52,12 @@ pub struct AttributeChangeDetail {
     #[serde(flatten)]
     pub change: AttributeChangeView,
     pub history: Vec<EventView>,
+    /// What the caller may do with it now (`POST …/{action}`).
+    pub actions: Vec<ChangeAction>,
 }
 
 /// The authority's decision on a pending change, or the provider's withdrawal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeAction {
     Approve,
@@ -224,7 +226,7 @@ impl App {
                         row.id,
                         transition(&before, &next),
                     ),
-                    &change_link(row.id),
+                    &crate::links::attribute_change(row.id),
                 )
                 .await?;
                 row
@@ -255,7 +257,7 @@ impl App {
                         row.id,
                         transition(&before, &next),
                     ),
-                    &change_link(row.id),
+                    &crate::links::attribute_change(row.id),
                 )
                 .await?;
                 row
@@ -274,11 +276,7 @@ impl App {
         input: ChangeDecision,
     ) -> Result<AttributeChangeView> {
         let (row, d) = self.visible_change(caller, id).await?;
-        let allowed = match action {
-            ChangeAction::Approve | ChangeAction::Refuse => self.oversees(caller, &d),
-            ChangeAction::Withdraw => can_edit_entry(caller, scope(&d)),
-        };
-        if !allowed {
+        if !self.may_act_on_change(caller, &d, action) {
             return Err(Error::forbidden());
         }
         if row.state != ChangeState::Pending {
@@ -368,7 +366,7 @@ impl App {
             "attribute_change_decided",
             &subject,
             &body,
-            &change_link(id),
+            &crate::links::attribute_change(id),
         )
         .await?;
         self.change_view(&moved)
@@ -418,11 +416,29 @@ impl App {
         caller: &Principal,
         id: i64,
     ) -> Result<AttributeChangeDetail> {
-        let (row, _) = self.visible_change(caller, id).await?;
+        let (row, d) = self.visible_change(caller, id).await?;
+        let actions = [
+            ChangeAction::Approve,
+            ChangeAction::Refuse,
+            ChangeAction::Withdraw,
+        ]
+        .into_iter()
+        .filter(|&a| row.state == ChangeState::Pending && self.may_act_on_change(caller, &d, a))
+        .filter(|&a| !(a == ChangeAction::Approve && row.requested_by == Some(caller.user_id)))
+        .collect();
         Ok(AttributeChangeDetail {
             change: self.change_view(&row)?,
             history: self.history("attribute_change", id).await?,
+            actions,
         })
+    }
+
+    /// The authority of the entry's region decides; its provider may withdraw.
+    fn may_act_on_change(&self, caller: &Principal, d: &DatasetRow, action: ChangeAction) -> bool {
+        match action {
+            ChangeAction::Approve | ChangeAction::Refuse => self.oversees(caller, d),
+            ChangeAction::Withdraw => can_edit_entry(caller, scope(d)),
+        }
     }
 
     async fn visible_change(
@@ -621,10 +637,6 @@ fn transition(before: &DatasetDraft, next: &DatasetDraft) -> String {
         before.share_type.label_zh(),
         next.share_type.label_zh()
     )
-}
-
-fn change_link(id: i64) -> String {
-    format!("/api/v1/attribute-changes/{id}")
 }
 
 fn settled(state: ChangeState) -> Error {

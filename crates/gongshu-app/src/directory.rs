@@ -317,6 +317,29 @@ impl App {
         Ok(out)
     }
 
+    /// The names shown for the people who acted in a history; ids no longer known are
+    /// left out.
+    pub async fn display_names(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<std::collections::HashMap<i64, String>> {
+        let mut names = std::collections::HashMap::new();
+        for id in ids {
+            if names.contains_key(&id) {
+                continue;
+            }
+            if let Some(u) = self.store.get_user(id).await.map_err(store_error)? {
+                let name = if u.display_name.is_empty() {
+                    u.username
+                } else {
+                    u.display_name
+                };
+                names.insert(id, name);
+            }
+        }
+        Ok(names)
+    }
+
     pub async fn user_by_name(&self, username: &str) -> Result<UserRow> {
         self.store
             .get_user_by_name(username)

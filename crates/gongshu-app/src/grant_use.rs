@@ -177,7 +177,7 @@ impl App {
                 "第 {grant_id} 号授权的持有方报告了 {} 至 {} 的数据利用情况。",
                 input.period_from, input.period_to
             ),
-            &format!("/api/v1/grants/{grant_id}/reports"),
+            &crate::links::grant(grant_id),
         )
         .await?;
         Ok(UseReportView {

@@ -46,6 +46,10 @@ pub struct GrantDetail {
     #[serde(flatten)]
     pub grant: GrantView,
     pub history: Vec<EventView>,
+    /// The caller holds it: may take grant tokens and file use reports.
+    pub is_holder: bool,
+    /// The caller may terminate it now (the entry's provider, while it is not ended).
+    pub may_terminate: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -124,9 +128,17 @@ impl App {
     /// and auditors of the provider's region. Anyone else is told it does not exist.
     pub async fn grant(&self, caller: &Principal, id: i64) -> Result<GrantDetail> {
         let g = self.visible_grant(caller, id).await?;
+        let is_holder = holds(caller, &g);
+        let may_terminate = g.terminated_at.is_none()
+            && can_edit_entry(
+                caller,
+                crate::catalog::scope(&self.dataset_of_grant(&g).await?),
+            );
         Ok(GrantDetail {
             grant: self.held_view(g).await?,
             history: self.history("grant", id).await?,
+            is_holder,
+            may_terminate,
         })
     }
 
@@ -210,7 +222,7 @@ impl App {
             "grant_terminated",
             &subject,
             &body,
-            &format!("/api/v1/grants/{id}"),
+            &crate::links::grant(id),
         )
         .await?;
         tracing::info!(grant = id, user = caller.user_id, "grant terminated");

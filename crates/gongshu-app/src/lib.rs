@@ -13,6 +13,7 @@ pub mod demo;
 pub mod directory;
 pub mod grant_use;
 pub mod grants;
+pub mod links;
 pub mod policies;
 pub mod views;
 

@@ -71,6 +71,47 @@ pub enum GrantMode {
     Verification,
 }
 
+impl GrantKind {
+    pub fn label(self, lang: impl std::borrow::Borrow<crate::error::Lang>) -> &'static str {
+        let (zh, en) = match self {
+            Self::Open => ("有条件开放", "conditional opening"),
+            Self::Share => ("有条件共享", "conditional sharing"),
+        };
+        if *lang.borrow() == crate::error::Lang::Zh {
+            zh
+        } else {
+            en
+        }
+    }
+}
+
+impl GrantMode {
+    pub const ALL: [Self; 4] = [Self::Download, Self::Api, Self::Sandbox, Self::Verification];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Download => "download",
+            Self::Api => "api",
+            Self::Sandbox => "sandbox",
+            Self::Verification => "verification",
+        }
+    }
+
+    pub fn label(self, lang: impl std::borrow::Borrow<crate::error::Lang>) -> &'static str {
+        let (zh, en) = match self {
+            Self::Download => ("下载", "download"),
+            Self::Api => ("接口调用", "API"),
+            Self::Sandbox => ("沙箱分析", "sandbox"),
+            Self::Verification => ("核验", "verification"),
+        };
+        if *lang.borrow() == crate::error::Lang::Zh {
+            zh
+        } else {
+            en
+        }
+    }
+}
+
 impl AccessMode {
     /// The grant mode that allows this access; `None` for metadata, which needs no grant.
     pub fn grant_mode(self) -> Option<GrantMode> {

@@ -102,6 +102,19 @@ pub enum ApplicationAction {
     Overturn,
 }
 
+impl ApplicationAction {
+    pub const ALL: [Self; 8] = [
+        Self::PassCheck,
+        Self::ReturnCheck,
+        Self::Approve,
+        Self::Refuse,
+        Self::Withdraw,
+        Self::Dispute,
+        Self::Uphold,
+        Self::Overturn,
+    ];
+}
+
 /// The state an action leads to, if this party may take it in this state. Opening ends
 /// in an agreement both sides accept; sharing is in force once approved, and a refusal
 /// may be disputed before the authority once.

@@ -279,8 +279,13 @@ fn out_of_range() -> FieldError {
 /// The date in China Standard Time (UTC+8, no daylight saving) of an instant: the day a
 /// request counts as received.
 pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
+    china_time(at).date_naive()
+}
+
+/// An instant in China Standard Time, as pages show it.
+pub fn china_time(at: DateTime<Utc>) -> DateTime<FixedOffset> {
     let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&cst).date_naive()
+    at.with_timezone(&cst)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod api;
 mod applications_api;
 mod calendar_api;
 mod changes_api;
+mod console;
 mod ctx;
 mod data_api;
 mod error;
@@ -226,6 +227,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .fallback(api_not_found);
     let site = Router::new()
         .route("/healthz", get(healthz))
+        .merge(console::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

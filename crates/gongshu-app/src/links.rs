@@ -1,0 +1,15 @@
+//! Where a person reads and acts on a governed object: its console page. Notices (the
+//! inbox, e-mail, webhooks) carry these links; programs find the same objects by id
+//! under `/api/v1`.
+
+pub fn application(id: i64) -> String {
+    format!("/console/applications/{id}")
+}
+
+pub fn grant(id: i64) -> String {
+    format!("/console/grants/{id}")
+}
+
+pub fn attribute_change(id: i64) -> String {
+    format!("/console/attribute-changes/{id}")
+}

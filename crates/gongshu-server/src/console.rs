@@ -1,0 +1,1335 @@
+//! The console (我的事务): the pages where applicants, providers, authorities and the
+//! system administrator read and act on applications, agreements, grants, attribute
+//! changes and the working-day calendar. Each form carries the session's CSRF token and
+//! calls the same use case as the JSON API, so a page can do nothing the API refuses.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use gongshu_app::applications::{AcceptInput, ActionInput, ApplicationDetail};
+use gongshu_app::changes::{AttributeChangeDetail, ChangeAction, ChangeDecision};
+use gongshu_app::grant_use::{UseReportInput, UseReportView};
+use gongshu_app::grants::GrantDetail;
+use gongshu_app::views::{DatasetView, EventView};
+use gongshu_core::access::{GrantKind, GrantMode};
+use gongshu_core::apply::{ApplicationAction, ApplicationInput, ApplicationState, needs_reason};
+use gongshu_core::authz::Principal;
+use gongshu_core::calendar::{Deadline, SpecialDay, YearSchedule, china_time};
+use gongshu_core::change::ChangeState;
+use gongshu_core::error::Lang;
+use gongshu_core::types::{OpenType, Role, ShareType};
+use gongshu_core::{Error, ErrorCode, FieldError};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+use crate::AppState;
+use crate::ctx::{Ctx, same_secret};
+use crate::error::status_of;
+use crate::pages::{error_page, render};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(overview))
+        .route("/console/apply", get(apply_form).post(apply))
+        .route("/console/applications/{id}", get(application))
+        .route("/console/applications/{id}/act", post(act_on_application))
+        .route("/console/applications/{id}/accept", post(accept_agreement))
+        .route("/console/attribute-changes/{id}", get(attribute_change))
+        .route("/console/attribute-changes/{id}/act", post(act_on_change))
+        .route("/console/grants/{id}", get(grant))
+        .route("/console/grants/{id}/terminate", post(terminate_grant))
+        .route("/console/grants/{id}/reports", post(file_report))
+        .route("/console/calendar", get(calendar))
+        .route(
+            "/console/calendar/{year}",
+            get(calendar_year).post(enter_year),
+        )
+}
+
+/// The signed-in caller of a console page, or the response that sends them away: to the
+/// login page when nobody is signed in, a refusal for a token scoped to one grant (which
+/// reads that grant's data and sees nothing else).
+fn signed_in(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
+    match ctx.caller.as_ref() {
+        None => Err(Box::new(Redirect::to("/login").into_response())),
+        Some(p) if p.grant_scope.is_some() => Err(Box::new(error_page(ctx, &Error::forbidden()))),
+        Some(p) => Ok(p),
+    }
+}
+
+/// A form that changes state must carry the session's CSRF token: a page of another site
+/// cannot post it, because it cannot read the token.
+fn checked<'a>(ctx: &'a Ctx, sent: &str) -> Result<&'a Principal, Box<Response>> {
+    let p = signed_in(ctx)?;
+    if ctx.csrf.as_deref().is_some_and(|c| same_secret(c, sent)) {
+        Ok(p)
+    } else {
+        Err(Box::new(error_page(
+            ctx,
+            &Error::new(
+                ErrorCode::Forbidden,
+                "缺少或错误的CSRF令牌，请刷新页面后重试",
+                "Missing or wrong CSRF token: reload the page and try again",
+            ),
+        )))
+    }
+}
+
+/// What a refused form shows above the form: the message and each field's problem.
+fn problem_text(e: &Error, lang: Lang) -> String {
+    let mut text = e.message(lang).to_owned();
+    for f in &e.fields {
+        text.push('；');
+        text.push_str(match lang {
+            Lang::Zh => &f.message_zh,
+            Lang::En => &f.message_en,
+        });
+    }
+    text
+}
+
+/// After an action, back to the object's page (303, so a reload does not post again).
+fn done(link: String) -> Response {
+    Redirect::to(&format!("{link}?done=1")).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// The banner of a page: what happened, or why the form was refused.
+struct Banner {
+    ok: bool,
+    text: String,
+}
+
+impl Banner {
+    fn from(ctx: &Ctx, q: &DoneQuery) -> Option<Self> {
+        q.done.as_ref().map(|_| Self {
+            ok: true,
+            text: ctx.t("已办理。", "Done.").into(),
+        })
+    }
+
+    fn refused(ctx: &Ctx, e: &Error) -> Option<Self> {
+        Some(Self {
+            ok: false,
+            text: problem_text(e, ctx.lang),
+        })
+    }
+}
+
+/// An instant as pages show it: China Standard Time, to the minute.
+pub(crate) fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    china_time(*t).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The China date of an instant.
+pub(crate) fn day(t: &chrono::DateTime<chrono::Utc>) -> String {
+    china_time(*t).format("%Y-%m-%d").to_string()
+}
+
+/// A history line with the actor's name.
+struct HistoryLine {
+    at: String,
+    actor: String,
+    action: String,
+    reason: String,
+}
+
+async fn history_lines(s: &AppState, ctx: &Ctx, events: &[EventView]) -> Vec<HistoryLine> {
+    let names = s
+        .app
+        .display_names(events.iter().filter_map(|e| e.actor_id).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    events
+        .iter()
+        .map(|e| HistoryLine {
+            at: when(&e.at),
+            actor: match e.actor_id {
+                Some(id) => names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+                None => ctx.t("平台", "the platform").into(),
+            },
+            action: event_label(&e.action, ctx.lang),
+            reason: e.reason.clone(),
+        })
+        .collect()
+}
+
+fn event_label(action: &str, lang: Lang) -> String {
+    let (zh, en) = match action {
+        "submitted" => ("提交申请", "submitted"),
+        "formal_check_passed" => ("通过形式审查", "passed the formal check"),
+        "returned" => ("退回", "returned"),
+        "approved" => ("同意", "approved"),
+        "refused" => ("不予同意", "refused"),
+        "withdrawn" => ("撤回", "withdrawn"),
+        "disputed" => ("提出异议", "disputed"),
+        "refusal_upheld" => ("维持拒绝", "refusal upheld"),
+        "refusal_overturned" => ("撤销拒绝", "refusal overturned"),
+        "agreement_accepted_by_applicant" => {
+            ("申请方确认协议", "the applicant accepted the agreement")
+        }
+        "agreement_accepted_by_provider" => {
+            ("提供单位确认协议", "the provider accepted the agreement")
+        }
+        "in_force" => ("生效", "in force"),
+        "granted" => ("授权生效", "granted"),
+        "terminated" => ("终止授权", "terminated"),
+        "use_reported" => ("报告利用情况", "use reported"),
+        "requested" => ("提出变更", "requested"),
+        "applied" => ("变更生效", "applied"),
+        "entered" => ("录入", "entered"),
+        "replaced" => ("更正", "corrected"),
+        _ => return action.to_owned(),
+    };
+    if lang == Lang::Zh { zh } else { en }.to_owned()
+}
+
+pub(crate) fn application_state(s: ApplicationState, lang: Lang) -> &'static str {
+    let (zh, en) = match s {
+        ApplicationState::FormalCheck => ("待形式审查", "formal check"),
+        ApplicationState::WithProvider => ("待提供单位决定", "with the provider"),
+        ApplicationState::Approved => ("已同意，待确认协议", "approved, agreement to accept"),
+        ApplicationState::InForce => ("已生效", "in force"),
+        ApplicationState::Refused => ("未获同意", "refused"),
+        ApplicationState::Returned => ("已退回", "returned"),
+        ApplicationState::Withdrawn => ("已撤回", "withdrawn"),
+        ApplicationState::Disputed => ("异议待裁决", "disputed"),
+        ApplicationState::Upheld => ("维持拒绝", "refusal upheld"),
+    };
+    if lang == Lang::Zh { zh } else { en }
+}
+
+fn change_state(s: ChangeState, lang: Lang) -> &'static str {
+    let (zh, en) = match s {
+        ChangeState::Pending => ("待审批", "pending"),
+        ChangeState::Applied => ("已生效", "applied"),
+        ChangeState::Refused => ("未获批准", "refused"),
+        ChangeState::Withdrawn => ("已撤回", "withdrawn"),
+    };
+    if lang == Lang::Zh { zh } else { en }
+}
+
+fn grant_state(s: &str, lang: Lang) -> String {
+    let (zh, en) = match s {
+        "active" => ("有效", "active"),
+        "not_yet_valid" => ("尚未生效", "not yet valid"),
+        "expired" => ("已到期", "expired"),
+        "terminated" => ("已终止", "terminated"),
+        "out_of_quota" => ("今日额度已用完", "out of today's quota"),
+        other => return other.to_owned(),
+    };
+    if lang == Lang::Zh { zh } else { en }.to_owned()
+}
+
+/// One action button of an application, with what it asks for.
+struct ActionForm {
+    action: &'static str,
+    label: &'static str,
+    reason_required: bool,
+    quotas: bool,
+}
+
+fn action_form(a: ApplicationAction, lang: Lang) -> ActionForm {
+    let (action, zh, en) = match a {
+        ApplicationAction::PassCheck => ("pass_check", "通过形式审查", "Pass the formal check"),
+        ApplicationAction::ReturnCheck => ("return_check", "退回申请", "Return"),
+        ApplicationAction::Approve => ("approve", "同意", "Approve"),
+        ApplicationAction::Refuse => ("refuse", "不予同意", "Refuse"),
+        ApplicationAction::Withdraw => ("withdraw", "撤回申请", "Withdraw"),
+        ApplicationAction::Dispute => ("dispute", "提出异议", "Dispute the refusal"),
+        ApplicationAction::Uphold => ("uphold", "维持拒绝", "Uphold the refusal"),
+        ApplicationAction::Overturn => ("overturn", "撤销拒绝并共享", "Overturn: share"),
+    };
+    ActionForm {
+        action,
+        label: if lang == Lang::Zh { zh } else { en },
+        reason_required: needs_reason(a),
+        quotas: matches!(a, ApplicationAction::Approve | ApplicationAction::Overturn),
+    }
+}
+
+async fn title_of(s: &AppState, dataset_id: i64) -> String {
+    match s.app.public_dataset(dataset_id).await {
+        Ok(d) => d.metadata.title,
+        Err(_) => format!("#{dataset_id}"),
+    }
+}
+
+// ---------------------------------------------------------------- overview
+
+/// One line of the overview's tables.
+struct WorkRow {
+    what: String,
+    link: String,
+    title: String,
+    action: String,
+    state: String,
+    agreement: String,
+    due: String,
+    overdue: bool,
+}
+
+struct GrantLine {
+    what: String,
+    link: String,
+    title: String,
+    purpose: String,
+    state: String,
+    until: String,
+    calls: String,
+}
+
+#[derive(Template)]
+#[template(path = "console.html")]
+struct ConsolePage<'a> {
+    ctx: &'a Ctx,
+    todo: Vec<WorkRow>,
+    mine: Vec<WorkRow>,
+    grants: Vec<GrantLine>,
+    changes: Vec<WorkRow>,
+    inbox: Vec<gongshu_app::grants::NotificationView>,
+    is_admin: bool,
+}
+
+/// The signed-in user's work: what waits for them with its deadline, their applications
+/// and agreements, their grants, attribute changes they take part in, and the inbox.
+async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let apps = s.app.applications(p).await?;
+        let grants = s.app.my_grants(p).await?;
+        let changes = s.app.attribute_changes(p, None, false).await?;
+        let inbox = s.app.inbox(p, false).await?;
+        Ok::<_, Error>((apps, grants, changes, inbox))
+    }
+    .await;
+    let (apps, grants, changes, inbox) = match result {
+        Ok(r) => r,
+        Err(e) => return error_page(&ctx, &e),
+    };
+    let mut titles = HashMap::new();
+    let ids = apps
+        .iter()
+        .map(|a| a.dataset_id)
+        .chain(grants.iter().map(|g| g.dataset_id))
+        .chain(changes.iter().map(|c| c.dataset_id));
+    for id in ids {
+        if let std::collections::hash_map::Entry::Vacant(slot) = titles.entry(id) {
+            slot.insert(title_of(&s, id).await);
+        }
+    }
+    let title = |id: i64| titles.get(&id).cloned().unwrap_or_default();
+    let lang = ctx.lang;
+    let t = |zh: &str, en: &str| ctx.t(zh, en).to_owned();
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    let oversees = !p.authority_regions().is_empty();
+    let provides = !p.provider_orgs().is_empty();
+    let (mut todo, mut mine) = (Vec::new(), Vec::new());
+    for a in apps.iter().take(200) {
+        let own = a.applicant_id == p.user_id;
+        let action = match a.state {
+            ApplicationState::FormalCheck if oversees && !own => {
+                Some(t("形式审查", "Formal check"))
+            }
+            ApplicationState::Disputed if oversees && !own => {
+                Some(t("裁决异议", "Rule on the dispute"))
+            }
+            ApplicationState::WithProvider if provides && !own => Some(t("作出决定", "Decide")),
+            ApplicationState::Approved if own && a.applicant_accepted_at.is_none() => {
+                Some(t("确认协议", "Accept the agreement"))
+            }
+            ApplicationState::Approved if !own && provides && a.provider_accepted_at.is_none() => {
+                Some(t("确认协议", "Accept the agreement"))
+            }
+            _ => None,
+        };
+        let row = |action: String| WorkRow {
+            what: format!("{} #{}", ctx.t("申请", "Application"), a.id),
+            link: gongshu_app::links::application(a.id),
+            title: title(a.dataset_id),
+            action,
+            state: application_state(a.state, lang).to_owned(),
+            agreement: match (
+                &a.agreement,
+                a.applicant_accepted_at,
+                a.provider_accepted_at,
+            ) {
+                (None, _, _) => String::new(),
+                (Some(_), Some(_), Some(_)) => t("双方已确认", "accepted by both"),
+                (Some(_), _, _) => t("待确认", "awaiting acceptance"),
+            },
+            due: date(a.due_on),
+            overdue: a.overdue,
+        };
+        if let Some(action) = action {
+            todo.push(row(action));
+        }
+        if own {
+            mine.push(row(String::new()));
+        }
+    }
+    let mut change_rows = Vec::new();
+    for c in changes.iter().take(200) {
+        let pending = c.state == ChangeState::Pending;
+        let row = WorkRow {
+            what: format!("{} #{}", ctx.t("变更", "Change"), c.id),
+            link: gongshu_app::links::attribute_change(c.id),
+            title: title(c.dataset_id),
+            action: format!(
+                "{} → {}；{} → {}",
+                c.from_open.label(lang),
+                c.to_open.label(lang),
+                c.from_share.label(lang),
+                c.to_share.label(lang)
+            ),
+            state: change_state(c.state, lang).to_owned(),
+            agreement: String::new(),
+            due: if pending {
+                date(c.due_on)
+            } else {
+                String::new()
+            },
+            overdue: c.overdue,
+        };
+        if pending && oversees && c.requested_by != Some(p.user_id) {
+            todo.push(WorkRow {
+                action: t("审批属性变更", "Decide the change"),
+                what: row.what.clone(),
+                link: row.link.clone(),
+                title: row.title.clone(),
+                state: row.state.clone(),
+                agreement: String::new(),
+                due: row.due.clone(),
+                overdue: row.overdue,
+            });
+        }
+        change_rows.push(row);
+    }
+    // The most urgent first: overdue, then by due date.
+    todo.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.due.cmp(&b.due)));
+    let grant_lines = grants
+        .iter()
+        .map(|g| GrantLine {
+            what: format!("{} #{}", ctx.t("授权", "Grant"), g.id),
+            link: gongshu_app::links::grant(g.id),
+            title: title(g.dataset_id),
+            purpose: g.purpose.clone(),
+            state: grant_state(&g.state, lang),
+            until: g.valid_until.format("%Y-%m-%d").to_string(),
+            calls: match (g.calls_today, g.quota_calls_per_day) {
+                (Some(n), Some(q)) => format!("{n} / {q}"),
+                (Some(n), None) => n.to_string(),
+                _ => String::new(),
+            },
+        })
+        .collect();
+    render(&ConsolePage {
+        ctx: &ctx,
+        todo,
+        mine,
+        grants: grant_lines,
+        changes: change_rows,
+        inbox: inbox.into_iter().take(20).collect(),
+        is_admin: p.has_role(Role::SystemAdmin),
+    })
+}
+
+// ---------------------------------------------------------------- applying
+
+#[derive(Template)]
+#[template(path = "apply.html")]
+struct ApplyPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    d: DatasetView,
+    kind: GrantKind,
+    banner: Option<Banner>,
+    form: ApplyFields,
+}
+
+/// What the form last held, so a refused form comes back filled in.
+#[derive(Default)]
+struct ApplyFields {
+    items: Vec<String>,
+    modes: Vec<String>,
+    purpose: String,
+    scenario: String,
+    security_measures: String,
+    legal_duty: String,
+    period_days: String,
+}
+
+impl ApplicationPage<'_> {
+    fn state(&self) -> &'static str {
+        application_state(self.a.application.state, self.ctx.lang)
+    }
+}
+
+impl ApplyFields {
+    fn has_mode(&self, mode: &str) -> bool {
+        self.modes.iter().any(|m| m == mode)
+    }
+}
+
+#[derive(Deserialize)]
+struct ApplyQuery {
+    dataset: i64,
+}
+
+/// A department user asks for 有条件共享 data for their department; anyone else
+/// applies to use 有条件开放 data.
+fn kind_for(p: &Principal, d: &DatasetView) -> GrantKind {
+    if p.has_role(Role::DeptUser)
+        && d.metadata.share_type == ShareType::Conditional
+        && d.metadata.open_type != OpenType::Conditional
+    {
+        GrantKind::Share
+    } else {
+        GrantKind::Open
+    }
+}
+
+async fn apply_form(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Ok(Query(q)) = q else {
+        return error_page(&ctx, &Error::not_found("数据", "Dataset"));
+    };
+    match s.app.public_dataset(q.dataset).await {
+        Ok(d) => render(&ApplyPage {
+            ctx: &ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            kind: kind_for(p, &d),
+            d,
+            banner: None,
+            form: ApplyFields {
+                period_days: "365".into(),
+                ..ApplyFields::default()
+            },
+        }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+async fn apply(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let all = |name: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let p = match checked(&ctx, &field("_csrf")) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Ok(dataset_id) = field("dataset_id").parse::<i64>() else {
+        return error_page(&ctx, &Error::not_found("数据", "Dataset"));
+    };
+    let d = match s.app.public_dataset(dataset_id).await {
+        Ok(d) => d,
+        Err(e) => return error_page(&ctx, &e),
+    };
+    let kind = kind_for(p, &d);
+    let form = ApplyFields {
+        items: all("item"),
+        modes: all("mode"),
+        purpose: field("purpose"),
+        scenario: field("scenario"),
+        security_measures: field("security_measures"),
+        legal_duty: field("legal_duty"),
+        period_days: field("period_days"),
+    };
+    let modes: Option<Vec<GrantMode>> = form
+        .modes
+        .iter()
+        .map(|m| GrantMode::ALL.into_iter().find(|g| g.as_str() == m))
+        .collect();
+    let refused = |e: Error, form: ApplyFields, d: DatasetView| {
+        let mut r = render(&ApplyPage {
+            ctx: &ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            kind,
+            banner: Banner::refused(&ctx, &e),
+            d,
+            form,
+        });
+        *r.status_mut() = status_of(e.code);
+        r
+    };
+    let period_days = match form.period_days.trim().parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => {
+            let e = Error::validation(vec![FieldError::new(
+                "period_days",
+                "format",
+                "使用期限应为天数",
+                "The period is a number of days",
+            )]);
+            return refused(e, form, d);
+        }
+    };
+    let Some(modes) = modes else {
+        return refused(Error::validation(vec![]), form, d);
+    };
+    let input = ApplicationInput {
+        kind,
+        dataset_id,
+        items: form.items.clone(),
+        purpose: form.purpose.clone(),
+        scenario: form.scenario.clone(),
+        security_measures: form.security_measures.clone(),
+        modes,
+        period_days,
+        pledge_accepted: field("pledge") == "yes",
+        legal_duty: form.legal_duty.clone(),
+    };
+    match s.app.submit_application(p, input).await {
+        Ok(view) => done(gongshu_app::links::application(view.id)),
+        Err(e) => refused(e, form, d),
+    }
+}
+
+// ---------------------------------------------------------------- applications
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    a: ApplicationDetail,
+    title: String,
+    forms: Vec<ActionForm>,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+}
+
+async fn application_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    id: i64,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let a = match s.app.application(p, id).await {
+        Ok(a) => a,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let title = title_of(s, a.application.dataset_id).await;
+    let history = history_lines(s, ctx, &a.history).await;
+    let forms = a
+        .actions
+        .iter()
+        .map(|&x| action_form(x, ctx.lang))
+        .collect();
+    let mut r = render(&ApplicationPage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        a,
+        title,
+        forms,
+        history,
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn application(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    application_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    quota_calls_per_day: String,
+    #[serde(default)]
+    quota_rows_per_day: String,
+}
+
+/// An empty quota field means no quota.
+fn optional_number(v: &str, field: &str) -> Result<Option<i64>, Error> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| {
+        Error::validation(vec![FieldError::new(
+            field,
+            "format",
+            "额度应为正整数",
+            "A quota is a positive whole number",
+        )])
+    })
+}
+
+async fn act_on_application(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<ActForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let action = serde_json::from_value::<ApplicationAction>(serde_json::Value::String(
+            f.action.clone(),
+        ))
+        .map_err(|_| Error::not_found("操作", "Action"))?;
+        let input = ActionInput {
+            reason: f.reason.clone(),
+            quota_calls_per_day: optional_number(&f.quota_calls_per_day, "quota_calls_per_day")?,
+            quota_rows_per_day: optional_number(&f.quota_rows_per_day, "quota_rows_per_day")?,
+        };
+        s.app.act_on_application(p, id, action, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => done(gongshu_app::links::application(id)),
+        Err(e) => {
+            application_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AcceptForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    password: String,
+    agreement_hash: String,
+}
+
+async fn accept_agreement(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<AcceptForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let input = AcceptInput {
+        password: f.password,
+        agreement_hash: f.agreement_hash,
+    };
+    match s.app.accept_agreement(p, id, input).await {
+        Ok(_) => done(gongshu_app::links::application(id)),
+        Err(e) => {
+            application_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- attribute changes
+
+#[derive(Template)]
+#[template(path = "attribute_change.html")]
+struct ChangePage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    c: AttributeChangeDetail,
+    title: String,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+}
+
+impl ChangePage<'_> {
+    fn may(&self, action: &str) -> bool {
+        self.c.actions.iter().any(|a| {
+            matches!(
+                (a, action),
+                (ChangeAction::Approve, "approve")
+                    | (ChangeAction::Refuse, "refuse")
+                    | (ChangeAction::Withdraw, "withdraw")
+            )
+        })
+    }
+
+    fn state(&self) -> &'static str {
+        change_state(self.c.change.state, self.ctx.lang)
+    }
+}
+
+async fn change_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    id: i64,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let c = match s.app.attribute_change(p, id).await {
+        Ok(c) => c,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let title = title_of(s, c.change.dataset_id).await;
+    let history = history_lines(s, ctx, &c.history).await;
+    let mut r = render(&ChangePage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        c,
+        title,
+        history,
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn attribute_change(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    change_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn act_on_change(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<ChangeForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let action =
+            serde_json::from_value::<ChangeAction>(serde_json::Value::String(f.action.clone()))
+                .map_err(|_| Error::not_found("操作", "Action"))?;
+        s.app
+            .act_on_attribute_change(p, id, action, ChangeDecision { reason: f.reason })
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => done(gongshu_app::links::attribute_change(id)),
+        Err(e) => {
+            change_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- grants
+
+#[derive(Template)]
+#[template(path = "grant.html")]
+struct GrantPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    g: GrantDetail,
+    title: String,
+    state: String,
+    modes: String,
+    reports: Vec<UseReportView>,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+    today: String,
+}
+
+async fn grant_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    id: i64,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let found = async {
+        let g = s.app.grant(p, id).await?;
+        let reports = s.app.use_reports(p, id).await?;
+        Ok::<_, Error>((g, reports))
+    }
+    .await;
+    let (g, reports) = match found {
+        Ok(r) => r,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let title = title_of(s, g.grant.dataset_id).await;
+    let history = history_lines(s, ctx, &g.history).await;
+    let mut r = render(&GrantPage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        state: grant_state(&g.grant.state, ctx.lang),
+        modes: g
+            .grant
+            .modes
+            .iter()
+            .map(|m| m.label(ctx.lang))
+            .collect::<Vec<_>>()
+            .join("、"),
+        g,
+        title,
+        reports,
+        history,
+        banner,
+        today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn grant(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    grant_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct TerminateForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn terminate_grant(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<TerminateForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.terminate_grant(p, id, &f.reason).await {
+        Ok(_) => done(gongshu_app::links::grant(id)),
+        Err(e) => {
+            grant_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReportForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    period_from: String,
+    period_to: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    outputs: String,
+    #[serde(default)]
+    incidents: String,
+}
+
+fn form_date(v: &str, field: &str) -> Result<NaiveDate, Error> {
+    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
+        Error::validation(vec![FieldError::new(
+            field,
+            "format",
+            "日期格式应为 YYYY-MM-DD",
+            "A date is written YYYY-MM-DD",
+        )])
+    })
+}
+
+async fn file_report(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<ReportForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let input = UseReportInput {
+            period_from: form_date(&f.period_from, "period_from")?,
+            period_to: form_date(&f.period_to, "period_to")?,
+            summary: f.summary,
+            outputs: f.outputs,
+            incidents: f.incidents,
+        };
+        s.app.file_use_report(p, id, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => done(gongshu_app::links::grant(id)),
+        Err(e) => {
+            grant_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- calendar
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage<'a> {
+    ctx: &'a Ctx,
+    years: Vec<gongshu_app::calendar::YearView>,
+    start: String,
+    days: String,
+    answer: Option<Deadline>,
+    banner: Option<Banner>,
+    is_admin: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct DeadlineQuery {
+    start: Option<String>,
+    days: Option<String>,
+}
+
+/// The years the calendar holds and a deadline calculator, for everyone signed in; the
+/// system administrator enters a year from here.
+async fn calendar(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<DeadlineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let years = match s.app.calendar_years().await {
+        Ok(y) => y,
+        Err(e) => return error_page(&ctx, &e),
+    };
+    let (mut answer, mut banner) = (None, None);
+    let start = q.start.unwrap_or_default();
+    let days = q.days.unwrap_or_default();
+    if !start.is_empty() || !days.is_empty() {
+        let asked = async {
+            let from = form_date(&start, "start")?;
+            let n = days.trim().parse::<u32>().map_err(|_| {
+                Error::validation(vec![FieldError::new(
+                    "days",
+                    "format",
+                    "工作日数应为非负整数",
+                    "Working days are a whole number",
+                )])
+            })?;
+            s.app.deadline(from, n).await
+        }
+        .await;
+        match asked {
+            Ok(d) => answer = Some(d),
+            Err(e) => banner = Banner::refused(&ctx, &e),
+        }
+    }
+    render(&CalendarPage {
+        ctx: &ctx,
+        years,
+        start,
+        days,
+        answer,
+        banner,
+        is_admin: p.has_role(Role::SystemAdmin),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "calendar_year.html")]
+struct YearPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    year: i32,
+    source: String,
+    papers: String,
+    days: String,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+    is_admin: bool,
+}
+
+/// A year's days as the form shows them: one line each, `date 休|班 name`.
+fn day_lines(schedule: &YearSchedule) -> String {
+    schedule
+        .days
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}",
+                d.date,
+                if d.is_off_day { "休" } else { "班" },
+                d.name
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads the form's lines back; a line that does not read names its number. The same
+/// text may instead be the JSON of a notice in the shipped shape, pasted whole.
+fn parse_year(year: i32, papers: &str, days: &str) -> Result<YearSchedule, Error> {
+    if days.trim_start().starts_with('{') {
+        return serde_json::from_str(days.trim()).map_err(|e| {
+            Error::validation(vec![FieldError::new(
+                "days",
+                "format",
+                format!("JSON 无法读取：{e}"),
+                format!("The JSON does not read: {e}"),
+            )])
+        });
+    }
+    let mut out = Vec::new();
+    for (n, line) in days.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (date, kind) = (parts.next(), parts.next());
+        let name = parts.collect::<Vec<_>>().join(" ");
+        let date = date.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        let off = match kind {
+            Some("休" | "off") => Some(true),
+            Some("班" | "work") => Some(false),
+            _ => None,
+        };
+        match (date, off) {
+            (Some(date), Some(is_off_day)) if !name.is_empty() => out.push(SpecialDay {
+                name,
+                date,
+                is_off_day,
+            }),
+            _ => {
+                return Err(Error::validation(vec![FieldError::new(
+                    "days",
+                    "format",
+                    format!(
+                        "第 {} 行“{line}”应写作“日期 休|班 名称”，如 2027-02-06 休 春节",
+                        n + 1
+                    ),
+                    format!(
+                        "Line {} '{line}' should read 'date off|work name', \
+                         e.g. 2027-02-06 off Spring Festival",
+                        n + 1
+                    ),
+                )]));
+            }
+        }
+    }
+    Ok(YearSchedule {
+        year,
+        papers: papers
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        days: out,
+    })
+}
+
+async fn year_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    year: i32,
+    typed: Option<(String, String)>,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let (source, papers, days, history) = match s.app.calendar_year(year).await {
+        Ok(y) => (
+            y.summary.source.clone(),
+            y.summary.papers.join("\n"),
+            day_lines(&y.schedule),
+            history_lines(s, ctx, &y.history).await,
+        ),
+        Err(e) if e.code == ErrorCode::NotFound => {
+            (String::new(), String::new(), String::new(), Vec::new())
+        }
+        Err(e) => return error_page(ctx, &e),
+    };
+    let (papers, days) = typed.unwrap_or((papers, days));
+    let mut r = render(&YearPage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        year,
+        source,
+        papers,
+        days,
+        history,
+        banner,
+        is_admin: p.has_role(Role::SystemAdmin),
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn calendar_year(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(year): Path<i32>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    year_page(
+        &s,
+        &ctx,
+        p,
+        year,
+        None,
+        Banner::from(&ctx, &q),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct YearForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    papers: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn enter_year(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(year): Path<i32>,
+    Form(f): Form<YearForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let schedule = parse_year(year, &f.papers, &f.days)?;
+        s.app.put_calendar_year(p, year, schedule, &f.reason).await
+    }
+    .await;
+    match result {
+        Ok(_) => done(format!("/console/calendar/{year}")),
+        Err(e) => {
+            year_page(
+                &s,
+                &ctx,
+                p,
+                year,
+                Some((f.papers, f.days)),
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
