@@ -18,7 +18,7 @@ use gongshu_core::types::{OpenType, Role, ShareType};
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
     Activation, AgreementSide, ApplicationMove, ApplicationQuery, ApplicationRow, DatasetRow,
-    NewApplication, NewGrant, StoreError,
+    DeadlineOf, NewApplication, NewGrant, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -652,8 +652,9 @@ impl App {
         self.application_view(&in_force)
     }
 
-    /// Reminds whoever must act on an application `remind_days` working days before
-    /// its deadline, and tells the authority when the deadline has passed. Each notice
+    /// Reminds whoever must act on an application or a pending attribute change
+    /// `remind_days` working days before its deadline, and tells the authority (for a
+    /// change, also the provider that asked) when the deadline has passed. Each notice
     /// goes once per deadline, however often this runs and on however many nodes.
     /// Returns (reminders, escalations) sent.
     pub async fn send_deadline_notices(&self) -> Result<(usize, usize)> {
@@ -666,22 +667,18 @@ impl App {
             .await
             .map_err(store_error)?
         {
-            let Some(due) = row.due_on else { continue };
-            let overdue = today > due;
-            let remind = calendar
-                .working_days_before(due, self.settings.remind_days)
-                .is_some_and(|from| today >= from);
-            if !overdue && !remind {
+            let Some((due, overdue)) = self
+                .claim_notice(
+                    &calendar,
+                    today,
+                    DeadlineOf::Application,
+                    row.id,
+                    row.due_on,
+                )
+                .await?
+            else {
                 continue;
-            }
-            if !self
-                .store
-                .claim_deadline_notice(row.id, due, overdue)
-                .await
-                .map_err(store_error)?
-            {
-                continue;
-            }
+            };
             let Some(dataset) = self
                 .store
                 .get_dataset(row.dataset_id)
@@ -719,7 +716,89 @@ impl App {
             self.notify(&to, kind, &subject, &body, &crate::links::application(id))
                 .await?;
         }
+        // Changes toward less open wait for the authority: it is reminded, and once the
+        // deadline passes the provider that asked is told too.
+        for row in self
+            .store
+            .attribute_changes_with_deadlines()
+            .await
+            .map_err(store_error)?
+        {
+            let Some((due, overdue)) = self
+                .claim_notice(
+                    &calendar,
+                    today,
+                    DeadlineOf::AttributeChange,
+                    row.id,
+                    row.due_on,
+                )
+                .await?
+            else {
+                continue;
+            };
+            let Some(dataset) = self
+                .store
+                .get_dataset(row.dataset_id)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let mut to = self.authorities_over(&dataset.region_code).await?;
+            let id = row.id;
+            let title = &dataset.doc.title;
+            let (kind, subject, body) = if overdue {
+                to.extend(self.provider_admins(dataset.provider_id).await?);
+                sent.1 += 1;
+                (
+                    "attribute_change_overdue",
+                    format!("属性变更审批已逾期：{title}"),
+                    format!("第 {id} 号开放、共享属性变更应于 {due} 前审批，现已逾期。"),
+                )
+            } else {
+                sent.0 += 1;
+                (
+                    "attribute_change_due_soon",
+                    format!("属性变更审批即将到期：{title}"),
+                    format!("第 {id} 号开放、共享属性变更应于 {due} 前审批。"),
+                )
+            };
+            self.notify(
+                &to,
+                kind,
+                &subject,
+                &body,
+                &crate::links::attribute_change(id),
+            )
+            .await?;
+        }
         Ok(sent)
+    }
+
+    /// Whether a notice is due for this deadline today, claimed so that it goes once:
+    /// the deadline and whether it has passed (an escalation) or is near (a reminder).
+    async fn claim_notice(
+        &self,
+        calendar: &gongshu_core::calendar::Calendar,
+        today: NaiveDate,
+        of: DeadlineOf,
+        id: i64,
+        due_on: Option<NaiveDate>,
+    ) -> Result<Option<(NaiveDate, bool)>> {
+        let Some(due) = due_on else { return Ok(None) };
+        let overdue = today > due;
+        let remind = calendar
+            .working_days_before(due, self.settings.remind_days)
+            .is_some_and(|from| today >= from);
+        if !overdue && !remind {
+            return Ok(None);
+        }
+        let claimed = self
+            .store
+            .claim_deadline_notice(of, id, due, overdue)
+            .await
+            .map_err(store_error)?;
+        Ok(claimed.then_some((due, overdue)))
     }
 
     async fn agreement_text(

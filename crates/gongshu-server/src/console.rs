@@ -14,6 +14,7 @@ use gongshu_app::applications::{AcceptInput, ActionInput, ApplicationDetail};
 use gongshu_app::changes::{AttributeChangeDetail, ChangeAction, ChangeDecision};
 use gongshu_app::grant_use::{UseReportInput, UseReportView};
 use gongshu_app::grants::GrantDetail;
+use gongshu_app::policies::{EffectivePolicy, RegionPolicy, RegionPolicyInput};
 use gongshu_app::views::{DatasetView, EventView};
 use gongshu_core::access::{GrantKind, GrantMode};
 use gongshu_core::apply::{ApplicationAction, ApplicationInput, ApplicationState, needs_reason};
@@ -43,6 +44,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/grants/{id}", get(grant))
         .route("/console/grants/{id}/terminate", post(terminate_grant))
         .route("/console/grants/{id}/reports", post(file_report))
+        .route(
+            "/console/regions/{code}/policy",
+            get(region_policy).post(put_region_policy),
+        )
         .route("/console/calendar", get(calendar))
         .route(
             "/console/calendar/{year}",
@@ -297,6 +302,8 @@ struct ConsolePage<'a> {
     changes: Vec<WorkRow>,
     inbox: Vec<gongshu_app::grants::NotificationView>,
     is_admin: bool,
+    /// The regions whose settings the caller keeps (authority administrators).
+    regions: Vec<String>,
 }
 
 /// The signed-in user's work: what waits for them with its deadline, their applications
@@ -442,6 +449,7 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         changes: change_rows,
         inbox: inbox.into_iter().take(20).collect(),
         is_admin: p.has_role(Role::SystemAdmin),
+        regions: p.authority_regions(),
     })
 }
 
@@ -1328,6 +1336,196 @@ async fn enter_year(
                 Some((f.papers, f.days)),
                 Banner::refused(&ctx, &e),
                 status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- region settings
+
+#[derive(Template)]
+#[template(path = "region_policy.html")]
+struct PolicyPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    p: EffectivePolicy,
+    form: PolicyForm,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+    may_edit: bool,
+}
+
+impl PolicyPage<'_> {
+    /// Where a setting in force comes from, as a reader says it.
+    fn source(&self, field: &str) -> String {
+        match self.p.sources.get(field).map(String::as_str) {
+            None | Some("platform") => self.ctx.t("平台默认", "platform default").to_owned(),
+            Some(code) if code == self.p.region_code => {
+                self.ctx.t("本地区", "this region").to_owned()
+            }
+            Some(code) => format!("{} {code}", self.ctx.t("上级", "inherited from")),
+        }
+    }
+}
+
+/// The form as typed: an empty field or "inherit" leaves the setting to the region above.
+#[derive(Deserialize, Default)]
+struct PolicyForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    formal_check: String,
+    #[serde(default)]
+    formal_check_days: String,
+    #[serde(default)]
+    decision_days: String,
+    #[serde(default)]
+    share_via_authority: String,
+    #[serde(default)]
+    agreement_template: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl PolicyForm {
+    fn of(own: &RegionPolicy) -> Self {
+        let flag = |b: Option<bool>| match b {
+            Some(true) => "yes".to_owned(),
+            Some(false) => "no".to_owned(),
+            None => String::new(),
+        };
+        let days = |d: Option<u32>| d.map(|d| d.to_string()).unwrap_or_default();
+        Self {
+            csrf: String::new(),
+            formal_check: flag(own.formal_check),
+            formal_check_days: days(own.formal_check_days),
+            decision_days: days(own.decision_days),
+            share_via_authority: flag(own.share_via_authority),
+            agreement_template: own.agreement_template.clone().unwrap_or_default(),
+            reason: String::new(),
+        }
+    }
+
+    fn policy(&self) -> Result<RegionPolicy, Error> {
+        let flag = |v: &str| match v {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        };
+        let days = |v: &str, field: &str| -> Result<Option<u32>, Error> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| {
+                Error::validation(vec![FieldError::new(
+                    field,
+                    "format",
+                    "期限应为工作日数",
+                    "A deadline is a number of working days",
+                )])
+            })
+        };
+        let template = self.agreement_template.trim();
+        Ok(RegionPolicy {
+            formal_check: flag(&self.formal_check),
+            formal_check_days: days(&self.formal_check_days, "policy.formal_check_days")?,
+            decision_days: days(&self.decision_days, "policy.decision_days")?,
+            share_via_authority: flag(&self.share_via_authority),
+            agreement_template: (!template.is_empty()).then(|| self.agreement_template.clone()),
+        })
+    }
+}
+
+fn may_set_policy(p: &Principal, code: &str) -> bool {
+    p.has_role(Role::SystemAdmin)
+        || p.authority_regions()
+            .iter()
+            .any(|r| gongshu_core::region::region_contains(r, code))
+}
+
+async fn policy_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    code: &str,
+    typed: Option<PolicyForm>,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let policy = match s.app.region_policy(code).await {
+        Ok(policy) => policy,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let history = history_lines(s, ctx, &policy.history).await;
+    let form = typed.unwrap_or_else(|| PolicyForm::of(&policy.own));
+    let mut r = render(&PolicyPage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        may_edit: may_set_policy(p, code),
+        p: policy,
+        form,
+        history,
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn region_policy(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    policy_page(
+        &s,
+        &ctx,
+        p,
+        &code,
+        None,
+        Banner::from(&ctx, &q),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn put_region_policy(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    Form(f): Form<PolicyForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let input = RegionPolicyInput {
+            policy: f.policy()?,
+            reason: f.reason.clone(),
+        };
+        s.app.put_region_policy(p, &code, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => done(format!("/console/regions/{code}/policy")),
+        Err(e) => {
+            let status = status_of(e.code);
+            policy_page(
+                &s,
+                &ctx,
+                p,
+                &code,
+                Some(f),
+                Banner::refused(&ctx, &e),
+                status,
             )
             .await
         }

@@ -2018,6 +2018,88 @@ async fn deadlines_remind_then_escalate_once() {
     assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
 }
 
+/// R11.4 for attribute changes: a change toward less open waiting for the authority is
+/// reminded before its deadline; once it has passed, the authority and the provider
+/// that asked are told, once.
+#[tokio::test]
+async fn pending_attribute_changes_are_reminded_then_escalated() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let dataset = published_entry(&t, &provider, entry("变更期限测试")).await;
+    let (s, change) = t
+        .post(
+            &format!("/api/v1/datasets/{dataset}/attribute-changes"),
+            Some(&provider),
+            json!({"open_type": "none", "reason": "含敏感信息",
+                "legal_basis": "《山东省公共数据开放办法》第十条"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+    let id = change["id"].as_i64().unwrap();
+    let (node, _) = gongshu_server::open_app(t.data_dir(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    let set_due = |day: chrono::NaiveDate| {
+        let db = db.clone();
+        async move {
+            sqlx::query("UPDATE attribute_changes SET due_on = ? WHERE id = ?")
+                .bind(day.to_string())
+                .bind(id)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let count = |inbox: &Value, kind: &str| {
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| {
+                n["kind"] == kind && n["link"] == format!("/console/attribute-changes/{id}")
+            })
+            .count()
+    };
+    let today = gongshu_app::gongshu_core::calendar::china_date(chrono::Utc::now());
+    set_due(today).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (1, 0));
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert_eq!(count(&inbox, "attribute_change_due_soon"), 1, "{inbox}");
+
+    set_due(today - chrono::Duration::days(2)).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 1));
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    for token in [&authority, &provider] {
+        let (_, inbox) = t.get("/api/v1/inbox", Some(token)).await;
+        assert_eq!(count(&inbox, "attribute_change_overdue"), 1, "{inbox}");
+    }
+    let (_, detail) = t
+        .get(&format!("/api/v1/attribute-changes/{id}"), Some(&provider))
+        .await;
+    assert_eq!(detail["overdue"], true);
+
+    // Decided: nothing more is sent.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/attribute-changes/{id}/refuse"),
+            Some(&authority),
+            json!({"reason": "理由不足"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    set_due(today - chrono::Duration::days(9)).await;
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+}
+
 /// SD-EGOV §23: a department requests conditionally shared data for a statutory duty;
 /// the provider refuses with reasons, the department disputes, the authority overturns,
 /// and the department's users read the data at once.
@@ -3027,7 +3109,7 @@ async fn notifications_go_out_by_email_and_signed_webhook() {
     )
     .unwrap();
     assert!(
-        text.contains("https://data.example.gov.cn/api/v1/applications/"),
+        text.contains("https://data.example.gov.cn/console/applications/"),
         "{text}"
     );
     healthy.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -3049,4 +3131,73 @@ async fn notifications_go_out_by_email_and_signed_webhook() {
     assert_eq!(headers["x-gongshu-signature"], expected.as_str());
     let payload: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(payload["kind"], "application_submitted");
+}
+
+/// A webhook that never answers is tried five times, then given up with its last error
+/// kept; the notification stays in the inbox.
+#[tokio::test]
+async fn a_webhook_that_keeps_failing_is_given_up_after_five_attempts() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    // A port nobody listens on any more.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (s, body) = t
+        .put(
+            "/api/v1/me/channels",
+            Some(&authority),
+            json!({"webhook_url": format!("http://{dead}/hook")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let dataset = published_entry(&t, &provider, entry("投递失败测试")).await;
+    let (s, change) = t
+        .post(
+            &format!("/api/v1/datasets/{dataset}/attribute-changes"),
+            Some(&provider),
+            json!({"open_type": "none", "reason": "含敏感信息",
+                "legal_basis": "《山东省公共数据开放办法》第十条"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{change}");
+
+    let (node, _) = gongshu_server::open_app(t.data_dir(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    for attempt in 1..=4 {
+        assert_eq!(
+            node.deliver_notifications().await.unwrap(),
+            (0, 0),
+            "attempt {attempt} fails and is kept for another"
+        );
+    }
+    assert_eq!(
+        node.deliver_notifications().await.unwrap(),
+        (0, 1),
+        "given up"
+    );
+    assert_eq!(node.deliver_notifications().await.unwrap(), (0, 0));
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    let (delivery, attempts, error): (String, i64, String) = sqlx::query_as(
+        "SELECT delivery, attempts, last_error FROM notifications \
+         WHERE last_error IS NOT NULL",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((delivery.as_str(), attempts), ("failed", 5));
+    assert!(error.starts_with("webhook"), "{error}");
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        inbox.to_string().contains("变更"),
+        "the inbox still has it: {inbox}"
+    );
 }

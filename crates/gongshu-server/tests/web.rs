@@ -1010,3 +1010,77 @@ async fn the_system_administrator_enters_a_year_on_the_calendar_page() {
     std::fs::write(pages.path().join("year-refused.html"), &refused).unwrap();
     assert_valid_html(pages.path());
 }
+
+/// The authority keeps its region's routing, deadlines and agreement template on a page;
+/// out-of-range values come back with the form kept and nothing saved.
+#[tokio::test]
+async fn the_authority_sets_its_region_on_the_settings_page() {
+    let t = spawn().await;
+    let authority = session(&t, "demo-authority").await;
+    let (_, overview) = page_as(&t, &authority, "/console").await;
+    assert!(
+        overview.contains("/console/regions/370000/policy"),
+        "{overview}"
+    );
+    let page = "/console/regions/370100/policy";
+    let (s, html) = page_as(&t, &authority, page).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("平台默认") && html.contains("name=\"decision_days\""),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        page,
+        &[
+            ("_csrf", &csrf),
+            ("formal_check", "no"),
+            ("decision_days", "99"),
+            ("reason", "济南市简化流程"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("1至60") && body.contains("value=\"99\""),
+        "{body}"
+    );
+    let (_, p) = t.get("/api/v1/regions/370100/policy", None).await;
+    assert_eq!(p["decision_days"], 10, "nothing saved: {p}");
+    let (s, _, _) = submit_as(
+        &t,
+        &authority,
+        page,
+        &[
+            ("_csrf", &csrf),
+            ("formal_check", "no"),
+            ("decision_days", "15"),
+            ("share_via_authority", ""),
+            ("agreement_template", ""),
+            ("reason", "济南市简化流程"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, p) = t.get("/api/v1/regions/370100/policy", None).await;
+    assert_eq!(
+        (&p["formal_check"], &p["decision_days"]),
+        (&serde_json::json!(false), &serde_json::json!(15))
+    );
+    assert_eq!(p["sources"]["decision_days"], "370100", "{p}");
+
+    // A provider reads the settings but has no form, and its post is refused.
+    let provider = session(&t, "demo-provider").await;
+    let (_, html) = page_as(&t, &provider, page).await;
+    assert!(!html.contains("name=\"decision_days\""), "{html}");
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(&t, &provider, page, &[("_csrf", &csrf), ("reason", "x")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let pages = tempfile::tempdir().unwrap();
+    keep_page(&t, pages.path(), "policy-authority", &authority, page).await;
+    keep_page(&t, pages.path(), "policy-provider", &provider, page).await;
+    assert_valid_html(pages.path());
+}

@@ -207,11 +207,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Applications still waiting for someone, with a deadline.
     async fn applications_with_deadlines(&self) -> Result<Vec<ApplicationRow>>;
-    /// Claims the reminder (`escalation` false) or the escalation of an application's
-    /// deadline `due_on`; `false` if it was already sent for that deadline, so that
-    /// concurrent senders notify once.
+    /// Attribute changes still waiting for the authority, with a deadline.
+    async fn attribute_changes_with_deadlines(&self) -> Result<Vec<AttributeChangeRow>>;
+    /// Claims the reminder (`escalation` false) or the escalation of the deadline
+    /// `due_on` of an application or attribute change; `false` if it was already sent
+    /// for that deadline, so that concurrent senders notify once.
     async fn claim_deadline_notice(
         &self,
+        of: DeadlineOf,
         id: i64,
         due_on: chrono::NaiveDate,
         escalation: bool,

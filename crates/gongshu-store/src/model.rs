@@ -641,6 +641,13 @@ pub struct ChangeMove<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// What a deadline notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineOf {
+    Application,
+    AttributeChange,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ChangeQuery {
     pub dataset_id: Option<i64>,

@@ -2423,8 +2423,20 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn attribute_changes_with_deadlines(&self) -> Result<Vec<AttributeChangeRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT * FROM attribute_changes \
+                 WHERE due_on IS NOT NULL AND state = 'pending' ORDER BY id",
+            ),
+            change_row,
+        )
+        .await
+    }
+
     async fn claim_deadline_notice(
         &self,
+        of: DeadlineOf,
         id: i64,
         due_on: chrono::NaiveDate,
         escalation: bool,
@@ -2434,9 +2446,13 @@ impl Store for SqliteStore {
         } else {
             "reminded_for"
         };
+        let table = match of {
+            DeadlineOf::Application => "applications",
+            DeadlineOf::AttributeChange => "attribute_changes",
+        };
         let due = due_on.to_string();
         let done = sqlx::query(&format!(
-            "UPDATE applications SET {column} = ?1 WHERE id = ?2 AND due_on = ?1 \
+            "UPDATE {table} SET {column} = ?1 WHERE id = ?2 AND due_on = ?1 \
              AND ({column} IS NULL OR {column} <> ?1)"
         ))
         .bind(&due)
