@@ -652,9 +652,9 @@ impl App {
         self.application_view(&in_force)
     }
 
-    /// Reminds whoever must act on an application or a pending attribute change
-    /// `remind_days` working days before its deadline, and tells the authority (for a
-    /// change, also the provider that asked) when the deadline has passed. Each notice
+    /// Reminds whoever must act on an application, a pending attribute change or a
+    /// catalog update `remind_days` working days before its deadline, and tells the
+    /// authority (for a change, also the provider that asked) when it has passed. Each notice
     /// goes once per deadline, however often this runs and on however many nodes.
     /// Returns (reminders, escalations) sent.
     pub async fn send_deadline_notices(&self) -> Result<(usize, usize)> {
@@ -771,6 +771,50 @@ impl App {
                 &crate::links::attribute_change(id),
             )
             .await?;
+        }
+        // Catalog updates after a change of law or duties (SD-EGOV §16): the provider is
+        // reminded; once overdue, the authority is told too.
+        for row in self
+            .store
+            .open_catalog_updates()
+            .await
+            .map_err(store_error)?
+        {
+            let Some((due, overdue)) = self
+                .claim_notice(
+                    &calendar,
+                    today,
+                    DeadlineOf::CatalogUpdate,
+                    row.id,
+                    Some(row.due_on),
+                )
+                .await?
+            else {
+                continue;
+            };
+            let mut to = self.provider_admins(row.provider_id).await?;
+            let id = row.id;
+            let (kind, subject, body) = if overdue {
+                to.extend(self.authorities_over(&row.region_code).await?);
+                sent.1 += 1;
+                (
+                    "catalog_update_overdue",
+                    "目录更新已逾期",
+                    format!(
+                        "第 {id} 号目录更新事项应于 {due} 前办结，现已逾期：{}",
+                        row.basis
+                    ),
+                )
+            } else {
+                sent.0 += 1;
+                (
+                    "catalog_update_due_soon",
+                    "目录更新即将到期",
+                    format!("第 {id} 号目录更新事项应于 {due} 前办结：{}", row.basis),
+                )
+            };
+            self.notify(&to, kind, subject, &body, &crate::links::catalog_update(id))
+                .await?;
         }
         Ok(sent)
     }

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
+pub mod catalog_updates;
 pub mod changes;
 pub mod data;
 pub mod delivery;

@@ -13,3 +13,7 @@ pub fn grant(id: i64) -> String {
 pub fn attribute_change(id: i64) -> String {
     format!("/console/attribute-changes/{id}")
 }
+
+pub fn catalog_update(id: i64) -> String {
+    format!("/console/catalog-updates/{id}")
+}

@@ -1,10 +1,14 @@
-//! Attribute changes of published entries (SD-OPEN §8, §10, §20(四)) and the periodic
-//! review of 有条件共享 entries (SX-BIGDATA §28).
+//! Attribute changes of published entries (SD-OPEN §8, §10, §20(四)), the periodic
+//! review of 有条件共享 entries (SX-BIGDATA §28), and catalog updates after a change of
+//! law or duties (SD-EGOV §16).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
+use gongshu_app::catalog_updates::{
+    CatalogUpdateClose, CatalogUpdateDetail, CatalogUpdateInput, CatalogUpdateView, UpdateCause,
+};
 use gongshu_app::changes::{
     AttributeChangeDetail, AttributeChangeView, ChangeAction, ChangeDecision, ShareReviewInput,
     ShareReviewView,
@@ -33,6 +37,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/attribute-changes", get(list))
         .route("/attribute-changes/{id}", get(detail))
         .route("/attribute-changes/{id}/{action}", post(act))
+        .route("/catalog-updates", get(updates).post(record_update))
+        .route("/catalog-updates/{id}", get(update_detail))
+        .route("/catalog-updates/{id}/close", post(close_update))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -193,11 +200,101 @@ async fn review_sharing(
     ))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct UpdateParams {
+    /// Only the duties not yet closed.
+    #[serde(default)]
+    open: bool,
+}
+
+/// Record that a law or a provider's duties changed (the authority over the provider's
+/// region, or the provider's data administrators): the provider must update its catalog
+/// within 15 working days, is told now, reminded before the deadline, and the authority
+/// is told when it passes.
+#[utoipa::path(post, path = "/api/v1/catalog-updates", tag = "attribute-changes",
+    request_body = CatalogUpdateInput, security(("bearer" = [])),
+    responses((status = 201, body = CatalogUpdateView), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn record_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<CatalogUpdateView>)> {
+    let p = ctx.principal()?;
+    let input: CatalogUpdateInput = json_body(&ctx, &headers, &body)?;
+    let view = s
+        .app
+        .record_catalog_update(p, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The catalog-update duties of the caller's providers and of the regions the caller
+/// oversees, newest first, with deadlines and overdue flags.
+#[utoipa::path(get, path = "/api/v1/catalog-updates", tag = "attribute-changes",
+    params(UpdateParams), security(("bearer" = [])),
+    responses((status = 200, body = [CatalogUpdateView])))]
+async fn updates(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<UpdateParams>,
+) -> ApiResult<Json<Vec<CatalogUpdateView>>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .catalog_updates(p, q.open)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/catalog-updates/{id}", tag = "attribute-changes",
+    security(("bearer" = [])),
+    responses((status = 200, body = CatalogUpdateDetail), (status = 404, body = ErrorBody)))]
+async fn update_detail(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<CatalogUpdateDetail>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.catalog_update(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// Close the duty (the provider's data administrators) with what was updated, or why
+/// nothing needed to change.
+#[utoipa::path(post, path = "/api/v1/catalog-updates/{id}/close", tag = "attribute-changes",
+    request_body = CatalogUpdateClose, security(("bearer" = [])),
+    responses((status = 200, body = CatalogUpdateView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn close_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<CatalogUpdateView>> {
+    let p = ctx.principal()?;
+    let input: CatalogUpdateClose = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .close_catalog_update(p, id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(request, of_entry, list, detail, act, share_review, review_sharing),
+    paths(request, of_entry, list, detail, act, share_review, review_sharing, record_update,
+        updates, update_detail, close_update),
     components(schemas(AttributeChangeInput, OpeningBasis, AttributeChangeView,
-        AttributeChangeDetail, ChangeAction, ChangeDecision, ShareReviewInput, ShareReviewView)),
+        AttributeChangeDetail, ChangeAction, ChangeDecision, ShareReviewInput, ShareReviewView,
+        CatalogUpdateInput, CatalogUpdateClose, CatalogUpdateView, CatalogUpdateDetail,
+        UpdateCause)),
     tags((name = "attribute-changes"))
 )]
 pub(crate) struct ChangesApiDoc;

@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use gongshu_app::applications::{AcceptInput, ActionInput, ApplicationDetail};
+use gongshu_app::catalog_updates::{
+    CatalogUpdateClose, CatalogUpdateDetail, CatalogUpdateInput, UpdateCause,
+};
 use gongshu_app::changes::{AttributeChangeDetail, ChangeAction, ChangeDecision};
 use gongshu_app::grant_use::{UseReportInput, UseReportView};
 use gongshu_app::grants::GrantDetail;
@@ -48,6 +51,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/console/regions/{code}/policy",
             get(region_policy).post(put_region_policy),
         )
+        .route("/console/catalog-updates", post(record_update))
+        .route("/console/catalog-updates/new", get(new_update))
+        .route("/console/catalog-updates/{id}", get(catalog_update))
+        .route("/console/catalog-updates/{id}/close", post(close_update))
         .route("/console/calendar", get(calendar))
         .route(
             "/console/calendar/{year}",
@@ -192,6 +199,8 @@ fn event_label(action: &str, lang: Lang) -> String {
         "applied" => ("变更生效", "applied"),
         "entered" => ("录入", "entered"),
         "replaced" => ("更正", "corrected"),
+        "recorded" => ("登记", "recorded"),
+        "closed" => ("办结", "closed"),
         _ => return action.to_owned(),
     };
     if lang == Lang::Zh { zh } else { en }.to_owned()
@@ -300,6 +309,7 @@ struct ConsolePage<'a> {
     mine: Vec<WorkRow>,
     grants: Vec<GrantLine>,
     changes: Vec<WorkRow>,
+    updates: Vec<WorkRow>,
     inbox: Vec<gongshu_app::grants::NotificationView>,
     is_admin: bool,
     /// The regions whose settings the caller keeps (authority administrators).
@@ -318,10 +328,11 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         let grants = s.app.my_grants(p).await?;
         let changes = s.app.attribute_changes(p, None, false).await?;
         let inbox = s.app.inbox(p, false).await?;
-        Ok::<_, Error>((apps, grants, changes, inbox))
+        let updates = s.app.catalog_updates(p, false).await?;
+        Ok::<_, Error>((apps, grants, changes, inbox, updates))
     }
     .await;
-    let (apps, grants, changes, inbox) = match result {
+    let (apps, grants, changes, inbox, updates) = match result {
         Ok(r) => r,
         Err(e) => return error_page(&ctx, &e),
     };
@@ -423,6 +434,41 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         }
         change_rows.push(row);
     }
+    let mut update_rows = Vec::new();
+    for u in updates.iter().take(200) {
+        let open = u.state == "open";
+        let row = WorkRow {
+            what: format!("{} #{}", ctx.t("目录更新", "Catalog update"), u.id),
+            link: gongshu_app::links::catalog_update(u.id),
+            title: u.basis.chars().take(60).collect(),
+            action: t("更新目录", "Update the catalog"),
+            state: if open {
+                t("待办结", "open")
+            } else {
+                t("已办结", "closed")
+            },
+            agreement: String::new(),
+            due: if open {
+                u.due_on.to_string()
+            } else {
+                String::new()
+            },
+            overdue: u.overdue,
+        };
+        if open && p.provider_orgs().contains(&u.provider_id) {
+            todo.push(WorkRow {
+                what: row.what.clone(),
+                link: row.link.clone(),
+                title: row.title.clone(),
+                action: row.action.clone(),
+                state: row.state.clone(),
+                agreement: String::new(),
+                due: row.due.clone(),
+                overdue: row.overdue,
+            });
+        }
+        update_rows.push(row);
+    }
     // The most urgent first: overdue, then by due date.
     todo.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.due.cmp(&b.due)));
     let grant_lines = grants
@@ -447,6 +493,7 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         mine,
         grants: grant_lines,
         changes: change_rows,
+        updates: update_rows,
         inbox: inbox.into_iter().take(20).collect(),
         is_admin: p.has_role(Role::SystemAdmin),
         regions: p.authority_regions(),
@@ -1528,6 +1575,206 @@ async fn put_region_policy(
                 status,
             )
             .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- catalog updates
+
+#[derive(Template)]
+#[template(path = "catalog_update.html")]
+struct UpdatePage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    u: CatalogUpdateDetail,
+    provider: String,
+    history: Vec<HistoryLine>,
+    banner: Option<Banner>,
+}
+
+async fn update_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    id: i64,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let u = match s.app.catalog_update(p, id).await {
+        Ok(u) => u,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let provider = s
+        .app
+        .org(u.update.provider_id)
+        .await
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let history = history_lines(s, ctx, &u.history).await;
+    let mut r = render(&UpdatePage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        u,
+        provider,
+        history,
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn catalog_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    update_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct CloseForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn close_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<CloseForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s
+        .app
+        .close_catalog_update(p, id, CatalogUpdateClose { note: f.note })
+        .await
+    {
+        Ok(_) => done(gongshu_app::links::catalog_update(id)),
+        Err(e) => {
+            update_page(
+                &s,
+                &ctx,
+                p,
+                id,
+                Banner::refused(&ctx, &e),
+                status_of(e.code),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "catalog_update_new.html")]
+struct NewUpdatePage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    providers: Vec<gongshu_app::views::OrgView>,
+    form: NewUpdateForm,
+    today: String,
+    banner: Option<Banner>,
+}
+
+#[derive(Deserialize, Default)]
+struct NewUpdateForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    provider_id: String,
+    #[serde(default)]
+    cause: String,
+    #[serde(default)]
+    basis: String,
+    #[serde(default)]
+    received_on: String,
+}
+
+async fn new_update_page(
+    s: &AppState,
+    ctx: &Ctx,
+    form: NewUpdateForm,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let providers = match s
+        .app
+        .orgs(None, Some(gongshu_core::types::OrgKind::Provider))
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let mut r = render(&NewUpdatePage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        providers,
+        form,
+        today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn new_update(State(s): State<AppState>, ctx: Ctx) -> Response {
+    if let Err(r) = signed_in(&ctx) {
+        return *r;
+    }
+    new_update_page(&s, &ctx, NewUpdateForm::default(), None, StatusCode::OK).await
+}
+
+async fn record_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<NewUpdateForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let provider_id = f
+            .provider_id
+            .parse()
+            .map_err(|_| Error::not_found("提供单位", "Provider"))?;
+        let cause = match f.cause.as_str() {
+            "duties" => UpdateCause::Duties,
+            _ => UpdateCause::Law,
+        };
+        let received_on = if f.received_on.trim().is_empty() {
+            None
+        } else {
+            Some(form_date(&f.received_on, "received_on")?)
+        };
+        s.app
+            .record_catalog_update(
+                p,
+                CatalogUpdateInput {
+                    provider_id,
+                    cause,
+                    basis: f.basis.clone(),
+                    received_on,
+                },
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(u) => done(gongshu_app::links::catalog_update(u.id)),
+        Err(e) => {
+            let status = status_of(e.code);
+            new_update_page(&s, &ctx, f, Banner::refused(&ctx, &e), status).await
         }
     }
 }

@@ -2100,6 +2100,123 @@ async fn pending_attribute_changes_are_reminded_then_escalated() {
     assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
 }
 
+/// SD-EGOV §16 (R2.5): after a change of law the authority records the duty; the
+/// provider has 15 working days, is reminded, the authority is told once it is overdue,
+/// and the provider closes it by saying what it updated. Only once, only its own.
+#[tokio::test]
+async fn a_change_of_law_gives_the_provider_fifteen_working_days_to_update_its_catalog() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let amr = t.org_id("山东省市场监督管理局").await;
+    let law = json!({"provider_id": amr, "cause": "law",
+        "basis": "《中华人民共和国公司法》修订，登记事项调整", "received_on": "2026-09-30"});
+    // A department user is neither the authority nor the provider.
+    let dept = t.token("demo-dept").await;
+    let (s, _) = t
+        .post("/api/v1/catalog-updates", Some(&dept), law.clone())
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = t
+        .post(
+            "/api/v1/catalog-updates",
+            Some(&authority),
+            json!({"provider_id": amr, "cause": "law", "basis": " ", "received_on": "2099-01-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["basis", "received_on"]);
+    let (s, update) = t
+        .post("/api/v1/catalog-updates", Some(&authority), law)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{update}");
+    // Received on 2026-09-30: the National Day holiday (10-01..10-07) is not counted,
+    // the make-up Saturday 10-10 is: 10-08, 10-09, 10-10, then 12 weekdays from 10-12,
+    // so the fifteenth working day is 2026-10-27.
+    assert_eq!(update["due_on"], "2026-10-27", "{update}");
+    assert_eq!(update["overdue"], true, "{update}");
+    let id = update["id"].as_i64().unwrap();
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&provider)).await;
+    assert!(
+        inbox.to_string().contains("catalog_update_required"),
+        "{inbox}"
+    );
+    let (_, open) = t
+        .get("/api/v1/catalog-updates?open=true", Some(&provider))
+        .await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let (_, theirs) = t.get("/api/v1/catalog-updates", Some(&dept)).await;
+    assert_eq!(theirs, json!([]), "others see nothing");
+    assert_eq!(
+        t.get(&format!("/api/v1/catalog-updates/{id}"), Some(&dept))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Overdue already: escalated once to the authority, and the provider is told.
+    let (node, _) = gongshu_server::open_app(t.data_dir(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 1));
+    assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    for token in [&authority, &provider] {
+        let (_, inbox) = t.get("/api/v1/inbox", Some(token)).await;
+        assert!(
+            inbox.to_string().contains("catalog_update_overdue"),
+            "{inbox}"
+        );
+    }
+
+    let close = format!("/api/v1/catalog-updates/{id}/close");
+    let (s, _) = t
+        .post(&close, Some(&authority), json!({"note": "已更新"}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "the provider closes, not the authority"
+    );
+    let (s, body) = t.post(&close, Some(&provider), json!({"note": ""})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, closed) = t
+        .post(
+            &close,
+            Some(&provider),
+            json!({"note": "已更新企业登记信息目录的信息项"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{closed}");
+    assert_eq!(
+        (&closed["state"], &closed["overdue"]),
+        (&json!("done"), &json!(false))
+    );
+    let (s, _) = t
+        .post(&close, Some(&provider), json!({"note": "再次"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, detail) = t
+        .get(&format!("/api/v1/catalog-updates/{id}"), Some(&authority))
+        .await;
+    let actions: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["recorded", "closed"]);
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
+    assert!(
+        inbox.to_string().contains("catalog_update_closed"),
+        "{inbox}"
+    );
+    assert_eq!(
+        node.send_deadline_notices().await.unwrap(),
+        (0, 0),
+        "closed: silent"
+    );
+}
+
 /// SD-EGOV §23: a department requests conditionally shared data for a statutory duty;
 /// the provider refuses with reasons, the department disputes, the authority overturns,
 /// and the department's users read the data at once.

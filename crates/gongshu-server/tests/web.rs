@@ -1084,3 +1084,82 @@ async fn the_authority_sets_its_region_on_the_settings_page() {
     keep_page(&t, pages.path(), "policy-provider", &provider, page).await;
     assert_valid_html(pages.path());
 }
+
+/// SD-EGOV §16 on the pages: the authority records a change of law for a provider, the
+/// provider sees it in its work with the deadline and closes it with what it did.
+#[tokio::test]
+async fn a_catalog_update_is_recorded_and_closed_on_the_pages() {
+    let t = spawn().await;
+    let authority = session(&t, "demo-authority").await;
+    let (_, html) = page_as(&t, &authority, "/console/catalog-updates/new").await;
+    let csrf = hidden_csrf(&html);
+    let amr = t.org_id("山东省市场监督管理局").await.to_string();
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        "/console/catalog-updates",
+        &[
+            ("_csrf", &csrf),
+            ("provider_id", &amr),
+            ("cause", "law"),
+            ("basis", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, to, _) = submit_as(
+        &t,
+        &authority,
+        "/console/catalog-updates",
+        &[
+            ("_csrf", &csrf),
+            ("provider_id", &amr),
+            ("cause", "duties"),
+            ("basis", "机构改革后职能调整<script>"),
+            ("received_on", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let page = to.trim_end_matches("?done=1").to_owned();
+
+    let provider = session(&t, "demo-provider").await;
+    let (_, overview) = page_as(&t, &provider, "/console").await;
+    let todo = overview.split("id=\"mine\"").next().unwrap();
+    assert!(
+        todo.contains(&page) && todo.contains("更新目录"),
+        "{overview}"
+    );
+    let (_, html) = page_as(&t, &provider, &page).await;
+    assert!(
+        html.contains("&#60;script&#62;") && html.contains("name=\"note\""),
+        "{html}"
+    );
+    let pages = tempfile::tempdir().unwrap();
+    keep_page(
+        &t,
+        pages.path(),
+        "update-new",
+        &authority,
+        "/console/catalog-updates/new",
+    )
+    .await;
+    keep_page(&t, pages.path(), "update-open", &provider, &page).await;
+    keep_page(&t, pages.path(), "overview-provider", &provider, "/console").await;
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("{page}/close"),
+        &[("_csrf", &csrf), ("note", "已按新职能调整目录")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page_as(&t, &authority, &page).await;
+    assert!(
+        html.contains("已按新职能调整目录") && !html.contains("name=\"note\""),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "update-closed", &authority, &page).await;
+    assert_valid_html(pages.path());
+}

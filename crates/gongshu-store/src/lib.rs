@@ -209,6 +209,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn applications_with_deadlines(&self) -> Result<Vec<ApplicationRow>>;
     /// Attribute changes still waiting for the authority, with a deadline.
     async fn attribute_changes_with_deadlines(&self) -> Result<Vec<AttributeChangeRow>>;
+
+    /// Records a catalog-update duty, with its event.
+    async fn insert_catalog_update(&self, new: &NewCatalogUpdate<'_>) -> Result<CatalogUpdateRow>;
+    async fn get_catalog_update(&self, id: i64) -> Result<Option<CatalogUpdateRow>>;
+    /// Duties of these providers or of providers in these regions, newest first.
+    async fn list_catalog_updates(
+        &self,
+        provider_ids: &[i64],
+        region_prefixes: &[String],
+        open_only: bool,
+    ) -> Result<Vec<CatalogUpdateRow>>;
+    /// Closes an open duty with the provider's account of what it did, with its event;
+    /// `VersionConflict` if it is already closed.
+    async fn close_catalog_update(
+        &self,
+        id: i64,
+        actor_id: i64,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<CatalogUpdateRow>;
+    /// Open duties, for reminders and escalation.
+    async fn open_catalog_updates(&self) -> Result<Vec<CatalogUpdateRow>>;
     /// Claims the reminder (`escalation` false) or the escalation of the deadline
     /// `due_on` of an application or attribute change; `false` if it was already sent
     /// for that deadline, so that concurrent senders notify once.

@@ -646,6 +646,42 @@ pub struct ChangeMove<'a> {
 pub enum DeadlineOf {
     Application,
     AttributeChange,
+    CatalogUpdate,
+}
+
+/// A provider's duty to update its catalog after a change of law or of its duties
+/// (SD-EGOV §16), with its deadline.
+#[derive(Debug, Clone)]
+pub struct CatalogUpdateRow {
+    pub id: i64,
+    pub provider_id: i64,
+    /// The provider's region, for the authority that oversees it.
+    pub region_code: String,
+    /// `law` or `duties`.
+    pub cause: String,
+    pub basis: String,
+    pub received_on: chrono::NaiveDate,
+    pub due_on: chrono::NaiveDate,
+    pub due_provisional: bool,
+    /// `open` or `done`.
+    pub state: String,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub closed_by: Option<i64>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCatalogUpdate<'a> {
+    pub provider_id: i64,
+    pub cause: &'a str,
+    pub basis: &'a str,
+    pub received_on: chrono::NaiveDate,
+    pub due_on: chrono::NaiveDate,
+    pub due_provisional: bool,
+    pub created_by: i64,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default)]

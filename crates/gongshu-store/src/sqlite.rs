@@ -553,6 +553,31 @@ fn change_row(r: &SqliteRow) -> Result<AttributeChangeRow> {
     })
 }
 
+const CATALOG_UPDATE_SELECT: &str = "SELECT u.*, o.region_code FROM catalog_updates u \
+     JOIN organizations o ON o.id = u.provider_id";
+
+fn catalog_update_row(r: &SqliteRow) -> Result<CatalogUpdateRow> {
+    let date = |column: &str| -> Result<chrono::NaiveDate> {
+        naive_date(r, column)?.ok_or_else(|| StoreError::Corrupt(format!("{column} is empty")))
+    };
+    Ok(CatalogUpdateRow {
+        id: r.try_get("id")?,
+        provider_id: r.try_get("provider_id")?,
+        region_code: r.try_get("region_code")?,
+        cause: r.try_get("cause")?,
+        basis: r.try_get("basis")?,
+        received_on: date("received_on")?,
+        due_on: date("due_on")?,
+        due_provisional: r.try_get("due_provisional")?,
+        state: r.try_get("state")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        closed_by: r.try_get("closed_by")?,
+        closed_at: r.try_get("closed_at")?,
+        close_note: r.try_get("close_note")?,
+    })
+}
+
 fn share_review_one_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| format!("{SHARE_REVIEW_SELECT} AND p.id = ?"))
@@ -2434,6 +2459,150 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_catalog_update(&self, new: &NewCatalogUpdate<'_>) -> Result<CatalogUpdateRow> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO catalog_updates (provider_id, cause, basis, received_on, due_on, \
+             due_provisional, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.provider_id)
+        .bind(new.cause)
+        .bind(new.basis)
+        .bind(new.received_on.to_string())
+        .bind(new.due_on.to_string())
+        .bind(new.due_provisional)
+        .bind(new.created_by)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: new.at,
+                actor_id: Some(new.created_by),
+                object_type: "catalog_update",
+                object_id: &id.to_string(),
+                action: "recorded",
+                reason: new.basis,
+                detail: serde_json::json!({
+                    "provider_id": new.provider_id, "cause": new.cause,
+                    "received_on": new.received_on, "due_on": new.due_on,
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        let row = sqlx::query(&format!("{CATALOG_UPDATE_SELECT} WHERE u.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let update = catalog_update_row(&row)?;
+        tx.commit().await?;
+        Ok(update)
+    }
+
+    async fn get_catalog_update(&self, id: i64) -> Result<Option<CatalogUpdateRow>> {
+        self.optional(
+            sqlx::query(&format!("{CATALOG_UPDATE_SELECT} WHERE u.id = ?")).bind(id),
+            catalog_update_row,
+        )
+        .await
+    }
+
+    async fn list_catalog_updates(
+        &self,
+        provider_ids: &[i64],
+        region_prefixes: &[String],
+        open_only: bool,
+    ) -> Result<Vec<CatalogUpdateRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new(format!("{CATALOG_UPDATE_SELECT} WHERE ((0 = 1"));
+        if !provider_ids.is_empty() {
+            b.push(" OR u.provider_id IN (");
+            let mut list = b.separated(", ");
+            for id in provider_ids {
+                list.push_bind(*id);
+            }
+            b.push(")");
+        }
+        for prefix in region_prefixes {
+            b.push(" OR o.region_code LIKE ")
+                .push_bind(format!("{prefix}%"));
+        }
+        b.push("))");
+        if open_only {
+            b.push(" AND u.state = 'open'");
+        }
+        b.push(" ORDER BY u.id DESC LIMIT 1000");
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(catalog_update_row)
+            .collect()
+    }
+
+    async fn close_catalog_update(
+        &self,
+        id: i64,
+        actor_id: i64,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<CatalogUpdateRow> {
+        let mut tx = self.pool.begin().await?;
+        let closed = sqlx::query(
+            "UPDATE catalog_updates SET state = 'done', closed_by = ?, closed_at = ?, close_note = ? \
+             WHERE id = ? AND state = 'open'",
+        )
+        .bind(actor_id)
+        .bind(at)
+        .bind(note)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if closed.rows_affected() == 0 {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM catalog_updates WHERE id = ?)")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(if exists {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(actor_id),
+                object_type: "catalog_update",
+                object_id: &id.to_string(),
+                action: "closed",
+                reason: note,
+                detail: "{}".into(),
+            },
+        )
+        .await?;
+        let row = sqlx::query(&format!("{CATALOG_UPDATE_SELECT} WHERE u.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let update = catalog_update_row(&row)?;
+        tx.commit().await?;
+        Ok(update)
+    }
+
+    async fn open_catalog_updates(&self) -> Result<Vec<CatalogUpdateRow>> {
+        self.all(
+            sqlx::query(&format!(
+                "{CATALOG_UPDATE_SELECT} WHERE u.state = 'open' ORDER BY u.id"
+            )),
+            catalog_update_row,
+        )
+        .await
+    }
+
     async fn claim_deadline_notice(
         &self,
         of: DeadlineOf,
@@ -2449,6 +2618,7 @@ impl Store for SqliteStore {
         let table = match of {
             DeadlineOf::Application => "applications",
             DeadlineOf::AttributeChange => "attribute_changes",
+            DeadlineOf::CatalogUpdate => "catalog_updates",
         };
         let due = due_on.to_string();
         let done = sqlx::query(&format!(

@@ -317,6 +317,7 @@ async fn story(store: &dyn Store) {
 
     governed(store, a.id, user.id, zibo.id, t0).await;
     attribute_changes(store, b.id, user.id, t0).await;
+    catalog_updates(store, zibo.id, user.id, t0).await;
 }
 
 /// Issue 4: one pending change per entry; applying one publishes a new revision and
@@ -434,6 +435,79 @@ async fn attribute_changes(store: &dyn Store, dataset: i64, user: i64, t0: DateT
         .map(|e| e.action)
         .collect();
     assert_eq!(events, ["requested", "approved"]);
+}
+
+/// SD-EGOV §16: a catalog-update duty is found by its provider and its region, closes
+/// once, warns once per deadline, and leaves its events behind.
+async fn catalog_updates(store: &dyn Store, org: i64, user: i64, t0: DateTime<Utc>) {
+    let due = t0.date_naive() + chrono::Duration::days(21);
+    let u = store
+        .insert_catalog_update(&NewCatalogUpdate {
+            provider_id: org,
+            cause: "law",
+            basis: "某条例修订",
+            received_on: t0.date_naive(),
+            due_on: due,
+            due_provisional: false,
+            created_by: user,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (u.region_code.as_str(), u.state.as_str()),
+        ("370300", "open")
+    );
+    let by_org = store.list_catalog_updates(&[org], &[], true).await.unwrap();
+    let by_region = store
+        .list_catalog_updates(&[], &["3703".to_owned()], false)
+        .await
+        .unwrap();
+    let elsewhere = store
+        .list_catalog_updates(&[], &["3701".to_owned()], false)
+        .await
+        .unwrap();
+    assert_eq!((by_org.len(), by_region.len(), elsewhere.len()), (1, 1, 0));
+    assert_eq!(store.open_catalog_updates().await.unwrap().len(), 1);
+    assert!(
+        store
+            .claim_deadline_notice(DeadlineOf::CatalogUpdate, u.id, due, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_deadline_notice(DeadlineOf::CatalogUpdate, u.id, due, false)
+            .await
+            .unwrap()
+    );
+    let closed = store
+        .close_catalog_update(u.id, user, "已更新", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (closed.state.as_str(), closed.close_note.as_deref()),
+        ("done", Some("已更新"))
+    );
+    assert!(matches!(
+        store.close_catalog_update(u.id, user, "再次", t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(matches!(
+        store
+            .close_catalog_update(u.id + 1000, user, "无", t0)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.open_catalog_updates().await.unwrap().is_empty());
+    let events: Vec<String> = store
+        .list_events("catalog_update", &u.id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(events, ["recorded", "closed"]);
 }
 
 /// Issue 4: calendar years, grants and applications move only from the state they were
