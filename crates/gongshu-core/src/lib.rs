@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod change;
 pub mod diff;
 pub mod error;
+pub mod pii;
 pub mod region;
 pub mod types;
 pub mod validate;
