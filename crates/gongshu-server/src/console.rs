@@ -104,6 +104,26 @@ fn problem_text(e: &Error, lang: Lang) -> String {
     text
 }
 
+/// The page of one object for a signed-in viewer, with the banner of an action just done
+/// (`?done=1`).
+macro_rules! object_page {
+    ($name:ident, $page:ident) => {
+        async fn $name(
+            State(s): State<AppState>,
+            ctx: Ctx,
+            Path(id): Path<i64>,
+            q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+        ) -> Response {
+            let p = match signed_in(&ctx) {
+                Ok(p) => p,
+                Err(r) => return *r,
+            };
+            let q = q.map(|Query(q)| q).unwrap_or_default();
+            $page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
+        }
+    };
+}
+
 /// After an action, back to the object's page (303, so a reload does not post again).
 fn done(link: String) -> Response {
     Redirect::to(&format!("{link}?done=1")).into_response()
@@ -719,19 +739,7 @@ async fn application_page(
     r
 }
 
-async fn application(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<i64>,
-    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let p = match signed_in(&ctx) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    application_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
-}
+object_page!(application, application_page);
 
 #[derive(Deserialize)]
 struct ActForm {
@@ -895,19 +903,7 @@ async fn change_page(
     r
 }
 
-async fn attribute_change(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<i64>,
-    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let p = match signed_in(&ctx) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    change_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
-}
+object_page!(attribute_change, change_page);
 
 #[derive(Deserialize)]
 struct ChangeForm {
@@ -1012,19 +1008,7 @@ async fn grant_page(
     r
 }
 
-async fn grant(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<i64>,
-    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let p = match signed_in(&ctx) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    grant_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
-}
+object_page!(grant, grant_page);
 
 #[derive(Deserialize)]
 struct TerminateForm {
@@ -1623,19 +1607,7 @@ async fn update_page(
     r
 }
 
-async fn catalog_update(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<i64>,
-    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let p = match signed_in(&ctx) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    update_page(&s, &ctx, p, id, Banner::from(&ctx, &q), StatusCode::OK).await
-}
+object_page!(catalog_update, update_page);
 
 #[derive(Deserialize)]
 struct CloseForm {
