@@ -566,11 +566,20 @@ impl App {
                 "This resource has no published version yet",
             )
         })?;
-        if let Some(id) = grant {
-            self.store
-                .record_grant_use(id, china_date(self.now()), 1, 0)
+        // The gate saw today's use before this call; taking the call is what holds the
+        // quota when several requests arrive together.
+        if let Some(id) = grant
+            && !self
+                .store
+                .take_grant_call(id, china_date(self.now()))
                 .await
-                .map_err(store_error)?;
+                .map_err(store_error)?
+        {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "您的授权今日额度已用完",
+                "Today's quota of your grant is used up",
+            ));
         }
         Ok(Readable {
             resource,

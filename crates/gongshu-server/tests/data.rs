@@ -1522,6 +1522,41 @@ async fn user_id(t: &TestApp, token: &str) -> i64 {
     me["id"].as_i64().unwrap_or_else(|| panic!("{me}"))
 }
 
+/// A daily call quota holds when the holder's requests arrive together: of twelve
+/// concurrent calls on a three-a-day grant, exactly three are answered.
+#[tokio::test]
+async fn a_call_quota_holds_under_concurrent_requests() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let conditional = published_entry(&t, &provider, conditional_entry("并发额度测试")).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let job = ingest_ok(&t, conditional, &provider, "c.csv", csv.as_bytes(), &[]).await;
+    let rows = format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    );
+    let citizen_id = user_id(&t, &citizen).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        conditional,
+        (Some(citizen_id), None),
+        &[GrantMode::Api],
+        (-1, 24),
+        Some(3),
+    )
+    .await;
+    let calls = (0..12).map(|_| t.get(&rows, Some(&citizen)));
+    let answers = futures::future::join_all(calls).await;
+    let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::FORBIDDEN && b.to_string().contains("额度"))
+        .count();
+    assert_eq!((ok, refused), (3, 9), "{answers:?}");
+}
+
 /// The gate with grants, over HTTP: a grant opens conditional data to its holder alone,
 /// for its modes, within its period and its daily quota, until it is terminated.
 #[tokio::test]

@@ -242,6 +242,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         escalation: bool,
     ) -> Result<bool>;
 
+    /// Counts one call on a grant on `day` if its daily call quota allows it, in one
+    /// statement so that concurrent requests cannot together pass the quota; `false`
+    /// when the quota is used up (nothing counted).
+    async fn take_grant_call(&self, grant_id: i64, day: chrono::NaiveDate) -> Result<bool>;
     /// Adds to a grant's use on `day`.
     async fn record_grant_use(
         &self,

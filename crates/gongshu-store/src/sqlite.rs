@@ -2632,6 +2632,23 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn take_grant_call(&self, grant_id: i64, day: chrono::NaiveDate) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO grant_usage (grant_id, day, calls, rows) \
+             SELECT g.id, ?2, 1, 0 FROM grants g \
+             WHERE g.id = ?1 AND (g.quota_calls_per_day IS NULL OR g.quota_calls_per_day >= 1) \
+             ON CONFLICT (grant_id, day) DO UPDATE SET calls = grant_usage.calls + 1 \
+             WHERE grant_usage.calls < COALESCE( \
+                 (SELECT quota_calls_per_day FROM grants WHERE id = excluded.grant_id), \
+                 9223372036854775807)",
+        )
+        .bind(grant_id)
+        .bind(day.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_grant_use(
         &self,
         grant_id: i64,

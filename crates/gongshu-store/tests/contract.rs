@@ -666,6 +666,20 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
     store.record_grant_use(g, day, 1, 5).await.unwrap();
     let held = store.grants_held(dataset, user, &[org], day).await.unwrap();
     assert_eq!((held[0].calls_today, held[0].rows_today), (2, 15));
+    // A call is taken only while the day's quota allows, however many ask at once.
+    let next_day = day.succ_opt().unwrap();
+    let takes = (0..8).map(|_| store.take_grant_call(g, next_day));
+    let taken = futures::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter(|t| *t.as_ref().unwrap())
+        .count();
+    assert_eq!(taken, 5, "the grant allows five calls a day");
+    let held = store
+        .grants_held(dataset, user, &[org], next_day)
+        .await
+        .unwrap();
+    assert_eq!(held[0].calls_today, 5);
     assert!(
         store
             .grants_held(dataset, user + 1000, &[], day)
