@@ -150,10 +150,27 @@ impl App {
     }
 
     /// A region's settings in force, its own, and their history. Public: applicants may
-    /// read the routing, the deadlines and the agreement they would sign.
-    pub async fn region_policy(&self, region_code: &str) -> Result<EffectivePolicy> {
+    /// read the routing, the deadlines and the agreement they would sign, and why each
+    /// setting changed; which official changed it is for staff only.
+    pub async fn region_policy(
+        &self,
+        viewer: Option<&Principal>,
+        region_code: &str,
+    ) -> Result<EffectivePolicy> {
         self.region(region_code).await?;
-        self.policy_with_history(region_code).await
+        let mut p = self.policy_with_history(region_code).await?;
+        let staff = viewer.is_some_and(|v| {
+            v.has_role(Role::SystemAdmin)
+                || !v.oversight_regions().is_empty()
+                || !v.provider_orgs().is_empty()
+        });
+        if !staff {
+            p.updated_by = None;
+            for e in &mut p.history {
+                e.actor_id = None;
+            }
+        }
+        Ok(p)
     }
 
     async fn policy_with_history(&self, region_code: &str) -> Result<EffectivePolicy> {

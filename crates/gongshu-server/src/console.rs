@@ -1485,7 +1485,7 @@ async fn policy_page(
     banner: Option<Banner>,
     status: StatusCode,
 ) -> Response {
-    let policy = match s.app.region_policy(code).await {
+    let policy = match s.app.region_policy(Some(p), code).await {
         Ok(policy) => policy,
         Err(e) => return error_page(ctx, &e),
     };

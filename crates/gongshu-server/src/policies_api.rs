@@ -19,7 +19,8 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The settings in force in a region, where each comes from (the region, a region above
-/// it, or the platform), the region's own settings and their history. Public.
+/// it, or the platform), the region's own settings and their history. Public; who made
+/// each change is shown to staff only.
 #[utoipa::path(get, path = "/api/v1/regions/{code}/policy", tag = "regions",
     responses((status = 200, body = EffectivePolicy), (status = 404, body = ErrorBody)))]
 async fn show(
@@ -28,7 +29,10 @@ async fn show(
     Path(code): Path<String>,
 ) -> ApiResult<Json<EffectivePolicy>> {
     Ok(Json(
-        s.app.region_policy(&code).await.map_err(|e| ctx.fail(e))?,
+        s.app
+            .region_policy(ctx.caller.as_ref(), &code)
+            .await
+            .map_err(|e| ctx.fail(e))?,
     ))
 }
 

@@ -2810,6 +2810,22 @@ async fn regions_set_their_routing_deadlines_and_agreement_template() {
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["history"][0]["reason"], "鲁数发〔2026〕X号调整审核流程");
+    assert!(
+        p["history"][0]["actor_id"].is_number(),
+        "staff see who: {p}"
+    );
+    // The public reads the settings and why they changed, not which official did it.
+    let (_, public) = t.get("/api/v1/regions/370000/policy", None).await;
+    assert_eq!(
+        public["history"][0]["reason"],
+        "鲁数发〔2026〕X号调整审核流程"
+    );
+    assert!(
+        public["history"][0]["actor_id"].is_null() && public["updated_by"].is_null(),
+        "{public}"
+    );
+    let (_, to_citizen) = t.get("/api/v1/regions/370000/policy", Some(&citizen)).await;
+    assert!(to_citizen["updated_by"].is_null(), "{to_citizen}");
 
     // The city sets only what differs; the rest comes from the province.
     let (s, p) = t
