@@ -242,6 +242,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         escalation: bool,
     ) -> Result<bool>;
 
+    /// Records the detector's proposals for a new version's columns; a column the
+    /// provider confirmed in an earlier version of the resource keeps that confirmation.
+    async fn put_column_proposals(&self, rows: &[ColumnClassRow]) -> Result<()>;
+    /// The columns of one version, in the order they were recorded.
+    async fn column_classes(&self, resource_id: &str, version: i64) -> Result<Vec<ColumnClassRow>>;
+    /// The provider confirms (or corrects) what columns hold, with an event on the
+    /// resource; `NotFound` if a column is not in that version.
+    async fn confirm_column_classes(
+        &self,
+        resource_id: &str,
+        version: i64,
+        confirmed: &[(String, String)],
+        actor_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ColumnClassRow>>;
     /// Counts one call on a grant on `day` if its daily call quota allows it, in one
     /// statement so that concurrent requests cannot together pass the quota; `false`
     /// when the quota is used up (nothing counted).

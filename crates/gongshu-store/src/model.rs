@@ -641,6 +641,21 @@ pub struct ChangeMove<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// What a column of a resource version holds: the detector's proposal and the
+/// provider's confirmation (a personal-information kind's wire name, or `none`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnClassRow {
+    pub resource_id: String,
+    pub version: i64,
+    pub column_name: String,
+    pub proposed_kind: Option<String>,
+    /// JSON evidence of the proposal.
+    pub proposal: String,
+    pub confirmed_kind: Option<String>,
+    pub confirmed_by: Option<i64>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
 /// What a deadline notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadlineOf {

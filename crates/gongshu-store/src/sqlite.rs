@@ -553,6 +553,19 @@ fn change_row(r: &SqliteRow) -> Result<AttributeChangeRow> {
     })
 }
 
+fn column_class_row(r: &SqliteRow) -> Result<ColumnClassRow> {
+    Ok(ColumnClassRow {
+        resource_id: r.try_get("resource_id")?,
+        version: r.try_get("version")?,
+        column_name: r.try_get("column_name")?,
+        proposed_kind: r.try_get("proposed_kind")?,
+        proposal: r.try_get("proposal")?,
+        confirmed_kind: r.try_get("confirmed_kind")?,
+        confirmed_by: r.try_get("confirmed_by")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+    })
+}
+
 const CATALOG_UPDATE_SELECT: &str = "SELECT u.*, o.region_code FROM catalog_updates u \
      JOIN organizations o ON o.id = u.provider_id";
 
@@ -2630,6 +2643,103 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_column_proposals(&self, rows: &[ColumnClassRow]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            // The latest earlier confirmation of a column of this name carries over.
+            sqlx::query(
+                "INSERT INTO column_classes (resource_id, version, column_name, proposed_kind, \
+                 proposal, confirmed_kind, confirmed_by, confirmed_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, p.confirmed_kind, p.confirmed_by, p.confirmed_at \
+                 FROM (SELECT 1) LEFT JOIN (SELECT confirmed_kind, confirmed_by, confirmed_at \
+                   FROM column_classes WHERE resource_id = ?1 AND column_name = ?3 \
+                   AND version < ?2 AND confirmed_kind IS NOT NULL \
+                   ORDER BY version DESC LIMIT 1) p ON 1 \
+                 WHERE true \
+                 ON CONFLICT (resource_id, version, column_name) DO UPDATE SET \
+                 proposed_kind = excluded.proposed_kind, proposal = excluded.proposal",
+            )
+            .bind(&r.resource_id)
+            .bind(r.version)
+            .bind(&r.column_name)
+            .bind(&r.proposed_kind)
+            .bind(&r.proposal)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn column_classes(&self, resource_id: &str, version: i64) -> Result<Vec<ColumnClassRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT * FROM column_classes WHERE resource_id = ? AND version = ? ORDER BY rowid",
+            )
+            .bind(resource_id)
+            .bind(version),
+            column_class_row,
+        )
+        .await
+    }
+
+    async fn confirm_column_classes(
+        &self,
+        resource_id: &str,
+        version: i64,
+        confirmed: &[(String, String)],
+        actor_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ColumnClassRow>> {
+        let mut tx = self.pool.begin().await?;
+        for (column, kind) in confirmed {
+            let done = sqlx::query(
+                "UPDATE column_classes SET confirmed_kind = ?, confirmed_by = ?, confirmed_at = ? \
+                 WHERE resource_id = ? AND version = ? AND column_name = ?",
+            )
+            .bind(kind)
+            .bind(actor_id)
+            .bind(at)
+            .bind(resource_id)
+            .bind(version)
+            .bind(column)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let detail: serde_json::Map<String, serde_json::Value> = confirmed
+            .iter()
+            .map(|(c, k)| (c.clone(), serde_json::Value::String(k.clone())))
+            .collect();
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(actor_id),
+                object_type: "resource",
+                object_id: resource_id,
+                action: "columns_confirmed",
+                reason: "",
+                detail: serde_json::json!({ "version": version, "columns": detail }).to_string(),
+            },
+        )
+        .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM column_classes WHERE resource_id = ? AND version = ? ORDER BY rowid",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(column_class_row)
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn take_grant_call(&self, grant_id: i64, day: chrono::NaiveDate) -> Result<bool> {

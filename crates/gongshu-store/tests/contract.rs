@@ -318,6 +318,7 @@ async fn story(store: &dyn Store) {
     governed(store, a.id, user.id, zibo.id, t0).await;
     attribute_changes(store, b.id, user.id, t0).await;
     catalog_updates(store, zibo.id, user.id, t0).await;
+    column_classes(store, b.id, user.id, t0).await;
 }
 
 /// Issue 4: one pending change per entry; applying one publishes a new revision and
@@ -435,6 +436,89 @@ async fn attribute_changes(store: &dyn Store, dataset: i64, user: i64, t0: DateT
         .map(|e| e.action)
         .collect();
     assert_eq!(events, ["requested", "approved"]);
+}
+
+/// Issue 5: detected column classes are kept per version; the provider's confirmation is
+/// recorded with an event and carries over to the next version's column of that name.
+async fn column_classes(store: &dyn Store, dataset: i64, user: i64, t0: DateTime<Utc>) {
+    let r = store
+        .create_resource(&NewResource {
+            id: "res-columns",
+            dataset_id: dataset,
+            name: "人员名单",
+            table_prefix: "t_columns",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let proposal = |version: i64, column: &str, kind: Option<&str>| ColumnClassRow {
+        resource_id: r.id.clone(),
+        version,
+        column_name: column.into(),
+        proposed_kind: kind.map(str::to_owned),
+        proposal: "{}".into(),
+        confirmed_kind: None,
+        confirmed_by: None,
+        confirmed_at: None,
+    };
+    store
+        .put_column_proposals(&[
+            proposal(1, "姓名", Some("name")),
+            proposal(1, "证件号", Some("resident_id")),
+            proposal(1, "金额", None),
+        ])
+        .await
+        .unwrap();
+    let confirmed = store
+        .confirm_column_classes(
+            &r.id,
+            1,
+            &[
+                ("证件号".into(), "resident_id".into()),
+                ("金额".into(), "none".into()),
+            ],
+            user,
+            t0,
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<Option<&str>> = confirmed
+        .iter()
+        .map(|c| c.confirmed_kind.as_deref())
+        .collect();
+    assert_eq!(kinds, [None, Some("resident_id"), Some("none")]);
+    assert!(matches!(
+        store
+            .confirm_column_classes(&r.id, 1, &[("没有".into(), "none".into())], user, t0)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // Version 2: the confirmation of 证件号 carries over; a new column starts unconfirmed.
+    store
+        .put_column_proposals(&[
+            proposal(2, "证件号", Some("resident_id")),
+            proposal(2, "电话", Some("mobile")),
+        ])
+        .await
+        .unwrap();
+    let v2 = store.column_classes(&r.id, 2).await.unwrap();
+    let carried: Vec<(&str, Option<&str>)> = v2
+        .iter()
+        .map(|c| (c.column_name.as_str(), c.confirmed_kind.as_deref()))
+        .collect();
+    assert_eq!(carried, [("证件号", Some("resident_id")), ("电话", None)]);
+    let events: Vec<String> = store
+        .list_events("resource", &r.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        events.contains(&"columns_confirmed".to_owned()),
+        "{events:?}"
+    );
 }
 
 /// SD-EGOV §16: a catalog-update duty is found by its provider and its region, closes
