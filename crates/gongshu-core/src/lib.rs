@@ -10,6 +10,7 @@ pub mod authz;
 pub mod calendar;
 pub mod catalog;
 pub mod change;
+pub mod deident;
 pub mod diff;
 pub mod error;
 pub mod pii;

@@ -4,6 +4,8 @@
 //!
 //! This crate knows nothing of HTTP or of who is calling: the access gate is above it.
 
+pub mod deident;
+pub mod detect;
 pub mod encoding;
 pub mod export;
 pub mod infer;

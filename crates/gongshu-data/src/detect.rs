@@ -1,0 +1,241 @@
+//! Personal-information detection over a whole table (issue 5, "Detection"): the first
+//! rows of every column are a sample that proposes a kind (`gongshu_core::pii`), and the
+//! rest of the table then confirms it — every later value of a proposed column is
+//! checked too, so the share reported is the whole column's, not the sample's. One pass,
+//! so detection costs one read of the Parquet the ingest has just written.
+
+use arrow_array::{Array, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use futures::{Stream, StreamExt};
+use gongshu_core::pii::{ColumnProposal, PiiKind, propose_column, recognise_value};
+use serde::Serialize;
+
+use crate::versions::VersionError;
+
+/// Rows of each column read before proposing: enough for a share threshold to be
+/// meaningful, few enough that the proposal does not wait for the whole table.
+pub const SAMPLE_ROWS: usize = 2_000;
+
+/// Longer cells are free text; the value recognisers never match them whole.
+const MAX_CELL: usize = 128;
+
+/// What one column holds, as far as detection can tell.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnFinding {
+    pub column: String,
+    pub proposal: Option<ColumnProposal>,
+    /// Over the whole column (non-blank values): the share that passed the proposed
+    /// kind's recogniser. `None` for kinds told by their header alone.
+    pub confirmed_share: Option<f64>,
+    /// Non-blank values checked over the whole column, sample included.
+    pub values_checked: u64,
+}
+
+/// The kinds whose values a recogniser can check one by one; the others (names,
+/// addresses …, and coordinates, which need their header to read a lone number) rest on
+/// the sample's proposal.
+fn checkable(kind: PiiKind) -> bool {
+    !kind.is_header_only() && kind != PiiKind::Coordinates
+}
+
+fn matches(kind: PiiKind, value: &str) -> bool {
+    let phone = |k: PiiKind| matches!(k, PiiKind::Mobile | PiiKind::Landline);
+    match recognise_value(value) {
+        Some(found) => found == kind || (phone(found) && phone(kind)),
+        None => false,
+    }
+}
+
+struct ColumnState {
+    name: String,
+    sample: Vec<String>,
+    proposal: Option<ColumnProposal>,
+    checked: u64,
+    matched: u64,
+}
+
+/// Reads the table's batches once and reports every column.
+pub async fn scan<S>(mut batches: S) -> Result<Vec<ColumnFinding>, VersionError>
+where
+    S: Stream<Item = Result<RecordBatch, VersionError>> + Unpin,
+{
+    let mut columns: Vec<ColumnState> = Vec::new();
+    let mut rows_seen = 0usize;
+    let mut proposed = false;
+    let options = FormatOptions::default().with_null("");
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        if columns.is_empty() {
+            columns = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| ColumnState {
+                    name: f.name().clone(),
+                    sample: Vec::new(),
+                    proposal: None,
+                    checked: 0,
+                    matched: 0,
+                })
+                .collect();
+        }
+        for (state, array) in columns.iter_mut().zip(batch.columns()) {
+            // A type with no text form (nested lists, binary) holds nothing a
+            // recogniser reads.
+            let Ok(formatter) = ArrayFormatter::try_new(array.as_ref(), &options) else {
+                continue;
+            };
+            let take_sample = !proposed;
+            let check = state
+                .proposal
+                .as_ref()
+                .is_some_and(|p| checkable(p.kind))
+                .then(|| state.proposal.as_ref().map(|p| p.kind))
+                .flatten();
+            for row in 0..array.len() {
+                if array.is_null(row) {
+                    continue;
+                }
+                let text = formatter.value(row).to_string();
+                if text.trim().is_empty() || text.len() > MAX_CELL {
+                    continue;
+                }
+                if take_sample {
+                    if state.sample.len() < SAMPLE_ROWS {
+                        state.sample.push(text);
+                    }
+                } else if let Some(kind) = check {
+                    state.checked += 1;
+                    state.matched += u64::from(matches(kind, &text));
+                }
+            }
+        }
+        rows_seen += batch.num_rows();
+        if !proposed && rows_seen >= SAMPLE_ROWS {
+            propose_all(&mut columns);
+            proposed = true;
+        }
+    }
+    if !proposed {
+        propose_all(&mut columns);
+    }
+    Ok(columns
+        .into_iter()
+        .map(|c| {
+            let confirmed_share = c
+                .proposal
+                .as_ref()
+                .filter(|p| checkable(p.kind))
+                .and_then(|_| (c.checked > 0).then(|| c.matched as f64 / c.checked as f64));
+            ColumnFinding {
+                column: c.name,
+                proposal: c.proposal,
+                confirmed_share,
+                values_checked: c.checked,
+            }
+        })
+        .collect())
+}
+
+/// Proposes each column from its sample, and counts the sample into the whole-column
+/// check so that later rows add to it.
+fn propose_all(columns: &mut [ColumnState]) {
+    for c in columns {
+        c.proposal = propose_column(&c.name, c.sample.iter().map(String::as_str));
+        if let Some(kind) = c
+            .proposal
+            .as_ref()
+            .map(|p| p.kind)
+            .filter(|k| checkable(*k))
+        {
+            for v in &c.sample {
+                c.checked += 1;
+                c.matched += u64::from(matches(kind, v));
+            }
+        }
+        c.sample = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Float64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(ids: Vec<Option<&str>>, amounts: Vec<f64>, names: Vec<&str>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("证件号码", DataType::Utf8, true),
+            Field::new("金额", DataType::Float64, false),
+            Field::new("姓名", DataType::Utf8, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(Float64Array::from(amounts)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_sample_proposes_and_the_rest_of_the_table_confirms() {
+        // Valid GB 11643 numbers (check digits computed, not guessed).
+        let good = ["11010519491231002X", "440524188001010014"];
+        let first = batch(
+            (0..SAMPLE_ROWS).map(|i| Some(good[i % 2])).collect(),
+            (0..SAMPLE_ROWS).map(|i| i as f64 * 1.2345).collect(),
+            (0..SAMPLE_ROWS).map(|_| "张三").collect(),
+        );
+        // After the sample: half the IDs carry a wrong check digit, one is blank.
+        let rest = batch(
+            vec![
+                Some("110105194912310021"),
+                Some(good[0]),
+                None,
+                Some("440524188001010015"),
+            ],
+            vec![1.0, 2.0, 3.0, 4.0],
+            vec!["李四", "王五", "赵六", "钱七"],
+        );
+        let found = scan(futures::stream::iter(vec![Ok(first), Ok(rest)]))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 3);
+        let id = &found[0];
+        assert_eq!(
+            id.proposal.as_ref().map(|p| p.kind),
+            Some(PiiKind::ResidentId)
+        );
+        assert_eq!(id.values_checked, SAMPLE_ROWS as u64 + 3);
+        let share = id.confirmed_share.unwrap();
+        let expected = (SAMPLE_ROWS as f64 + 1.0) / (SAMPLE_ROWS as f64 + 3.0);
+        assert!((share - expected).abs() < 1e-9, "{share}");
+        assert!(found[1].proposal.is_none(), "amounts are not personal data");
+        assert_eq!(
+            found[2].proposal.as_ref().map(|p| p.kind),
+            Some(PiiKind::Name)
+        );
+        assert_eq!(found[2].confirmed_share, None, "names rest on the header");
+    }
+
+    #[tokio::test]
+    async fn a_short_table_is_proposed_from_what_there_is() {
+        let t = batch(
+            vec![Some("13800138000"), Some("13912345678")],
+            vec![1.0, 2.0],
+            vec!["a", "b"],
+        );
+        let found = scan(futures::stream::iter(vec![Ok(t)])).await.unwrap();
+        assert_eq!(
+            found[0].proposal.as_ref().map(|p| p.kind),
+            Some(PiiKind::Mobile)
+        );
+        assert_eq!(found[0].confirmed_share, Some(1.0));
+    }
+}
