@@ -136,6 +136,19 @@ struct JobDetail {
     rejected: Vec<RejectedRow>,
     #[serde(default)]
     missing_declared: Vec<String>,
+    #[serde(default)]
+    personal_columns: Vec<DetectedColumn>,
+}
+
+/// A column the detector found personal information in; the provider confirms or
+/// corrects it (`PUT /api/v1/resources/{id}/columns`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DetectedColumn {
+    pub column: String,
+    /// The proposed kind's wire name (`resident_id`, `name` …).
+    pub kind: String,
+    /// Sensitive personal information (PIPL §28).
+    pub sensitive: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -155,6 +168,8 @@ pub struct JobView {
     pub rejected: Vec<RejectedRow>,
     /// Data items the catalog declares that no column carries.
     pub missing_declared: Vec<String>,
+    /// Columns that seem to hold personal information, for the provider to confirm.
+    pub personal_columns: Vec<DetectedColumn>,
     pub error: Option<String>,
     pub version: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -176,6 +191,7 @@ impl JobView {
             rows_rejected: job.rows_rejected,
             rejected: detail.rejected,
             missing_declared: detail.missing_declared,
+            personal_columns: detail.personal_columns,
             error: job.error.clone(),
             version: job.version,
             created_at: job.created_at,
@@ -626,6 +642,18 @@ impl App {
             .collect())
     }
 
+    /// A resource and the catalog entry it belongs to; "not found" for either.
+    pub(crate) async fn resource_and_entry(&self, id: &str) -> Result<(ResourceRow, DatasetRow)> {
+        let resource = self
+            .store
+            .get_resource(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(not_found)?;
+        let dataset = self.dataset_row(resource.dataset_id).await?;
+        Ok((resource, dataset))
+    }
+
     pub async fn resource(&self, caller: Option<&Principal>, id: &str) -> Result<ResourceView> {
         let resource = self
             .store
@@ -856,6 +884,20 @@ impl App {
             .await
             .map_err(|e| internal("recording a version", &e))?;
         job.version = Some(version);
+        if manifest.parquet.is_some() {
+            detail.personal_columns = self
+                .detect_columns(&job.resource_id, &manifest)
+                .await?
+                .into_iter()
+                .filter_map(|f| {
+                    f.proposal.map(|p| DetectedColumn {
+                        column: f.column,
+                        kind: p.kind.as_str().to_owned(),
+                        sensitive: p.kind.is_sensitive(),
+                    })
+                })
+                .collect();
+        }
         if manifest.rejected_rows > 0 && detail.on_reject == OnReject::Hold {
             job.state = "needs_decision".into();
             return Ok(());

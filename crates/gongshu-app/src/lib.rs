@@ -16,6 +16,7 @@ pub mod grant_use;
 pub mod grants;
 pub mod links;
 pub mod policies;
+pub mod protection;
 pub mod views;
 
 use std::sync::Arc;

@@ -5,12 +5,15 @@
 use std::io::Write as _;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
+use bytes::Bytes;
 use futures::StreamExt;
 use gongshu_app::data::{Attribution, JobView, OnReject, Readable, ResourceView, Upload, Uploader};
+use gongshu_app::protection::{ColumnClasses, ColumnConfirmation};
 use gongshu_core::access::AccessMode;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::Versions;
@@ -31,6 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/datasets/{id}/resources", get(list_resources))
         .route("/resources/{id}", get(get_resource))
         .route("/resources/{id}/rows", get(rows))
+        .route("/resources/{id}/columns", get(columns).put(confirm_columns))
         .route("/sql", post(sql))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/{decision}", post(decide_job))
@@ -134,6 +138,57 @@ async fn get_resource(
     Ok(Json(
         s.app
             .resource(ctx.caller.as_ref(), &id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct ColumnsParams {
+    /// A version of the resource; the latest when absent.
+    version: Option<i64>,
+}
+
+/// What each column of a version holds: the detector's proposal (with the share of
+/// values that passed over the whole column) and the provider's confirmation. For the
+/// entry's provider, the authority and auditors of its region.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/columns", tag = "data",
+    params(ColumnsParams), security(("bearer" = [])),
+    responses((status = 200, body = ColumnClasses), (status = 404, body = ErrorBody)))]
+async fn columns(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    q: Result<Query<ColumnsParams>, QueryRejection>,
+) -> ApiResult<Json<ColumnClasses>> {
+    let p = ctx.principal()?;
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    Ok(Json(
+        s.app
+            .column_classes(p, &id, q.version)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The provider confirms or corrects what columns hold: `{"version": 1, "columns":
+/// {"身份证号": "resident_id", "金额": "none"}}`. Recorded with who and when.
+#[utoipa::path(put, path = "/api/v1/resources/{id}/columns", tag = "data",
+    request_body = ColumnConfirmation, security(("bearer" = [])),
+    responses((status = 200, body = ColumnClasses), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn confirm_columns(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ColumnClasses>> {
+    let p = ctx.principal()?;
+    let input: ColumnConfirmation = crate::api::json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .confirm_columns(p, &id, input)
             .await
             .map_err(|e| ctx.fail(e))?,
     ))
@@ -901,8 +956,9 @@ fn tokio_util_stream(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list_resources, get_resource, upload, get_job, decide_job, rows, sql, download),
-    components(schemas(ResourceView, JobView)),
+    paths(list_resources, get_resource, upload, get_job, decide_job, rows, sql, download,
+        columns, confirm_columns),
+    components(schemas(ResourceView, JobView, ColumnClasses, ColumnConfirmation)),
     tags((name = "data"))
 )]
 pub(crate) struct DataApiDoc;

@@ -3369,3 +3369,112 @@ async fn a_webhook_that_keeps_failing_is_given_up_after_five_attempts() {
         "the inbox still has it: {inbox}"
     );
 }
+
+/// Issue 5, detection: an uploaded table's columns are scanned at ingest; the job names
+/// those that seem to hold personal information, the provider confirms or corrects
+/// each, the confirmation is recorded and carries to the next version.
+#[tokio::test]
+async fn personal_information_is_detected_at_ingest_and_confirmed_by_the_provider() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let dataset = published_entry(&t, &provider, entry("人员信息检测测试")).await;
+    // Valid GB 11643 numbers (check digits computed), one full-width, one with spaces.
+    let csv = "证件号码,联系方式,姓名,金额,备注\n\
+        11010519491231002X,13800138000,张三,12.5,无\n\
+        ４４０５２４１８８００１０１００１４,139-1234-5678,李四,8.25,无\n\
+        110105 19491231 002X,13800138000,王五,1.0,无\n";
+    let job = ingest_ok(&t, dataset, &provider, "people.csv", csv.as_bytes(), &[]).await;
+    let found: Vec<(String, String)> = job["personal_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["column"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("证件号码".to_owned(), "resident_id".to_owned()),
+            ("联系方式".to_owned(), "mobile".to_owned()),
+            ("姓名".to_owned(), "name".to_owned()),
+        ],
+        "{job}"
+    );
+    assert_eq!(job["personal_columns"][0]["sensitive"], true);
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let columns = format!("/api/v1/resources/{rid}/columns");
+    let (s, classes) = t.get(&columns, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{classes}");
+    assert_eq!(
+        classes["unconfirmed"],
+        json!(["证件号码", "联系方式", "姓名"])
+    );
+    assert_eq!(classes["columns"][0]["confirmed_share"], 1.0, "{classes}");
+
+    // Others learn nothing; the authority reads; only the provider confirms.
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    assert_eq!(
+        t.get(&columns, Some(&citizen)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(t.get(&columns, None).await.0, StatusCode::UNAUTHORIZED);
+    let authority = t.token("demo-authority").await;
+    assert_eq!(t.get(&columns, Some(&authority)).await.0, StatusCode::OK);
+    let confirm = |body: Value, token: String| {
+        let t = &t;
+        let columns = columns.clone();
+        async move { t.put(&columns, Some(&token), body).await }
+    };
+    let (s, _) = confirm(
+        json!({"version": 1, "columns": {"证件号码": "resident_id"}}),
+        authority.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = confirm(
+        json!({"version": 1, "columns": {"证件号码": "secret"}}),
+        provider.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body) = confirm(
+        json!({"version": 1, "columns": {"没有这一列": "none"}}),
+        provider.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The provider corrects one: 备注 holds health notes in this table.
+    let (s, classes) = confirm(
+        json!({"version": 1, "columns": {"证件号码": "resident_id", "联系方式": "mobile",
+            "姓名": "name", "金额": "none", "备注": "health"}}),
+        provider.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{classes}");
+    assert_eq!(classes["unconfirmed"], json!([]));
+    assert_eq!(classes["columns"][4]["sensitive"], true);
+    assert!(classes["columns"][0]["confirmed_by"].is_number());
+
+    // A new version keeps what was confirmed.
+    let job2 = ingest_ok(
+        &t,
+        dataset,
+        &provider,
+        "people.csv",
+        csv.as_bytes(),
+        &[("resource_id", &rid)],
+    )
+    .await;
+    assert_eq!(job2["version"], 2, "{job2}");
+    let (_, v2) = t.get(&columns, Some(&provider)).await;
+    assert_eq!(
+        (&v2["version"], &v2["unconfirmed"]),
+        (&json!(2), &json!([])),
+        "{v2}"
+    );
+    assert_eq!(v2["columns"][4]["confirmed"], "health");
+}
