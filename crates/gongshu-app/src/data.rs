@@ -270,13 +270,17 @@ pub struct Readable {
     pub attribution: Attribution,
     /// The grant the caller read under, whose daily use is counted.
     pub grant: Option<i64>,
+    /// The table this reader gets: the raw Parquet, or the open version's.
+    pub path: gongshu_data::ObjectPath,
+    /// The original file as uploaded may be served: only to readers of the raw data.
+    pub original_allowed: bool,
 }
 
 impl Readable {
     pub fn table(&self) -> TableRef {
         TableRef {
             name: self.resource.table_name.clone(),
-            path: Versions::parquet_path(&self.resource.id, self.manifest.version),
+            path: self.path.clone(),
             rows: self.manifest.rows,
         }
     }
@@ -508,8 +512,8 @@ impl App {
     }
 
     /// The resource's current version, if the gate lets the caller have its data in the
-    /// given way. De-identified delivery comes with the protection work (issue 5); until
-    /// then data that needs it is refused rather than served raw.
+    /// given way: the raw table for the provider and sharing departments, the open
+    /// version (de-identified by the resource's rules) for everyone who reads it opened.
     pub async fn readable(
         &self,
         caller: Option<&Principal>,
@@ -525,7 +529,7 @@ impl App {
         let dataset = self.dataset_row(resource.dataset_id).await?;
         let (view, attribution, grant) = self.gate(caller, &dataset, mode).await?;
         match view {
-            View::Raw => {}
+            View::Raw | View::Open | View::Deidentified => {}
             View::Denied(DenyReason::NotVisible) => return Err(not_found()),
             View::Denied(DenyReason::NeedsGrant) => {
                 return Err(Error::new(
@@ -567,15 +571,8 @@ impl App {
                     "This data is not open",
                 ));
             }
-            View::Deidentified => {
-                return Err(Error::new(
-                    ErrorCode::Forbidden,
-                    "该数据须脱敏后提供，暂不可获取原始数据",
-                    "This data is only provided de-identified, which is not available yet",
-                ));
-            }
         }
-        let manifest = manifest_of(&resource).ok_or_else(|| {
+        let raw = manifest_of(&resource).ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
                 "该资源尚无已发布的版本",
@@ -597,9 +594,49 @@ impl App {
                 "Today's quota of your grant is used up",
             ));
         }
+        // Whoever reads opened data reads the open version; the raw table and the
+        // original file stay with the provider and sharing departments.
+        let (manifest, path, original_allowed) = match view {
+            View::Open | View::Deidentified if raw.parquet.is_some() => {
+                let strict = view == View::Deidentified;
+                match self.open_table(&resource, &dataset, &raw, strict).await? {
+                    Some((open, hash)) => {
+                        let path = Versions::open_path(&resource.id, raw.version, &hash);
+                        let manifest = Manifest {
+                            rows: open.rows,
+                            columns: open.columns,
+                            parquet: Some(open.file),
+                            ..raw
+                        };
+                        (manifest, path, false)
+                    }
+                    // No column holds personal information: the table is its own open
+                    // version, and the original file holds nothing more.
+                    None => {
+                        let path = Versions::parquet_path(&resource.id, raw.version);
+                        (raw, path, true)
+                    }
+                }
+            }
+            // A file that is not a table has no columns to de-identify: opened, it is
+            // served as uploaded, and where de-identification is required, not at all.
+            View::Deidentified => {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "该文件须脱敏后提供，无法开放原始文件",
+                    "This file may be provided de-identified only, so it is not opened as it is",
+                ));
+            }
+            _ => {
+                let path = Versions::parquet_path(&resource.id, raw.version);
+                (raw, path, true)
+            }
+        };
         Ok(Readable {
             resource,
             manifest,
+            path,
+            original_allowed,
             attribution,
             grant,
         })
@@ -912,8 +949,15 @@ impl App {
             .publish_resource_version(&job.resource_id, version, self.now())
             .await
         {
-            Ok(_) => {
+            Ok(resource) => {
                 job.state = "succeeded".into();
+                // The open version is computed now, so the first reader does not wait;
+                // should this fail, the first reader computes it (or is refused).
+                if let Ok(dataset) = self.dataset_row(resource.dataset_id).await
+                    && let Err(e) = self.refresh_open_version(&resource, &dataset).await
+                {
+                    tracing::warn!(resource = %resource.id, error = %e.message_en, "open version not computed");
+                }
                 Ok(())
             }
             Err(StoreError::VersionConflict) => Err(

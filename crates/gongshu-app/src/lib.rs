@@ -62,6 +62,57 @@ pub struct Settings {
     pub smtp: Option<delivery::SmtpSettings>,
     /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
     pub share_review_days: u32,
+    /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
+    /// encryption); it lives outside the data directory.
+    pub master_key: MasterKey,
+}
+
+/// The platform's master key. Per-dataset keys are derived from it with HMAC-SHA-256 and
+/// a label, so no dataset secret is ever stored, and datasets do not link to one another.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl MasterKey {
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key for this process only: what it derives does not survive a restart.
+    pub fn ephemeral() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        Self(bytes)
+    }
+
+    /// Reads a key written as 64 hex digits or as base64 of 32 bytes.
+    pub fn parse(text: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let text = text.trim();
+        let bytes = hex::decode(text)
+            .ok()
+            .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
+        bytes.try_into().ok().map(Self)
+    }
+
+    pub(crate) fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Names the key without revealing it, so that what one key derived is never taken
+    /// for what another would.
+    pub(crate) fn fingerprint(&self) -> String {
+        hex::encode(&self.derive("gongshu/fingerprint/v1")[..4])
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
 }
 
 impl Default for Settings {
@@ -77,6 +128,7 @@ impl Default for Settings {
             share_via_authority: false,
             share_review_days: 365,
             smtp: None,
+            master_key: MasterKey::ephemeral(),
         }
     }
 }

@@ -4,12 +4,15 @@
 
 use chrono::{DateTime, Utc};
 use gongshu_core::authz::{Principal, can_edit_entry, can_view_working_copy};
+use gongshu_core::deident::{ColumnRule, Rule, RuleSet, suggested_rule};
 use gongshu_core::pii::{ColumnProposal, PiiKind};
-use gongshu_core::{Error, FieldError};
-use gongshu_data::Manifest;
+use gongshu_core::{Error, ErrorCode, FieldError};
+use gongshu_data::deident::Secrets;
 use gongshu_data::detect::{ColumnFinding, scan};
-use gongshu_store::{ColumnClassRow, StoreError};
+use gongshu_data::{Manifest, OpenTable};
+use gongshu_store::{ColumnClassRow, DatasetRow, ResourceRow, StoreError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::catalog::scope;
@@ -224,7 +227,294 @@ impl App {
                 )]),
                 other => store_error(other),
             })?;
+        // What the columns hold decides the rules in force: the open version follows.
+        self.refresh_open_version(&resource, &dataset).await?;
         self.column_classes(caller, &resource.id, Some(input.version))
             .await
+    }
+}
+
+/// The rules the open version of a table is computed with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EffectiveRules {
+    pub resource_id: String,
+    pub version: i64,
+    /// The rules the provider set, as it set them.
+    pub explicit: RuleSet,
+    /// Every rule in force: the provider's, and for each column holding personal
+    /// information without one, the rule suggested for its kind.
+    pub effective: RuleSet,
+    /// Columns holding personal information (confirmed, or proposed and not yet
+    /// confirmed) with their kind.
+    #[schema(value_type = Object)]
+    pub personal: std::collections::BTreeMap<String, String>,
+    /// Names the rules in force; the open version is stored under it.
+    pub rules_hash: String,
+}
+
+/// The provider's rules for a resource, with the reason recorded.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesInput {
+    pub rules: RuleSet,
+    pub reason: String,
+}
+
+impl App {
+    /// The per-dataset secrets: derived from the master key, so datasets do not link.
+    fn secrets_for(&self, dataset_id: i64) -> Secrets {
+        let key = &self.settings.master_key;
+        Secrets::new(
+            key.derive(&format!("gongshu/pseudonym/v1/dataset/{dataset_id}")),
+            key.derive(&format!("gongshu/fpe/v1/dataset/{dataset_id}")),
+        )
+    }
+
+    /// The rules the open version of `version` is computed with: the provider's, plus
+    /// the suggested rule for each personal column without one. A column confirmed as
+    /// holding nothing personal gets no rule of its own.
+    pub(crate) async fn effective_rules(
+        &self,
+        resource_id: &str,
+        version: i64,
+        columns: &[String],
+    ) -> Result<EffectiveRules> {
+        let explicit: RuleSet = match self
+            .store
+            .resource_rules(resource_id)
+            .await
+            .map_err(store_error)?
+        {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                tracing::error!(resource = %resource_id, error = %e, "stored rules unreadable");
+                Error::internal()
+            })?,
+            None => RuleSet::default(),
+        };
+        let classes = self
+            .store
+            .column_classes(resource_id, version)
+            .await
+            .map_err(store_error)?;
+        let mut personal = std::collections::BTreeMap::new();
+        for c in &classes {
+            let kind = match c.confirmed_kind.as_deref() {
+                Some("none") => None,
+                Some(k) => PiiKind::parse(k),
+                None => c.proposed_kind.as_deref().and_then(PiiKind::parse),
+            };
+            if let Some(kind) = kind {
+                personal.insert(c.column_name.clone(), kind);
+            }
+        }
+        // Rules for columns this version no longer has are kept for later versions but
+        // do not apply here.
+        let mut effective: Vec<ColumnRule> = explicit
+            .columns
+            .iter()
+            .filter(|r| columns.contains(&r.column))
+            .cloned()
+            .collect();
+        for (column, kind) in &personal {
+            if explicit.rule_for(column).is_none() && columns.contains(column) {
+                effective.push(ColumnRule {
+                    column: column.clone(),
+                    rule: suggested_rule(*kind),
+                });
+            }
+        }
+        effective.sort_by(|a, b| a.column.cmp(&b.column));
+        let effective = RuleSet { columns: effective };
+        let canonical = serde_json::to_string(&effective).map_err(|_| Error::internal())?;
+        let digest = Sha256::digest(
+            format!("{}\n{canonical}", self.settings.master_key.fingerprint()).as_bytes(),
+        );
+        Ok(EffectiveRules {
+            resource_id: resource_id.to_owned(),
+            version,
+            explicit,
+            effective,
+            personal: personal
+                .into_iter()
+                .map(|(c, k)| (c, k.as_str().to_owned()))
+                .collect(),
+            rules_hash: hex::encode(&digest[..8]),
+        })
+    }
+
+    /// The open version of a table version under the rules in force now, computed
+    /// and stored the first time it is asked for; `None` when no rule applies (no
+    /// column holds personal information), so the open version is the table itself.
+    /// With `strict` (the grade's cap or the entry requires de-identification), a
+    /// personal column the provider chose to keep as it is refuses the whole table.
+    pub(crate) async fn open_table(
+        &self,
+        resource: &ResourceRow,
+        dataset: &DatasetRow,
+        manifest: &Manifest,
+        strict: bool,
+    ) -> Result<Option<(OpenTable, String)>> {
+        let columns: Vec<String> = manifest.columns.iter().map(|c| c.name.clone()).collect();
+        let rules = self
+            .effective_rules(&resource.id, manifest.version as i64, &columns)
+            .await?;
+        if strict
+            && let Some(kept) = rules
+                .personal
+                .keys()
+                .find(|c| matches!(rules.effective.rule_for(c), None | Some(Rule::Keep)))
+        {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                format!("该数据须脱敏后提供，但“{kept}”列未设置脱敏规则"),
+                format!(
+                    "This data is provided de-identified only, and column “{kept}” has no de-identification rule"
+                ),
+            ));
+        }
+        if rules.effective.columns.iter().all(|c| c.rule == Rule::Keep) {
+            return Ok(None);
+        }
+        if let Some(json) = self
+            .store
+            .open_version(&resource.id, manifest.version as i64, &rules.rules_hash)
+            .await
+            .map_err(store_error)?
+            && let Ok(open) = serde_json::from_str::<OpenTable>(&json)
+        {
+            return Ok(Some((open, rules.rules_hash)));
+        }
+        let open = self
+            .data
+            .versions
+            .write_open(
+                &resource.id,
+                manifest,
+                &rules.effective,
+                &self.secrets_for(dataset.id),
+                &rules.rules_hash,
+                &self.data.tmp_dir,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(resource = %resource.id, error = %e, "computing the open version");
+                Error::new(
+                    ErrorCode::Internal,
+                    "生成脱敏版本失败，已记录",
+                    "The open version could not be computed; this was logged",
+                )
+            })?;
+        let json = serde_json::to_string(&open).map_err(|_| Error::internal())?;
+        self.store
+            .put_open_version(
+                &resource.id,
+                manifest.version as i64,
+                &rules.rules_hash,
+                &json,
+                self.now(),
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(Some((open, rules.rules_hash)))
+    }
+
+    /// The rules of a resource's latest version: the provider's and those in force.
+    pub async fn resource_rules(
+        &self,
+        caller: &Principal,
+        resource_id: &str,
+    ) -> Result<EffectiveRules> {
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
+        if !can_view_working_copy(caller, scope(&dataset)) {
+            return Err(Error::not_found("资源", "Resource"));
+        }
+        let (version, columns) = self.latest_columns(&resource).await?;
+        self.effective_rules(&resource.id, version, &columns).await
+    }
+
+    /// The provider's data administrators set a resource's de-identification rules; the
+    /// open version of the serving version is computed again at once.
+    pub async fn set_resource_rules(
+        &self,
+        caller: &Principal,
+        resource_id: &str,
+        input: RulesInput,
+    ) -> Result<EffectiveRules> {
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
+        if !can_edit_entry(caller, scope(&dataset)) {
+            return Err(if can_view_working_copy(caller, scope(&dataset)) {
+                Error::forbidden()
+            } else {
+                Error::not_found("资源", "Resource")
+            });
+        }
+        let (version, columns) = self.latest_columns(&resource).await?;
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let mut problems: Vec<FieldError> = input
+            .rules
+            .problems(&names)
+            .into_iter()
+            .map(|mut f| {
+                f.field = format!("rules.{}", f.field);
+                f
+            })
+            .collect();
+        let reason = input.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2000 {
+            problems.push(FieldError::new(
+                "reason",
+                "required",
+                "请说明设置理由（不超过2000字）",
+                "State the reason (at most 2000 characters)",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+        let json = serde_json::to_string(&input.rules).map_err(|_| Error::internal())?;
+        self.store
+            .put_resource_rules(&resource.id, &json, caller.user_id, reason, self.now())
+            .await
+            .map_err(store_error)?;
+        self.refresh_open_version(&resource, &dataset).await?;
+        self.effective_rules(&resource.id, version, &columns).await
+    }
+
+    /// Computes the serving version's open version under the rules now in force, so
+    /// the first reader after a change does not wait for it.
+    pub(crate) async fn refresh_open_version(
+        &self,
+        resource: &ResourceRow,
+        dataset: &DatasetRow,
+    ) -> Result<()> {
+        let Some(manifest) = resource
+            .current_manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<Manifest>(m).ok())
+            .filter(|m| m.parquet.is_some())
+        else {
+            return Ok(());
+        };
+        self.open_table(resource, dataset, &manifest, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// The latest version of a resource and its columns.
+    async fn latest_columns(&self, resource: &ResourceRow) -> Result<(i64, Vec<String>)> {
+        let latest = self
+            .store
+            .list_resource_versions(&resource.id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found("版本", "Version"))?;
+        let manifest: Manifest =
+            serde_json::from_str(&latest.manifest).map_err(|_| Error::internal())?;
+        Ok((
+            latest.version,
+            manifest.columns.into_iter().map(|c| c.name).collect(),
+        ))
     }
 }

@@ -214,7 +214,15 @@ fn rank(r: DenyReason) -> u8 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case", tag = "view", content = "reason")]
 pub enum View {
+    /// The data as the provider holds it: the provider itself, and departments that
+    /// share it for their duties.
     Raw,
+    /// The open version: the raw table with the resource's de-identification rules
+    /// applied, so every column holding personal information is transformed (R6.4).
+    /// Identical to the raw table where no column holds any.
+    Open,
+    /// The open version, where the grade's cap or the entry requires de-identification:
+    /// served only when every personal column has a rule that transforms it.
     Deidentified,
     AggregateOnly,
     Denied(DenyReason),
@@ -267,10 +275,11 @@ pub fn decide(
     let Some(grant_mode) = mode.grant_mode() else {
         return View::Raw;
     };
+    // Whoever reads by opening (开放) reads the open version, never the raw table.
     let as_opened = if cap.deidentify || entry.deidentify {
         View::Deidentified
     } else {
-        View::Raw
+        View::Open
     };
     let opened = match effective {
         OpenType::Unconditional => as_opened,
@@ -289,7 +298,7 @@ pub fn decide(
     };
     match (shared, opened) {
         (View::Raw, _) => View::Raw,
-        (_, View::Raw | View::Deidentified | View::AggregateOnly) => opened,
+        (_, View::Raw | View::Open | View::Deidentified | View::AggregateOnly) => opened,
         // Both refuse: say why the sharing grant fails when there is one to speak of.
         (View::Denied(r), _) if r != DenyReason::Closed => shared,
         _ => opened,
@@ -353,7 +362,7 @@ mod tests {
                 Metadata,
                 View::Raw,
             ),
-            (None, facts(true, Unconditional, g1), Download, View::Raw),
+            (None, facts(true, Unconditional, g1), Download, View::Open),
             (
                 None,
                 facts(false, Unconditional, g1),
@@ -502,8 +511,8 @@ mod tests {
             (Some(&owner), cond_open, &[], 15, Download, View::Raw),
             (Some(&grantee), cond_open, &[], 15, Metadata, View::Raw),
             // An active grant, for the modes it names.
-            (Some(&grantee), cond_open, &[api], 15, Api, View::Raw),
-            (Some(&grantee), cond_open, &[api], 15, Sql, View::Raw),
+            (Some(&grantee), cond_open, &[api], 15, Api, View::Open),
+            (Some(&grantee), cond_open, &[api], 15, Sql, View::Open),
             (
                 Some(&grantee),
                 cond_open,
@@ -518,7 +527,7 @@ mod tests {
                 &[api, download],
                 15,
                 Download,
-                View::Raw,
+                View::Open,
             ),
             // Before, after, terminated, out of quota.
             (
@@ -568,7 +577,7 @@ mod tests {
                 &[terminated, download],
                 15,
                 Download,
-                View::Raw,
+                View::Open,
             ),
             // The grade's cap still applies to a grantee: de-identified, never raw.
             (
@@ -633,7 +642,7 @@ mod tests {
                 View::Denied(Closed),
             ),
             // A department user may also use what is opened, like anyone.
-            (Some(&dept), cond_open, &[api], 15, Api, View::Raw),
+            (Some(&dept), cond_open, &[api], 15, Api, View::Open),
             // A department grantee on data whose sharing is conditional and opening is
             // capped: sharing gives it raw.
             (

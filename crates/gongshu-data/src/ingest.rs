@@ -192,6 +192,30 @@ impl Sink for ParquetSink<'_> {
     }
 }
 
+/// How every served table is encoded: the row API, SQL and exports read these files.
+pub(crate) fn table_writer_properties(row_group_rows: usize) -> WriterProperties {
+    WriterProperties::builder()
+        // LZ4 decompresses about twice as fast as Snappy, and a filtered page
+        // of the row API decompresses every page its matches span. Exports are
+        // written with Snappy, which every reader knows.
+        .set_compression(Compression::LZ4_RAW)
+        // `_row` counts up by one: delta encoding stores it in almost nothing
+        // and decodes it fast, where a dictionary only overflows.
+        .set_column_dictionary_enabled(ColumnPath::from(ROW_COLUMN), false)
+        .set_column_encoding(ColumnPath::from(ROW_COLUMN), Encoding::DELTA_BINARY_PACKED)
+        .set_max_row_group_row_count(Some(row_group_rows))
+        // Small pages with a page index: a page of the row API decodes one
+        // small page per column instead of a megabyte, and `_row > n` skips
+        // straight to the page that holds row n.
+        .set_data_page_row_count_limit(1024)
+        // A dictionary page is read whole for any row of its chunk: past 64 KiB
+        // (names, codes) plain pages are cheaper to serve than a megabyte of
+        // dictionary; categorical columns still stay dictionary-encoded.
+        .set_dictionary_page_size_limit(64 * 1024)
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
+        .build()
+}
+
 /// Encodes batches as they come, numbering rows from 1. The schema is known only once
 /// the reader has found the header, so the writer opens on the first batch.
 fn encode(
@@ -207,29 +231,7 @@ fn encode(
         let w = match writer.as_mut() {
             Some(w) => w,
             None => {
-                let props = WriterProperties::builder()
-                    // LZ4 decompresses about twice as fast as Snappy, and a filtered page
-                    // of the row API decompresses every page its matches span. Exports are
-                    // written with Snappy, which every reader knows.
-                    .set_compression(Compression::LZ4_RAW)
-                    // `_row` counts up by one: delta encoding stores it in almost nothing
-                    // and decodes it fast, where a dictionary only overflows.
-                    .set_column_dictionary_enabled(ColumnPath::from(ROW_COLUMN), false)
-                    .set_column_encoding(
-                        ColumnPath::from(ROW_COLUMN),
-                        Encoding::DELTA_BINARY_PACKED,
-                    )
-                    .set_max_row_group_row_count(Some(row_group_rows))
-                    // Small pages with a page index: a page of the row API decodes one
-                    // small page per column instead of a megabyte, and `_row > n` skips
-                    // straight to the page that holds row n.
-                    .set_data_page_row_count_limit(1024)
-                    // A dictionary page is read whole for any row of its chunk: past 64 KiB
-                    // (names, codes) plain pages are cheaper to serve than a megabyte of
-                    // dictionary; categorical columns still stay dictionary-encoded.
-                    .set_dictionary_page_size_limit(64 * 1024)
-                    .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
-                    .build();
+                let props = table_writer_properties(row_group_rows);
                 let f = file.take().ok_or_else(|| {
                     DataError::Io(std::io::Error::other("Parquet file already used"))
                 })?;

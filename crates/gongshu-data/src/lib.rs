@@ -18,11 +18,15 @@ pub mod xlsx;
 
 pub use ingest::{FileKind, IngestOptions, Prepared, PreparedTable, prepare, sniff};
 pub use json::{read_json, read_json_into};
+/// Where a file lives in the object store.
+pub use object_store::path::Path as ObjectPath;
 pub use table::{
     CsvOptions, Declared, DeclaredType, ROW_COLUMN, Rejected, Sink, Source, Summary, Table,
     read_csv, read_csv_into,
 };
-pub use versions::{ColumnInfo, Manifest, StoredFile, VersionError, Versions, type_label};
+pub use versions::{
+    ColumnInfo, Manifest, OpenTable, StoredFile, VersionError, Versions, type_label,
+};
 pub use xlsx::{XlsxLimits, read_xlsx, read_xlsx_into, sheet_names};
 
 /// Why a file could not be read at all. Row-level problems are not errors: they are

@@ -37,6 +37,18 @@ pub enum VersionError {
     Key(String),
     #[error("no version {1} of {0}")]
     Missing(String, u64),
+    #[error("de-identification: {0}")]
+    Deident(#[from] crate::deident::DeidentError),
+    #[error("writing the open version: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The open (de-identified) version of a table under one set of rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTable {
+    pub file: StoredFile,
+    pub columns: Vec<ColumnInfo>,
+    pub rows: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +146,77 @@ impl Versions {
     /// Where a version's table lives, for the query engine.
     pub fn parquet_path(key: &str, version: u64) -> Path {
         Self::version_file(key, version, "data.parquet")
+    }
+
+    /// Where the open version of a version's table lives, for the rules whose hash is
+    /// `rules_hash`: derived, so it is rewritten whenever the rules change.
+    pub fn open_path(key: &str, version: u64, rules_hash: &str) -> Path {
+        Self::version_file(key, version, &format!("open/{rules_hash}.parquet"))
+    }
+
+    /// Computes the open version of a table: reads the raw Parquet, `_row` included,
+    /// applies the rules batch by batch and writes the result beside it. Columns without
+    /// a rule are copied as they are; the caller names every column that needs one.
+    pub async fn write_open(
+        &self,
+        key: &str,
+        manifest: &Manifest,
+        rules: &gongshu_core::deident::RuleSet,
+        secrets: &crate::deident::Secrets,
+        rules_hash: &str,
+        tmp_dir: &FsPath,
+    ) -> Result<OpenTable, VersionError> {
+        check_key(key)?;
+        if !rules_hash.bytes().all(|b| b.is_ascii_hexdigit()) || rules_hash.is_empty() {
+            return Err(VersionError::Key(rules_hash.to_owned()));
+        }
+        let Some(parquet) = &manifest.parquet else {
+            return Err(VersionError::Missing(key.to_owned(), manifest.version));
+        };
+        #[allow(deprecated)]
+        let reader = ParquetObjectReader::new(
+            self.store.clone(),
+            Self::parquet_path(key, manifest.version),
+        )
+        .with_file_size(parquet.bytes);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+        let deidentifier = crate::deident::Deidentifier::new(builder.schema(), rules, secrets)?;
+        let output = deidentifier.output_schema();
+        let mut stream = builder.with_batch_size(8192).build()?;
+        let tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            tmp.reopen()?,
+            output.clone(),
+            Some(crate::ingest::table_writer_properties(128 * 1024)),
+        )?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            let open = deidentifier.apply(&batch?)?;
+            rows += open.num_rows() as u64;
+            writer.write(&open)?;
+        }
+        writer.close()?;
+        let file = self
+            .put_file(
+                &Self::open_path(key, manifest.version, rules_hash),
+                tmp.path(),
+                "data.parquet".into(),
+            )
+            .await?;
+        let columns = output
+            .fields()
+            .iter()
+            .filter(|f| f.name() != crate::ROW_COLUMN)
+            .map(|f| ColumnInfo {
+                name: f.name().clone(),
+                data_type: type_label(f.data_type()),
+            })
+            .collect();
+        Ok(OpenTable {
+            file,
+            columns,
+            rows,
+        })
     }
 
     /// Where a version's original file lives.
@@ -288,15 +371,28 @@ impl Versions {
         batch_rows: usize,
     ) -> Result<BoxStream<'static, Result<RecordBatch, VersionError>>, VersionError> {
         check_key(key)?;
+        self.stream_parquet(
+            &Self::parquet_path(key, manifest.version),
+            manifest,
+            batch_rows,
+        )
+        .await
+    }
+
+    /// As `stream_table`, from the Parquet at `path` that `manifest` describes (the raw
+    /// table, or an open version whose manifest names its file).
+    pub async fn stream_parquet(
+        &self,
+        path: &Path,
+        manifest: &Manifest,
+        batch_rows: usize,
+    ) -> Result<BoxStream<'static, Result<RecordBatch, VersionError>>, VersionError> {
         let Some(parquet) = &manifest.parquet else {
-            return Err(VersionError::Missing(key.to_owned(), manifest.version));
+            return Err(VersionError::Missing(path.to_string(), manifest.version));
         };
         #[allow(deprecated)]
-        let reader = ParquetObjectReader::new(
-            self.store.clone(),
-            Self::parquet_path(key, manifest.version),
-        )
-        .with_file_size(parquet.bytes);
+        let reader = ParquetObjectReader::new(self.store.clone(), path.clone())
+            .with_file_size(parquet.bytes);
         let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
         let roots = builder.parquet_schema().root_schema().get_fields().len();
         let mask = ProjectionMask::roots(builder.parquet_schema(), 1..roots);

@@ -782,6 +782,15 @@ async fn download(
         .map(|(_, v)| v.as_str());
     let key = &r.resource.id;
     if requested == Some("original") || !r.is_table() {
+        // The original file holds every column as uploaded: only readers of the raw
+        // data get it; the open version is offered in the table formats.
+        if !r.original_allowed {
+            return Err(ctx.fail(Error::new(
+                ErrorCode::Forbidden,
+                "原始文件不对外提供，请下载脱敏后的 CSV、XLSX、JSON 或 Parquet",
+                "The original file is not opened; download the de-identified CSV, XLSX, JSON or Parquet",
+            )));
+        }
         let m = &r.manifest;
         return stored_file(
             &s,
@@ -818,7 +827,7 @@ async fn download(
             &s,
             &ctx,
             &headers,
-            Versions::parquet_path(key, manifest.version),
+            r.path.clone(),
             parquet.bytes,
             &parquet.sha256,
             format.content_type(),
@@ -831,7 +840,7 @@ async fn download(
         .app
         .data
         .versions
-        .stream_table(key, &manifest, 8192)
+        .stream_parquet(&r.path, &manifest, 8192)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "opening a table");

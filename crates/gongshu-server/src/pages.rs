@@ -237,8 +237,12 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
     };
     let mut blocks = Vec::new();
     for r in resources {
-        let readable =
-            matches!(r.access, gongshu_core::access::View::Raw) && r.current_version.is_some();
+        let readable = matches!(
+            r.access,
+            gongshu_core::access::View::Raw
+                | gongshu_core::access::View::Open
+                | gongshu_core::access::View::Deidentified
+        ) && r.current_version.is_some();
         let mut block = ResourceBlock {
             columns: r
                 .columns

@@ -3478,3 +3478,236 @@ async fn personal_information_is_detected_at_ingest_and_confirmed_by_the_provide
     );
     assert_eq!(v2["columns"][4]["confirmed"], "health");
 }
+
+/// Canaries planted in a protected table: ID numbers, mobile numbers, names.
+const CANARIES: [&str; 6] = [
+    "11010519491231002X",
+    "440524188001010014",
+    "13912345678",
+    "15811112222",
+    "欧阳金丝雀",
+    "司马哨兵",
+];
+
+fn canary_table() -> String {
+    "证件号码,手机号码,姓名,街道,人数\n\
+     11010519491231002X,13912345678,欧阳金丝雀,历下区,3\n\
+     440524188001010014,15811112222,司马哨兵,市中区,5\n"
+        .to_owned()
+}
+
+/// What a body leaks: each canary found in it, whatever the format (text, or the cells
+/// of a workbook, or the values of a Parquet file, which are compressed on the wire).
+fn leaked(format: &str, body: &[u8]) -> Vec<&'static str> {
+    let text = match format {
+        "xlsx" => {
+            use calamine::{Reader, Xlsx, open_workbook_from_rs};
+            let mut wb: Xlsx<_> =
+                open_workbook_from_rs(std::io::Cursor::new(body.to_vec())).unwrap();
+            let range = wb.worksheet_range_at(0).unwrap().unwrap();
+            range
+                .rows()
+                .flat_map(|r| r.iter().map(|c| c.to_string()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        "parquet" => {
+            use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(body.to_vec()))
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            let mut out = String::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                for column in batch.columns() {
+                    let f = arrow_cast::display::ArrayFormatter::try_new(
+                        column.as_ref(),
+                        &Default::default(),
+                    )
+                    .unwrap();
+                    for i in 0..column.len() {
+                        out.push_str(&f.value(i).to_string());
+                        out.push('\n');
+                    }
+                }
+            }
+            out
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    CANARIES
+        .iter()
+        .copied()
+        .filter(|c| text.contains(c))
+        .collect()
+}
+
+/// R6.4, the leak test: canaries planted in an openly published table never leave raw
+/// through any public path — rows with every filter (including filtering by the raw
+/// value), every download format, SQL, the dataset page, catalog JSON and search — for
+/// the anonymous public, a registered user, and a grantee of a conditional copy. The
+/// provider still reads its own data raw. Keep this test growing as paths are added.
+#[tokio::test]
+async fn no_raw_protected_value_leaves_through_a_public_path() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let open_entry = published_entry(&t, &provider, entry("金丝雀开放表")).await;
+    let job = ingest_ok(
+        &t,
+        open_entry,
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        job["personal_columns"].as_array().unwrap().len(),
+        3,
+        "{job}"
+    );
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+
+    // The provider reads its own data as it holds it.
+    let (_, mine) = t
+        .get(&format!("/api/v1/resources/{rid}/rows"), Some(&provider))
+        .await;
+    assert_eq!(
+        leaked("json", mine.to_string().as_bytes()).len(),
+        CANARIES.len()
+    );
+
+    let cond_entry = published_entry(&t, &provider, conditional_entry("金丝雀有条件表")).await;
+    let cond_job = ingest_ok(
+        &t,
+        cond_entry,
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    let cond_rid = cond_job["resource_id"].as_str().unwrap().to_owned();
+    let grantee = t.user_with_role("grantee", "registered", None, None).await;
+    let grantee_id = user_id(&t, &grantee).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        cond_entry,
+        (Some(grantee_id), None),
+        &[GrantMode::Api, GrantMode::Download],
+        (-1, 24),
+        None,
+    )
+    .await;
+
+    let (_, res) = t.get(&format!("/api/v1/resources/{rid}"), None).await;
+    let table = res["table_name"].as_str().unwrap().to_owned();
+    let mut checked = 0;
+    let mut check = |what: String, format: &str, body: &[u8]| {
+        let found = leaked(format, body);
+        assert!(
+            found.is_empty(),
+            "{what} leaks {found:?}: {}",
+            String::from_utf8_lossy(body)
+        );
+        checked += 1;
+    };
+    for (who, token) in [("anonymous", None), ("registered", Some(citizen.as_str()))] {
+        let rows = format!("/api/v1/resources/{rid}/rows");
+        let queries = [
+            String::new(),
+            "证件号码=11010519491231002X".into(),
+            "证件号码__contains=19491231".into(),
+            "证件号码__in=11010519491231002X,440524188001010014".into(),
+            "手机号码__startswith=1391234".into(),
+            "姓名=欧阳金丝雀".into(),
+            "姓名__contains=金丝雀".into(),
+            "_sort=证件号码".into(),
+            "_cols=证件号码,姓名".into(),
+            "证件号码__gt=1".into(),
+            "_format=csv".into(),
+        ];
+        for q in &queries {
+            let path = format!("{rows}?{q}");
+            let r = fetch(&t, &path, token, &[]).await;
+            assert!(
+                r.status.is_success() || r.status.is_client_error(),
+                "{path}: {}",
+                r.status
+            );
+            check(format!("{who} {path}"), "text", &r.body);
+            // Filtering by a raw value finds nothing: membership is not revealed either.
+            if q.contains("=11010519491231002X")
+                || q.contains("=欧阳金丝雀")
+                || q.contains("19491231")
+            {
+                assert_eq!(rows_of(&r.json()).len(), 0, "{who} {path}");
+            }
+        }
+        for format in ["csv", "csv-utf8", "json", "ndjson", "xlsx", "parquet"] {
+            let path = format!("/api/v1/resources/{rid}/download?format={format}");
+            let r = fetch(&t, &path, token, &[]).await;
+            assert_eq!(r.status, StatusCode::OK, "{who} {path}");
+            check(format!("{who} {path}"), format, &r.body);
+        }
+        let original = fetch(
+            &t,
+            &format!("/api/v1/resources/{rid}/download?format=original"),
+            token,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            original.status,
+            StatusCode::FORBIDDEN,
+            "{who}: the original is not opened"
+        );
+        check(format!("{who} original"), "text", &original.body);
+        for sql in [
+            format!("SELECT * FROM {table}"),
+            format!("SELECT 证件号码, count(*) AS n FROM {table} GROUP BY 证件号码"),
+            format!("SELECT * FROM {table} WHERE 证件号码 = '11010519491231002X'"),
+            format!("SELECT * FROM {table} WHERE 姓名 LIKE '%金丝雀%'"),
+        ] {
+            let (s, body) = t.post("/api/v1/sql", token, json!({ "sql": sql })).await;
+            check(
+                format!("{who} SQL {sql}: {s}"),
+                "text",
+                body.to_string().as_bytes(),
+            );
+            if sql.contains("WHERE") && s == StatusCode::OK {
+                assert_eq!(body["rows"].as_array().unwrap().len(), 0, "{sql}");
+            }
+        }
+        for path in [
+            format!("/datasets/{open_entry}"),
+            format!("/api/v1/datasets/{open_entry}"),
+            format!("/api/v1/datasets/{open_entry}/resources"),
+            format!("/api/v1/resources/{rid}"),
+            "/api/v1/datasets?q=欧阳金丝雀".to_owned(),
+            "/datasets?q=11010519491231002X".to_owned(),
+        ] {
+            let r = fetch(&t, &path, token, &[]).await;
+            // The search box shows back what the visitor typed; that is their own input.
+            let mut body = String::from_utf8_lossy(&r.body).into_owned();
+            for c in CANARIES {
+                body = body.replace(&format!("value=\"{c}\""), "");
+            }
+            check(format!("{who} {path}"), "text", body.as_bytes());
+        }
+    }
+    // A grantee of the conditional copy reads its open version, not the raw table.
+    for path in [
+        format!("/api/v1/resources/{cond_rid}/rows"),
+        format!("/api/v1/resources/{cond_rid}/download?format=csv"),
+    ] {
+        let r = fetch(&t, &path, Some(&grantee), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        check(format!("grantee {path}"), "text", &r.body);
+    }
+    assert_eq!(checked, 58, "every path above was checked");
+}

@@ -257,6 +257,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor_id: i64,
         at: DateTime<Utc>,
     ) -> Result<Vec<ColumnClassRow>>;
+    /// The provider's de-identification rules for a resource (JSON), if any.
+    async fn resource_rules(&self, resource_id: &str) -> Result<Option<String>>;
+    /// Replaces a resource's rules, with an event carrying the reason.
+    async fn put_resource_rules(
+        &self,
+        resource_id: &str,
+        rules: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The open version of a resource version under the rules with this hash (JSON).
+    async fn open_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        rules_hash: &str,
+    ) -> Result<Option<String>>;
+    /// Records an open version; a second writer of the same one changes nothing.
+    async fn put_open_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        rules_hash: &str,
+        open_table: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Counts one call on a grant on `day` if its daily call quota allows it, in one
     /// statement so that concurrent requests cannot together pass the quota; `false`
     /// when the quota is used up (nothing counted).

@@ -2742,6 +2742,91 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    async fn resource_rules(&self, resource_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT rules FROM resource_rules WHERE resource_id = ?")
+                .bind(resource_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_resource_rules(
+        &self,
+        resource_id: &str,
+        rules: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO resource_rules (resource_id, rules, updated_by, updated_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (resource_id) DO UPDATE SET rules = excluded.rules, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+        )
+        .bind(resource_id)
+        .bind(rules)
+        .bind(actor_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(actor_id),
+                object_type: "resource",
+                object_id: resource_id,
+                action: "rules_set",
+                reason,
+                detail: rules.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn open_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        rules_hash: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT open_table FROM open_versions \
+             WHERE resource_id = ? AND version = ? AND rules_hash = ?",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .bind(rules_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn put_open_version(
+        &self,
+        resource_id: &str,
+        version: i64,
+        rules_hash: &str,
+        open_table: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO open_versions (resource_id, version, rules_hash, open_table, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .bind(rules_hash)
+        .bind(open_table)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn take_grant_call(&self, grant_id: i64, day: chrono::NaiveDate) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO grant_usage (grant_id, day, calls, rows) \
