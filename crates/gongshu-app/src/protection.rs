@@ -358,11 +358,14 @@ impl App {
         let rules = self
             .effective_rules(&resource.id, manifest.version as i64, &columns)
             .await?;
+        // A credit code names an organisation (public by law); every other personal
+        // column must be transformed where de-identification is required.
         if strict
-            && let Some(kept) = rules
-                .personal
-                .keys()
-                .find(|c| matches!(rules.effective.rule_for(c), None | Some(Rule::Keep)))
+            && let Some(kept) = rules.personal.iter().find_map(|(c, kind)| {
+                (kind != PiiKind::Uscc.as_str()
+                    && matches!(rules.effective.rule_for(c), None | Some(Rule::Keep)))
+                .then_some(c)
+            })
         {
             return Err(Error::new(
                 ErrorCode::Forbidden,

@@ -13,7 +13,7 @@ use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
 use futures::StreamExt;
 use gongshu_app::data::{Attribution, JobView, OnReject, Readable, ResourceView, Upload, Uploader};
-use gongshu_app::protection::{ColumnClasses, ColumnConfirmation};
+use gongshu_app::protection::{ColumnClasses, ColumnConfirmation, EffectiveRules, RulesInput};
 use gongshu_core::access::AccessMode;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::Versions;
@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/resources/{id}", get(get_resource))
         .route("/resources/{id}/rows", get(rows))
         .route("/resources/{id}/columns", get(columns).put(confirm_columns))
+        .route("/resources/{id}/rules", get(rules).put(set_rules))
         .route("/sql", post(sql))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/{decision}", post(decide_job))
@@ -189,6 +190,50 @@ async fn confirm_columns(
     Ok(Json(
         s.app
             .confirm_columns(p, &id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The de-identification rules of a resource: those the provider set, those in force
+/// (with the rule suggested for each personal column without one), and the columns that
+/// hold personal information. The open version is computed with the rules in force.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/rules", tag = "data",
+    security(("bearer" = [])),
+    responses((status = 200, body = EffectiveRules), (status = 404, body = ErrorBody)))]
+async fn rules(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EffectiveRules>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .resource_rules(p, &id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// Set a resource's rules, per column: `keep`, `mask`, `pseudonym`, `generalise`,
+/// `suppress`, `drop`, `fpe` (GB/T 37964), with the reason. The open version is
+/// computed again at once; readers of opened data never see the raw table.
+#[utoipa::path(put, path = "/api/v1/resources/{id}/rules", tag = "data",
+    request_body = RulesInput, security(("bearer" = [])),
+    responses((status = 200, body = EffectiveRules), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_rules(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<EffectiveRules>> {
+    let p = ctx.principal()?;
+    let input: RulesInput = crate::api::json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .set_resource_rules(p, &id, input)
             .await
             .map_err(|e| ctx.fail(e))?,
     ))
@@ -966,8 +1011,9 @@ fn tokio_util_stream(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(list_resources, get_resource, upload, get_job, decide_job, rows, sql, download,
-        columns, confirm_columns),
-    components(schemas(ResourceView, JobView, ColumnClasses, ColumnConfirmation)),
+        columns, confirm_columns, rules, set_rules),
+    components(schemas(ResourceView, JobView, ColumnClasses, ColumnConfirmation,
+        EffectiveRules, RulesInput)),
     tags((name = "data"))
 )]
 pub(crate) struct DataApiDoc;

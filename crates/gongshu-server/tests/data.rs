@@ -3711,3 +3711,135 @@ async fn no_raw_protected_value_leaves_through_a_public_path() {
     }
     assert_eq!(checked, 58, "every path above was checked");
 }
+
+/// Issue 5, de-identification rules: the provider's rules decide the open version at
+/// once; a keyed pseudonym links rows within a dataset and not across datasets; where
+/// the grade requires de-identification, a personal column kept as it is refuses the
+/// table rather than serve it raw.
+#[tokio::test]
+async fn rules_decide_the_open_version_and_required_deidentification_holds() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let table = format!(
+        "{}11010519491231002X,13912345678,欧阳金丝雀,历城区,1\n",
+        canary_table()
+    );
+    let first = published_entry(&t, &provider, entry("规则测试一")).await;
+    let second = published_entry(&t, &provider, entry("规则测试二")).await;
+    let rid = ingest_ok(&t, first, &provider, "p.csv", table.as_bytes(), &[]).await["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other =
+        ingest_ok(&t, second, &provider, "p.csv", table.as_bytes(), &[]).await["resource_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let rules = format!("/api/v1/resources/{rid}/rules");
+    let (s, r) = t.get(&rules, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["personal"],
+        json!({"姓名": "name", "手机号码": "mobile", "证件号码": "resident_id"})
+    );
+    let column = |page: &Value, name: &str| -> Vec<String> {
+        rows_of(page)
+            .iter()
+            .map(|r| r[name].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let (_, page) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
+    assert_eq!(column(&page, "证件号码")[0], "110105********002X");
+    assert_eq!(column(&page, "姓名")[0], "欧****");
+
+    // Refusals first: nothing changes.
+    let bad = json!({"rules": {"columns": [{"column": "没有", "rule": {"kind": "suppress"}}]}, "reason": ""});
+    let (s, body) = t.put(&rules, Some(&provider), bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body).last(), Some(&"reason"));
+    let pseudonym = json!({"rules": {"columns": [{"column": "证件号码", "rule": {"kind": "pseudonym"}}]},
+        "reason": "按人关联统计，不暴露身份证号"});
+    let authority = t.token("demo-authority").await;
+    assert_eq!(
+        t.put(&rules, Some(&authority), pseudonym.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    assert_eq!(
+        t.put(&rules, Some(&citizen), pseudonym.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (s, r) = t.put(&rules, Some(&provider), pseudonym.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, page) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
+    let ids = column(&page, "证件号码");
+    assert!(
+        ids.iter()
+            .all(|p| p.len() == 16 && p.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{ids:?}"
+    );
+    assert_eq!(ids[0], ids[2], "the same person links within the dataset");
+    assert_ne!(ids[0], ids[1]);
+    t.put(
+        &format!("/api/v1/resources/{other}/rules"),
+        Some(&provider),
+        pseudonym,
+    )
+    .await;
+    let (_, page2) = t
+        .get(&format!("/api/v1/resources/{other}/rows"), None)
+        .await;
+    assert_ne!(
+        column(&page2, "证件号码")[0],
+        ids[0],
+        "but not across datasets"
+    );
+
+    // Required de-identification (a general-2 entry opened on conditions): a name kept
+    // as it is refuses the table for the grantee, saying which column.
+    let mut strict = conditional_entry("规则测试三");
+    strict["grade"] = json!("general2");
+    for item in strict["items"].as_array_mut().unwrap() {
+        item["grade"] = json!("general2");
+    }
+    let third = published_entry(&t, &provider, strict).await;
+    let strict_rid =
+        ingest_ok(&t, third, &provider, "p.csv", table.as_bytes(), &[]).await["resource_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let grantee = t.user_with_role("grantee", "registered", None, None).await;
+    let grantee_id = user_id(&t, &grantee).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        third,
+        (Some(grantee_id), None),
+        &[GrantMode::Api],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let strict_rows = format!("/api/v1/resources/{strict_rid}/rows");
+    let (s, page) = t.get(&strict_rows, Some(&grantee)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(column(&page, "姓名")[0], "欧****");
+    let keep = json!({"rules": {"columns": [{"column": "姓名", "rule": {"kind": "keep"}}]},
+        "reason": "姓名为公开任职信息"});
+    let (s, _) = t
+        .put(
+            &format!("/api/v1/resources/{strict_rid}/rules"),
+            Some(&provider),
+            keep,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = t.get(&strict_rows, Some(&grantee)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("姓名"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("欧阳金丝雀"));
+}
