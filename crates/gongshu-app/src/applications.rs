@@ -667,54 +667,62 @@ impl App {
             .await
             .map_err(store_error)?
         {
-            let Some((due, overdue)) = self
-                .claim_notice(
-                    &calendar,
-                    today,
-                    DeadlineOf::Application,
-                    row.id,
-                    row.due_on,
-                )
-                .await?
-            else {
-                continue;
-            };
-            let Some(dataset) = self
-                .store
-                .get_dataset(row.dataset_id)
-                .await
-                .map_err(store_error)?
-            else {
-                continue;
-            };
-            let mut to = if matches!(
-                row.state,
-                ApplicationState::FormalCheck | ApplicationState::Disputed
-            ) {
-                self.authorities_over(&dataset.region_code).await?
-            } else {
-                self.provider_admins(dataset.provider_id).await?
-            };
+            // One item that fails is logged; the others still get their notices.
             let id = row.id;
-            let title = &dataset.doc.title;
-            let (kind, subject, body) = if overdue {
-                to.extend(self.authorities_over(&dataset.region_code).await?);
-                sent.1 += 1;
-                (
-                    "application_overdue",
-                    format!("开放申请已逾期：{title}"),
-                    format!("第 {id} 号申请应于 {due} 前处理，现已逾期。"),
-                )
-            } else {
-                sent.0 += 1;
-                (
-                    "application_due_soon",
-                    format!("开放申请即将到期：{title}"),
-                    format!("第 {id} 号申请应于 {due} 前处理。"),
-                )
-            };
-            self.notify(&to, kind, &subject, &body, &crate::links::application(id))
-                .await?;
+            let outcome: Result<()> = async {
+                let Some((due, overdue)) = self
+                    .claim_notice(
+                        &calendar,
+                        today,
+                        DeadlineOf::Application,
+                        row.id,
+                        row.due_on,
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let Some(dataset) = self
+                    .store
+                    .get_dataset(row.dataset_id)
+                    .await
+                    .map_err(store_error)?
+                else {
+                    return Ok(());
+                };
+                let mut to = if matches!(
+                    row.state,
+                    ApplicationState::FormalCheck | ApplicationState::Disputed
+                ) {
+                    self.authorities_over(&dataset.region_code).await?
+                } else {
+                    self.provider_admins(dataset.provider_id).await?
+                };
+                let title = &dataset.doc.title;
+                let (kind, subject, body) = if overdue {
+                    to.extend(self.authorities_over(&dataset.region_code).await?);
+                    sent.1 += 1;
+                    (
+                        "application_overdue",
+                        format!("开放申请已逾期：{title}"),
+                        format!("第 {id} 号申请应于 {due} 前处理，现已逾期。"),
+                    )
+                } else {
+                    sent.0 += 1;
+                    (
+                        "application_due_soon",
+                        format!("开放申请即将到期：{title}"),
+                        format!("第 {id} 号申请应于 {due} 前处理。"),
+                    )
+                };
+                self.notify(&to, kind, &subject, &body, &crate::links::application(id))
+                    .await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                tracing::warn!(item = id, error = %e.message_en, "deadline notice not sent");
+            }
         }
         // Changes toward less open wait for the authority: it is reminded, and once the
         // deadline passes the provider that asked is told too.
@@ -724,53 +732,61 @@ impl App {
             .await
             .map_err(store_error)?
         {
-            let Some((due, overdue)) = self
-                .claim_notice(
-                    &calendar,
-                    today,
-                    DeadlineOf::AttributeChange,
-                    row.id,
-                    row.due_on,
-                )
-                .await?
-            else {
-                continue;
-            };
-            let Some(dataset) = self
-                .store
-                .get_dataset(row.dataset_id)
-                .await
-                .map_err(store_error)?
-            else {
-                continue;
-            };
-            let mut to = self.authorities_over(&dataset.region_code).await?;
+            // One item that fails is logged; the others still get their notices.
             let id = row.id;
-            let title = &dataset.doc.title;
-            let (kind, subject, body) = if overdue {
-                to.extend(self.provider_admins(dataset.provider_id).await?);
-                sent.1 += 1;
-                (
-                    "attribute_change_overdue",
-                    format!("属性变更审批已逾期：{title}"),
-                    format!("第 {id} 号开放、共享属性变更应于 {due} 前审批，现已逾期。"),
+            let outcome: Result<()> = async {
+                let Some((due, overdue)) = self
+                    .claim_notice(
+                        &calendar,
+                        today,
+                        DeadlineOf::AttributeChange,
+                        row.id,
+                        row.due_on,
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let Some(dataset) = self
+                    .store
+                    .get_dataset(row.dataset_id)
+                    .await
+                    .map_err(store_error)?
+                else {
+                    return Ok(());
+                };
+                let mut to = self.authorities_over(&dataset.region_code).await?;
+                let title = &dataset.doc.title;
+                let (kind, subject, body) = if overdue {
+                    to.extend(self.provider_admins(dataset.provider_id).await?);
+                    sent.1 += 1;
+                    (
+                        "attribute_change_overdue",
+                        format!("属性变更审批已逾期：{title}"),
+                        format!("第 {id} 号开放、共享属性变更应于 {due} 前审批，现已逾期。"),
+                    )
+                } else {
+                    sent.0 += 1;
+                    (
+                        "attribute_change_due_soon",
+                        format!("属性变更审批即将到期：{title}"),
+                        format!("第 {id} 号开放、共享属性变更应于 {due} 前审批。"),
+                    )
+                };
+                self.notify(
+                    &to,
+                    kind,
+                    &subject,
+                    &body,
+                    &crate::links::attribute_change(id),
                 )
-            } else {
-                sent.0 += 1;
-                (
-                    "attribute_change_due_soon",
-                    format!("属性变更审批即将到期：{title}"),
-                    format!("第 {id} 号开放、共享属性变更应于 {due} 前审批。"),
-                )
-            };
-            self.notify(
-                &to,
-                kind,
-                &subject,
-                &body,
-                &crate::links::attribute_change(id),
-            )
-            .await?;
+                .await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                tracing::warn!(item = id, error = %e.message_en, "deadline notice not sent");
+            }
         }
         // Catalog updates after a change of law or duties (SD-EGOV §16): the provider is
         // reminded; once overdue, the authority is told too.
@@ -780,41 +796,49 @@ impl App {
             .await
             .map_err(store_error)?
         {
-            let Some((due, overdue)) = self
-                .claim_notice(
-                    &calendar,
-                    today,
-                    DeadlineOf::CatalogUpdate,
-                    row.id,
-                    Some(row.due_on),
-                )
-                .await?
-            else {
-                continue;
-            };
-            let mut to = self.provider_admins(row.provider_id).await?;
+            // One item that fails is logged; the others still get their notices.
             let id = row.id;
-            let (kind, subject, body) = if overdue {
-                to.extend(self.authorities_over(&row.region_code).await?);
-                sent.1 += 1;
-                (
-                    "catalog_update_overdue",
-                    "目录更新已逾期",
-                    format!(
-                        "第 {id} 号目录更新事项应于 {due} 前办结，现已逾期：{}",
-                        row.basis
-                    ),
-                )
-            } else {
-                sent.0 += 1;
-                (
-                    "catalog_update_due_soon",
-                    "目录更新即将到期",
-                    format!("第 {id} 号目录更新事项应于 {due} 前办结：{}", row.basis),
-                )
-            };
-            self.notify(&to, kind, subject, &body, &crate::links::catalog_update(id))
-                .await?;
+            let outcome: Result<()> = async {
+                let Some((due, overdue)) = self
+                    .claim_notice(
+                        &calendar,
+                        today,
+                        DeadlineOf::CatalogUpdate,
+                        row.id,
+                        Some(row.due_on),
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let mut to = self.provider_admins(row.provider_id).await?;
+                let (kind, subject, body) = if overdue {
+                    to.extend(self.authorities_over(&row.region_code).await?);
+                    sent.1 += 1;
+                    (
+                        "catalog_update_overdue",
+                        "目录更新已逾期",
+                        format!(
+                            "第 {id} 号目录更新事项应于 {due} 前办结，现已逾期：{}",
+                            row.basis
+                        ),
+                    )
+                } else {
+                    sent.0 += 1;
+                    (
+                        "catalog_update_due_soon",
+                        "目录更新即将到期",
+                        format!("第 {id} 号目录更新事项应于 {due} 前办结：{}", row.basis),
+                    )
+                };
+                self.notify(&to, kind, subject, &body, &crate::links::catalog_update(id))
+                    .await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                tracing::warn!(item = id, error = %e.message_en, "deadline notice not sent");
+            }
         }
         Ok(sent)
     }

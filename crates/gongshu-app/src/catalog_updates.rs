@@ -9,7 +9,7 @@ use gongshu_core::authz::{
     EntryScope, Principal, can_edit_entry, can_review_entry, can_view_working_copy,
 };
 use gongshu_core::calendar::china_date;
-use gongshu_core::types::Role;
+use gongshu_core::types::OrgKind;
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{CatalogUpdateRow, NewCatalogUpdate, StoreError};
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,7 @@ impl App {
             .get_org(input.provider_id)
             .await
             .map_err(store_error)?
+            .filter(|o| o.kind == OrgKind::Provider)
             .ok_or_else(|| Error::not_found("提供单位", "Provider"))?;
         let s = EntryScope {
             provider_org_id: org.id,
@@ -283,7 +284,7 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(not_found)?;
-        if can_view_working_copy(caller, scope(&row)) || caller.has_role(Role::SystemAdmin) {
+        if can_view_working_copy(caller, scope(&row)) {
             Ok(row)
         } else {
             Err(not_found())

@@ -68,6 +68,16 @@ pub struct RegionPolicyInput {
 
 const PLATFORM: &str = "platform";
 
+/// The authority of the region or of one above it, or a system administrator, sets a
+/// region's settings.
+pub fn may_set_region_policy(caller: &Principal, region_code: &str) -> bool {
+    caller.has_role(Role::SystemAdmin)
+        || caller
+            .authority_regions()
+            .iter()
+            .any(|r| region_contains(r, region_code))
+}
+
 impl App {
     /// The settings in force for entries of `region_code`.
     pub async fn effective_policy(&self, region_code: &str) -> Result<EffectivePolicy> {
@@ -186,12 +196,7 @@ impl App {
         region_code: &str,
         input: RegionPolicyInput,
     ) -> Result<EffectivePolicy> {
-        let allowed = caller.has_role(Role::SystemAdmin)
-            || caller
-                .authority_regions()
-                .iter()
-                .any(|r| region_contains(r, region_code));
-        if !allowed {
+        if !may_set_region_policy(caller, region_code) {
             return Err(Error::forbidden());
         }
         self.region(region_code).await?;

@@ -174,18 +174,34 @@ struct HistoryLine {
     reason: String,
 }
 
+/// Staff (providers, authorities, auditors, administrators) see which official acted;
+/// members of the public see their own name and "staff" for everyone else's act.
+fn is_staff(p: &Principal) -> bool {
+    p.has_role(Role::SystemAdmin)
+        || !p.oversight_regions().is_empty()
+        || !p.provider_orgs().is_empty()
+}
+
 async fn history_lines(s: &AppState, ctx: &Ctx, events: &[EventView]) -> Vec<HistoryLine> {
-    let names = s
-        .app
-        .display_names(events.iter().filter_map(|e| e.actor_id).collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
+    let viewer = ctx.caller.as_ref();
+    let staff = viewer.is_some_and(is_staff);
+    let shown: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e.actor_id)
+        .filter(|id| staff || viewer.is_some_and(|v| v.user_id == *id))
+        .collect();
+    let names = s.app.display_names(shown).await.unwrap_or_default();
     events
         .iter()
         .map(|e| HistoryLine {
             at: when(&e.at),
             actor: match e.actor_id {
-                Some(id) => names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+                Some(id) => names
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| ctx.t("工作人员", "staff").into()),
+                // Not recorded, or not shown to this viewer.
+                None if !staff => "—".into(),
                 None => ctx.t("平台", "the platform").into(),
             },
             action: event_label(&e.action, ctx.lang),
@@ -334,6 +350,7 @@ struct ConsolePage<'a> {
     is_admin: bool,
     /// The regions whose settings the caller keeps (authority administrators).
     regions: Vec<String>,
+    may_record: bool,
 }
 
 /// The signed-in user's work: what waits for them with its deadline, their applications
@@ -372,7 +389,9 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
     let t = |zh: &str, en: &str| ctx.t(zh, en).to_owned();
     let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     let oversees = !p.authority_regions().is_empty();
-    let provides = !p.provider_orgs().is_empty();
+    // Decisions and agreements are the provider's data administrators' (reviewers only
+    // submit entries); the lists hold only the caller's own providers' applications.
+    let provides = p.has_role(Role::ProviderAdmin);
     let (mut todo, mut mine) = (Vec::new(), Vec::new());
     for a in apps.iter().take(200) {
         let own = a.applicant_id == p.user_id;
@@ -475,7 +494,11 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
             },
             overdue: u.overdue,
         };
-        if open && p.provider_orgs().contains(&u.provider_id) {
+        let administers = p
+            .grants
+            .iter()
+            .any(|g| g.role == Role::ProviderAdmin && g.org_id == Some(u.provider_id));
+        if open && administers {
             todo.push(WorkRow {
                 what: row.what.clone(),
                 link: row.link.clone(),
@@ -517,6 +540,7 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         inbox: inbox.into_iter().take(20).collect(),
         is_admin: p.has_role(Role::SystemAdmin),
         regions: p.authority_regions(),
+        may_record: may_record_updates(p),
     })
 }
 
@@ -673,7 +697,13 @@ async fn apply(
         }
     };
     let Some(modes) = modes else {
-        return refused(Error::validation(vec![]), form, d);
+        let e = Error::validation(vec![FieldError::new(
+            "modes",
+            "unknown",
+            "使用方式不可识别",
+            "A way of access is not recognised",
+        )]);
+        return refused(e, form, d);
     };
     let input = ApplicationInput {
         kind,
@@ -1469,13 +1499,6 @@ impl PolicyForm {
     }
 }
 
-fn may_set_policy(p: &Principal, code: &str) -> bool {
-    p.has_role(Role::SystemAdmin)
-        || p.authority_regions()
-            .iter()
-            .any(|r| gongshu_core::region::region_contains(r, code))
-}
-
 async fn policy_page(
     s: &AppState,
     ctx: &Ctx,
@@ -1494,7 +1517,7 @@ async fn policy_page(
     let mut r = render(&PolicyPage {
         ctx,
         csrf: ctx.csrf.as_deref().unwrap_or(""),
-        may_edit: may_set_policy(p, code),
+        may_edit: gongshu_app::policies::may_set_region_policy(p, code),
         p: policy,
         form,
         history,
@@ -1699,9 +1722,18 @@ async fn new_update_page(
     r
 }
 
+/// The authority, or a provider's data administrator, records a catalog update.
+fn may_record_updates(p: &Principal) -> bool {
+    !p.authority_regions().is_empty() || p.has_role(Role::ProviderAdmin)
+}
+
 async fn new_update(State(s): State<AppState>, ctx: Ctx) -> Response {
-    if let Err(r) = signed_in(&ctx) {
-        return *r;
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    if !may_record_updates(p) {
+        return error_page(&ctx, &Error::forbidden());
     }
     new_update_page(&s, &ctx, NewUpdateForm::default(), None, StatusCode::OK).await
 }
@@ -1720,10 +1752,16 @@ async fn record_update(
             .provider_id
             .parse()
             .map_err(|_| Error::not_found("提供单位", "Provider"))?;
-        let cause = match f.cause.as_str() {
-            "duties" => UpdateCause::Duties,
-            _ => UpdateCause::Law,
-        };
+        let cause =
+            serde_json::from_value::<UpdateCause>(serde_json::Value::String(f.cause.clone()))
+                .map_err(|_| {
+                    Error::validation(vec![FieldError::new(
+                        "cause",
+                        "unknown",
+                        "请选择原因：法律法规或职能变化",
+                        "Choose a cause: a law or the duties changed",
+                    )])
+                })?;
         let received_on = if f.received_on.trim().is_empty() {
             None
         } else {

@@ -778,6 +778,12 @@ async fn an_application_runs_its_course_through_the_console_pages() {
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
 
+    // The applicant sees that staff acted, not which official.
+    let (_, html) = page_as(&t, &user, &app_page).await;
+    assert!(
+        html.contains("工作人员") && !html.contains("省大数据局管理员") && html.contains("张三"),
+        "{html}"
+    );
     let provider = session(&t, "page-provider").await;
     let (_, html) = page_as(&t, &provider, &app_page).await;
     assert!(

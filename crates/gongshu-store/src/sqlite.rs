@@ -2628,14 +2628,18 @@ impl Store for SqliteStore {
         } else {
             "reminded_for"
         };
-        let table = match of {
-            DeadlineOf::Application => "applications",
-            DeadlineOf::AttributeChange => "attribute_changes",
-            DeadlineOf::CatalogUpdate => "catalog_updates",
+        // Only while the item still waits: one decided meanwhile gets no notice.
+        let (table, waiting) = match of {
+            DeadlineOf::Application => (
+                "applications",
+                "state IN ('formal_check', 'with_provider', 'disputed')",
+            ),
+            DeadlineOf::AttributeChange => ("attribute_changes", "state = 'pending'"),
+            DeadlineOf::CatalogUpdate => ("catalog_updates", "state = 'open'"),
         };
         let due = due_on.to_string();
         let done = sqlx::query(&format!(
-            "UPDATE {table} SET {column} = ?1 WHERE id = ?2 AND due_on = ?1 \
+            "UPDATE {table} SET {column} = ?1 WHERE id = ?2 AND due_on = ?1 AND {waiting} \
              AND ({column} IS NULL OR {column} <> ?1)"
         ))
         .bind(&due)
