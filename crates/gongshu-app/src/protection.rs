@@ -521,3 +521,114 @@ impl App {
         ))
     }
 }
+
+/// Rows a k-anonymity report reads on demand; a larger table wants a batch job.
+const K_REPORT_MAX_ROWS: u64 = 5_000_000;
+
+/// What a k-anonymity report is asked about.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct KReportQuery {
+    /// Quasi-identifiers, comma-separated (e.g. 街道,年龄段,性别).
+    pub quasi: String,
+    /// The threshold (5 by default).
+    pub k: Option<usize>,
+    /// A sensitive column, for l-diversity.
+    pub sensitive: Option<String>,
+}
+
+impl App {
+    /// The re-identification risk of the open version the public would get, over the
+    /// quasi-identifiers the provider picks (GB/T 37964 K-匿名, with l-diversity). For
+    /// the entry's provider, the authority and auditors of its region.
+    pub async fn k_anonymity_report(
+        &self,
+        caller: &Principal,
+        resource_id: &str,
+        q: KReportQuery,
+    ) -> Result<gongshu_data::deident::KReport> {
+        use futures::StreamExt as _;
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
+        if !can_view_working_copy(caller, scope(&dataset)) {
+            return Err(Error::not_found("资源", "Resource"));
+        }
+        let raw: Manifest = resource
+            .current_manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .filter(|m: &Manifest| m.parquet.is_some())
+            .ok_or_else(|| Error::not_found("数据表", "Table"))?;
+        let quasi: Vec<String> = q
+            .quasi
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (manifest, path) = match self.open_table(&resource, &dataset, &raw, false).await? {
+            Some((open, hash)) => (
+                Manifest {
+                    rows: open.rows,
+                    columns: open.columns,
+                    parquet: Some(open.file),
+                    ..raw.clone()
+                },
+                gongshu_data::Versions::open_path(&resource.id, raw.version, &hash),
+            ),
+            None => (
+                raw.clone(),
+                gongshu_data::Versions::parquet_path(&resource.id, raw.version),
+            ),
+        };
+        let wanted: Vec<&String> = quasi.iter().chain(q.sensitive.iter()).collect();
+        let known: Vec<&str> = manifest.columns.iter().map(|c| c.name.as_str()).collect();
+        if quasi.is_empty() || wanted.iter().any(|c| !known.contains(&c.as_str())) {
+            return Err(Error::validation(vec![FieldError::new(
+                "quasi",
+                "unknown_column",
+                "请选择公开版本中存在的准标识符列",
+                "Pick quasi-identifiers among the open version's columns",
+            )]));
+        }
+        if manifest.rows > K_REPORT_MAX_ROWS {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("数据超过 {K_REPORT_MAX_ROWS} 行，无法即时计算"),
+                format!("More than {K_REPORT_MAX_ROWS} rows: too many for a report on demand"),
+            ));
+        }
+        let mut stream = self
+            .data
+            .versions
+            .stream_parquet(&path, &manifest, 65_536)
+            .await
+            .map_err(|e| {
+                tracing::error!(resource = %resource.id, error = %e, "reading for a k-anonymity report");
+                Error::internal()
+            })?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|_| Error::internal())?;
+            // Only the columns the report needs stay in memory.
+            let indices: Vec<usize> = wanted
+                .iter()
+                .filter_map(|c| batch.schema().index_of(c).ok())
+                .collect();
+            batches.push(batch.project(&indices).map_err(|_| Error::internal())?);
+        }
+        let quasi_refs: Vec<&str> = quasi.iter().map(String::as_str).collect();
+        gongshu_data::deident::k_anonymity(
+            &batches,
+            &quasi_refs,
+            q.k.unwrap_or(5).max(1),
+            q.sensitive.as_deref(),
+        )
+        .map_err(|e| {
+            tracing::warn!(resource = %resource.id, error = %e, "k-anonymity report");
+            Error::new(
+                ErrorCode::BadRequest,
+                "无法计算该报告",
+                "The report cannot be computed",
+            )
+        })
+    }
+}

@@ -13,7 +13,9 @@ use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
 use futures::StreamExt;
 use gongshu_app::data::{Attribution, JobView, OnReject, Readable, ResourceView, Upload, Uploader};
-use gongshu_app::protection::{ColumnClasses, ColumnConfirmation, EffectiveRules, RulesInput};
+use gongshu_app::protection::{
+    ColumnClasses, ColumnConfirmation, EffectiveRules, KReportQuery, RulesInput,
+};
 use gongshu_core::access::AccessMode;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::Versions;
@@ -36,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/resources/{id}/rows", get(rows))
         .route("/resources/{id}/columns", get(columns).put(confirm_columns))
         .route("/resources/{id}/rules", get(rules).put(set_rules))
+        .route("/resources/{id}/k-anonymity", get(k_anonymity))
         .route("/sql", post(sql))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/{decision}", post(decide_job))
@@ -234,6 +237,33 @@ async fn set_rules(
     Ok(Json(
         s.app
             .set_resource_rules(p, &id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The re-identification risk of the open version over chosen quasi-identifiers
+/// (`?quasi=街道,年龄段&k=5&sensitive=病种`): equivalence classes, records in classes
+/// under k and their share, the largest risk (1 / smallest class), class-size
+/// histogram, and l-diversity of a sensitive column (GB/T 37964).
+#[utoipa::path(get, path = "/api/v1/resources/{id}/k-anonymity", tag = "data",
+    params(("quasi" = String, Query, description = "Quasi-identifier columns, comma-separated"),
+        ("k" = Option<usize>, Query, description = "Threshold, 5 by default"),
+        ("sensitive" = Option<String>, Query, description = "A sensitive column, for l-diversity")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn k_anonymity(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    q: Result<Query<KReportQuery>, QueryRejection>,
+) -> ApiResult<Json<gongshu_data::deident::KReport>> {
+    let p = ctx.principal()?;
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    Ok(Json(
+        s.app
+            .k_anonymity_report(p, &id, q)
             .await
             .map_err(|e| ctx.fail(e))?,
     ))
@@ -1011,7 +1041,7 @@ fn tokio_util_stream(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(list_resources, get_resource, upload, get_job, decide_job, rows, sql, download,
-        columns, confirm_columns, rules, set_rules),
+        columns, confirm_columns, rules, set_rules, k_anonymity),
     components(schemas(ResourceView, JobView, ColumnClasses, ColumnConfirmation,
         EffectiveRules, RulesInput)),
     tags((name = "data"))

@@ -3847,3 +3847,54 @@ async fn rules_decide_the_open_version_and_required_deidentification_holds() {
     );
     assert!(!body.to_string().contains("欧阳金丝雀"));
 }
+
+/// Issue 5: the k-anonymity report of the open version over quasi-identifiers the
+/// provider picks, for the provider and the authority only.
+#[tokio::test]
+async fn the_k_anonymity_report_measures_the_open_version() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let dataset = published_entry(&t, &provider, entry("匿名度测试")).await;
+    let mut csv = String::from("街道,年龄段,病种\n");
+    for (street, n) in [("历下", 6), ("市中", 5), ("槐荫", 1)] {
+        for i in 0..n {
+            csv.push_str(&format!("{street},30-39,{}\n", ["感冒", "肺炎"][i % 2]));
+        }
+    }
+    let rid = ingest_ok(&t, dataset, &provider, "k.csv", csv.as_bytes(), &[]).await["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report =
+        format!("/api/v1/resources/{rid}/k-anonymity?quasi=街道,年龄段&k=5&sensitive=病种");
+    let (s, r) = t.get(&report, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            &r["records"],
+            &r["classes"],
+            &r["smallest_class"],
+            &r["records_below_k"]
+        ),
+        (&json!(12), &json!(3), &json!(1), &json!(1)),
+        "{r}"
+    );
+    assert_eq!(
+        (&r["max_risk"], &r["l_diversity"]),
+        (&json!(1.0), &json!(1))
+    );
+    let authority = t.token("demo-authority").await;
+    assert_eq!(t.get(&report, Some(&authority)).await.0, StatusCode::OK);
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    assert_eq!(
+        t.get(&report, Some(&citizen)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, body) = t
+        .get(
+            &format!("/api/v1/resources/{rid}/k-anonymity?quasi=没有"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
