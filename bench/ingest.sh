@@ -149,6 +149,11 @@ for enc in utf8 gbk; do
   j="$work/gongshu-$enc-$RUNS.json"
   rows=$(jq -r '.rows' "$j"); rejected=$(jq -r '.rejected // 0' "$j")
   [ "$rows" = "$ROWS" ] || note "gongshu import reported $rows rows for $ROWS in the file"
-  row "gongshu import ($enc)" "$file" "$rows" "dataset $CODE, rejected $rejected" "${times[@]}"
+  # Protection's share (issue 5: at most 30 % added): detection and the open version
+  # against reading, checking, encoding and staging, from the job's own stage timings.
+  prot=$(jq -r '.timings | if . == null then "no timings" else
+      "read \(.read_ms) ms, detect \(.detect_ms) ms, publish with open version \(.publish_ms) ms: protection adds \(((.detect_ms + .publish_ms) * 1000 / .read_ms | floor) / 10) %" end' "$j")
+  personal=$(jq -r '[.personal_columns[]? | "\(.column)=\(.kind)"] | join(" ")' "$j")
+  row "gongshu import ($enc)" "$file" "$rows" "dataset $CODE, rejected $rejected; $prot; personal: $personal" "${times[@]}"
   rm -rf "$work/gongshu-$enc-"*/   # the stored copies are large; keep the JSON and timings
 done

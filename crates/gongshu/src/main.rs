@@ -671,6 +671,8 @@ async fn import(args: ImportArgs) -> Result<()> {
             "rejected": view.rows_rejected,
             "rejected_rows": view.rejected.iter().take(100).collect::<Vec<_>>(),
             "source": view.source,
+            "personal_columns": view.personal_columns,
+            "timings": view.timings,
             "error": view.error,
             "seconds": seconds,
         });
