@@ -4,6 +4,7 @@
 //! checked too, so the share reported is the whole column's, not the sample's. One pass,
 //! so detection costs one read of the Parquet the ingest has just written.
 
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use futures::{Stream, StreamExt};
@@ -80,35 +81,43 @@ where
                 .collect();
         }
         for (state, array) in columns.iter_mut().zip(batch.columns()) {
-            // A type with no text form (nested lists, binary) holds nothing a
-            // recogniser reads.
-            let Ok(formatter) = ArrayFormatter::try_new(array.as_ref(), &options) else {
-                continue;
-            };
-            let take_sample = !proposed;
+            let take_sample = !proposed && state.sample.len() < SAMPLE_ROWS;
             let check = state
                 .proposal
-                .as_ref()
-                .is_some_and(|p| checkable(p.kind))
-                .then(|| state.proposal.as_ref().map(|p| p.kind))
-                .flatten();
-            for row in 0..array.len() {
-                if array.is_null(row) {
-                    continue;
-                }
-                let text = formatter.value(row).to_string();
+                .map(|p| p.kind)
+                .filter(|k| proposed && checkable(*k));
+            // After the sample, only proposed columns a recogniser can check are read:
+            // the rest of the table costs nothing.
+            if !take_sample && check.is_none() {
+                continue;
+            }
+            let mut visit = |text: &str| {
                 if text.trim().is_empty() || text.len() > MAX_CELL {
-                    continue;
+                    return;
                 }
                 if take_sample {
                     if state.sample.len() < SAMPLE_ROWS {
-                        state.sample.push(text);
+                        state.sample.push(text.to_owned());
                     }
                 } else if let Some(kind) = check {
                     state.checked += 1;
-                    state.matched += u64::from(matches(kind, &text));
+                    state.matched += u64::from(matches(kind, text));
+                }
+            };
+            // Text columns are read in place; others through their display form.
+            if let Some(strings) = array.as_string_opt::<i32>() {
+                strings.iter().flatten().for_each(&mut visit);
+            } else if let Some(strings) = array.as_string_opt::<i64>() {
+                strings.iter().flatten().for_each(&mut visit);
+            } else if let Some(strings) = array.as_string_view_opt() {
+                strings.iter().flatten().for_each(&mut visit);
+            } else if let Ok(formatter) = ArrayFormatter::try_new(array.as_ref(), &options) {
+                for row in (0..array.len()).filter(|r| !array.is_null(*r)) {
+                    visit(&formatter.value(row).to_string());
                 }
             }
+            // A type with no text form (nested lists, binary) holds nothing a
+            // recogniser reads.
         }
         rows_seen += batch.num_rows();
         if !proposed && rows_seen >= SAMPLE_ROWS {

@@ -189,13 +189,42 @@ impl Versions {
             output.clone(),
             Some(crate::ingest::table_writer_properties(128 * 1024)),
         )?;
-        let mut rows = 0u64;
+        // Decoding here and transforming and encoding on a thread of its own keep both
+        // cores busy, as ingest does; the bounded channel keeps memory to a few batches.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+        let encoder = tokio::task::spawn_blocking(move || {
+            let mut rows = 0u64;
+            for batch in rx {
+                let open = deidentifier.apply(&batch)?;
+                rows += open.num_rows() as u64;
+                writer.write(&open)?;
+            }
+            writer.close()?;
+            Ok::<u64, VersionError>(rows)
+        });
+        let mut read_error = None;
         while let Some(batch) = stream.next().await {
-            let open = deidentifier.apply(&batch?)?;
-            rows += open.num_rows() as u64;
-            writer.write(&open)?;
+            match batch {
+                Ok(b) => {
+                    // A closed channel means the encoder failed; its error says why.
+                    if tx.send(b).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
         }
-        writer.close()?;
+        drop(tx);
+        let encoded = encoder
+            .await
+            .map_err(|e| VersionError::Io(std::io::Error::other(e.to_string())))?;
+        if let Some(e) = read_error {
+            return Err(e.into());
+        }
+        let rows = encoded?;
         let file = self
             .put_file(
                 &Self::open_path(key, manifest.version, rules_hash),

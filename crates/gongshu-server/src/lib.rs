@@ -76,6 +76,8 @@ pub struct Bootstrap {
     pub public_url: Option<String>,
     /// The mail server for e-mail notifications; none sends no e-mail.
     pub smtp: Option<gongshu_app::delivery::SmtpSettings>,
+    /// The master key; none makes one for this process only (and says so).
+    pub master_key: Option<gongshu_app::MasterKey>,
 }
 
 /// What start-up did, for the operator's log.
@@ -114,6 +116,13 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
             .trim_end_matches('/')
             .to_owned(),
         smtp: boot.smtp.clone(),
+        master_key: boot.master_key.clone().unwrap_or_else(|| {
+            tracing::warn!(
+                "no master key (--key-file or GONGSHU_MASTER_KEY): using one for this process \
+                 only, so pseudonyms of open versions computed now will differ after a restart"
+            );
+            gongshu_app::MasterKey::ephemeral()
+        }),
         ..Settings::default()
     };
     let app = App::new(Arc::new(store), settings, data);

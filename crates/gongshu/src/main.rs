@@ -134,6 +134,28 @@ struct DataArgs {
     /// Where the platform keeps its data.
     #[arg(long, env = "GONGSHU_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// The master key every per-dataset secret (pseudonyms, format-preserving
+    /// encryption) is derived from: a file holding 64 hex digits or base64 of 32 bytes,
+    /// kept outside the data directory. GONGSHU_MASTER_KEY may hold the key itself.
+    #[arg(long, env = "GONGSHU_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// The master key from `--key-file` or GONGSHU_MASTER_KEY; none when neither is set.
+    fn master_key(&self) -> Result<Option<gongshu_app::MasterKey>> {
+        let text = match (&self.key_file, std::env::var("GONGSHU_MASTER_KEY")) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the key file {}", path.display()))?,
+            (None, Ok(key)) => key,
+            (None, Err(_)) => return Ok(None),
+        };
+        gongshu_app::MasterKey::parse(&text)
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the master key must be 64 hex digits or base64 of 32 bytes")
+            })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +401,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 url,
                 from: args.mail_from.clone(),
             }),
+        master_key: args.data.master_key()?,
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -477,7 +500,11 @@ fn read_password() -> Result<(String, bool)> {
 }
 
 async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
-    let (app, _) = gongshu_server::open_app(&data.data_dir, &Bootstrap::default()).await?;
+    let boot = Bootstrap {
+        master_key: data.master_key()?,
+        ..Bootstrap::default()
+    };
+    let (app, _) = gongshu_server::open_app(&data.data_dir, &boot).await?;
     Ok(app)
 }
 
