@@ -168,7 +168,7 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(|| Error::not_found("信息资源", "Dataset"))?;
-        let cap = self.policy.cap(published.doc.grade);
+        let cap = self.grade_caps().await?.cap(published.doc.grade);
         let applicable = match input.kind {
             GrantKind::Open => {
                 published.doc.open_type == OpenType::Conditional

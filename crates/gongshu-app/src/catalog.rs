@@ -75,7 +75,8 @@ impl App {
                 caller,
                 facts,
                 AccessMode::Metadata,
-                &self.policy,
+                // The metadata decision on an unpublished entry never reaches the cap.
+                &gongshu_core::catalog::GradeCapPolicy::default(),
                 Held::nothing(self.now()),
             ),
             View::Denied(_)
@@ -148,7 +149,7 @@ impl App {
             return Err(Error::forbidden());
         }
         draft.normalize();
-        draft.validate(&self.policy)?;
+        draft.validate(&self.grade_caps().await?)?;
         let category_code = draft.category.code();
         if let Some(code) = code
             && (!is_resource_code(code) || !code.starts_with(&format!("{category_code}/")))
@@ -190,7 +191,7 @@ impl App {
         }
         let status = next_status(d.status, Step::Edit)?;
         draft.normalize();
-        draft.validate(&self.policy)?;
+        draft.validate(&self.grade_caps().await?)?;
         if let Some(published) = self.store.get_published(id).await.map_err(store_error)?
             && !crate::changes::same_attributes(&published.doc, &draft)
         {
@@ -276,7 +277,7 @@ impl App {
                 ));
             }
             // The policy may have tightened since the draft was written.
-            d.doc.validate(&self.policy)?;
+            d.doc.validate(&self.grade_caps().await?)?;
         }
         let review = matches!(step, Step::Approve | Step::Reject | Step::Withdraw);
         let publication = match step {

@@ -150,13 +150,14 @@ impl App {
                     "Only a published entry changes its open or share type this way; edit a draft directly",
                 )
             })?;
-        let (next, route) = input.apply_to(&published.doc, &self.policy)?;
+        let caps = self.grade_caps().await?;
+        let (next, route) = input.apply_to(&published.doc, &caps)?;
         let carried = if d.status == DatasetStatus::Published {
             None
         } else {
             let mut draft = d.doc.clone();
             carry_attributes(&next, &mut draft);
-            draft.validate(&self.policy)?;
+            draft.validate(&caps)?;
             Some(draft)
         };
         Ok((published.doc, next, route, carried))

@@ -461,6 +461,7 @@ impl App {
             .await
             .map_err(store_error)?;
         let doc = published.as_ref().map_or(&dataset.doc, |p| &p.doc);
+        let caps = self.grade_caps().await?;
         let facts = EntryFacts {
             scope: scope(dataset),
             published: published.is_some(),
@@ -473,7 +474,7 @@ impl App {
             caller,
             facts,
             mode,
-            &self.policy,
+            &caps,
             Held {
                 grants: &grants,
                 now,
@@ -482,13 +483,7 @@ impl App {
         // The grant that let the caller in, if it took one: its use is counted.
         let allows = |v: View| !matches!(v, View::Denied(_));
         let used = (allows(view)
-            && !allows(decide(
-                caller,
-                facts,
-                mode,
-                &self.policy,
-                Held::nothing(now),
-            )))
+            && !allows(decide(caller, facts, mode, &caps, Held::nothing(now))))
         .then(|| {
             let wanted = mode.grant_mode()?;
             held.iter()

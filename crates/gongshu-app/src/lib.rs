@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use gongshu_core::Error;
-use gongshu_core::catalog::GradeCapPolicy;
 use gongshu_store::{Store, StoreError};
 
 pub use gongshu_core;
@@ -33,7 +32,6 @@ pub use gongshu_store;
 #[derive(Debug, Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub policy: Arc<GradeCapPolicy>,
     pub settings: Settings,
     /// Bounds concurrent password verifications: each argon2id run takes ~19 MiB and a
     /// core, so a flood of logins must queue instead of exhausting the machine.
@@ -138,7 +136,6 @@ impl App {
         Self {
             data,
             store,
-            policy: Arc::new(GradeCapPolicy::default()),
             settings,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
         }

@@ -632,3 +632,87 @@ impl App {
         })
     }
 }
+
+/// The grade → cap table as the province's authority set it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GradeCapsView {
+    #[schema(value_type = Object)]
+    pub caps: gongshu_core::catalog::GradeCapPolicy,
+    /// `platform` for the table that ships, `authority` once edited.
+    pub source: String,
+    pub history: Vec<crate::views::EventView>,
+}
+
+/// A new grade → cap table, with the reason recorded.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GradeCapsInput {
+    #[schema(value_type = Object)]
+    pub caps: gongshu_core::catalog::GradeCapPolicy,
+    pub reason: String,
+}
+
+impl App {
+    /// The grade → cap table in force: the authority's, or the default that ships. Read
+    /// from the store each time, so every node applies an edit at once.
+    pub(crate) async fn grade_caps(&self) -> Result<gongshu_core::catalog::GradeCapPolicy> {
+        match self.store.grade_caps().await.map_err(store_error)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                tracing::error!(error = %e, "stored grade caps unreadable");
+                Error::internal()
+            }),
+            None => Ok(gongshu_core::catalog::GradeCapPolicy::default()),
+        }
+    }
+
+    /// The table in force and its history. Public: it says what may be opened at all.
+    pub async fn grade_caps_view(&self) -> Result<GradeCapsView> {
+        let edited = self
+            .store
+            .grade_caps()
+            .await
+            .map_err(store_error)?
+            .is_some();
+        Ok(GradeCapsView {
+            caps: self.grade_caps().await?,
+            source: if edited { "authority" } else { "platform" }.into(),
+            history: self.history("grade_caps", "province").await?,
+        })
+    }
+
+    /// The province's authority (an authority administrator of a province-level region)
+    /// or a system administrator edits the table, with a reason. It applies on catalog
+    /// edits, attribute changes and at access time from the next request on.
+    pub async fn set_grade_caps(
+        &self,
+        caller: &Principal,
+        input: GradeCapsInput,
+    ) -> Result<GradeCapsView> {
+        let provincial = caller
+            .authority_regions()
+            .iter()
+            .any(|r| r.len() == 6 && r.ends_with("0000"));
+        if !(provincial || caller.has_role(gongshu_core::types::Role::SystemAdmin)) {
+            return Err(Error::forbidden());
+        }
+        let mut problems = input.caps.problems();
+        let reason = input.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2000 {
+            problems.push(FieldError::new(
+                "reason",
+                "required",
+                "请说明调整理由（不超过2000字）",
+                "State the reason (at most 2000 characters)",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+        let json = serde_json::to_string(&input.caps).map_err(|_| Error::internal())?;
+        self.store
+            .put_grade_caps(&json, caller.user_id, reason, self.now())
+            .await
+            .map_err(store_error)?;
+        self.grade_caps_view().await
+    }
+}

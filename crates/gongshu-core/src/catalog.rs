@@ -169,6 +169,59 @@ impl GradeCapPolicy {
     pub fn allows(&self, grade: Grade, open: OpenType) -> bool {
         open.rank() >= self.cap(grade).max_open.rank()
     }
+
+    /// What makes an edited table unusable: every grade once; core data never opened
+    /// (数据安全法 §21, stricter management of 国家核心数据); and no grade more open, or
+    /// less protected, than a grade below it in sensitivity.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        for g in Grade::ALL {
+            let n = self.caps.iter().filter(|(x, _)| x == g).count();
+            if n != 1 {
+                e.push(FieldError::new(
+                    format!("caps.{}", g.as_str()),
+                    if n == 0 { "required" } else { "duplicate" },
+                    format!("“{}”应当且只能出现一次", g.label_zh()),
+                    format!("{} must appear exactly once", g.label_en()),
+                ));
+            }
+        }
+        if self.cap(Grade::Core).max_open != OpenType::None {
+            e.push(FieldError::new(
+                "caps.core",
+                "core_closed",
+                "核心数据不得开放",
+                "Core data is never opened",
+            ));
+        }
+        let mut by_sensitivity: Vec<Grade> = Grade::ALL.to_vec();
+        by_sensitivity.sort();
+        for pair in by_sensitivity.windows(2) {
+            let (lower, higher) = (self.cap(pair[0]), self.cap(pair[1]));
+            let more_open = higher.max_open.rank() < lower.max_open.rank();
+            let less_protected = higher.max_open == lower.max_open
+                && lower.deidentify
+                && !higher.deidentify
+                && higher.max_open != OpenType::None;
+            if more_open || less_protected {
+                e.push(FieldError::new(
+                    format!("caps.{}", pair[1].as_str()),
+                    "order",
+                    format!(
+                        "“{}”的开放上限不得宽于“{}”",
+                        pair[1].label_zh(),
+                        pair[0].label_zh()
+                    ),
+                    format!(
+                        "{} may not be opened more freely than {}",
+                        pair[1].label_en(),
+                        pair[0].label_en()
+                    ),
+                ));
+            }
+        }
+        e
+    }
 }
 
 fn required(errs: &mut Vec<FieldError>, field: &str, value: &str, zh: &str, en: &str) {
@@ -490,6 +543,36 @@ pub fn next_status(current: DatasetStatus, step: Step) -> Result<DatasetStatus, 
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn an_edited_cap_table_keeps_every_grade_and_the_order() {
+        use super::{GradeCap, GradeCapPolicy};
+        use crate::types::OpenType;
+        assert!(GradeCapPolicy::default().problems().is_empty());
+        let codes = |p: &GradeCapPolicy| -> Vec<(String, &'static str)> {
+            p.problems()
+                .into_iter()
+                .map(|f| (f.field, f.code))
+                .collect()
+        };
+        // Stricter for general data: allowed.
+        let mut stricter = GradeCapPolicy::default();
+        stricter.caps[5].1 = GradeCap {
+            max_open: OpenType::Conditional,
+            deidentify: true,
+        };
+        assert_eq!(codes(&stricter), []);
+        // General 3 opened without conditions while general 2 needs them: refused.
+        let mut looser = GradeCapPolicy::default();
+        looser.caps[3].1.max_open = OpenType::Unconditional;
+        assert_eq!(codes(&looser), [("caps.general3".to_owned(), "order")]);
+        let mut open_core = GradeCapPolicy::default();
+        open_core.caps[0].1.max_open = OpenType::Conditional;
+        assert!(codes(&open_core).contains(&("caps.core".to_owned(), "core_closed")));
+        let mut missing = GradeCapPolicy::default();
+        missing.caps.pop();
+        assert!(codes(&missing).contains(&("caps.general1".to_owned(), "required")));
+    }
+
     use super::*;
 
     pub(crate) fn sample() -> DatasetDraft {

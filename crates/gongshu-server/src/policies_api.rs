@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::{Json, Router, routing::get};
 use bytes::Bytes;
 use gongshu_app::policies::{EffectivePolicy, RegionPolicy, RegionPolicyInput};
+use gongshu_app::protection::{GradeCapsInput, GradeCapsView};
 
 use crate::AppState;
 use crate::api::json_body;
@@ -15,7 +16,9 @@ use crate::error::{ApiError, ErrorBody};
 type ApiResult<T> = Result<T, ApiError>;
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/regions/{code}/policy", get(show).put(update))
+    Router::new()
+        .route("/regions/{code}/policy", get(show).put(update))
+        .route("/grade-caps", get(caps).put(set_caps))
 }
 
 /// The settings in force in a region, where each comes from (the region, a region above
@@ -59,9 +62,48 @@ async fn update(
     ))
 }
 
+/// The grade → cap table (分类分级): for each grade, the most open type allowed and
+/// whether opening requires de-identification. Public: it says what may be opened at all.
+#[utoipa::path(get, path = "/api/v1/grade-caps", tag = "regions",
+    responses((status = 200, body = GradeCapsView)))]
+async fn caps(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<GradeCapsView>> {
+    Ok(Json(
+        s.app.grade_caps_view().await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// Replace the table (the province's authority, or a system administrator), with a
+/// reason: every grade once, core data never opened, no grade more open than a less
+/// sensitive one. It applies from the next request on.
+#[utoipa::path(put, path = "/api/v1/grade-caps", tag = "regions",
+    request_body = GradeCapsInput, security(("bearer" = [])),
+    responses((status = 200, body = GradeCapsView), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_caps(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<GradeCapsView>> {
+    let p = ctx.principal()?;
+    let input: GradeCapsInput = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .set_grade_caps(p, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(show, update),
-    components(schemas(EffectivePolicy, RegionPolicy, RegionPolicyInput))
+    paths(show, update, caps, set_caps),
+    components(schemas(
+        EffectivePolicy,
+        RegionPolicy,
+        RegionPolicyInput,
+        GradeCapsView,
+        GradeCapsInput
+    ))
 )]
 pub(crate) struct PoliciesApiDoc;

@@ -3898,3 +3898,78 @@ async fn the_k_anonymity_report_measures_the_open_version() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+/// Issue 5, grading: the province's authority edits the grade → cap table with a
+/// reason; the gate applies it from the next request on; a city authority cannot, and
+/// a table that would open core data or invert the order is refused.
+#[tokio::test]
+async fn the_province_edits_the_grade_caps_and_the_gate_follows() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let dataset = published_entry(&t, &provider, entry("分级上限测试")).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let rid = ingest_ok(&t, dataset, &provider, "a.csv", csv.as_bytes(), &[]).await["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows = format!("/api/v1/resources/{rid}/rows");
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+
+    let (s, table) = t.get("/api/v1/grade-caps", None).await;
+    assert_eq!(s, StatusCode::OK, "{table}");
+    assert_eq!(table["source"], "platform");
+    let mut caps = table["caps"].clone();
+    // General 1 now opens only on conditions.
+    for entry in caps["caps"].as_array_mut().unwrap() {
+        if entry[0] == "general1" {
+            entry[1] = json!({"max_open": "conditional", "deidentify": true});
+        }
+    }
+    let city = t
+        .user_with_role(
+            "jn-authority",
+            "authority_admin",
+            Some(t.org_id("济南市大数据局").await),
+            Some("370100"),
+        )
+        .await;
+    let body = json!({"caps": caps, "reason": "鲁数发〔2026〕X号调整分级开放上限"});
+    assert_eq!(
+        t.put("/api/v1/grade-caps", Some(&city), body.clone())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let mut open_core = caps.clone();
+    for entry in open_core["caps"].as_array_mut().unwrap() {
+        if entry[0] == "core" {
+            entry[1] = json!({"max_open": "unconditional", "deidentify": true});
+        }
+    }
+    let (s, refused) = t
+        .put(
+            "/api/v1/grade-caps",
+            Some(&authority),
+            json!({"caps": open_core, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(error_fields(&refused).contains(&"caps.core"), "{refused}");
+    assert_eq!(
+        t.get(&rows, None).await.0,
+        StatusCode::OK,
+        "nothing changed"
+    );
+
+    let (s, saved) = t.put("/api/v1/grade-caps", Some(&authority), body).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    assert_eq!(saved["source"], "authority");
+    assert_eq!(
+        saved["history"][0]["reason"],
+        "鲁数发〔2026〕X号调整分级开放上限"
+    );
+    // The entry was published unconditionally under the old table: capped at once.
+    let (s, body) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+}

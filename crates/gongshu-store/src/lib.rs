@@ -257,6 +257,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor_id: i64,
         at: DateTime<Utc>,
     ) -> Result<Vec<ColumnClassRow>>;
+    /// The grade → cap table the authority set (JSON), if it did.
+    async fn grade_caps(&self) -> Result<Option<String>>;
+    /// Replaces the grade → cap table, with an event carrying the reason.
+    async fn put_grade_caps(
+        &self,
+        caps: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// The provider's de-identification rules for a resource (JSON), if any.
     async fn resource_rules(&self, resource_id: &str) -> Result<Option<String>>;
     /// Replaces a resource's rules, with an event carrying the reason.

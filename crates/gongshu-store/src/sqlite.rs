@@ -2746,6 +2746,49 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    async fn grade_caps(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT caps FROM grade_caps WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_grade_caps(
+        &self,
+        caps: &str,
+        actor_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO grade_caps (id, caps, updated_by, updated_at) VALUES (1, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET caps = excluded.caps, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+        )
+        .bind(caps)
+        .bind(actor_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(actor_id),
+                object_type: "grade_caps",
+                object_id: "province",
+                action: "updated",
+                reason,
+                detail: caps.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn resource_rules(&self, resource_id: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT rules FROM resource_rules WHERE resource_id = ?")
