@@ -716,3 +716,83 @@ impl App {
         self.grade_caps_view().await
     }
 }
+
+/// An entry in the important-data catalog (重要数据目录): graded important or core, or
+/// holding a data item so graded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportantEntry {
+    pub dataset_id: i64,
+    pub code: String,
+    pub title: String,
+    pub provider_id: i64,
+    pub region_code: String,
+    pub status: gongshu_core::types::DatasetStatus,
+    pub grade: gongshu_core::types::Grade,
+    /// The items graded important or core, with their grade.
+    #[schema(value_type = Object)]
+    pub items: Vec<(String, gongshu_core::types::Grade)>,
+}
+
+impl App {
+    /// The important-data catalog of the regions the caller oversees (authorities and
+    /// auditors; every region for a system administrator): working copies included,
+    /// since important data must be known before it is ever published (SD-BIGDATA §34,
+    /// 数据安全法 §21).
+    pub async fn important_data(&self, caller: &Principal) -> Result<Vec<ImportantEntry>> {
+        use gongshu_core::types::Grade;
+        let mut prefixes: Vec<String> = caller
+            .oversight_regions()
+            .iter()
+            .filter_map(|r| gongshu_core::region::RegionCode::parse(r))
+            .map(|r| r.prefix().to_owned())
+            .collect();
+        if caller.has_role(gongshu_core::types::Role::SystemAdmin) {
+            prefixes = vec![String::new()];
+        }
+        if prefixes.is_empty() {
+            return Err(Error::forbidden());
+        }
+        let important = |g: Grade| g >= Grade::Important;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .list_working(&gongshu_store::WorkingQuery {
+                    provider_ids: Vec::new(),
+                    region_prefixes: prefixes.clone(),
+                    status: None,
+                    limit: 500,
+                    offset,
+                })
+                .await
+                .map_err(store_error)?;
+            let n = page.items.len() as i64;
+            for d in page.items {
+                let items: Vec<(String, Grade)> = d
+                    .doc
+                    .items
+                    .iter()
+                    .filter(|i| important(i.grade))
+                    .map(|i| (i.name.clone(), i.grade))
+                    .collect();
+                if important(d.doc.grade) || !items.is_empty() {
+                    out.push(ImportantEntry {
+                        dataset_id: d.id,
+                        code: d.code.clone(),
+                        title: d.doc.title.clone(),
+                        provider_id: d.provider_id,
+                        region_code: d.region_code.clone(),
+                        status: d.status,
+                        grade: d.doc.grade,
+                        items,
+                    });
+                }
+            }
+            if n < 500 {
+                return Ok(out);
+            }
+            offset += n;
+        }
+    }
+}

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::{Json, Router, routing::get};
 use bytes::Bytes;
 use gongshu_app::policies::{EffectivePolicy, RegionPolicy, RegionPolicyInput};
-use gongshu_app::protection::{GradeCapsInput, GradeCapsView};
+use gongshu_app::protection::{GradeCapsInput, GradeCapsView, ImportantEntry};
 
 use crate::AppState;
 use crate::api::json_body;
@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/regions/{code}/policy", get(show).put(update))
         .route("/grade-caps", get(caps).put(set_caps))
+        .route("/important-data", get(important_data))
 }
 
 /// The settings in force in a region, where each comes from (the region, a region above
@@ -95,9 +96,25 @@ async fn set_caps(
     ))
 }
 
+/// The important-data catalog (重要数据目录) of the regions the caller oversees: entries
+/// graded important or core, or holding items so graded, working copies included. For
+/// authorities and auditors.
+#[utoipa::path(get, path = "/api/v1/important-data", tag = "regions",
+    security(("bearer" = [])),
+    responses((status = 200, body = [ImportantEntry]), (status = 403, body = ErrorBody)))]
+async fn important_data(
+    State(s): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<Json<Vec<ImportantEntry>>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.important_data(p).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(show, update, caps, set_caps),
+    paths(show, update, caps, set_caps, important_data),
     components(schemas(
         EffectivePolicy,
         RegionPolicy,

@@ -3973,3 +3973,43 @@ async fn the_province_edits_the_grade_caps_and_the_gate_follows() {
     let (s, body) = t.get(&rows, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
 }
+
+/// Issue 5: the important-data catalog lists entries graded important or core, or with
+/// items so graded, drafts included, for the authority and auditors only.
+#[tokio::test]
+async fn the_important_data_catalog_is_for_the_authority_and_auditors() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let mut body = entry("重要数据目录测试");
+    body["items"][1]["grade"] = json!("important");
+    body["grade"] = json!("important");
+    body["open_type"] = json!("none");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限于履行监管职责");
+    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{draft}");
+    for who in ["demo-authority", "demo-auditor"] {
+        let (s, list) = t
+            .get("/api/v1/important-data", Some(&t.token(who).await))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{who}: {list}");
+        let found = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["title"] == "重要数据目录测试")
+            .unwrap_or_else(|| panic!("{who}: {list}"));
+        assert_eq!(found["items"], json!([["统一社会信用代码", "important"]]));
+        assert_eq!(found["status"], "draft");
+    }
+    for token in [
+        provider,
+        t.user_with_role("citizen", "registered", None, None).await,
+    ] {
+        assert_eq!(
+            t.get("/api/v1/important-data", Some(&token)).await.0,
+            StatusCode::FORBIDDEN
+        );
+    }
+}
