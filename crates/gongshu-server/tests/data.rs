@@ -3555,6 +3555,8 @@ fn leaked(format: &str, body: &[u8]) -> Vec<&'static str> {
 /// provider still reads its own data raw. Keep this test growing as paths are added.
 #[tokio::test]
 async fn no_raw_protected_value_leaves_through_a_public_path() {
+    // Everything logged at info level while the test runs is kept, to be searched too.
+    let logs = LogCapture::install();
     let t = spawn().await;
     let provider = t.token("demo-provider").await;
     let citizen = t.user_with_role("citizen", "registered", None, None).await;
@@ -3714,6 +3716,51 @@ async fn no_raw_protected_value_leaves_through_a_public_path() {
         check(format!("grantee {path}"), "text", &r.body);
     }
     assert_eq!(checked, 58, "every path above was checked");
+    let logged = logs.text();
+    assert!(logged.contains("INFO"), "the log was captured");
+    let found = leaked("text", logged.as_bytes());
+    assert!(found.is_empty(), "the log at info level leaks {found:?}");
+}
+
+/// The process's log at info level, kept in memory. A process has one global
+/// subscriber: the first test to ask installs it, and every later one reads the same
+/// log, which holds what all tests of this binary logged.
+#[derive(Clone)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn install() -> Self {
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = LogCapture(Default::default());
+                let writer = capture.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::INFO)
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone())
+                    .finish();
+                // Another test binary's subscriber cannot exist in this process.
+                let _ = tracing::subscriber::set_global_default(subscriber);
+                capture
+            })
+            .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Issue 5, de-identification rules: the provider's rules decide the open version at
