@@ -55,6 +55,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/catalog-updates/new", get(new_update))
         .route("/console/catalog-updates/{id}", get(catalog_update))
         .route("/console/catalog-updates/{id}/close", post(close_update))
+        .route("/console/resources/{id}/protection", get(protection))
+        .route("/console/resources/{id}/columns", post(confirm_columns))
+        .route("/console/resources/{id}/rules", post(set_rules))
         .route("/console/calendar", get(calendar))
         .route(
             "/console/calendar/{year}",
@@ -1785,6 +1788,205 @@ async fn record_update(
         Err(e) => {
             let status = status_of(e.code);
             new_update_page(&s, &ctx, f, Banner::refused(&ctx, &e), status).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- protection
+
+#[derive(Template)]
+#[template(path = "protection.html")]
+struct ProtectionPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    resource_id: String,
+    columns: gongshu_app::protection::ColumnClasses,
+    rules: gongshu_app::protection::EffectiveRules,
+    /// The provider's rules as JSON, as the form shows them.
+    rules_json: String,
+    banner: Option<Banner>,
+}
+
+impl ProtectionPage<'_> {
+    fn kinds(&self) -> Vec<(&'static str, &'static str)> {
+        gongshu_core::pii::PiiKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.label(self.ctx.lang)))
+            .collect()
+    }
+
+    fn proposed(&self, c: &gongshu_app::protection::ColumnClassView) -> String {
+        match &c.proposed {
+            None => "—".into(),
+            Some(p) => match c.confirmed_share {
+                Some(share) => format!("{}（{:.1}%）", p.kind.label(self.ctx.lang), share * 100.0),
+                None => p.kind.label(self.ctx.lang).to_owned(),
+            },
+        }
+    }
+
+    /// What the column is taken to hold: the confirmation, else the proposal.
+    fn current(&self, c: &gongshu_app::protection::ColumnClassView) -> String {
+        c.confirmed
+            .clone()
+            .or_else(|| c.proposed.map(|p| p.kind.as_str().to_owned()))
+            .unwrap_or_else(|| "none".into())
+    }
+
+    fn rule_of(&self, column: &str) -> String {
+        match self.rules.effective.rule_for(column) {
+            None => self.ctx.t("原样", "as it is").to_owned(),
+            Some(rule) => serde_json::to_string(rule).unwrap_or_default(),
+        }
+    }
+}
+
+async fn protection_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    id: &str,
+    typed_rules: Option<String>,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let found = async {
+        let columns = s.app.column_classes(p, id, None).await?;
+        let rules = s.app.resource_rules(p, id).await?;
+        Ok::<_, Error>((columns, rules))
+    }
+    .await;
+    let (columns, rules) = match found {
+        Ok(r) => r,
+        Err(e) => return error_page(ctx, &e),
+    };
+    let rules_json = typed_rules
+        .unwrap_or_else(|| serde_json::to_string_pretty(&rules.explicit).unwrap_or_default());
+    let mut r = render(&ProtectionPage {
+        ctx,
+        csrf: ctx.csrf.as_deref().unwrap_or(""),
+        resource_id: id.to_owned(),
+        columns,
+        rules,
+        rules_json,
+        banner,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+async fn protection(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    protection_page(
+        &s,
+        &ctx,
+        p,
+        &id,
+        None,
+        Banner::from(&ctx, &q),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn confirm_columns(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let p = match checked(&ctx, &field("_csrf")) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let columns = pairs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("col:").map(|c| (c.to_owned(), v.clone())))
+        .collect();
+    let input = gongshu_app::protection::ColumnConfirmation {
+        version: field("version").parse().unwrap_or_default(),
+        columns,
+    };
+    match s.app.confirm_columns(p, &id, input).await {
+        Ok(_) => done(format!("/console/resources/{id}/protection")),
+        Err(e) => {
+            let status = status_of(e.code);
+            protection_page(&s, &ctx, p, &id, None, Banner::refused(&ctx, &e), status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RulesForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    rules: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn set_rules(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<RulesForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let rules = serde_json::from_str(&f.rules).map_err(|e| {
+            Error::validation(vec![FieldError::new(
+                "rules",
+                "format",
+                format!("规则无法读取：{e}"),
+                format!("The rules do not read: {e}"),
+            )])
+        })?;
+        s.app
+            .set_resource_rules(
+                p,
+                &id,
+                gongshu_app::protection::RulesInput {
+                    rules,
+                    reason: f.reason.clone(),
+                },
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => done(format!("/console/resources/{id}/protection")),
+        Err(e) => {
+            let status = status_of(e.code);
+            protection_page(
+                &s,
+                &ctx,
+                p,
+                &id,
+                Some(f.rules),
+                Banner::refused(&ctx, &e),
+                status,
+            )
+            .await
         }
     }
 }

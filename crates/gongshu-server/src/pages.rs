@@ -196,6 +196,8 @@ struct DatasetPage<'a> {
     ctx: &'a Ctx,
     d: DatasetView,
     resources: Vec<ResourceBlock>,
+    /// The viewer administers the provider's data: links to each resource's protection.
+    manages: bool,
 }
 
 /// A resource on the dataset page: its facts, and for tables the caller may read, the
@@ -298,10 +300,17 @@ async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) ->
     match s.app.public_dataset(id).await {
         Ok(d) => {
             let resources = resource_blocks(&s, &ctx, id).await;
+            let manages = ctx.caller.as_ref().is_some_and(|p| {
+                p.grants.iter().any(|g| {
+                    g.role == gongshu_core::types::Role::ProviderAdmin
+                        && g.org_id == Some(d.provider.id)
+                })
+            });
             render(&DatasetPage {
                 ctx: &ctx,
                 d,
                 resources,
+                manages,
             })
         }
         Err(e) => error_page(&ctx, &e),

@@ -1169,3 +1169,76 @@ async fn a_catalog_update_is_recorded_and_closed_on_the_pages() {
     keep_page(&t, pages.path(), "update-closed", &authority, &page).await;
     assert_valid_html(pages.path());
 }
+
+/// Issue 5 on the pages: the provider sees what each column was taken to hold, confirms
+/// or corrects it and sets rules on one page; the open version follows.
+#[tokio::test]
+async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let (_, draft) = t
+        .post("/api/v1/datasets", Some(&token), entry("保护页面测试"))
+        .await;
+    let dataset = draft["id"].as_i64().unwrap();
+    let csv = "证件号码,姓名,备注\n11010519491231002X,欧阳金丝雀,高血压\n";
+    let job = common::ingest(&t, dataset, &token, "p.csv", csv.as_bytes(), &[]).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let provider = session(&t, "demo-provider").await;
+    let page = format!("/console/resources/{rid}/protection");
+    let (s, html) = page_as(&t, &provider, &page).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("待确认") && html.contains("name=\"col:证件号码\""),
+        "{html}"
+    );
+    let pages = tempfile::tempdir().unwrap();
+    keep_page(&t, pages.path(), "protection", &provider, &page).await;
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("/console/resources/{rid}/columns"),
+        &[
+            ("_csrf", &csrf),
+            ("version", "1"),
+            ("col:证件号码", "resident_id"),
+            ("col:姓名", "name"),
+            ("col:备注", "health"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _, body) = submit_as(
+        &t,
+        &provider,
+        &format!("/console/resources/{rid}/rules"),
+        &[("_csrf", &csrf), ("rules", "{not json"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("{not json"),
+        "the typed rules are kept: {body}"
+    );
+    let rules = r#"{"columns": [{"column": "证件号码", "rule": {"kind": "pseudonym"}}]}"#;
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("/console/resources/{rid}/rules"),
+        &[("_csrf", &csrf), ("rules", rules), ("reason", "按人统计")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, r) = t
+        .get(&format!("/api/v1/resources/{rid}/rules"), Some(&token))
+        .await;
+    assert_eq!(r["personal"]["备注"], "health", "{r}");
+    assert_eq!(r["explicit"]["columns"][0]["rule"]["kind"], "pseudonym");
+    keep_page(&t, pages.path(), "protection-confirmed", &provider, &page).await;
+    // Someone else's provider learns nothing.
+    let other = session(&t, "demo-user").await;
+    let (s, _) = page_as(&t, &other, &page).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_valid_html(pages.path());
+}

@@ -5,6 +5,9 @@
 
 use gongshu_server::{Bootstrap, ServerConfig, open_app, router, serve};
 use reqwest::{Client, Method, StatusCode};
+use std::io::Write as _;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 pub const DEMO_PASSWORD: &str = "demo-password-1";
@@ -185,4 +188,80 @@ pub fn error_fields(body: &Value) -> Vec<&str> {
         .iter()
         .map(|f| f["field"].as_str().unwrap())
         .collect()
+}
+
+/// A multipart body built by hand: the form fields, then `file` last as the API asks.
+pub fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----gongshu-test-8d7f0c2e9b41";
+    let mut body = Vec::with_capacity(bytes.len() + 1024);
+    for (k, v) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        )
+        .unwrap();
+    }
+    write!(
+        body,
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .unwrap();
+    body.extend_from_slice(bytes);
+    write!(body, "\r\n--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+pub async fn upload(
+    t: &TestApp,
+    dataset: i64,
+    token: Option<&str>,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (content_type, body) = multipart(fields, file_name, bytes);
+    let mut req = t
+        .client
+        .post(t.url(&format!("/api/v1/datasets/{dataset}/resources")))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls the job until it leaves queued/running; the bound only keeps a hung job from
+/// hanging the suite.
+pub async fn wait_job(t: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..3000 {
+        let (s, job) = t.get(&format!("/api/v1/jobs/{id}"), Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{job}");
+        if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never finished");
+}
+
+/// Uploads and waits for the job to end.
+pub async fn ingest(
+    t: &TestApp,
+    dataset: i64,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Value {
+    let (s, job) = upload(t, dataset, Some(token), file_name, bytes, fields).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["state"], "queued");
+    wait_job(t, token, job["id"].as_str().unwrap()).await
 }
