@@ -146,6 +146,19 @@ impl App {
     }
 }
 
+/// The reason an editor of a rule or setting must give: present, at most 2000 characters.
+pub(crate) fn missing_reason(reason: &str) -> Option<gongshu_core::FieldError> {
+    let reason = reason.trim();
+    (reason.is_empty() || reason.chars().count() > 2000).then(|| {
+        gongshu_core::FieldError::new(
+            "reason",
+            "required",
+            "请说明理由（不超过2000字）",
+            "State the reason (at most 2000 characters)",
+        )
+    })
+}
+
 /// Maps a store failure to what a user may be told; the details of a backend failure are
 /// logged here and never shown.
 pub(crate) fn store_error(e: StoreError) -> Error {

@@ -202,14 +202,7 @@ impl App {
         self.region(region_code).await?;
         let mut e = Vec::new();
         let reason = input.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 2000 {
-            e.push(FieldError::new(
-                "reason",
-                "required",
-                "请说明调整理由（不超过2000字）",
-                "State the reason (at most 2000 characters)",
-            ));
-        }
+        e.extend(crate::missing_reason(reason));
         for (field, days) in [
             ("policy.formal_check_days", input.policy.formal_check_days),
             ("policy.decision_days", input.policy.decision_days),

@@ -463,14 +463,7 @@ impl App {
             })
             .collect();
         let reason = input.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 2000 {
-            problems.push(FieldError::new(
-                "reason",
-                "required",
-                "请说明设置理由（不超过2000字）",
-                "State the reason (at most 2000 characters)",
-            ));
-        }
+        problems.extend(crate::missing_reason(reason));
         if !problems.is_empty() {
             return Err(Error::validation(problems));
         }
@@ -697,14 +690,7 @@ impl App {
         }
         let mut problems = input.caps.problems();
         let reason = input.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 2000 {
-            problems.push(FieldError::new(
-                "reason",
-                "required",
-                "请说明调整理由（不超过2000字）",
-                "State the reason (at most 2000 characters)",
-            ));
-        }
+        problems.extend(crate::missing_reason(reason));
         if !problems.is_empty() {
             return Err(Error::validation(problems));
         }

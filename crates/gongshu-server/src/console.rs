@@ -127,6 +127,12 @@ macro_rules! object_page {
     };
 }
 
+/// A page with the status it answers with: a refused form is not a 200.
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    *r.status_mut() = status;
+    r
+}
+
 /// After an action, back to the object's page (303, so a reload does not post again).
 fn done(link: String) -> Response {
     Redirect::to(&format!("{link}?done=1")).into_response()
@@ -759,17 +765,18 @@ async fn application_page(
         .iter()
         .map(|&x| action_form(x, ctx.lang))
         .collect();
-    let mut r = render(&ApplicationPage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        a,
-        title,
-        forms,
-        history,
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&ApplicationPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            a,
+            title,
+            forms,
+            history,
+            banner,
+        }),
+        status,
+    )
 }
 
 object_page!(application, application_page);
@@ -924,16 +931,17 @@ async fn change_page(
     };
     let title = title_of(s, c.change.dataset_id).await;
     let history = history_lines(s, ctx, &c.history).await;
-    let mut r = render(&ChangePage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        c,
-        title,
-        history,
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&ChangePage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            c,
+            title,
+            history,
+            banner,
+        }),
+        status,
+    )
 }
 
 object_page!(attribute_change, change_page);
@@ -1019,26 +1027,27 @@ async fn grant_page(
     };
     let title = title_of(s, g.grant.dataset_id).await;
     let history = history_lines(s, ctx, &g.history).await;
-    let mut r = render(&GrantPage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        state: grant_state(&g.grant.state, ctx.lang),
-        modes: g
-            .grant
-            .modes
-            .iter()
-            .map(|m| m.label(ctx.lang))
-            .collect::<Vec<_>>()
-            .join("、"),
-        g,
-        title,
-        reports,
-        history,
-        banner,
-        today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&GrantPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            state: grant_state(&g.grant.state, ctx.lang),
+            modes: g
+                .grant
+                .modes
+                .iter()
+                .map(|m| m.label(ctx.lang))
+                .collect::<Vec<_>>()
+                .join("、"),
+            g,
+            title,
+            reports,
+            history,
+            banner,
+            today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
+        }),
+        status,
+    )
 }
 
 object_page!(grant, grant_page);
@@ -1324,19 +1333,20 @@ async fn year_page(
         Err(e) => return error_page(ctx, &e),
     };
     let (papers, days) = typed.unwrap_or((papers, days));
-    let mut r = render(&YearPage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        year,
-        source,
-        papers,
-        days,
-        history,
-        banner,
-        is_admin: p.has_role(Role::SystemAdmin),
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&YearPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            year,
+            source,
+            papers,
+            days,
+            history,
+            banner,
+            is_admin: p.has_role(Role::SystemAdmin),
+        }),
+        status,
+    )
 }
 
 async fn calendar_year(
@@ -1517,17 +1527,18 @@ async fn policy_page(
     };
     let history = history_lines(s, ctx, &policy.history).await;
     let form = typed.unwrap_or_else(|| PolicyForm::of(&policy.own));
-    let mut r = render(&PolicyPage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        may_edit: gongshu_app::policies::may_set_region_policy(p, code),
-        p: policy,
-        form,
-        history,
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&PolicyPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            may_edit: gongshu_app::policies::may_set_region_policy(p, code),
+            p: policy,
+            form,
+            history,
+            banner,
+        }),
+        status,
+    )
 }
 
 async fn region_policy(
@@ -1621,16 +1632,17 @@ async fn update_page(
         .map(|o| o.name)
         .unwrap_or_default();
     let history = history_lines(s, ctx, &u.history).await;
-    let mut r = render(&UpdatePage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        u,
-        provider,
-        history,
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&UpdatePage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            u,
+            provider,
+            history,
+            banner,
+        }),
+        status,
+    )
 }
 
 object_page!(catalog_update, update_page);
@@ -1713,16 +1725,17 @@ async fn new_update_page(
         Ok(o) => o,
         Err(e) => return error_page(ctx, &e),
     };
-    let mut r = render(&NewUpdatePage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        providers,
-        form,
-        today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&NewUpdatePage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            providers,
+            form,
+            today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
+            banner,
+        }),
+        status,
+    )
 }
 
 /// The authority, or a provider's data administrator, records a catalog update.
@@ -1862,17 +1875,18 @@ async fn protection_page(
     };
     let rules_json = typed_rules
         .unwrap_or_else(|| serde_json::to_string_pretty(&rules.explicit).unwrap_or_default());
-    let mut r = render(&ProtectionPage {
-        ctx,
-        csrf: ctx.csrf.as_deref().unwrap_or(""),
-        resource_id: id.to_owned(),
-        columns,
-        rules,
-        rules_json,
-        banner,
-    });
-    *r.status_mut() = status;
-    r
+    with_status(
+        render(&ProtectionPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            resource_id: id.to_owned(),
+            columns,
+            rules,
+            rules_json,
+            banner,
+        }),
+        status,
+    )
 }
 
 async fn protection(
