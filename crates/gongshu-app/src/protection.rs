@@ -234,6 +234,16 @@ impl App {
     }
 }
 
+/// An open version as recorded: its table, and the smallest equivalence class over the
+/// quasi-identifiers when the provider named them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredOpen {
+    #[serde(flatten)]
+    table: OpenTable,
+    #[serde(default)]
+    smallest_class: Option<u64>,
+}
+
 /// The rules the open version of a table is computed with.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EffectiveRules {
@@ -324,7 +334,16 @@ impl App {
             }
         }
         effective.sort_by(|a, b| a.column.cmp(&b.column));
-        let effective = RuleSet { columns: effective };
+        let quasi_identifiers = explicit
+            .quasi_identifiers
+            .iter()
+            .filter(|q| columns.contains(q))
+            .cloned()
+            .collect();
+        let effective = RuleSet {
+            columns: effective,
+            quasi_identifiers,
+        };
         let canonical = serde_json::to_string(&effective).map_err(|_| Error::internal())?;
         let digest = Sha256::digest(
             format!("{}\n{canonical}", self.settings.master_key.fingerprint()).as_bytes(),
@@ -375,19 +394,56 @@ impl App {
                 ),
             ));
         }
-        if rules.effective.columns.iter().all(|c| c.rule == Rule::Keep) {
+        let k = self.settings.k_threshold as u64;
+        match self
+            .open_version(resource, dataset, manifest, &rules)
+            .await?
+        {
+            Some((stored, _))
+                if stored
+                    .smallest_class
+                    .is_some_and(|n| n < k && stored.table.rows > 0) =>
+            {
+                let smallest = stored.smallest_class.unwrap_or_default();
+                Err(Error::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "公开版本未达到 k-匿名要求（最小等价类 {smallest} 条，应不少于 {k} 条），提供单位须进一步泛化准标识符"
+                    ),
+                    format!(
+                        "The open version is not {k}-anonymous (its smallest class holds {smallest} records): the provider must generalise its quasi-identifiers further"
+                    ),
+                ))
+            }
+            Some((stored, hash)) => Ok(Some((stored.table, hash))),
+            None => Ok(None),
+        }
+    }
+
+    /// The open version under the rules in force, made and recorded the first time it
+    /// is asked for, with its smallest class over the quasi-identifiers; `None` when
+    /// it would be the table itself. The k threshold is not applied here.
+    async fn open_version(
+        &self,
+        resource: &ResourceRow,
+        dataset: &DatasetRow,
+        manifest: &Manifest,
+        rules: &EffectiveRules,
+    ) -> Result<Option<(StoredOpen, String)>> {
+        let quasi = &rules.effective.quasi_identifiers;
+        if quasi.is_empty() && rules.effective.columns.iter().all(|c| c.rule == Rule::Keep) {
             return Ok(None);
         }
-        if let Some(json) = self
+        if let Some(stored) = self
             .store
             .open_version(&resource.id, manifest.version as i64, &rules.rules_hash)
             .await
             .map_err(store_error)?
-            && let Ok(open) = serde_json::from_str::<OpenTable>(&json)
+            .and_then(|json| serde_json::from_str::<StoredOpen>(&json).ok())
         {
-            return Ok(Some((open, rules.rules_hash)));
+            return Ok(Some((stored, rules.rules_hash.clone())));
         }
-        let open = self
+        let table = self
             .data
             .versions
             .write_open(
@@ -407,7 +463,37 @@ impl App {
                     "The open version could not be computed; this was logged",
                 )
             })?;
-        let json = serde_json::to_string(&open).map_err(|_| Error::internal())?;
+        // Measured once, when the open version is made: readers only compare.
+        let smallest_class = if quasi.is_empty() {
+            None
+        } else {
+            let path = gongshu_data::Versions::open_path(
+                &resource.id,
+                manifest.version,
+                &rules.rules_hash,
+            );
+            let open_manifest = Manifest {
+                rows: table.rows,
+                columns: table.columns.clone(),
+                parquet: Some(table.file.clone()),
+                ..manifest.clone()
+            };
+            let report = self
+                .k_report_of(
+                    &path,
+                    &open_manifest,
+                    quasi,
+                    self.settings.k_threshold,
+                    None,
+                )
+                .await?;
+            Some(report.smallest_class)
+        };
+        let stored = StoredOpen {
+            table,
+            smallest_class,
+        };
+        let json = serde_json::to_string(&stored).map_err(|_| Error::internal())?;
         self.store
             .put_open_version(
                 &resource.id,
@@ -418,7 +504,7 @@ impl App {
             )
             .await
             .map_err(store_error)?;
-        Ok(Some((open, rules.rules_hash)))
+        Ok(Some((stored, rules.rules_hash.clone())))
     }
 
     /// The rules of a resource's latest version: the provider's and those in force.
@@ -491,7 +577,13 @@ impl App {
         else {
             return Ok(());
         };
-        self.open_table(resource, dataset, &manifest, false)
+        // Made now, whether or not it passes the k threshold: readers are refused, the
+        // provider reads the report that says why.
+        let columns: Vec<String> = manifest.columns.iter().map(|c| c.name.clone()).collect();
+        let rules = self
+            .effective_rules(&resource.id, manifest.version as i64, &columns)
+            .await?;
+        self.open_version(resource, dataset, &manifest, &rules)
             .await
             .map(|_| ())
     }
@@ -539,7 +631,6 @@ impl App {
         resource_id: &str,
         q: KReportQuery,
     ) -> Result<gongshu_data::deident::KReport> {
-        use futures::StreamExt as _;
         let (resource, dataset) = self.resource_and_entry(resource_id).await?;
         if !can_view_working_copy(caller, scope(&dataset)) {
             return Err(Error::not_found("资源", "Resource"));
@@ -557,8 +648,12 @@ impl App {
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect();
-        let (manifest, path) = match self.open_table(&resource, &dataset, &raw, false).await? {
-            Some((open, hash)) => (
+        let columns: Vec<String> = raw.columns.iter().map(|c| c.name.clone()).collect();
+        let rules = self
+            .effective_rules(&resource.id, raw.version as i64, &columns)
+            .await?;
+        let (manifest, path) = match self.open_version(&resource, &dataset, &raw, &rules).await? {
+            Some((StoredOpen { table: open, .. }, hash)) => (
                 Manifest {
                     rows: open.rows,
                     columns: open.columns,
@@ -589,13 +684,34 @@ impl App {
                 format!("More than {K_REPORT_MAX_ROWS} rows: too many for a report on demand"),
             ));
         }
+        self.k_report_of(
+            &path,
+            &manifest,
+            &quasi,
+            q.k.unwrap_or(5),
+            q.sensitive.as_deref(),
+        )
+        .await
+    }
+
+    /// The k-anonymity report of the table at `path`, reading only the columns it needs.
+    async fn k_report_of(
+        &self,
+        path: &gongshu_data::ObjectPath,
+        manifest: &Manifest,
+        quasi: &[String],
+        k: usize,
+        sensitive: Option<&str>,
+    ) -> Result<gongshu_data::deident::KReport> {
+        use futures::StreamExt as _;
+        let wanted: Vec<&str> = quasi.iter().map(String::as_str).chain(sensitive).collect();
         let mut stream = self
             .data
             .versions
-            .stream_parquet(&path, &manifest, 65_536)
+            .stream_parquet(path, manifest, 65_536)
             .await
             .map_err(|e| {
-                tracing::error!(resource = %resource.id, error = %e, "reading for a k-anonymity report");
+                tracing::error!(path = %path, error = %e, "reading for a k-anonymity report");
                 Error::internal()
             })?;
         let mut batches = Vec::new();
@@ -608,21 +724,15 @@ impl App {
                 .collect();
             batches.push(batch.project(&indices).map_err(|_| Error::internal())?);
         }
-        let quasi_refs: Vec<&str> = quasi.iter().map(String::as_str).collect();
-        gongshu_data::deident::k_anonymity(
-            &batches,
-            &quasi_refs,
-            q.k.unwrap_or(5).max(1),
-            q.sensitive.as_deref(),
-        )
-        .map_err(|e| {
-            tracing::warn!(resource = %resource.id, error = %e, "k-anonymity report");
-            Error::new(
-                ErrorCode::BadRequest,
-                "无法计算该报告",
-                "The report cannot be computed",
-            )
-        })
+        gongshu_data::deident::k_anonymity(&batches, &wanted[..quasi.len()], k.max(1), sensitive)
+            .map_err(|e| {
+                tracing::warn!(path = %path, error = %e, "k-anonymity report");
+                Error::new(
+                    ErrorCode::BadRequest,
+                    "无法计算该报告",
+                    "The report cannot be computed",
+                )
+            })
     }
 }
 

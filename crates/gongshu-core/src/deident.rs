@@ -270,6 +270,11 @@ pub struct ColumnRule {
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
     pub columns: Vec<ColumnRule>,
+    /// Quasi-identifiers (准标识符): columns that together could single a person out.
+    /// When named, the open version is served only if every combination of their
+    /// values is shared by at least the platform's k records (GB/T 37964, K-匿名).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quasi_identifiers: Vec<String>,
 }
 
 impl RuleSet {
@@ -306,6 +311,17 @@ impl RuleSet {
                 ));
             }
             c.rule.problems(&format!("{field}.rule"), &mut e);
+        }
+        for (i, q) in self.quasi_identifiers.iter().enumerate() {
+            let dropped = matches!(self.rule_for(q), Some(Rule::Drop));
+            if !columns_of_table.contains(&q.as_str()) || dropped {
+                e.push(FieldError::new(
+                    format!("quasi_identifiers[{i}]"),
+                    "unknown_column",
+                    format!("公开版本中没有数据项“{q}”"),
+                    format!("the open version has no column “{q}”"),
+                ));
+            }
         }
         e
     }
@@ -375,6 +391,7 @@ mod tests {
 
     fn set(rules: &[(&str, Rule)]) -> RuleSet {
         RuleSet {
+            quasi_identifiers: Vec::new(),
             columns: rules
                 .iter()
                 .map(|(c, r)| ColumnRule {

@@ -1166,6 +1166,7 @@ mod tests {
 
     fn rules(list: &[(&str, Rule)]) -> RuleSet {
         RuleSet {
+            quasi_identifiers: Vec::new(),
             columns: list
                 .iter()
                 .map(|(c, r)| ColumnRule {

@@ -3867,6 +3867,34 @@ async fn the_k_anonymity_report_measures_the_open_version() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // Naming the quasi-identifiers makes k a condition of publication: the open version
+    // has a class of one (槐荫), so readers are refused until the provider generalises.
+    let rules = format!("/api/v1/resources/{rid}/rules");
+    let quasi = json!({"rules": {"columns": [], "quasi_identifiers": ["街道", "年龄段"]},
+        "reason": "按街道和年龄段发布"});
+    let (s, body) = t.put(&rules, Some(&provider), quasi).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let rows = format!("/api/v1/resources/{rid}/rows");
+    let (s, body) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("k-匿名"),
+        "{body}"
+    );
+    // The provider still reads the report that says why.
+    assert_eq!(t.get(&report, Some(&provider)).await.0, StatusCode::OK);
+    // Street suppressed: one class of twelve, and readers get the open version.
+    let generalised = json!({"rules": {"columns": [{"column": "街道", "rule": {"kind": "suppress"}}],
+        "quasi_identifiers": ["街道", "年龄段"]}, "reason": "街道过细，不予公开"});
+    let (s, body) = t.put(&rules, Some(&provider), generalised).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, page) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(rows_of(&page).iter().all(|r| r["街道"].is_null()), "{page}");
 }
 
 /// Issue 5, grading: the province's authority edits the grade → cap table with a
