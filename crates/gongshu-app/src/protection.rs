@@ -8,7 +8,7 @@ use gongshu_core::deident::{ColumnRule, Rule, RuleSet, suggested_rule};
 use gongshu_core::pii::{ColumnProposal, PiiKind};
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_data::deident::Secrets;
-use gongshu_data::detect::{ColumnFinding, scan};
+use gongshu_data::detect::{ColumnFinding, scan_table};
 use gongshu_data::{Manifest, OpenTable};
 use gongshu_store::{ColumnClassRow, DatasetRow, ResourceRow, StoreError};
 use serde::{Deserialize, Serialize};
@@ -17,9 +17,6 @@ use utoipa::ToSchema;
 
 use crate::catalog::scope;
 use crate::{App, Result, store_error};
-
-/// Batches read for detection: large enough to keep the per-batch work small.
-const DETECT_BATCH_ROWS: usize = 8192;
 
 /// What a column of a resource version holds.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -92,13 +89,7 @@ impl App {
             tracing::error!(error = %e, resource = %resource_id, "{what}");
             "内部错误，已记录 (internal error, logged)".to_owned()
         };
-        let stream = self
-            .data
-            .versions
-            .stream_table(resource_id, manifest, DETECT_BATCH_ROWS)
-            .await
-            .map_err(|e| internal("reading the table for detection", &e))?;
-        let findings = scan(stream)
+        let findings = scan_table(&self.data.versions, resource_id, manifest)
             .await
             .map_err(|e| internal("detecting personal information", &e))?;
         let rows: Vec<ColumnClassRow> = findings
