@@ -321,7 +321,10 @@ mod tests {
         assert!((found[0].confirmed_share.unwrap() - 0.8).abs() < 1e-9);
         assert!(found[1].proposal.is_none());
         assert_eq!(found[2].proposal.map(|p| p.kind), Some(PiiKind::Name));
-        assert_eq!(found[2].values_checked, 0, "names are not read past the sample");
+        assert_eq!(
+            found[2].values_checked, 0,
+            "names are not read past the sample"
+        );
     }
 
     #[tokio::test]
