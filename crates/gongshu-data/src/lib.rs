@@ -12,6 +12,7 @@ pub mod infer;
 pub mod ingest;
 pub mod json;
 pub mod query;
+pub mod sealed;
 pub mod table;
 pub mod versions;
 pub mod xlsx;
