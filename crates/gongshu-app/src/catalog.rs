@@ -301,6 +301,10 @@ impl App {
         review: bool,
         publication: Publication,
     ) -> Result<DatasetView> {
+        let graded_up = match doc {
+            Some(doc) => self.check_grading_up(d, doc).await?,
+            None => false,
+        };
         // The store checks `version` in the same statement that writes.
         let row = self
             .store
@@ -317,6 +321,9 @@ impl App {
             })
             .await
             .map_err(store_error)?;
+        if graded_up {
+            self.start_seal_sweep();
+        }
         let provider = self.provider(row.provider_id).await?;
         Ok(DatasetView::working(row, &provider))
     }

@@ -40,6 +40,8 @@ pub struct DataPlane {
     pub upload_limit: u64,
     /// Ingests running at once: each keeps a core busy reading and one encoding.
     ingests: Arc<tokio::sync::Semaphore>,
+    /// Keys and sweeps of encryption at rest.
+    pub at_rest: Arc<crate::at_rest::AtRest>,
 }
 
 impl DataPlane {
@@ -56,6 +58,7 @@ impl DataPlane {
             tmp_dir,
             upload_limit: 2 * 1024 * 1024 * 1024,
             ingests: Arc::new(tokio::sync::Semaphore::new(1)),
+            at_rest: Arc::default(),
         })
     }
 }
@@ -843,6 +846,11 @@ impl App {
             .dataset_row(job.dataset_id)
             .await
             .map_err(|e| e.message_en)?;
+        // Decided before reading, so important data without a key is refused at once.
+        let seal = self
+            .seal_for(&dataset)
+            .await
+            .map_err(|e| format!("{} ({})", e.message_zh, e.message_en))?;
         let mut options = IngestOptions {
             sheet: upload.sheet.clone(),
             ..IngestOptions::default()
@@ -916,6 +924,7 @@ impl App {
                 &prepared,
                 uploader,
                 latest,
+                seal,
             )
             .await
             .map_err(|e| internal("staging a version", &e))?;

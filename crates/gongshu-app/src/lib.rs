@@ -3,6 +3,7 @@
 //! it knows nothing of HTTP.
 
 pub mod applications;
+pub mod at_rest;
 pub mod auth;
 pub mod calendar;
 pub mod catalog;

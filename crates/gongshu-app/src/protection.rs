@@ -434,6 +434,7 @@ impl App {
         {
             return Ok(Some((stored, rules.rules_hash.clone())));
         }
+        let seal = self.seal_for(dataset).await?;
         let table = self
             .data
             .versions
@@ -444,6 +445,7 @@ impl App {
                 &self.secrets_for(dataset.id),
                 &rules.rules_hash,
                 &self.data.tmp_dir,
+                seal,
             )
             .await
             .map_err(|e| {

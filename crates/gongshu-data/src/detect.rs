@@ -312,7 +312,7 @@ mod tests {
         .unwrap();
         let versions = Versions::local(&dir.path().join("store")).unwrap();
         let manifest = versions
-            .stage("res", &csv, "t.csv", &prepared, "test", 0)
+            .stage("res", &csv, "t.csv", &prepared, "test", 0, false)
             .await
             .unwrap();
         let found = scan_table(&versions, "res", &manifest).await.unwrap();

@@ -275,7 +275,8 @@ impl Keyring {
     pub fn load(path: &FsPath, data_dir: Option<&FsPath>) -> Result<Self, KeyringError> {
         let shown = path.display().to_string();
         if let Some(dir) = data_dir {
-            let file = std::fs::canonicalize(path).map_err(|e| KeyringError::Read(shown.clone(), e))?;
+            let file =
+                std::fs::canonicalize(path).map_err(|e| KeyringError::Read(shown.clone(), e))?;
             if let Ok(dir) = std::fs::canonicalize(dir)
                 && file.starts_with(&dir)
             {
@@ -573,8 +574,11 @@ impl SealedStore {
         };
         let probe = match Header::parse(&first) {
             Some(header) => Probe::Sealed {
-                plain: plain_len(meta.size)
-                    .ok_or_else(|| generic(&format!("{location}: sealed object has an impossible length")))?,
+                plain: plain_len(meta.size).ok_or_else(|| {
+                    generic(&format!(
+                        "{location}: sealed object has an impossible length"
+                    ))
+                })?,
                 e_tag: meta.e_tag,
                 header: Arc::new(header),
             },
@@ -598,13 +602,16 @@ impl SealedStore {
         })
     }
 
-    /// Rewrites an object sealed with the active key, unless it already is. The new
-    /// object is written beside the old one and renamed over it, so a reader sees one or
-    /// the other whole. Returns whether anything was rewritten.
-    pub async fn reseal(&self, location: &Path) -> object_store::Result<bool> {
+    /// Rewrites an object sealed with the active key: one sealed with another key, and
+    /// with `seal_plain` one stored in the clear too. The new object is written beside
+    /// the old one and renamed over it, so a reader sees one or the other whole.
+    /// Returns whether anything was rewritten.
+    pub async fn reseal(&self, location: &Path, seal_plain: bool) -> object_store::Result<bool> {
         let active = self.active_key()?;
-        if self.seal_of(location).await?.as_deref() == Some(active.id()) {
-            return Ok(false);
+        match self.seal_of(location).await?.as_deref() {
+            Some(id) if id == active.id() => return Ok(false),
+            None if !seal_plain => return Ok(false),
+            _ => {}
         }
         let mut suffix = [0u8; 6];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut suffix);
@@ -767,7 +774,11 @@ impl Opener {
                 let start = self.index * CHUNK;
                 self.index += 1;
                 let from = self.wanted.start.saturating_sub(start) as usize;
-                let to = self.wanted.end.min(start + body as u64).saturating_sub(start) as usize;
+                let to = self
+                    .wanted
+                    .end
+                    .min(start + body as u64)
+                    .saturating_sub(start) as usize;
                 if last || self.index * CHUNK >= self.wanted.end {
                     self.done = true;
                 }
@@ -849,7 +860,8 @@ impl ObjectStore for SealedStore {
     ) -> object_store::Result<PutResult> {
         let payload = if opts.extensions.get::<Seal>().is_some() {
             let mut sealer = Sealer::new(self.active_key()?);
-            let mut sealed = Vec::with_capacity(sealed_len(payload.content_length() as u64) as usize);
+            let mut sealed =
+                Vec::with_capacity(sealed_len(payload.content_length() as u64) as usize);
             for part in payload.iter() {
                 sealed.extend_from_slice(&sealer.push(part)?);
             }
@@ -914,7 +926,9 @@ impl ObjectStore for SealedStore {
                 }
             }
         }
-        Err(generic(&format!("{location} kept changing while being read")))
+        Err(generic(&format!(
+            "{location} kept changing while being read"
+        )))
     }
 
     fn delete_stream(
@@ -1098,20 +1112,45 @@ mod tests {
             w.write(piece);
         }
         w.finish().await.unwrap();
-        let raw = inner.get(&Path::from("m")).await.unwrap().bytes().await.unwrap();
+        let raw = inner
+            .get(&Path::from("m"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert!(Header::parse(&raw).is_some());
         assert!(!raw.windows(64).any(|w| data.windows(64).next() == Some(w)));
-        let back = store.get(&Path::from("m")).await.unwrap().bytes().await.unwrap();
+        let back = store
+            .get(&Path::from("m"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert_eq!(back.as_ref(), data.as_slice());
 
         store
             .put(&Path::from("p"), b"in the clear".to_vec().into())
             .await
             .unwrap();
-        let raw = inner.get(&Path::from("p")).await.unwrap().bytes().await.unwrap();
+        let raw = inner
+            .get(&Path::from("p"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert_eq!(raw.as_ref(), b"in the clear");
         assert_eq!(
-            store.get(&Path::from("p")).await.unwrap().bytes().await.unwrap().as_ref(),
+            store
+                .get(&Path::from("p"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .as_ref(),
             b"in the clear"
         );
     }
@@ -1125,7 +1164,14 @@ mod tests {
             .put_opts(&path, data.clone().into(), seal_opts())
             .await
             .unwrap();
-        let raw = inner.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
+        let raw = inner
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
 
         let mut flipped = raw.clone();
         flipped[HEADER as usize + 100] ^= 1;
@@ -1166,10 +1212,23 @@ mod tests {
 
         store.set_keyring(Some(keyring("s")));
         // A read cached before the rotation still succeeds after it.
-        assert_eq!(store.get(&sealed).await.unwrap().bytes().await.unwrap().len(), data.len());
-        assert!(store.reseal(&sealed).await.unwrap());
-        assert!(store.reseal(&plain).await.unwrap());
-        assert!(!store.reseal(&sealed).await.unwrap(), "already under the active key");
+        assert_eq!(
+            store
+                .get(&sealed)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len(),
+            data.len()
+        );
+        assert!(store.reseal(&sealed, true).await.unwrap());
+        assert!(store.reseal(&plain, true).await.unwrap());
+        assert!(
+            !store.reseal(&sealed, true).await.unwrap(),
+            "already under the active key"
+        );
         let census = store.census(&Path::from("r")).await.unwrap();
         assert_eq!(census.plain, 0);
         assert_eq!(census.by_key.get("s"), Some(&2));
@@ -1185,7 +1244,17 @@ mod tests {
             )
             .unwrap(),
         ));
-        assert_eq!(store.get(&sealed).await.unwrap().bytes().await.unwrap().len(), data.len());
+        assert_eq!(
+            store
+                .get(&sealed)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len(),
+            data.len()
+        );
     }
 
     #[test]
@@ -1202,7 +1271,10 @@ mod tests {
         for (bad, why) in [
             (good.replace("k2\"\n[[", "k3\"\n[["), "active missing"),
             (good.replace("sm4-gcm", "des"), "algorithm"),
-            (good.replace(&"22".repeat(16), &"22".repeat(15)), "short key"),
+            (
+                good.replace(&"22".repeat(16), &"22".repeat(15)),
+                "short key",
+            ),
             (good.replace(&"11".repeat(32), "zz"), "not hex"),
             ("active = ".into(), "syntax"),
         ] {

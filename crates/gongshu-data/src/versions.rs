@@ -13,7 +13,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload,
+    WriteMultipart,
+};
 use parquet::arrow::ProjectionMask;
 // ParquetObjectReader is deprecated in favour of a hand-written AsyncFileReader; it still
 // does exactly what is needed (ranged reads through any object store), so it stays until
@@ -25,6 +28,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::ingest::Prepared;
+use crate::sealed::{Seal, SealedStore};
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {
     #[error("object store: {0}")]
@@ -85,6 +89,7 @@ pub struct Manifest {
 #[derive(Debug, Clone)]
 pub struct Versions {
     store: Arc<dyn ObjectStore>,
+    sealed: Arc<SealedStore>,
 }
 
 /// Keys are the platform's own resource identifiers; anything else is refused so that no
@@ -122,8 +127,55 @@ pub fn file_name(name: &str) -> String {
 const CHUNK: usize = 8 * 1024 * 1024;
 
 impl Versions {
+    /// Versions in `store`, read and written through a `SealedStore` so that what is
+    /// asked to be sealed is encrypted there and read back in the clear.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        let sealed = Arc::new(SealedStore::new(store));
+        Self {
+            store: sealed.clone(),
+            sealed,
+        }
+    }
+
+    /// The encryption layer: its keyring, census and re-sealing.
+    pub fn sealed(&self) -> &Arc<SealedStore> {
+        &self.sealed
+    }
+
+    /// Where every file of a resource lives, for sweeps over them.
+    pub fn resource_prefix(key: &str) -> Result<Path, VersionError> {
+        check_key(key)?;
+        Ok(Path::from(format!("resources/{key}/versions")))
+    }
+
+    /// Brings the data files of a resource (originals, tables, open versions) to the
+    /// active key: those sealed under another key, and with `seal_plain` those in the
+    /// clear as well. Manifests and claims, which hold no values, stay as they are.
+    /// Returns how many files were rewritten.
+    pub async fn reseal_resource(&self, key: &str, seal_plain: bool) -> Result<u64, VersionError> {
+        let prefix = Self::resource_prefix(key)?;
+        let mut listing = self.sealed.inner().list(Some(&prefix));
+        let mut paths = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let location = meta?.location;
+            let name = location.filename().unwrap_or_default();
+            if name == "manifest.json" || name == "claim" {
+                continue;
+            }
+            if name.contains(".reseal-") {
+                // Left by a rewrite that died; the object it was to replace is intact.
+                let _ = self.sealed.inner().delete(&location).await;
+                continue;
+            }
+            paths.push(location);
+        }
+        let mut rewritten = 0;
+        for location in paths {
+            if self.sealed.reseal(&location, seal_plain).await? {
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
     }
 
     /// A local directory as the object store (the embedded default).
@@ -157,6 +209,9 @@ impl Versions {
     /// Computes the open version of a table: reads the raw Parquet, `_row` included,
     /// applies the rules batch by batch and writes the result beside it. Columns without
     /// a rule are copied as they are; the caller names every column that needs one.
+    // Each argument is one fact of the version being written; a struct to carry them
+    // once would add nothing but a name.
+    #[allow(clippy::too_many_arguments)]
     pub async fn write_open(
         &self,
         key: &str,
@@ -165,6 +220,7 @@ impl Versions {
         secrets: &crate::deident::Secrets,
         rules_hash: &str,
         tmp_dir: &FsPath,
+        seal: bool,
     ) -> Result<OpenTable, VersionError> {
         check_key(key)?;
         if !rules_hash.bytes().all(|b| b.is_ascii_hexdigit()) || rules_hash.is_empty() {
@@ -230,6 +286,7 @@ impl Versions {
                 &Self::open_path(key, manifest.version, rules_hash),
                 tmp.path(),
                 "data.parquet".into(),
+                seal,
             )
             .await?;
         let columns = output
@@ -264,10 +321,17 @@ impl Versions {
         to: &Path,
         from: &FsPath,
         name: String,
+        seal: bool,
     ) -> Result<StoredFile, VersionError> {
         let mut file = tokio::fs::File::open(from).await.map_err(io_error)?;
-        let mut upload =
-            WriteMultipart::new_with_chunk_size(self.store.put_multipart(to).await?, CHUNK);
+        let mut options = PutMultipartOptions::default();
+        if seal {
+            options.extensions.insert(Seal);
+        }
+        let mut upload = WriteMultipart::new_with_chunk_size(
+            self.store.put_multipart_opts(to, options).await?,
+            CHUNK,
+        );
         let mut hash = Sha256::new();
         let mut bytes = 0u64;
         let mut buf = vec![0u8; 1024 * 1024];
@@ -292,6 +356,9 @@ impl Versions {
     /// Stores every part of the next version and returns its manifest. The manifest is
     /// created first and only if absent, which claims the number, so concurrent uploads
     /// never share one. Nothing serves the version until the caller publishes it.
+    // Each argument is one fact of the version being written; a struct to carry them
+    // once would add nothing but a name.
+    #[allow(clippy::too_many_arguments)]
     pub async fn stage(
         &self,
         key: &str,
@@ -300,6 +367,7 @@ impl Versions {
         prepared: &Prepared,
         uploader: &str,
         after: u64,
+        seal: bool,
     ) -> Result<Manifest, VersionError> {
         check_key(key)?;
         let name = file_name(original_name);
@@ -325,6 +393,7 @@ impl Versions {
                 &Self::version_file(key, version, &format!("original/{name}")),
                 original,
                 name,
+                seal,
             )
             .await?;
         let (kind, rows, rejected_rows, columns, source, parquet) = match prepared {
@@ -335,6 +404,7 @@ impl Versions {
                         &Self::parquet_path(key, version),
                         t.parquet.path(),
                         "data.parquet".into(),
+                        seal,
                     )
                     .await?;
                 let columns = t
@@ -536,9 +606,17 @@ mod tests {
             &mut |_, _| {},
         )
         .unwrap();
-        v.stage("r1", &path, "../../etc/passwd", &prepared, "tester", after)
-            .await
-            .unwrap()
+        v.stage(
+            "r1",
+            &path,
+            "../../etc/passwd",
+            &prepared,
+            "tester",
+            after,
+            false,
+        )
+        .await
+        .unwrap()
     }
 
     // Concurrent or crashed uploads never share or reuse a version number, and every

@@ -138,8 +138,16 @@ async fn versions_keep_the_original_and_never_share_a_number() {
     )
     .unwrap();
     let (a, b) = tokio::join!(
-        v.stage("res-1", &path, "../../../etc/企业名单.csv", &p, "alice", 0),
-        v.stage("res-1", &path, "b.csv", &p, "bob", 0)
+        v.stage(
+            "res-1",
+            &path,
+            "../../../etc/企业名单.csv",
+            &p,
+            "alice",
+            0,
+            false
+        ),
+        v.stage("res-1", &path, "b.csv", &p, "bob", 0, false)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let mut numbers = [a.version, b.version];
@@ -170,7 +178,9 @@ async fn versions_keep_the_original_and_never_share_a_number() {
     assert!(v.read("res-1", 3).await.is_err());
     for key in ["", "../x", "a/b", "a b", &"k".repeat(200)] {
         assert!(
-            v.stage(key, &path, "a.csv", &p, "x", 0).await.is_err(),
+            v.stage(key, &path, "a.csv", &p, "x", 0, false)
+                .await
+                .is_err(),
             "{key:?}"
         );
     }
@@ -188,7 +198,7 @@ async fn files_that_are_not_tables_are_kept_as_they_are() {
     );
     let path = write(dir.path(), "report.pdf", pdf);
     let m = v
-        .stage("res-2", &path, "report.pdf", &p, "alice", 0)
+        .stage("res-2", &path, "report.pdf", &p, "alice", 0, false)
         .await
         .unwrap();
     assert_eq!((m.kind.as_str(), m.parquet.is_none()), ("file", true));

@@ -78,6 +78,8 @@ pub struct Bootstrap {
     pub smtp: Option<gongshu_app::delivery::SmtpSettings>,
     /// The master key; none makes one for this process only (and says so).
     pub master_key: Option<gongshu_app::MasterKey>,
+    /// The keys that encrypt important data at rest; without them such data is refused.
+    pub at_rest_keys: Option<gongshu_app::at_rest::KeySource>,
 }
 
 /// What start-up did, for the operator's log.
@@ -96,6 +98,8 @@ pub enum StartError {
     Store(#[from] gongshu_app::gongshu_store::StoreError),
     #[error("{}", .0.message_en)]
     Setup(#[from] gongshu_core::Error),
+    #[error("at-rest encryption keys: {0}")]
+    Keys(String),
 }
 
 /// Opens the metadata store in `data_dir` (the one choice of database, made here at
@@ -108,6 +112,14 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
     if let Some(limit) = boot.upload_limit {
         data.upload_limit = limit;
     }
+    data.at_rest = Arc::new(
+        gongshu_app::at_rest::AtRest::new(
+            boot.at_rest_keys.clone(),
+            Some(data_dir.to_path_buf()),
+            data.versions.sealed(),
+        )
+        .map_err(StartError::Keys)?,
+    );
     let settings = Settings {
         public_url: boot
             .public_url

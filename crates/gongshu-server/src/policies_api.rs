@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Json, Router, routing::get};
 use bytes::Bytes;
+use gongshu_app::at_rest::AtRestView;
 use gongshu_app::policies::{EffectivePolicy, RegionPolicy, RegionPolicyInput};
 use gongshu_app::protection::{GradeCapsInput, GradeCapsView, ImportantEntry};
 
@@ -20,6 +21,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/regions/{code}/policy", get(show).put(update))
         .route("/grade-caps", get(caps).put(set_caps))
         .route("/important-data", get(important_data))
+        .route("/at-rest", get(at_rest))
+        .route("/at-rest/rotate", axum::routing::post(rotate_at_rest))
 }
 
 /// The settings in force in a region, where each comes from (the region, a region above
@@ -112,12 +115,41 @@ async fn important_data(
     ))
 }
 
+/// Encryption at rest of important and core data: the keys configured, how many stored
+/// files each seals, and the last sweep. For system administrators and auditors.
+#[utoipa::path(get, path = "/api/v1/at-rest", tag = "regions",
+    security(("bearer" = [])),
+    responses((status = 200, body = AtRestView), (status = 403, body = ErrorBody)))]
+async fn at_rest(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<AtRestView>> {
+    let p = ctx.principal()?;
+    Ok(Json(s.app.at_rest_view(p).await.map_err(|e| ctx.fail(e))?))
+}
+
+/// Re-read the key file and re-seal every stored file under its active key in the
+/// background, while the platform serves (a system administrator). Add the new key to the
+/// file and make it active first; remove the old one once `census` shows no file uses it.
+#[utoipa::path(post, path = "/api/v1/at-rest/rotate", tag = "regions",
+    security(("bearer" = [])),
+    responses((status = 200, body = AtRestView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rotate_at_rest(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<AtRestView>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .rotate_at_rest_keys(p)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(show, update, caps, set_caps, important_data),
+    paths(show, update, caps, set_caps, important_data, at_rest, rotate_at_rest),
     components(schemas(
         EffectivePolicy,
         RegionPolicy,
+        AtRestView,
+        gongshu_app::at_rest::SweepReport,
         RegionPolicyInput,
         GradeCapsView,
         GradeCapsInput

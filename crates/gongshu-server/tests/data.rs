@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, entry, error_fields, ingest, spawn, spawn_with, upload};
+use common::{TestApp, entry, error_fields, ingest, spawn, spawn_boot, spawn_with, upload};
 use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
 use gongshu_app::gongshu_store::{NewGrant, SqliteStore, Store as _};
 use reqwest::StatusCode;
@@ -4010,4 +4010,309 @@ async fn the_important_data_catalog_is_for_the_authority_and_auditors() {
             StatusCode::FORBIDDEN
         );
     }
+}
+
+/// An at-rest key file with these keys (id, algorithm, key byte repeated), the first
+/// active.
+fn key_file(path: &std::path::Path, keys: &[(&str, &str, u8)]) {
+    let mut text = format!("active = \"{}\"\n", keys[0].0);
+    for (id, algorithm, byte) in keys {
+        let len = if *algorithm == "sm4-gcm" { 16 } else { 32 };
+        text.push_str(&format!(
+            "[[keys]]\nid = \"{id}\"\nalgorithm = \"{algorithm}\"\nkey = \"{}\"\n",
+            hex::encode(vec![*byte; len])
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Every canary found in any file under `dir`, with the file.
+fn canaries_on_disk(dir: &std::path::Path) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            for c in CANARIES {
+                if bytes.windows(c.len()).any(|w| w == c.as_bytes()) {
+                    found.push((path.display().to_string(), c));
+                }
+            }
+        }
+    }
+    found
+}
+
+async fn at_rest_status(t: &TestApp, admin: &str) -> Value {
+    let (s, body) = t.get("/api/v1/at-rest", Some(admin)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body
+}
+
+/// Issue 5: important data is sealed on disk (AES-256-GCM or SM4-GCM) — no byte of the
+/// platform's data directory holds a canary, while the same table of a general entry
+/// lies there in the clear — reads open it again, and the keys rotate while the
+/// platform serves, the old key removable once no file uses it.
+#[tokio::test]
+async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving() {
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("at-rest.toml");
+    key_file(&file, &[("k1", "aes-256-gcm", 1)]);
+    let t = spawn_boot(gongshu_server::Bootstrap {
+        at_rest_keys: Some(gongshu_app::at_rest::KeySource::File(file.clone())),
+        ..gongshu_server::Bootstrap::default()
+    })
+    .await;
+    let provider = t.token("demo-provider").await;
+    let admin = t.token("admin").await;
+    let mut body = entry("加密存储测试");
+    body["grade"] = json!("important");
+    body["open_type"] = json!("none");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限于履行监管职责");
+    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{draft}");
+    let important = draft["id"].as_i64().unwrap();
+    let job = ingest_ok(
+        &t,
+        important,
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+
+    assert_eq!(canaries_on_disk(t.data_dir()), Vec::new());
+    let status = at_rest_status(&t, &admin).await;
+    assert_eq!(status["active_key"], "k1");
+    assert_eq!(status["algorithm"], "aes-256-gcm");
+    // The original, the table and its open (de-identified) version.
+    let sealed_files = status["census"]["by_key"]["k1"].as_u64().unwrap();
+    assert_eq!(sealed_files, 3, "{status}");
+
+    // The provider reads its data as it gave it.
+    let read_all = |format: &'static str| {
+        let (t, provider, rid) = (&t, provider.clone(), rid.clone());
+        async move {
+            let r = fetch(
+                t,
+                &format!("/api/v1/resources/{rid}/download?format={format}"),
+                Some(&provider),
+                &[],
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{format}");
+            r.body
+        }
+    };
+    let original = read_all("original").await;
+    assert_eq!(original, canary_table().as_bytes());
+    assert_eq!(leaked("csv", &read_all("csv").await).len(), CANARIES.len());
+
+    // The control: a general entry's copy of the same table is stored in the clear, so
+    // the scan above would have seen plaintext.
+    let general = published_entry(&t, &provider, entry("明文对照")).await;
+    let job = ingest_ok(
+        &t,
+        general,
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    let general_rid = job["resource_id"].as_str().unwrap().to_owned();
+    let clear = canaries_on_disk(t.data_dir());
+    assert!(!clear.is_empty());
+    assert!(
+        clear.iter().all(|(path, _)| path.contains(&general_rid)),
+        "{clear:?}"
+    );
+
+    // Rotation to SM4-GCM while a reader keeps reading.
+    key_file(&file, &[("k2", "sm4-gcm", 2), ("k1", "aes-256-gcm", 1)]);
+    let reading = {
+        let (base, provider, rid) = (t.base.clone(), provider.clone(), rid.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut reads = 0;
+            for _ in 0..40 {
+                let r = client
+                    .get(format!("{base}/api/v1/resources/{rid}/download?format=csv"))
+                    .bearer_auth(&provider)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let body = r.bytes().await.unwrap();
+                assert!(String::from_utf8_lossy(&body).contains("欧阳金丝雀"));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let (s, rotated) = t
+        .post("/api/v1/at-rest/rotate", Some(&admin), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["active_key"], "k2");
+    assert_eq!(rotated["algorithm"], "sm4-gcm");
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        status = at_rest_status(&t, &admin).await;
+        if status["census"]["by_key"].get("k1").is_none() && status["sweeping"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status["census"]["by_key"],
+        json!({"k2": sealed_files}),
+        "{status}"
+    );
+    assert_eq!(status["last_sweep"]["errors"], json!([]), "{status}");
+    assert_eq!(reading.await.unwrap(), 40);
+    assert_eq!(
+        canaries_on_disk(t.data_dir())
+            .iter()
+            .filter(|(p, _)| p.contains(&rid))
+            .count(),
+        0
+    );
+
+    // An entry graded up after its data was stored has its files sealed at once.
+    let (s, later) = t
+        .post("/api/v1/datasets", Some(&provider), entry("后定重要"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{later}");
+    let later_id = later["id"].as_i64().unwrap();
+    let job = ingest_ok(
+        &t,
+        later_id,
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    let later_rid = job["resource_id"].as_str().unwrap().to_owned();
+    let in_later = |found: Vec<(String, &'static str)>| {
+        found
+            .into_iter()
+            .filter(|(p, _)| p.contains(&later_rid))
+            .count()
+    };
+    assert!(in_later(canaries_on_disk(t.data_dir())) > 0);
+    let mut doc = entry("后定重要");
+    doc["grade"] = json!("important");
+    doc["open_type"] = json!("none");
+    doc["share_type"] = json!("conditional");
+    doc["share_condition"] = json!("限于履行监管职责");
+    doc["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    doc["version"] = later["version"].clone();
+    let (s, body) = t
+        .put(
+            &format!("/api/v1/datasets/{later_id}"),
+            Some(&provider),
+            doc,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for _ in 0..600 {
+        if in_later(canaries_on_disk(t.data_dir())) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(in_later(canaries_on_disk(t.data_dir())), 0);
+
+    // The old key leaves the file; everything still reads.
+    key_file(&file, &[("k2", "sm4-gcm", 2)]);
+    let (s, rotated) = t
+        .post("/api/v1/at-rest/rotate", Some(&admin), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["key_ids"], json!(["k2"]));
+    assert_eq!(read_all("original").await, canary_table().as_bytes());
+
+    // A broken key file changes nothing; only the system administrator rotates.
+    std::fs::write(&file, "active = \"k9\"\n").unwrap();
+    let (s, body) = t
+        .post("/api/v1/at-rest/rotate", Some(&admin), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(read_all("original").await, canary_table().as_bytes());
+    assert_eq!(
+        t.post("/api/v1/at-rest/rotate", Some(&provider), json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.get("/api/v1/at-rest", Some(&provider)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let auditor = t.token("demo-auditor").await;
+    assert_eq!(
+        t.get("/api/v1/at-rest", Some(&auditor)).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Issue 5: without at-rest keys, important data is refused — on upload, and when an
+/// entry holding stored data is graded up — instead of being stored in the clear.
+#[tokio::test]
+async fn without_at_rest_keys_important_data_is_refused_not_stored_in_the_clear() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let mut body = entry("无密钥重要数据");
+    body["grade"] = json!("important");
+    body["open_type"] = json!("none");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限于履行监管职责");
+    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{draft}");
+    let job = ingest(
+        &t,
+        draft["id"].as_i64().unwrap(),
+        &provider,
+        "people.csv",
+        canary_table().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("静态加密密钥"),
+        "{job}"
+    );
+    assert_eq!(canaries_on_disk(t.data_dir()), Vec::new());
+
+    let (s, general) = t
+        .post("/api/v1/datasets", Some(&provider), entry("后定重要"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{general}");
+    let id = general["id"].as_i64().unwrap();
+    ingest_ok(&t, id, &provider, "a.csv", b"a,b\n1,2\n", &[]).await;
+    let mut doc = entry("后定重要");
+    doc["grade"] = json!("important");
+    doc["open_type"] = json!("none");
+    doc["share_type"] = json!("conditional");
+    doc["share_condition"] = json!("限于履行监管职责");
+    doc["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    doc["version"] = general["version"].clone();
+    let (s, body) = t
+        .put(&format!("/api/v1/datasets/{id}"), Some(&provider), doc)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("静态加密密钥"), "{body}");
 }

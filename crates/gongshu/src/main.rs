@@ -139,9 +139,23 @@ struct DataArgs {
     /// kept outside the data directory. GONGSHU_MASTER_KEY may hold the key itself.
     #[arg(long, env = "GONGSHU_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// The keys that encrypt important and core data at rest: a TOML file outside the
+    /// data directory (see the README). GONGSHU_AT_REST_KEYRING may hold its text
+    /// instead. Without keys, uploads to entries graded important or core are refused.
+    #[arg(long, env = "GONGSHU_AT_REST_KEYS")]
+    at_rest_keys: Option<PathBuf>,
 }
 
 impl DataArgs {
+    fn at_rest_keys(&self) -> Option<gongshu_app::at_rest::KeySource> {
+        use gongshu_app::at_rest::KeySource;
+        match (&self.at_rest_keys, std::env::var("GONGSHU_AT_REST_KEYRING")) {
+            (Some(path), _) => Some(KeySource::File(path.clone())),
+            (None, Ok(text)) => Some(KeySource::Text(text)),
+            (None, Err(_)) => None,
+        }
+    }
+
     /// The master key from `--key-file` or GONGSHU_MASTER_KEY; none when neither is set.
     fn master_key(&self) -> Result<Option<gongshu_app::MasterKey>> {
         let text = match (&self.key_file, std::env::var("GONGSHU_MASTER_KEY")) {
@@ -402,6 +416,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 from: args.mail_from.clone(),
             }),
         master_key: args.data.master_key()?,
+        at_rest_keys: args.data.at_rest_keys(),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -473,6 +488,29 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }
         }
     });
+    // Encryption at rest: a sweep at start and every hour brings stored files to the
+    // active key; a rotation (the API, or SIGHUP after editing the key file) and grading
+    // an entry up start one at once.
+    let sweeps = app.clone();
+    tokio::spawn(async move {
+        sweeps
+            .run_seal_sweeps(std::time::Duration::from_secs(3600))
+            .await;
+    });
+    #[cfg(unix)]
+    {
+        let reload = app.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if let Err(e) = reload.reload_at_rest_keys(None).await {
+                        tracing::error!(error = %e.message_en, "SIGHUP: the at-rest keys were not reloaded");
+                    }
+                }
+            });
+        }
+    }
     gongshu_server::serve(
         listener,
         gongshu_server::router(app, config),
@@ -502,6 +540,7 @@ fn read_password() -> Result<(String, bool)> {
 async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
     let boot = Bootstrap {
         master_key: data.master_key()?,
+        at_rest_keys: data.at_rest_keys(),
         ..Bootstrap::default()
     };
     let (app, _) = gongshu_server::open_app(&data.data_dir, &boot).await?;

@@ -25,13 +25,21 @@ pub async fn spawn() -> TestApp {
 
 /// As `spawn`, with an upload limit in bytes (the platform's default when `None`).
 pub async fn spawn_with(upload_limit: Option<u64>) -> TestApp {
+    spawn_boot(Bootstrap {
+        upload_limit,
+        ..Bootstrap::default()
+    })
+    .await
+}
+
+/// As `spawn`, with the rest of `boot` (the administrator and the demo are always set).
+pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let boot = Bootstrap {
         create_admin: true,
         admin_password: Some(ADMIN_PASSWORD.into()),
         demo_password: Some(DEMO_PASSWORD.into()),
-        upload_limit,
-        ..Bootstrap::default()
+        ..boot
     };
     let (app, _) = open_app(dir.path(), &boot).await.unwrap();
     let config = ServerConfig {
