@@ -80,6 +80,8 @@ pub struct Bootstrap {
     pub master_key: Option<gongshu_app::MasterKey>,
     /// The keys that encrypt important data at rest; without them such data is refused.
     pub at_rest_keys: Option<gongshu_app::at_rest::KeySource>,
+    /// Scratch space for uploads and tables being written; `DATA_DIR/tmp` when unset.
+    pub tmp_dir: Option<std::path::PathBuf>,
 }
 
 /// What start-up did, for the operator's log.
@@ -111,6 +113,10 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
     if let Some(limit) = boot.upload_limit {
         data.upload_limit = limit;
+    }
+    if let Some(dir) = &boot.tmp_dir {
+        std::fs::create_dir_all(dir)?;
+        data.tmp_dir = dir.clone();
     }
     data.at_rest = Arc::new(
         gongshu_app::at_rest::AtRest::new(

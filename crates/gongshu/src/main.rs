@@ -144,6 +144,11 @@ struct DataArgs {
     /// instead. Without keys, uploads to entries graded important or core are refused.
     #[arg(long, env = "GONGSHU_AT_REST_KEYS")]
     at_rest_keys: Option<PathBuf>,
+    /// Scratch space for uploads and tables being written (`DATA_DIR/tmp` by default).
+    /// An upload is in the clear there until it is stored; put it on tmpfs or an
+    /// encrypted volume where important data is uploaded.
+    #[arg(long, env = "GONGSHU_TMP_DIR")]
+    tmp_dir: Option<PathBuf>,
 }
 
 impl DataArgs {
@@ -264,6 +269,28 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     log_format: Option<String>,
+    key_file: Option<PathBuf>,
+    at_rest_keys: Option<PathBuf>,
+    tmp_dir: Option<PathBuf>,
+}
+
+/// The data options of the file, taken out before the others are moved out of it.
+#[derive(Debug)]
+struct DataFile {
+    data_dir: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    at_rest_keys: Option<PathBuf>,
+    tmp_dir: Option<PathBuf>,
+}
+
+/// The data options from the file, where neither a flag nor a variable set them.
+fn apply_data_file(d: &mut DataArgs, file: &DataFile, data_dir_default: bool) {
+    if let (Some(v), true) = (&file.data_dir, data_dir_default) {
+        d.data_dir = v.clone();
+    }
+    d.key_file = d.key_file.take().or_else(|| file.key_file.clone());
+    d.at_rest_keys = d.at_rest_keys.take().or_else(|| file.at_rest_keys.clone());
+    d.tmp_dir = d.tmp_dir.take().or_else(|| file.tmp_dir.clone());
 }
 
 /// Whether the option still holds its default, so the file may set it.
@@ -277,8 +304,14 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    let file: FileConfig =
+    let mut file: FileConfig =
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+    let data_file = DataFile {
+        data_dir: file.data_dir.take(),
+        key_file: file.key_file.take(),
+        at_rest_keys: file.at_rest_keys.take(),
+        tmp_dir: file.tmp_dir.take(),
+    };
     if let (Some(v), true) = (file.log_format, defaulted(matches, "log_format")) {
         cli.log_format = v;
     }
@@ -322,9 +355,7 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             if let (Some(v), true) = (file.mail_from, defaulted(m, "mail_from")) {
                 s.mail_from = v;
             }
-            if let (Some(v), true) = (file.data_dir, data_dir_default) {
-                s.data.data_dir = v;
-            }
+            apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
         Command::Migrate(d)
         | Command::User(
@@ -335,11 +366,7 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
         | Command::Import(ImportArgs { data: d, .. })
         | Command::Calendar(
             CalendarCommand::Import { data: d, .. } | CalendarCommand::Deadline { data: d, .. },
-        ) => {
-            if let (Some(v), true) = (file.data_dir, data_dir_default) {
-                d.data_dir = v;
-            }
-        }
+        ) => apply_data_file(d, &data_file, data_dir_default),
         Command::Openapi => {}
     }
     Ok(())
@@ -417,6 +444,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }),
         master_key: args.data.master_key()?,
         at_rest_keys: args.data.at_rest_keys(),
+        tmp_dir: args.data.tmp_dir.clone(),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -541,6 +569,7 @@ async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
     let boot = Bootstrap {
         master_key: data.master_key()?,
         at_rest_keys: data.at_rest_keys(),
+        tmp_dir: data.tmp_dir.clone(),
         ..Bootstrap::default()
     };
     let (app, _) = gongshu_server::open_app(&data.data_dir, &boot).await?;

@@ -241,3 +241,63 @@ fn calendar_commands_enter_a_notice_and_count_deadlines() {
     let (_, out, _) = run(&["calendar", "deadline", "2026-12-31", "1"]);
     assert_eq!(out.trim(), "2027-01-04");
 }
+
+/// Issue 5: at-rest keys kept inside the data directory, or unreadable, stop the start
+/// with the reason; the same file outside it (set in the config file) is accepted.
+#[test]
+fn at_rest_keys_inside_the_data_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let keys = format!(
+        "active = \"k1\"\n[[keys]]\nid = \"k1\"\nalgorithm = \"sm4-gcm\"\nkey = \"{}\"\n",
+        "ab".repeat(16)
+    );
+    let inside = data.join("keys.toml");
+    std::fs::write(&inside, &keys).unwrap();
+    let out = gongshu()
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .arg("--at-rest-keys")
+        .arg(&inside)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("inside the data directory"), "{err}");
+
+    let outside = dir.path().join("keys.toml");
+    std::fs::write(&outside, keys.replace("ab", "zz")).unwrap();
+    let out = gongshu()
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .arg("--at-rest-keys")
+        .arg(&outside)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not hex"), "{err}");
+
+    std::fs::write(&outside, &keys).unwrap();
+    let config = dir.path().join("gongshu.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nat_rest_keys = {:?}\n",
+            data.display().to_string(),
+            outside.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = gongshu()
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
