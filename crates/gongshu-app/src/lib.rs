@@ -64,9 +64,6 @@ pub struct Settings {
     /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
     /// encryption); it lives outside the data directory.
     pub master_key: MasterKey,
-    /// The k of k-anonymity an open version must reach when its provider names
-    /// quasi-identifiers (GB/T 37964; 5 by default).
-    pub k_threshold: usize,
 }
 
 /// The platform's master key. Per-dataset keys are derived from it with HMAC-SHA-256 and
@@ -131,7 +128,6 @@ impl Default for Settings {
             share_review_days: 365,
             smtp: None,
             master_key: MasterKey::ephemeral(),
-            k_threshold: 5,
         }
     }
 }

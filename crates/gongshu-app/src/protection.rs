@@ -385,7 +385,7 @@ impl App {
                 ),
             ));
         }
-        let k = self.settings.k_threshold as u64;
+        let k = u64::from(self.grade_caps().await?.k_threshold);
         match self
             .open_version(resource, dataset, manifest, &rules)
             .await?
@@ -476,7 +476,7 @@ impl App {
                     &path,
                     &open_manifest,
                     quasi,
-                    self.settings.k_threshold,
+                    self.grade_caps().await?.k_threshold as usize,
                     None,
                 )
                 .await?;

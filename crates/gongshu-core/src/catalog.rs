@@ -132,7 +132,20 @@ pub struct GradeCap {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GradeCapPolicy {
     pub caps: Vec<(Grade, GradeCap)>,
+    /// The k of k-anonymity an open version must reach when its provider names
+    /// quasi-identifiers: a smaller equivalence class keeps it from being served (GB/T
+    /// 37964; 5 by default).
+    #[serde(default = "default_k_threshold")]
+    pub k_threshold: u32,
 }
+
+fn default_k_threshold() -> u32 {
+    5
+}
+
+/// The largest k a province may require: beyond it no table of a few thousand rows
+/// could be opened at all.
+pub const MAX_K_THRESHOLD: u32 = 100;
 
 impl Default for GradeCapPolicy {
     fn default() -> Self {
@@ -149,6 +162,7 @@ impl Default for GradeCapPolicy {
                 (Grade::General2, cap(OpenType::Conditional, true)),
                 (Grade::General1, cap(OpenType::Unconditional, false)),
             ],
+            k_threshold: default_k_threshold(),
         }
     }
 }
@@ -185,6 +199,14 @@ impl GradeCapPolicy {
                     format!("{} must appear exactly once", g.label_en()),
                 ));
             }
+        }
+        if !(1..=MAX_K_THRESHOLD).contains(&self.k_threshold) {
+            e.push(FieldError::new(
+                "k_threshold",
+                "range",
+                format!("k 值应在 1 至 {MAX_K_THRESHOLD} 之间"),
+                format!("k must be between 1 and {MAX_K_THRESHOLD}"),
+            ));
         }
         if self.cap(Grade::Core).max_open != OpenType::None {
             e.push(FieldError::new(
@@ -548,6 +570,18 @@ pub(crate) mod tests {
         use super::{GradeCap, GradeCapPolicy};
         use crate::types::OpenType;
         assert!(GradeCapPolicy::default().problems().is_empty());
+        // A table stored before k was part of it reads with the default k.
+        let mut stored = serde_json::to_value(GradeCapPolicy::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("k_threshold");
+        let read: GradeCapPolicy = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.k_threshold, 5);
+        for (k, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            let p = GradeCapPolicy {
+                k_threshold: k,
+                ..GradeCapPolicy::default()
+            };
+            assert_eq!(p.problems().is_empty(), ok, "k = {k}");
+        }
         let codes = |p: &GradeCapPolicy| -> Vec<(String, &'static str)> {
             p.problems()
                 .into_iter()
@@ -655,7 +689,10 @@ pub(crate) mod tests {
 
     #[test]
     fn an_edited_policy_missing_a_grade_closes_it() {
-        let policy = GradeCapPolicy { caps: vec![] };
+        let policy = GradeCapPolicy {
+            caps: vec![],
+            k_threshold: 5,
+        };
         assert!(!policy.allows(Grade::General1, OpenType::Unconditional));
         assert!(policy.allows(Grade::General1, OpenType::None));
     }

@@ -3887,6 +3887,24 @@ async fn the_k_anonymity_report_measures_the_open_version() {
     );
     // The provider still reads the report that says why.
     assert_eq!(t.get(&report, Some(&provider)).await.0, StatusCode::OK);
+    // The threshold is the province's policy: at k = 1 the same open version serves.
+    let (_, table) = t.get("/api/v1/grade-caps", None).await;
+    assert_eq!(table["caps"]["k_threshold"], 5, "{table}");
+    let mut caps = table["caps"].clone();
+    for (k, status) in [
+        (0, StatusCode::UNPROCESSABLE_ENTITY),
+        (1, StatusCode::OK),
+        (5, StatusCode::OK),
+    ] {
+        caps["k_threshold"] = json!(k);
+        let body = json!({"caps": caps, "reason": "试点调整 k 值"});
+        let (s, saved) = t.put("/api/v1/grade-caps", Some(&authority), body).await;
+        assert_eq!(s, status, "{saved}");
+        if k == 1 {
+            assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+        }
+    }
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::FORBIDDEN);
     // Street suppressed: one class of twelve, and readers get the open version.
     let generalised = json!({"rules": {"columns": [{"column": "街道", "rule": {"kind": "suppress"}}],
         "quasi_identifiers": ["街道", "年龄段"]}, "reason": "街道过细，不予公开"});
