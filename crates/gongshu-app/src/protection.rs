@@ -748,6 +748,16 @@ pub struct GradeCapsInput {
     pub reason: String,
 }
 
+/// The province's authority (an authority of a region ending in 0000) or a system
+/// administrator: the grade → cap table is one for the whole province.
+pub fn may_set_grade_caps(caller: &Principal) -> bool {
+    caller.has_role(gongshu_core::types::Role::SystemAdmin)
+        || caller
+            .authority_regions()
+            .iter()
+            .any(|r| r.len() == 6 && r.ends_with("0000"))
+}
+
 impl App {
     /// The grade → cap table in force: the authority's, or the default that ships. Read
     /// from the store each time, so every node applies an edit at once.
@@ -784,11 +794,7 @@ impl App {
         caller: &Principal,
         input: GradeCapsInput,
     ) -> Result<GradeCapsView> {
-        let provincial = caller
-            .authority_regions()
-            .iter()
-            .any(|r| r.len() == 6 && r.ends_with("0000"));
-        if !(provincial || caller.has_role(gongshu_core::types::Role::SystemAdmin)) {
+        if !may_set_grade_caps(caller) {
             return Err(Error::forbidden());
         }
         let mut problems = input.caps.problems();

@@ -25,7 +25,7 @@ use gongshu_core::authz::Principal;
 use gongshu_core::calendar::{Deadline, SpecialDay, YearSchedule, china_time};
 use gongshu_core::change::ChangeState;
 use gongshu_core::error::Lang;
-use gongshu_core::types::{OpenType, Role, ShareType};
+use gongshu_core::types::{Grade, OpenType, Role, ShareType};
 use gongshu_core::{Error, ErrorCode, FieldError};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -58,6 +58,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/resources/{id}/protection", get(protection))
         .route("/console/resources/{id}/columns", post(confirm_columns))
         .route("/console/resources/{id}/rules", post(set_rules))
+        .route("/console/grading", get(grading).post(put_grading))
+        .route("/console/at-rest/rotate", post(rotate_keys))
         .route("/console/calendar", get(calendar))
         .route(
             "/console/calendar/{year}",
@@ -2001,6 +2003,219 @@ async fn set_rules(
                 status,
             )
             .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- grading and protection
+
+/// One row of the grade → cap table as the page shows and edits it.
+struct CapRow {
+    grade: Grade,
+    max_open: OpenType,
+    deidentify: bool,
+}
+
+#[derive(Template)]
+#[template(path = "grading.html")]
+struct GradingPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    rows: Vec<CapRow>,
+    k_threshold: String,
+    reason: String,
+    source: String,
+    may_edit: bool,
+    history: Vec<HistoryLine>,
+    important: Option<Vec<gongshu_app::protection::ImportantEntry>>,
+    at_rest: Option<gongshu_app::at_rest::AtRestView>,
+    may_rotate: bool,
+    banner: Option<Banner>,
+}
+
+impl GradingPage<'_> {
+    fn grade_label(&self, g: &Grade) -> &'static str {
+        if self.ctx.lang == Lang::Zh {
+            g.label_zh()
+        } else {
+            g.label_en()
+        }
+    }
+
+    fn open_label(&self, o: &OpenType) -> &'static str {
+        if self.ctx.lang == Lang::Zh {
+            o.label_zh()
+        } else {
+            o.label_en()
+        }
+    }
+
+    fn open_types(&self) -> &'static [OpenType] {
+        OpenType::ALL
+    }
+}
+
+/// What was typed into the table, kept when a save is refused.
+struct GradingTyped {
+    rows: Vec<CapRow>,
+    k_threshold: String,
+    reason: String,
+}
+
+async fn grading_page(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Principal,
+    typed: Option<GradingTyped>,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    let view = match s.app.grade_caps_view().await {
+        Ok(v) => v,
+        Err(e) => return error_page(ctx, &e),
+    };
+    // The catalog and the keys are for those who oversee; others see the table only.
+    let important = s.app.important_data(p).await.ok();
+    let at_rest = s.app.at_rest_view(p).await.ok();
+    let history = history_lines(s, ctx, &view.history).await;
+    let typed = typed.unwrap_or_else(|| GradingTyped {
+        rows: view
+            .caps
+            .caps
+            .iter()
+            .map(|(g, c)| CapRow {
+                grade: *g,
+                max_open: c.max_open,
+                deidentify: c.deidentify,
+            })
+            .collect(),
+        k_threshold: view.caps.k_threshold.to_string(),
+        reason: String::new(),
+    });
+    with_status(
+        render(&GradingPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            rows: typed.rows,
+            k_threshold: typed.k_threshold,
+            reason: typed.reason,
+            source: view.source,
+            may_edit: gongshu_app::protection::may_set_grade_caps(p),
+            history,
+            important,
+            at_rest,
+            may_rotate: p.has_role(Role::SystemAdmin),
+            banner,
+        }),
+        status,
+    )
+}
+
+async fn grading(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    grading_page(&s, &ctx, p, None, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+async fn put_grading(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let p = match checked(&ctx, &field("_csrf")) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    // An unknown open type is kept as closed, which the table's own checks then judge.
+    let rows: Vec<CapRow> = Grade::ALL
+        .iter()
+        .map(|g| CapRow {
+            grade: *g,
+            max_open: OpenType::parse(&field(&format!("max_open.{}", g.as_str())))
+                .unwrap_or(OpenType::None),
+            deidentify: !field(&format!("deidentify.{}", g.as_str())).is_empty(),
+        })
+        .collect();
+    let typed = GradingTyped {
+        rows,
+        k_threshold: field("k_threshold"),
+        reason: field("reason"),
+    };
+    let result = async {
+        let k_threshold = typed.k_threshold.trim().parse().map_err(|_| {
+            Error::validation(vec![FieldError::new(
+                "k_threshold",
+                "format",
+                "k 值应为整数",
+                "k is a whole number",
+            )])
+        })?;
+        let caps = gongshu_core::catalog::GradeCapPolicy {
+            caps: typed
+                .rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.grade,
+                        gongshu_core::catalog::GradeCap {
+                            max_open: r.max_open,
+                            deidentify: r.deidentify,
+                        },
+                    )
+                })
+                .collect(),
+            k_threshold,
+        };
+        s.app
+            .set_grade_caps(
+                p,
+                gongshu_app::protection::GradeCapsInput {
+                    caps,
+                    reason: typed.reason.clone(),
+                },
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => done("/console/grading".into()),
+        Err(e) => {
+            let status = status_of(e.code);
+            grading_page(&s, &ctx, p, Some(typed), Banner::refused(&ctx, &e), status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+async fn rotate_keys(State(s): State<AppState>, ctx: Ctx, Form(f): Form<CsrfOnly>) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.rotate_at_rest_keys(p).await {
+        Ok(_) => done("/console/grading".into()),
+        Err(e) => {
+            let status = status_of(e.code);
+            grading_page(&s, &ctx, p, None, Banner::refused(&ctx, &e), status).await
         }
     }
 }

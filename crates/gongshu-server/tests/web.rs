@@ -1242,3 +1242,88 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_valid_html(pages.path());
 }
+
+/// Issue 5: the province's authority edits the grade → cap table and the k threshold on a
+/// page, sees the important-data catalog there; others read the table only, and a bad
+/// table is refused with what was typed kept.
+#[tokio::test]
+async fn the_authority_edits_grading_on_a_page() {
+    let t = spawn().await;
+    let authority = session(&t, "demo-authority").await;
+    let (s, html) = page_as(&t, &authority, "/console/grading").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("name=\"max_open.general1\"") && html.contains("重要数据目录"),
+        "{html}"
+    );
+    // The demo's important entries (电子健康档案 …) are listed.
+    assert!(html.contains("重要"), "{html}");
+    let pages = tempfile::tempdir().unwrap();
+    keep_page(&t, pages.path(), "grading", &authority, "/console/grading").await;
+    let csrf = hidden_csrf(&html);
+    let mut form: Vec<(String, String)> = vec![("_csrf".into(), csrf.clone())];
+    for (g, open, de) in [
+        ("core", "none", false),
+        ("important", "none", false),
+        ("general4", "none", false),
+        ("general3", "conditional", true),
+        ("general2", "conditional", true),
+        ("general1", "unconditional", false),
+    ] {
+        form.push((format!("max_open.{g}"), open.into()));
+        if de {
+            form.push((format!("deidentify.{g}"), "on".into()));
+        }
+    }
+    form.push(("reason".into(), "鲁数发〔2026〕X号".into()));
+    let as_refs = |f: &[(String, String)]| -> Vec<(String, String)> { f.to_vec() };
+    // Core data opened: refused, the typed k kept.
+    let mut bad = as_refs(&form);
+    bad.retain(|(k, _)| k != "max_open.core");
+    bad.push(("max_open.core".into(), "unconditional".into()));
+    bad.push(("k_threshold".into(), "7".into()));
+    let pairs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (s, _, body) = submit_as(&t, &authority, "/console/grading", &pairs).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("核心数据不得开放") && body.contains("value=\"7\""),
+        "{body}"
+    );
+    let mut good = as_refs(&form);
+    good.push(("k_threshold".into(), "7".into()));
+    let pairs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (s, _, _) = submit_as(&t, &authority, "/console/grading", &pairs).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, caps) = t.get("/api/v1/grade-caps", None).await;
+    assert_eq!(caps["caps"]["k_threshold"], 7, "{caps}");
+    assert_eq!(caps["source"], "authority");
+    keep_page(
+        &t,
+        pages.path(),
+        "grading-saved",
+        &authority,
+        "/console/grading?done=1",
+    )
+    .await;
+
+    // A provider reads the table, without the form or the catalog.
+    let provider = session(&t, "demo-provider").await;
+    let (s, html) = page_as(&t, &provider, "/console/grading").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("name=\"max_open.general1\"") && !html.contains("重要数据目录"));
+    let (s, _, _) = submit_as(&t, &provider, "/console/grading", &pairs).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The system administrator sees the keys section.
+    let admin = session(&t, "admin").await;
+    let (_, html) = page_as(&t, &admin, "/console/grading").await;
+    assert!(html.contains("未配置静态加密密钥"), "{html}");
+    keep_page(
+        &t,
+        pages.path(),
+        "grading-admin",
+        &admin,
+        "/console/grading",
+    )
+    .await;
+    assert_valid_html(pages.path());
+}
