@@ -485,6 +485,14 @@ impl Probe {
 
 const PROBES_KEPT: usize = 16 * 1024;
 
+/// Marks the object a re-sealing writes before it is renamed over the original.
+const RESEAL_TEMP: &str = ".reseal-";
+
+/// Whether `location` is a re-sealing's object in the making (or left by one that died).
+pub fn is_reseal_temp(location: &Path) -> bool {
+    location.filename().is_some_and(|n| n.contains(RESEAL_TEMP))
+}
+
 /// The object store wrapper. Without a keyring it passes everything through and refuses
 /// to seal; reads of sealed objects then fail rather than return ciphertext.
 #[derive(Debug)]
@@ -615,7 +623,7 @@ impl SealedStore {
         }
         let mut suffix = [0u8; 6];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut suffix);
-        let tmp = Path::from(format!("{location}.reseal-{}", hex::encode(suffix)));
+        let tmp = Path::from(format!("{location}{RESEAL_TEMP}{}", hex::encode(suffix)));
         let result = async {
             let mut source = self.get(location).await?.into_stream();
             let mut options = PutMultipartOptions::default();
@@ -644,9 +652,15 @@ impl SealedStore {
         let mut listing = self.inner.list(Some(prefix));
         while let Some(meta) = listing.next().await {
             let meta = meta?;
-            match self.seal_of(&meta.location).await? {
-                None => census.plain += 1,
-                Some(id) => *census.by_key.entry(id).or_default() += 1,
+            if is_reseal_temp(&meta.location) {
+                continue;
+            }
+            match self.seal_of(&meta.location).await {
+                Ok(None) => census.plain += 1,
+                Ok(Some(id)) => *census.by_key.entry(id).or_default() += 1,
+                // Deleted since it was listed.
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(census)

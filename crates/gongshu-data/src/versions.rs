@@ -156,23 +156,31 @@ impl Versions {
         let prefix = Self::resource_prefix(key)?;
         let mut listing = self.sealed.inner().list(Some(&prefix));
         let mut paths = Vec::new();
+        let stale = chrono::Utc::now() - chrono::Duration::hours(1);
         while let Some(meta) = listing.next().await {
-            let location = meta?.location;
+            let meta = meta?;
+            let location = meta.location;
             let name = location.filename().unwrap_or_default();
             if name == "manifest.json" || name == "claim" {
                 continue;
             }
-            if name.contains(".reseal-") {
-                // Left by a rewrite that died; the object it was to replace is intact.
-                let _ = self.sealed.inner().delete(&location).await;
+            if crate::sealed::is_reseal_temp(&location) {
+                // Left by a rewrite that died (the object it was to replace is intact),
+                // unless another node is writing it now.
+                if meta.last_modified < stale {
+                    let _ = self.sealed.inner().delete(&location).await;
+                }
                 continue;
             }
             paths.push(location);
         }
         let mut rewritten = 0;
         for location in paths {
-            if self.sealed.reseal(&location, seal_plain).await? {
-                rewritten += 1;
+            match self.sealed.reseal(&location, seal_plain).await {
+                Ok(true) => rewritten += 1,
+                // Deleted since it was listed: nothing left to seal.
+                Ok(false) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(rewritten)
