@@ -251,6 +251,13 @@ pub struct EffectiveRules {
     pub personal: std::collections::BTreeMap<String, String>,
     /// Names the rules in force; the open version is stored under it.
     pub rules_hash: String,
+    /// What the rule in force leaves of each personal column (PIPL §73).
+    #[schema(value_type = Object)]
+    pub effects: std::collections::BTreeMap<String, gongshu_core::deident::Effect>,
+    /// The open version judged by its weakest personal column: `identified`,
+    /// `deidentified` (去标识化: reversible or linkable with the key) or
+    /// `anonymisation_candidate` (to be confirmed with the k-anonymity report).
+    pub processing: gongshu_core::deident::Processing,
 }
 
 /// The provider's rules for a resource, with the reason recorded.
@@ -339,6 +346,17 @@ impl App {
         let digest = Sha256::digest(
             format!("{}\n{canonical}", self.settings.master_key.fingerprint()).as_bytes(),
         );
+        let effects = personal
+            .keys()
+            .map(|c| {
+                let effect = effective
+                    .rule_for(c)
+                    .map_or(gongshu_core::deident::Effect::Identifying, Rule::effect);
+                (c.clone(), effect)
+            })
+            .collect();
+        let processing =
+            gongshu_core::deident::Processing::of(&effective, personal.keys().map(String::as_str));
         Ok(EffectiveRules {
             resource_id: resource_id.to_owned(),
             version,
@@ -349,6 +367,8 @@ impl App {
                 .map(|(c, k)| (c, k.as_str().to_owned()))
                 .collect(),
             rules_hash: hex::encode(&digest[..8]),
+            effects,
+            processing,
         })
     }
 

@@ -379,6 +379,89 @@ pub fn suggested_rule(kind: PiiKind) -> Rule {
     }
 }
 
+/// What a rule leaves of a personal value, in the terms of PIPL §73: 去标识化 leaves a
+/// person identifiable with extra information (a key, other tables); 匿名化 leaves no way
+/// back. A tool can say which rules are reversible or linkable; whether a table as a whole
+/// is anonymous also depends on what else is known, which the k-anonymity report measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The value is published as it is.
+    Identifying,
+    /// The key holder recovers the value (FF1).
+    Reversible,
+    /// The same person gets the same code within the dataset, so records link; the value
+    /// cannot be recovered without the key (keyed pseudonym).
+    Linkable,
+    /// Part of the value remains (a mask keeps some characters, a generalisation a
+    /// coarser value); alone it no longer identifies, with other data it may.
+    Reduced,
+    /// Nothing of the value remains (suppressed or dropped).
+    Removed,
+}
+
+impl Rule {
+    pub fn effect(&self) -> Effect {
+        match self {
+            Self::Keep => Effect::Identifying,
+            Self::Fpe => Effect::Reversible,
+            Self::Pseudonym { .. } => Effect::Linkable,
+            Self::Mask { .. } | Self::Generalise { .. } => Effect::Reduced,
+            Self::Suppress | Self::Drop => Effect::Removed,
+        }
+    }
+}
+
+/// The open version as a whole, judged by its weakest personal column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Processing {
+    /// A personal column is published as it is.
+    Identified,
+    /// Every personal column is transformed, but at least one is reversible with the key
+    /// or links records of one person: 去标识化, still personal information.
+    Deidentified,
+    /// No personal column is reversible or linkable: a candidate for 匿名化, which the
+    /// provider confirms with the k-anonymity report over the quasi-identifiers.
+    AnonymisationCandidate,
+}
+
+impl Processing {
+    /// Judges the rules in force over the personal columns named.
+    pub fn of<'a>(rules: &RuleSet, personal: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut worst = Self::AnonymisationCandidate;
+        for column in personal {
+            let effect = rules
+                .rule_for(column)
+                .map_or(Effect::Identifying, Rule::effect);
+            let here = match effect {
+                Effect::Identifying => Self::Identified,
+                Effect::Reversible | Effect::Linkable => Self::Deidentified,
+                Effect::Reduced | Effect::Removed => Self::AnonymisationCandidate,
+            };
+            worst = worst.min(here);
+        }
+        worst
+    }
+}
+
+impl PartialOrd for Processing {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Processing {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let rank = |p: &Self| match p {
+            Self::Identified => 0,
+            Self::Deidentified => 1,
+            Self::AnonymisationCandidate => 2,
+        };
+        rank(self).cmp(&rank(other))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,5 +788,35 @@ mod tests {
                 assert_ne!(rule, Rule::Keep, "{kind}");
             }
         }
+    }
+
+    #[test]
+    fn processing_is_judged_by_the_weakest_personal_column() {
+        use super::{Processing, Rule, RuleSet};
+        let rules: RuleSet = serde_json::from_value(serde_json::json!({"columns": [
+            {"column": "证件号码", "rule": {"kind": "pseudonym"}},
+            {"column": "姓名", "rule": {"kind": "mask", "keep_first": 1, "keep_last": 0}},
+            {"column": "卡号", "rule": {"kind": "fpe"}},
+            {"column": "住址", "rule": {"kind": "drop"}}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            Processing::of(&rules, ["姓名", "住址"]),
+            Processing::AnonymisationCandidate
+        );
+        assert_eq!(
+            Processing::of(&rules, ["姓名", "证件号码"]),
+            Processing::Deidentified
+        );
+        assert_eq!(Processing::of(&rules, ["卡号"]), Processing::Deidentified);
+        assert_eq!(
+            Processing::of(&rules, ["姓名", "手机"]),
+            Processing::Identified
+        );
+        assert_eq!(
+            Processing::of(&rules, []),
+            Processing::AnonymisationCandidate
+        );
+        assert_eq!(Rule::Keep.effect(), super::Effect::Identifying);
     }
 }

@@ -1854,6 +1854,42 @@ impl ProtectionPage<'_> {
             Some(rule) => serde_json::to_string(rule).unwrap_or_default(),
         }
     }
+
+    /// What the rule leaves of a personal column, in PIPL §73's terms.
+    fn effect_of(&self, column: &str) -> &'static str {
+        use gongshu_core::deident::Effect;
+        match self.rules.effects.get(column) {
+            None => "",
+            Some(Effect::Identifying) => self
+                .ctx
+                .t("可识别（原样公开）", "identifying (published as it is)"),
+            Some(Effect::Reversible) => self.ctx.t("可用密钥还原", "reversible with the key"),
+            Some(Effect::Linkable) => self.ctx.t(
+                "同一人可关联，不可还原",
+                "links one person's records, not reversible",
+            ),
+            Some(Effect::Reduced) => self.ctx.t("保留部分信息", "partly kept"),
+            Some(Effect::Removed) => self.ctx.t("已去除", "removed"),
+        }
+    }
+
+    fn processing(&self) -> &'static str {
+        use gongshu_core::deident::Processing;
+        match self.rules.processing {
+            Processing::Identified => self.ctx.t(
+                "开放版本仍含可识别的个人信息：有个人信息列原样公开。",
+                "The open version still identifies people: a personal column is published as it is.",
+            ),
+            Processing::Deidentified => self.ctx.t(
+                "开放版本属于去标识化（个人信息保护法第七十三条）：借助密钥或其他信息仍可识别或关联到个人，仍是个人信息。",
+                "The open version is de-identified (PIPL §73): with the key or other information people can still be identified or linked, so it is still personal information.",
+            ),
+            Processing::AnonymisationCandidate => self.ctx.t(
+                "各个人信息列均不可还原、不可关联：可作为匿名化候选，请用 k-匿名报告确认准标识符组合不能识别个人。",
+                "No personal column is reversible or linkable: a candidate for anonymisation; confirm with the k-anonymity report that the quasi-identifiers do not single people out.",
+            ),
+        }
+    }
 }
 
 async fn protection_page(

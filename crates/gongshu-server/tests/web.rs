@@ -1235,6 +1235,14 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
         .await;
     assert_eq!(r["personal"]["备注"], "health", "{r}");
     assert_eq!(r["explicit"]["columns"][0]["rule"]["kind"], "pseudonym");
+    // A keyed pseudonym links one person's records: de-identified, not anonymous.
+    assert_eq!(r["effects"]["证件号码"], "linkable", "{r}");
+    assert_eq!(r["processing"], "deidentified", "{r}");
+    let (_, html) = page_as(&t, &provider, &page).await;
+    assert!(
+        html.contains("去标识化") && html.contains("同一人可关联"),
+        "{html}"
+    );
     keep_page(&t, pages.path(), "protection-confirmed", &provider, &page).await;
     // Someone else's provider learns nothing.
     let other = session(&t, "demo-user").await;
