@@ -233,6 +233,11 @@ struct StoredOpen {
     table: OpenTable,
     #[serde(default)]
     smallest_class: Option<u64>,
+    /// The k-anonymity report over the rules' quasi-identifiers, made with the open
+    /// version and kept with it: the record of the assessment behind publication
+    /// (PIPL §55).
+    #[serde(default)]
+    report: Option<gongshu_data::deident::KReport>,
 }
 
 /// The rules the open version of a table is computed with.
@@ -477,7 +482,7 @@ impl App {
                 )
             })?;
         // Measured once, when the open version is made: readers only compare.
-        let smallest_class = if quasi.is_empty() {
+        let report = if quasi.is_empty() {
             None
         } else {
             let path = gongshu_data::Versions::open_path(
@@ -500,11 +505,12 @@ impl App {
                     None,
                 )
                 .await?;
-            Some(report.smallest_class)
+            Some(report)
         };
         let stored = StoredOpen {
             table,
-            smallest_class,
+            smallest_class: report.as_ref().map(|r| r.smallest_class),
+            report,
         };
         let json = serde_json::to_string(&stored).map_err(|_| Error::internal())?;
         self.store
@@ -626,9 +632,11 @@ const K_REPORT_MAX_ROWS: u64 = 5_000_000;
 /// What a k-anonymity report is asked about.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct KReportQuery {
-    /// Quasi-identifiers, comma-separated (e.g. 街道,年龄段,性别).
+    /// Quasi-identifiers, comma-separated (e.g. 街道,年龄段,性别). Empty: the report kept
+    /// with the open version, over the quasi-identifiers named in the rules.
+    #[serde(default)]
     pub quasi: String,
-    /// The threshold (5 by default).
+    /// The threshold (the province's policy by default).
     pub k: Option<usize>,
     /// A sensitive column, for l-diversity.
     pub sensitive: Option<String>,
@@ -665,7 +673,18 @@ impl App {
         let rules = self
             .effective_rules(&resource.id, raw.version as i64, &columns)
             .await?;
-        let (manifest, path) = match self.open_version(&resource, &dataset, &raw, &rules).await? {
+        let stored = self.open_version(&resource, &dataset, &raw, &rules).await?;
+        if quasi.is_empty() {
+            return stored.and_then(|(s, _)| s.report).ok_or_else(|| {
+                Error::validation(vec![FieldError::new(
+                    "quasi",
+                    "required",
+                    "规则中未指定准标识符：请在 quasi 参数中列出",
+                    "The rules name no quasi-identifiers: list them in `quasi`",
+                )])
+            });
+        }
+        let (manifest, path) = match stored {
             Some((StoredOpen { table: open, .. }, hash)) => (
                 Manifest {
                     rows: open.rows,
@@ -701,7 +720,10 @@ impl App {
             &path,
             &manifest,
             &quasi,
-            q.k.unwrap_or(5),
+            match q.k {
+                Some(k) => k,
+                None => self.grade_caps().await?.k_threshold as usize,
+            },
             q.sensitive.as_deref(),
         )
         .await

@@ -245,10 +245,11 @@ async fn set_rules(
 /// The re-identification risk of the open version over chosen quasi-identifiers
 /// (`?quasi=街道,年龄段&k=5&sensitive=病种`): equivalence classes, records in classes
 /// under k and their share, the largest risk (1 / smallest class), class-size
-/// histogram, and l-diversity of a sensitive column (GB/T 37964).
+/// histogram, and l-diversity of a sensitive column (GB/T 37964). Without `quasi`, the
+/// report kept with the open version over the rules' quasi-identifiers (PIPL §55).
 #[utoipa::path(get, path = "/api/v1/resources/{id}/k-anonymity", tag = "data",
-    params(("quasi" = String, Query, description = "Quasi-identifier columns, comma-separated"),
-        ("k" = Option<usize>, Query, description = "Threshold, 5 by default"),
+    params(("quasi" = Option<String>, Query, description = "Quasi-identifier columns, comma-separated; none for the kept report"),
+        ("k" = Option<usize>, Query, description = "Threshold, the province's policy (5) by default"),
         ("sensitive" = Option<String>, Query, description = "A sensitive column, for l-diversity")),
     security(("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody),

@@ -3885,8 +3885,25 @@ async fn the_k_anonymity_report_measures_the_open_version() {
             .contains("k-匿名"),
         "{body}"
     );
-    // The provider still reads the report that says why.
+    // The provider still reads the report that says why, and the one kept with the
+    // open version, over the rules' quasi-identifiers and the province's k.
     assert_eq!(t.get(&report, Some(&provider)).await.0, StatusCode::OK);
+    let (s, kept) = t
+        .get(
+            &format!("/api/v1/resources/{rid}/k-anonymity"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{kept}");
+    assert_eq!(
+        (
+            &kept["quasi_identifiers"],
+            &kept["k"],
+            &kept["smallest_class"]
+        ),
+        (&json!(["街道", "年龄段"]), &json!(5), &json!(1)),
+        "{kept}"
+    );
     // The threshold is the province's policy: at k = 1 the same open version serves.
     let (_, table) = t.get("/api/v1/grade-caps", None).await;
     assert_eq!(table["caps"]["k_threshold"], 5, "{table}");
