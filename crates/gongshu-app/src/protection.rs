@@ -868,6 +868,10 @@ pub struct ImportantEntry {
     /// The items graded important or core, with their grade.
     #[schema(value_type = Object)]
     pub items: Vec<(String, gongshu_core::types::Grade)>,
+    /// Resources holding the entry's data, and the rows of their serving versions: the
+    /// quantities a risk assessment reports (数据安全法 §30).
+    pub resources: u64,
+    pub rows: u64,
 }
 
 impl App {
@@ -914,7 +918,16 @@ impl App {
                     .map(|i| (i.name.clone(), i.grade))
                     .collect();
                 if important(d.doc.grade) || !items.is_empty() {
+                    let resources = self.store.list_resources(d.id).await.map_err(store_error)?;
+                    let rows = resources
+                        .iter()
+                        .filter_map(|r| r.current_manifest.as_deref())
+                        .filter_map(|m| serde_json::from_str::<Manifest>(m).ok())
+                        .map(|m| m.rows)
+                        .sum();
                     out.push(ImportantEntry {
+                        resources: resources.len() as u64,
+                        rows,
                         dataset_id: d.id,
                         code: d.code.clone(),
                         title: d.doc.title.clone(),

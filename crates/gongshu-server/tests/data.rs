@@ -4300,6 +4300,19 @@ async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving()
         t.get("/api/v1/at-rest", Some(&auditor)).await.0,
         StatusCode::OK
     );
+    // The important-data catalog counts what is held, for the risk assessment.
+    let (_, list) = t.get("/api/v1/important-data", Some(&auditor)).await;
+    let held = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["title"] == "加密存储测试")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(
+        (&held["resources"], &held["rows"]),
+        (&json!(1), &json!(2)),
+        "{held}"
+    );
 }
 
 /// Issue 5: without at-rest keys, important data is refused — on upload, and when an
