@@ -130,6 +130,16 @@ macro_rules! object_page {
 }
 
 /// A page with the status it answers with: a refused form is not a 200.
+/// A field of a form read as pairs (for forms whose field names carry data), empty
+/// when absent.
+fn form_field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 fn with_status(mut r: Response, status: StatusCode) -> Response {
     *r.status_mut() = status;
     r
@@ -643,13 +653,7 @@ async fn apply(
     ctx: Ctx,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&pairs, name);
     let all = |name: &str| -> Vec<String> {
         pairs
             .iter()
@@ -1956,13 +1960,7 @@ async fn confirm_columns(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&pairs, name);
     let p = match checked(&ctx, &field("_csrf")) {
         Ok(p) => p,
         Err(r) => return *r,
@@ -2165,13 +2163,7 @@ async fn put_grading(
     ctx: Ctx,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&pairs, name);
     let p = match checked(&ctx, &field("_csrf")) {
         Ok(p) => p,
         Err(r) => return *r,

@@ -4013,13 +4013,8 @@ async fn the_province_edits_the_grade_caps_and_the_gate_follows() {
 async fn the_important_data_catalog_is_for_the_authority_and_auditors() {
     let t = spawn().await;
     let provider = t.token("demo-provider").await;
-    let mut body = entry("重要数据目录测试");
+    let mut body = important_entry("重要数据目录测试");
     body["items"][1]["grade"] = json!("important");
-    body["grade"] = json!("important");
-    body["open_type"] = json!("none");
-    body["share_type"] = json!("conditional");
-    body["share_condition"] = json!("限于履行监管职责");
-    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
     let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
     assert_eq!(s, StatusCode::CREATED, "{draft}");
     for who in ["demo-authority", "demo-auditor"] {
@@ -4045,6 +4040,17 @@ async fn the_important_data_catalog_is_for_the_authority_and_auditors() {
             StatusCode::FORBIDDEN
         );
     }
+}
+
+/// An entry graded important: closed to the public, shared on conditions.
+fn important_entry(title: &str) -> Value {
+    let mut body = entry(title);
+    body["grade"] = json!("important");
+    body["open_type"] = json!("none");
+    body["share_type"] = json!("conditional");
+    body["share_condition"] = json!("限于履行监管职责");
+    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    body
 }
 
 /// An at-rest key file with these keys (id, algorithm, key byte repeated), the first
@@ -4105,12 +4111,7 @@ async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving()
     .await;
     let provider = t.token("demo-provider").await;
     let admin = t.token("admin").await;
-    let mut body = entry("加密存储测试");
-    body["grade"] = json!("important");
-    body["open_type"] = json!("none");
-    body["share_type"] = json!("conditional");
-    body["share_condition"] = json!("限于履行监管职责");
-    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let body = important_entry("加密存储测试");
     let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
     assert_eq!(s, StatusCode::CREATED, "{draft}");
     let important = draft["id"].as_i64().unwrap();
@@ -4246,12 +4247,7 @@ async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving()
             .count()
     };
     assert!(in_later(canaries_on_disk(t.data_dir())) > 0);
-    let mut doc = entry("后定重要");
-    doc["grade"] = json!("important");
-    doc["open_type"] = json!("none");
-    doc["share_type"] = json!("conditional");
-    doc["share_condition"] = json!("限于履行监管职责");
-    doc["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let mut doc = important_entry("后定重要");
     doc["version"] = later["version"].clone();
     let (s, body) = t
         .put(
@@ -4321,12 +4317,7 @@ async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving()
 async fn without_at_rest_keys_important_data_is_refused_not_stored_in_the_clear() {
     let t = spawn().await;
     let provider = t.token("demo-provider").await;
-    let mut body = entry("无密钥重要数据");
-    body["grade"] = json!("important");
-    body["open_type"] = json!("none");
-    body["share_type"] = json!("conditional");
-    body["share_condition"] = json!("限于履行监管职责");
-    body["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let body = important_entry("无密钥重要数据");
     let (s, draft) = t.post("/api/v1/datasets", Some(&provider), body).await;
     assert_eq!(s, StatusCode::CREATED, "{draft}");
     let job = ingest(
@@ -4351,12 +4342,7 @@ async fn without_at_rest_keys_important_data_is_refused_not_stored_in_the_clear(
     assert_eq!(s, StatusCode::CREATED, "{general}");
     let id = general["id"].as_i64().unwrap();
     ingest_ok(&t, id, &provider, "a.csv", b"a,b\n1,2\n", &[]).await;
-    let mut doc = entry("后定重要");
-    doc["grade"] = json!("important");
-    doc["open_type"] = json!("none");
-    doc["share_type"] = json!("conditional");
-    doc["share_condition"] = json!("限于履行监管职责");
-    doc["legal_basis"] = json!("《中华人民共和国数据安全法》第二十一条");
+    let mut doc = important_entry("后定重要");
     doc["version"] = general["version"].clone();
     let (s, body) = t
         .put(&format!("/api/v1/datasets/{id}"), Some(&provider), doc)
