@@ -243,6 +243,14 @@ pub fn fpe_decrypt(code: &str, secrets: &Secrets) -> Option<String> {
     crypto.fpe(code, &mut out, true).then_some(out)
 }
 
+/// Where an output column of a `Deidentifier` comes from: an input column as it is, or
+/// an input column through its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputSource {
+    Keep(usize),
+    Transform(usize),
+}
+
 #[derive(Debug)]
 enum Step {
     Keep(usize),
@@ -317,6 +325,58 @@ impl Deidentifier {
     /// The schema of every batch `apply` returns.
     pub fn output_schema(&self) -> SchemaRef {
         self.output.clone()
+    }
+
+    /// Where each output column comes from, in output order.
+    pub fn sources(&self) -> Vec<OutputSource> {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Keep(i) => OutputSource::Keep(*i),
+                Step::Transform { index, .. } => OutputSource::Transform(*index),
+            })
+            .collect()
+    }
+
+    /// The same rules over only the transformed input columns `columns` (in the order
+    /// given), for a reader that decodes nothing else: its `apply` takes batches of
+    /// those columns and returns their transformed values.
+    pub fn narrowed(self, columns: &[usize]) -> Result<Self, DeidentError> {
+        let mut steps = Vec::with_capacity(columns.len());
+        let mut inputs = Vec::with_capacity(columns.len());
+        let mut outputs = Vec::with_capacity(columns.len());
+        for (position, &column) in columns.iter().enumerate() {
+            let found = self.steps.iter().find_map(|s| match s {
+                Step::Transform {
+                    index,
+                    rule,
+                    output,
+                } if *index == column => Some((rule.clone(), output.clone())),
+                _ => None,
+            });
+            let (rule, output) = found.ok_or_else(|| {
+                DeidentError::UnknownColumn(
+                    self.input
+                        .fields()
+                        .get(column)
+                        .map_or_else(|| column.to_string(), |f| f.name().clone()),
+                )
+            })?;
+            let field = self.input.field(column);
+            inputs.push(Arc::new(field.clone()));
+            outputs.push(Arc::new(Field::new(field.name(), output.clone(), true)));
+            steps.push(Step::Transform {
+                index: position,
+                rule,
+                output,
+            });
+        }
+        Ok(Self {
+            input: Arc::new(Schema::new(inputs)),
+            output: Arc::new(Schema::new(outputs)),
+            steps,
+            crypto: self.crypto,
+        })
     }
 
     /// De-identifies one batch, which must have the schema this was prepared for (names

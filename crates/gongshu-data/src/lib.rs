@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod json;
 pub mod query;
 pub mod sealed;
+mod splice;
 pub mod table;
 pub mod versions;
 pub mod xlsx;
