@@ -412,8 +412,9 @@ impl Rule {
     }
 }
 
-/// The open version as a whole, judged by its weakest personal column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// The open version as a whole, judged by its weakest personal column; ordered from
+/// the weakest protection to the strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Processing {
     /// A personal column is published as it is.
@@ -442,23 +443,6 @@ impl Processing {
             worst = worst.min(here);
         }
         worst
-    }
-}
-
-impl PartialOrd for Processing {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Processing {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let rank = |p: &Self| match p {
-            Self::Identified => 0,
-            Self::Deidentified => 1,
-            Self::AnonymisationCandidate => 2,
-        };
-        rank(self).cmp(&rank(other))
     }
 }
 

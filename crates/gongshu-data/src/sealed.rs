@@ -693,9 +693,13 @@ impl SealedStore {
             if is_reseal_temp(&meta.location) {
                 continue;
             }
-            match self.seal_of(&meta.location).await {
-                Ok(None) => census.plain += 1,
-                Ok(Some(id)) => *census.by_key.entry(id).or_default() += 1,
+            // What this node last saw of each file: a census is a report, read often,
+            // and re-sealing here forgets what it rewrites.
+            match self.probe(&meta.location).await {
+                Ok(Probe::Plain { .. }) => census.plain += 1,
+                Ok(Probe::Sealed { header, .. }) => {
+                    *census.by_key.entry(header.key_id.clone()).or_default() += 1;
+                }
                 // Deleted since it was listed.
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
