@@ -324,6 +324,7 @@ impl App {
         if graded_up {
             self.start_seal_sweep();
         }
+        self.refresh_search_entry(d.id).await;
         let provider = self.provider(row.provider_id).await?;
         Ok(DatasetView::working(row, &provider))
     }

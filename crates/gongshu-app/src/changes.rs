@@ -249,6 +249,7 @@ impl App {
                     })
                     .await
                     .map_err(changed_meanwhile)?;
+                self.refresh_search_entry(d.id).await;
                 self.notify(
                     &authorities,
                     "attribute_change_applied",
@@ -370,6 +371,9 @@ impl App {
             &crate::links::attribute_change(id),
         )
         .await?;
+        if action == ChangeAction::Approve {
+            self.refresh_search_entry(d.id).await;
+        }
         self.change_view(&moved)
     }
 

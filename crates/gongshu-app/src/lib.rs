@@ -18,6 +18,7 @@ pub mod grants;
 pub mod links;
 pub mod policies;
 pub mod protection;
+pub mod search;
 pub mod views;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use gongshu_core::Error;
 use gongshu_store::{Store, StoreError};
 
 pub use gongshu_core;
+pub use gongshu_search;
 pub use gongshu_store;
 
 /// Everything a use case needs: the store and the province's policies.
@@ -38,6 +40,8 @@ pub struct App {
     /// core, so a flood of logins must queue instead of exhausting the machine.
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
     pub data: data::DataPlane,
+    /// The catalog search index, derived from the store.
+    pub search: Arc<gongshu_search::SearchIndex>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,9 +137,15 @@ impl Default for Settings {
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, settings: Settings, data: data::DataPlane) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        data: data::DataPlane,
+        search: Arc<gongshu_search::SearchIndex>,
+    ) -> Self {
         Self {
             data,
+            search,
             store,
             settings,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),

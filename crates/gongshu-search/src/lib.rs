@@ -176,8 +176,11 @@ fn register_tokenizers(index: &Index) -> Result<()> {
 
 /// The catalog index, on disk beside the data or in memory.
 pub struct SearchIndex {
+    index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Taken at the first write: the index directory admits one writer, and a command run
+    /// beside the server (which holds it) only reads.
+    writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
 }
 
@@ -216,14 +219,14 @@ impl SearchIndex {
 
     fn with_index(index: Index, fields: Fields) -> Result<Self> {
         register_tokenizers(&index)?;
-        let writer = index.writer(WRITER_HEAP)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(Self {
+            index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
             fields,
         })
     }
@@ -235,6 +238,23 @@ impl SearchIndex {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Runs `f` with the writer, taking it first if this process has not yet, then
+    /// commits and makes the result visible to searches.
+    fn write(&self, f: impl FnOnce(&mut IndexWriter, &Self) -> Result<()>) -> Result<()> {
+        let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.index.writer(WRITER_HEAP)?);
+        }
+        let Some(w) = slot.as_mut() else {
+            return Ok(());
+        };
+        f(w, self)?;
+        w.commit()?;
+        drop(slot);
+        self.reader.reload()?;
+        Ok(())
     }
 
     fn document(&self, e: &EntryDoc) -> Result<TantivyDocument> {
@@ -283,38 +303,33 @@ impl SearchIndex {
     /// Replaces the whole index with `entries` in one commit: readers see the old index
     /// or the new one.
     pub fn rebuild(&self, entries: impl IntoIterator<Item = EntryDoc>) -> Result<u64> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.delete_all_documents()?;
         let mut n = 0;
-        for e in entries {
-            w.add_document(self.document(&e)?)?;
-            n += 1;
-        }
-        w.commit()?;
-        drop(w);
-        self.reader.reload()?;
+        self.write(|w, me| {
+            w.delete_all_documents()?;
+            for e in entries {
+                w.add_document(me.document(&e)?)?;
+                n += 1;
+            }
+            Ok(())
+        })?;
         Ok(n)
     }
 
     /// Adds an entry, or replaces the one with its id, and makes it searchable.
     pub fn upsert(&self, entry: &EntryDoc) -> Result<()> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.delete_term(Term::from_field_u64(self.fields.id, entry.id));
-        w.add_document(self.document(entry)?)?;
-        w.commit()?;
-        drop(w);
-        self.reader.reload()?;
-        Ok(())
+        self.write(|w, me| {
+            w.delete_term(Term::from_field_u64(me.fields.id, entry.id));
+            w.add_document(me.document(entry)?)?;
+            Ok(())
+        })
     }
 
     /// Removes an entry (withdrawn, or back to a draft).
     pub fn remove(&self, id: u64) -> Result<()> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.delete_term(Term::from_field_u64(self.fields.id, id));
-        w.commit()?;
-        drop(w);
-        self.reader.reload()?;
-        Ok(())
+        self.write(|w, me| {
+            w.delete_term(Term::from_field_u64(me.fields.id, id));
+            Ok(())
+        })
     }
 
     /// Words of `text` as the index cut them, without stop words and punctuation.

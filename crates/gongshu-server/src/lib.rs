@@ -82,6 +82,9 @@ pub struct Bootstrap {
     pub at_rest_keys: Option<gongshu_app::at_rest::KeySource>,
     /// Scratch space for uploads and tables being written; `DATA_DIR/tmp` when unset.
     pub tmp_dir: Option<std::path::PathBuf>,
+    /// Rebuild the search index if it is out of step (what `serve` does): it takes the
+    /// index's single writer, which a command run beside the server must not.
+    pub maintain_search: bool,
 }
 
 /// What start-up did, for the operator's log.
@@ -143,7 +146,11 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         }),
         ..Settings::default()
     };
-    let app = App::new(Arc::new(store), settings, data);
+    // The index is derived: opened (or created) beside the data, rebuilt below when it
+    // does not hold what is published.
+    let search = gongshu_app::gongshu_search::SearchIndex::open(&data_dir.join("search"))
+        .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
+    let app = App::new(Arc::new(store), settings, data, Arc::new(search));
     if boot.recover_jobs {
         // Jobs a stopped server left behind will never finish: say so.
         let interrupted = app
@@ -174,6 +181,9 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         Some(p) => app.load_demo(p).await?,
         None => None,
     };
+    if boot.maintain_search {
+        app.ensure_search().await?;
+    }
     Ok((
         app,
         Started {

@@ -899,3 +899,46 @@ async fn list_filters_and_paging() {
         .await; // 空气质量
     assert!(search["total"].as_i64().unwrap() >= 1);
 }
+
+/// Issue 6 (under way): the search index is built at start from the published catalog,
+/// finds Chinese words without spaces, and is not rebuilt when it is in step.
+#[tokio::test]
+async fn the_search_index_is_built_at_start_from_the_published_catalog() {
+    use gongshu_app::gongshu_search::SearchQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let boot = gongshu_server::Bootstrap {
+        demo_password: Some("demo-password-1".into()),
+        maintain_search: true,
+        ..gongshu_server::Bootstrap::default()
+    };
+    let (app, _) = gongshu_server::open_app(dir.path(), &boot).await.unwrap();
+    let published = app.catalog_summary().await.unwrap().total as u64;
+    assert!(published > 10);
+    assert_eq!(app.search.len(), published);
+    let found = app
+        .search_catalog(SearchQuery {
+            text: "企业登记".into(),
+            limit: 5,
+            ..SearchQuery::default()
+        })
+        .await
+        .unwrap();
+    let first = app.public_dataset(found.hits[0].id as i64).await.unwrap();
+    assert!(
+        first.metadata.title.contains("企业登记"),
+        "{}",
+        first.metadata.title
+    );
+    assert!(
+        found.facets["open_type"]
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            >= found.total as u64
+    );
+    drop(app);
+    let (app, _) = gongshu_server::open_app(dir.path(), &gongshu_server::Bootstrap::default())
+        .await
+        .unwrap();
+    assert_eq!(app.search.len(), published);
+}

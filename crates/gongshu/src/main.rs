@@ -69,6 +69,9 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the metadata database, then exit.
     Migrate(DataArgs),
+    /// Rebuild the catalog search index from the published catalog (with the server
+    /// stopped: it holds the index open), then exit.
+    Reindex(DataArgs),
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -358,6 +361,7 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
         Command::Migrate(d)
+        | Command::Reindex(d)
         | Command::User(
             UserCommand::Add { data: d, .. }
             | UserCommand::Passwd { data: d, .. }
@@ -433,6 +437,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         admin_password,
         demo_password: args.demo.then(|| args.demo_password.0.clone()),
         recover_jobs: true,
+        maintain_search: true,
         upload_limit: Some(args.upload_limit),
         public_url: args.public_url.clone(),
         smtp: args
@@ -820,6 +825,15 @@ fn main() -> Result<()> {
                     "metadata store at {} is up to date",
                     data.data_dir.display()
                 );
+                Ok(())
+            }
+            Command::Reindex(data) => {
+                let app = open(&data).await?;
+                let n = app
+                    .rebuild_search()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                println!("search index rebuilt: {n} published entries");
                 Ok(())
             }
             Command::User(cmd) => user(cmd).await,

@@ -301,3 +301,23 @@ fn at_rest_keys_inside_the_data_directory_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 6 (under way): `gongshu reindex` rebuilds the search index from the store.
+#[test]
+fn reindex_rebuilds_the_search_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gongshu()
+        .args(["reindex", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("search index rebuilt: 0 published entries")
+    );
+    assert!(dir.path().join("search").is_dir());
+}

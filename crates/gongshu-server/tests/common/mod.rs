@@ -39,6 +39,7 @@ pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
         create_admin: true,
         admin_password: Some(ADMIN_PASSWORD.into()),
         demo_password: Some(DEMO_PASSWORD.into()),
+        maintain_search: true,
         ..boot
     };
     let (app, _) = open_app(dir.path(), &boot).await.unwrap();
