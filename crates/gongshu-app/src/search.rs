@@ -23,6 +23,7 @@ fn entry_doc(row: &PublishedRow) -> EntryDoc {
         domains: d.domains.iter().map(|x| x.as_str().to_owned()).collect(),
         region: row.region_code.clone(),
         open_type: d.open_type.as_str().to_owned(),
+        share_type: d.share_type.as_str().to_owned(),
         formats: d.file_formats.clone(),
         update_cycle: d.update_cycle.as_str().to_owned(),
         grade: d.grade.as_str().to_owned(),

@@ -54,6 +54,7 @@ pub struct EntryDoc {
     pub domains: Vec<String>,
     pub region: String,
     pub open_type: String,
+    pub share_type: String,
     pub formats: Vec<String>,
     pub update_cycle: String,
     pub grade: String,
@@ -62,12 +63,14 @@ pub struct EntryDoc {
     pub downloads: u64,
 }
 
-/// The facet dimensions, as they are named in queries and results.
-pub const FACETS: [&str; 7] = [
+/// The facet dimensions, as they are named in queries and results. A region is counted
+/// under its province, city and county alike (370102 also under 370100 and 370000).
+pub const FACETS: [&str; 8] = [
     "domain",
     "provider",
     "region",
     "open_type",
+    "share_type",
     "format",
     "update_cycle",
     "grade",
@@ -87,6 +90,11 @@ pub struct SearchQuery {
     /// Facet dimension → the values wanted; values of one dimension are alternatives,
     /// dimensions all apply.
     pub filters: BTreeMap<String, Vec<String>>,
+    /// Entries of this provider only.
+    pub provider_id: Option<u64>,
+    /// Entries of providers in this region or below it: a code prefix (37, 3701,
+    /// 370102) or a whole code.
+    pub region: Option<String>,
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
@@ -120,7 +128,8 @@ struct Fields {
     grams: Field,
     updated_at: Field,
     downloads: Field,
-    facets: [Field; 7],
+    provider_id: Field,
+    facets: [Field; 8],
 }
 
 const WORDS: &str = "jieba";
@@ -149,6 +158,7 @@ fn schema() -> (Schema, Fields) {
         grams: b.add_text_field("grams", grams),
         updated_at: b.add_i64_field("updated_at", FAST),
         downloads: b.add_u64_field("downloads", FAST),
+        provider_id: b.add_u64_field("provider_id", INDEXED),
         // Prefixed: `provider` is also a text field.
         facets: FACETS.map(|name| b.add_facet_field(&facet_field(name), FacetOptions::default())),
     };
@@ -281,13 +291,15 @@ impl SearchIndex {
         }
         d.add_i64(f.updated_at, e.updated_at);
         d.add_u64(f.downloads, e.downloads);
+        d.add_u64(f.provider_id, e.provider_id);
         let provider = format!("{}:{}", e.provider_id, e.provider);
         let one = |v: &str| vec![v.to_owned()];
-        let values: [Vec<String>; 7] = [
+        let values: [Vec<String>; 8] = [
             e.domains.clone(),
             one(&provider),
-            one(&e.region),
+            Vec::new(),
             one(&e.open_type),
+            one(&e.share_type),
             e.formats.clone(),
             one(&e.update_cycle),
             one(&e.grade),
@@ -296,6 +308,9 @@ impl SearchIndex {
             for v in vs.iter().filter(|v| !v.is_empty()) {
                 d.add_facet(*field, facet(v));
             }
+        }
+        if let Some(region) = region_facet(&e.region) {
+            d.add_facet(f.facets[REGION], region);
         }
         Ok(d)
     }
@@ -438,6 +453,26 @@ impl SearchIndex {
             Some(text) => clauses.push((Occur::Must, text)),
             None => clauses.push((Occur::Must, Box::new(AllQuery))),
         }
+        if let Some(id) = q.provider_id {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.provider_id, id),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(region) = q.region.as_deref().filter(|r| !r.is_empty()) {
+            // A region not written as a code matches nothing, as it would in the store.
+            let term = region_facet(region).map_or_else(
+                || Term::from_field_u64(f.provider_id, u64::MAX),
+                |facet| Term::from_facet(f.facets[REGION], &facet),
+            );
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
         for (dimension, values) in &q.filters {
             let Some(pos) = FACETS.iter().position(|d| d == dimension) else {
                 continue;
@@ -539,6 +574,32 @@ impl SearchIndex {
         }
         Ok(out)
     }
+}
+
+const REGION: usize = 2;
+
+/// A region code (or a prefix of one: 37, 3701) as its path of province, city and
+/// county, so that a filter on a province finds its cities' entries.
+fn region_facet(code: &str) -> Option<Facet> {
+    let code = code.trim();
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let significant = code.trim_end_matches("00");
+    let significant = match significant.len() {
+        0 | 1 | 3 | 5 => return None,
+        n if n > 6 => return None,
+        _ => significant,
+    };
+    let pad = |p: &str| format!("{p:0<6}");
+    let mut path = vec![pad(&significant[..2])];
+    if significant.len() >= 4 {
+        path.push(pad(&significant[..4]));
+    }
+    if significant.len() == 6 {
+        path.push(significant.to_owned());
+    }
+    Some(Facet::from_path(path))
 }
 
 fn facet_field(dimension: &str) -> String {

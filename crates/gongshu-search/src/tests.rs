@@ -13,6 +13,7 @@ fn entry(id: u64, code: &str, title: &str, keywords: &[&str], items: &[&str]) ->
         domains: vec!["market_regulation".to_owned()],
         region: "370000".to_owned(),
         open_type: "unconditional".to_owned(),
+        share_type: "unconditional".to_owned(),
         formats: vec!["csv".to_owned(), "xlsx".to_owned()],
         update_cycle: "monthly".to_owned(),
         grade: "general1".to_owned(),
@@ -153,4 +154,41 @@ fn an_index_on_disk_survives_reopening() {
     }
     let index = SearchIndex::open(dir.path()).unwrap();
     assert_eq!(ids(&index, "企业登记"), vec![1]);
+}
+
+#[test]
+fn providers_and_regions_filter_down_the_hierarchy() {
+    let index = SearchIndex::in_memory().unwrap();
+    let mut city = entry(1, "102001/000001", "济南市企业名录", &[], &[]);
+    city.region = "370100".into();
+    city.provider_id = 7;
+    let mut county = entry(2, "102001/000002", "历下区企业名录", &[], &[]);
+    county.region = "370102".into();
+    county.provider_id = 8;
+    let mut other = entry(3, "102001/000003", "青岛市企业名录", &[], &[]);
+    other.region = "370200".into();
+    index.rebuild([city, county, other]).unwrap();
+    let found = |region: Option<&str>, provider: Option<u64>| -> Vec<u64> {
+        let mut ids: Vec<u64> = index
+            .search(&SearchQuery {
+                text: "企业名录".into(),
+                region: region.map(str::to_owned),
+                provider_id: provider,
+                limit: 10,
+                ..SearchQuery::default()
+            })
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(found(Some("37"), None), vec![1, 2, 3]);
+    assert_eq!(found(Some("370000"), None), vec![1, 2, 3]);
+    assert_eq!(found(Some("3701"), None), vec![1, 2]);
+    assert_eq!(found(Some("370102"), None), vec![2]);
+    assert_eq!(found(Some("济南"), None), Vec::<u64>::new());
+    assert_eq!(found(None, Some(8)), vec![2]);
 }
