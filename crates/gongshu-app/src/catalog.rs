@@ -375,11 +375,19 @@ impl App {
                 "at most 200 characters",
             )]));
         }
-        let found = self
-            .store
-            .list_published(&query)
-            .await
-            .map_err(store_error)?;
+        let found = match (&query.q, query.sort) {
+            // Words go to the search index (Chinese segmentation, partial words,
+            // ranking); other orders and plain listings stay with the store.
+            (
+                Some(_),
+                gongshu_store::PublishedSort::Relevance | gongshu_store::PublishedSort::Updated,
+            ) => self.search_published(&query).await?,
+            _ => self
+                .store
+                .list_published(&query)
+                .await
+                .map_err(store_error)?,
+        };
         Ok(PageView {
             items: found
                 .items

@@ -4,7 +4,7 @@
 //! `gongshu reindex`, and a failure to update it never fails the change itself.
 
 use gongshu_search::{EntryDoc, SearchQuery, SearchResult};
-use gongshu_store::{PublishedQuery, PublishedRow};
+use gongshu_store::{Page, PublishedQuery, PublishedRow, PublishedSort};
 
 use crate::{App, Result, store_error};
 
@@ -108,5 +108,58 @@ impl App {
             .await
             .map_err(|_| gongshu_core::Error::internal())?
             .map_err(|e| index_error(&e))
+    }
+
+    /// A page of the public catalog for a text query, from the index, as the store would
+    /// give it: the same filters, the rows read back from the store in the index's order
+    /// (an entry withdrawn since it was indexed is left out).
+    pub(crate) async fn search_published(&self, q: &PublishedQuery) -> Result<Page<PublishedRow>> {
+        let mut filters = std::collections::BTreeMap::new();
+        let mut one = |name: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                filters.insert(name.to_owned(), vec![v.to_owned()]);
+            }
+        };
+        one("domain", q.domain.map(|d| d.as_str()));
+        one("share_type", q.share_type.map(|d| d.as_str()));
+        one("update_cycle", q.update_cycle.map(|d| d.as_str()));
+        one("grade", q.grade.map(|d| d.as_str()));
+        if !q.open_types.is_empty() {
+            filters.insert(
+                "open_type".to_owned(),
+                q.open_types.iter().map(|o| o.as_str().to_owned()).collect(),
+            );
+        }
+        let found = self
+            .search_catalog(SearchQuery {
+                text: q.q.clone().unwrap_or_default(),
+                filters,
+                provider_id: q.provider_id.map(|p| p as u64),
+                region: q.region_prefix.clone(),
+                sort: if q.sort == PublishedSort::Updated {
+                    gongshu_search::Sort::RecentlyUpdated
+                } else {
+                    gongshu_search::Sort::Relevance
+                },
+                offset: q.offset.max(0) as usize,
+                limit: q.limit.max(1) as usize,
+                facet_limit: 0,
+            })
+            .await?;
+        let mut items = Vec::with_capacity(found.hits.len());
+        for hit in &found.hits {
+            if let Some(row) = self
+                .store
+                .get_published(hit.id as i64)
+                .await
+                .map_err(store_error)?
+            {
+                items.push(row);
+            }
+        }
+        Ok(Page {
+            items,
+            total: found.total as i64,
+        })
     }
 }

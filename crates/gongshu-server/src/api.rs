@@ -416,7 +416,11 @@ pub(crate) fn published_query(ctx: &Ctx, q: &DatasetQuery) -> ApiResult<Publishe
         Some(r) if !r.is_empty() => Some(gongshu_app::region_prefix(r).map_err(|e| ctx.fail(e))?),
         _ => None,
     };
+    let words = q.q.as_deref().is_some_and(|s| !s.trim().is_empty());
     let sort = match q.sort.as_deref() {
+        // Words are answered best match first unless another order is asked for.
+        None | Some("") if words => PublishedSort::Relevance,
+        Some("relevance") => PublishedSort::Relevance,
         None | Some("" | "updated") => PublishedSort::Updated,
         Some("title") => PublishedSort::Title,
         Some("code") => PublishedSort::Code,
@@ -424,8 +428,8 @@ pub(crate) fn published_query(ctx: &Ctx, q: &DatasetQuery) -> ApiResult<Publishe
             return Err(field_error(
                 ctx,
                 "sort",
-                "排序方式应为 updated、title 或 code",
-                "sort is updated, title or code",
+                "排序方式应为 relevance、updated、title 或 code",
+                "sort is relevance, updated, title or code",
             ));
         }
     };

@@ -942,3 +942,39 @@ async fn the_search_index_is_built_at_start_from_the_published_catalog() {
         .unwrap();
     assert_eq!(app.search.len(), published);
 }
+
+/// Issue 6 (under way): words run together, as people type Chinese, find an entry whose
+/// text holds each word somewhere; the store's substring search finds nothing for them.
+#[tokio::test]
+async fn catalog_search_finds_chinese_words_run_together() {
+    let t = spawn().await;
+    let (s, page) = t
+        .get(
+            "/api/v1/datasets?q=%E5%81%A5%E5%BA%B7%E6%A1%A3%E6%A1%88%E6%85%A2%E7%97%85%E7%AE%A1%E7%90%86",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let titles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.first().is_some_and(|t| t.contains("健康档案")),
+        "健康档案慢病管理 → {titles:?}"
+    );
+    // A listing in another order still comes from the store, with the same filter.
+    let (s, page) = t
+        .get(
+            "/api/v1/datasets?q=%E5%81%A5%E5%BA%B7%E6%A1%A3%E6%A1%88%E6%85%A2%E7%97%85%E7%AE%A1%E7%90%86&sort=title",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(
+        page["total"], 0,
+        "the substring search does not split words: {page}"
+    );
+}

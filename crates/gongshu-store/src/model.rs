@@ -215,6 +215,9 @@ pub enum PublishedSort {
     /// Most recently updated first.
     #[default]
     Updated,
+    /// Best match of the words first (the search index's order; the store, which has
+    /// no ranking, lists these as `Updated`).
+    Relevance,
     Title,
     Code,
 }

@@ -1237,7 +1237,9 @@ impl Store for SqliteStore {
         let mut b = QueryBuilder::<Sqlite>::new(PUBLISHED_SELECT);
         push_published_filters(&mut b, q);
         b.push(match q.sort {
-            PublishedSort::Updated => " ORDER BY p.updated_at DESC, p.id DESC",
+            PublishedSort::Updated | PublishedSort::Relevance => {
+                " ORDER BY p.updated_at DESC, p.id DESC"
+            }
             PublishedSort::Title => " ORDER BY p.title, p.id",
             PublishedSort::Code => " ORDER BY p.code",
         });
