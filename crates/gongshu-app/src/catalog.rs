@@ -375,18 +375,23 @@ impl App {
                 "at most 200 characters",
             )]));
         }
-        let found = match (&query.q, query.sort) {
+        let (found, facets) = match (&query.q, query.sort) {
             // Words go to the search index (Chinese segmentation, partial words,
             // ranking); other orders and plain listings stay with the store.
             (
                 Some(_),
                 gongshu_store::PublishedSort::Relevance | gongshu_store::PublishedSort::Updated,
-            ) => self.search_published(&query).await?,
-            _ => self
-                .store
-                .list_published(&query)
-                .await
-                .map_err(store_error)?,
+            ) => {
+                let (page, facets) = self.search_published(&query).await?;
+                (page, Some(facets))
+            }
+            _ => (
+                self.store
+                    .list_published(&query)
+                    .await
+                    .map_err(store_error)?,
+                None,
+            ),
         };
         Ok(PageView {
             items: found
@@ -397,6 +402,7 @@ impl App {
             total: found.total,
             page,
             per_page,
+            facets,
         })
     }
 
@@ -442,6 +448,7 @@ impl App {
             total: found.total,
             page,
             per_page,
+            facets: None,
         })
     }
 

@@ -6,7 +6,10 @@
 use gongshu_search::{EntryDoc, SearchQuery, SearchResult};
 use gongshu_store::{Page, PublishedQuery, PublishedRow, PublishedSort};
 
+use crate::views::FacetCount;
 use crate::{App, Result, store_error};
+
+type Facets = std::collections::BTreeMap<String, Vec<FacetCount>>;
 
 /// What the index holds of a published entry: nothing a draft or a grant could add.
 fn entry_doc(row: &PublishedRow) -> EntryDoc {
@@ -113,7 +116,10 @@ impl App {
     /// A page of the public catalog for a text query, from the index, as the store would
     /// give it: the same filters, the rows read back from the store in the index's order
     /// (an entry withdrawn since it was indexed is left out).
-    pub(crate) async fn search_published(&self, q: &PublishedQuery) -> Result<Page<PublishedRow>> {
+    pub(crate) async fn search_published(
+        &self,
+        q: &PublishedQuery,
+    ) -> Result<(Page<PublishedRow>, Facets)> {
         let mut filters = std::collections::BTreeMap::new();
         let mut one = |name: &str, value: Option<&str>| {
             if let Some(v) = value {
@@ -157,9 +163,35 @@ impl App {
                 items.push(row);
             }
         }
-        Ok(Page {
-            items,
-            total: found.total as i64,
-        })
+        let facets = found
+            .facets
+            .into_iter()
+            .map(|(dimension, values)| {
+                let counts = values
+                    .into_iter()
+                    .map(|(value, count)| match value.split_once(':') {
+                        // Providers are indexed as id:name.
+                        Some((id, name)) if dimension == "provider" => FacetCount {
+                            value: id.to_owned(),
+                            label: Some(name.to_owned()),
+                            count,
+                        },
+                        _ => FacetCount {
+                            value,
+                            label: None,
+                            count,
+                        },
+                    })
+                    .collect();
+                (dimension, counts)
+            })
+            .collect();
+        Ok((
+            Page {
+                items,
+                total: found.total as i64,
+            },
+            facets,
+        ))
     }
 }

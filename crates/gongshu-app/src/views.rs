@@ -82,6 +82,23 @@ pub struct PageView<T> {
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
+    /// With a text query: for each dimension (domain, provider, region, open_type,
+    /// share_type, format, update_cycle, grade), the values among all matches with
+    /// their counts, most frequent first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub facets: Option<std::collections::BTreeMap<String, Vec<FacetCount>>>,
+}
+
+/// One value of a facet and how many matches have it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FacetCount {
+    /// What to filter by (a provider's id, a region's code, a domain's code …).
+    pub value: String,
+    /// The name to show, where the value is not one (a provider's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

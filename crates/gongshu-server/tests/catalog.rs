@@ -965,6 +965,16 @@ async fn catalog_search_finds_chinese_words_run_together() {
         titles.first().is_some_and(|t| t.contains("健康档案")),
         "健康档案慢病管理 → {titles:?}"
     );
+    // With facets over all matches: the provider by id, with its name.
+    let providers = page["facets"]["provider"].as_array().unwrap();
+    assert!(
+        providers.iter().any(
+            |p| p["label"].as_str().is_some_and(|l| l.contains("卫生健康"))
+                && p["value"].as_str().unwrap().parse::<i64>().is_ok()
+        ),
+        "{page}"
+    );
+    assert!(page["facets"]["open_type"].as_array().is_some(), "{page}");
     // A listing in another order still comes from the store, with the same filter.
     let (s, page) = t
         .get(
