@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use serde::Serialize;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
@@ -497,12 +497,14 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let limit = q.limit.clamp(1, 1000);
         let top = TopDocs::with_limit(limit).and_offset(q.offset);
-        let mut collectors: Vec<FacetCollector> = FACETS
+        // Every dimension's counts in one pass over the matches.
+        let mut counting = MultiCollector::new();
+        let handles: Vec<_> = FACETS
             .iter()
             .map(|d| {
                 let mut c = FacetCollector::for_field(facet_field(d));
                 c.add_facet("/");
-                c
+                counting.add_collector(c)
             })
             .collect();
         let facet_limit = if q.facet_limit == 0 {
@@ -542,9 +544,10 @@ impl SearchIndex {
                 )
             }
         };
+        let mut fruits = searcher.search(&query, &counting)?;
         let mut facets = BTreeMap::new();
-        for (dimension, collector) in FACETS.iter().zip(collectors.drain(..)) {
-            let counts = searcher.search(&query, &collector)?;
+        for (dimension, handle) in FACETS.iter().zip(handles) {
+            let counts = handle.extract(&mut fruits);
             let mut values: Vec<(String, u64)> = counts
                 .top_k("/", facet_limit)
                 .into_iter()
