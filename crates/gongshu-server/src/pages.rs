@@ -11,7 +11,7 @@ use gongshu_app::gongshu_store::PublishedQuery;
 use gongshu_app::views::{DatasetView, OrgView};
 use gongshu_core::Error;
 use gongshu_core::error::Lang;
-use gongshu_core::types::{Domain, OpenType};
+use gongshu_core::types::{Domain, OpenType, UpdateCycle};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -134,6 +134,79 @@ struct DatasetsPage<'a> {
     pages: i64,
     prev_link: String,
     next_link: String,
+    /// With a text query: the matches' facets as links that narrow the search.
+    facets: Vec<FacetGroup>,
+}
+
+struct FacetGroup {
+    title: &'static str,
+    links: Vec<FacetLink>,
+}
+
+struct FacetLink {
+    label: String,
+    count: u64,
+    href: String,
+    active: bool,
+}
+
+/// The facets the page offers, with the query parameter each narrows by.
+const PAGE_FACETS: [(&str, &str, &str, &str); 4] = [
+    ("domain", "domain", "领域", "Domain"),
+    ("open_type", "open_type", "开放类型", "Open type"),
+    ("provider", "provider", "提供单位", "Provider"),
+    ("update_cycle", "update_cycle", "更新周期", "Update cycle"),
+];
+
+fn facet_groups(
+    ctx: &Ctx,
+    kept: &[(String, String)],
+    facets: &std::collections::BTreeMap<String, Vec<gongshu_app::views::FacetCount>>,
+) -> Vec<FacetGroup> {
+    PAGE_FACETS
+        .iter()
+        .filter_map(|(dimension, param, zh, en)| {
+            let counts = facets.get(*dimension)?;
+            let links: Vec<FacetLink> = counts
+                .iter()
+                .map(|c| {
+                    let label = match *dimension {
+                        "domain" => Domain::parse(&c.value).map(|d| d.label(ctx.lang).to_owned()),
+                        "open_type" => {
+                            OpenType::parse(&c.value).map(|o| o.label(ctx.lang).to_owned())
+                        }
+                        "update_cycle" => {
+                            UpdateCycle::parse(&c.value).map(|u| u.label(ctx.lang).to_owned())
+                        }
+                        _ => c.label.clone(),
+                    }
+                    .unwrap_or_else(|| c.value.clone());
+                    let active = kept.iter().any(|(k, v)| k == param && *v == c.value);
+                    let mut params: Vec<(String, String)> = kept
+                        .iter()
+                        .filter(|(k, _)| k != "page" && k != param)
+                        .cloned()
+                        .collect();
+                    if !active {
+                        params.push(((*param).to_owned(), c.value.clone()));
+                    }
+                    FacetLink {
+                        label,
+                        count: c.count,
+                        href: format!(
+                            "/datasets?{}",
+                            serde_urlencoded::to_string(&params).unwrap_or_default()
+                        ),
+                        active,
+                    }
+                })
+                .collect();
+            (!links.is_empty()).then(|| FacetGroup {
+                title: ctx.t(zh, en),
+                links,
+            })
+        })
+        .collect()
 }
 
 async fn datasets(
@@ -186,6 +259,11 @@ async fn datasets(
         pages,
         prev_link: link(found.page - 1),
         next_link: link(found.page + 1),
+        facets: found
+            .facets
+            .as_ref()
+            .map(|f| facet_groups(&ctx, &kept, f))
+            .unwrap_or_default(),
         datasets: found.items,
     })
 }

@@ -201,6 +201,44 @@ async fn pages_are_real_html_in_chinese_and_english() {
     ] {
         assert!(detail.contains(label), "{label}");
     }
+    // A text search shows its matches' facets as links that narrow it; the chosen one is
+    // marked, and following it keeps the words.
+    let html = t
+        .client
+        .get(t.url("/datasets?q=企业"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("class=\"facets\"") && html.contains("市场监管"),
+        "{html}"
+    );
+    let narrow = html
+        .split("href=\"")
+        .skip(1)
+        .map(|h| {
+            h.split('"')
+                .next()
+                .unwrap()
+                .replace("&#38;", "&")
+                .replace("&amp;", "&")
+        })
+        .find(|h| h.contains("domain=market_regulation"))
+        .expect("a link to the market-regulation facet");
+    assert!(narrow.contains("q=%E4%BC%81%E4%B8%9A"), "{narrow}");
+    let narrowed = t
+        .client
+        .get(t.url(&narrow))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(narrowed.contains("aria-current=\"true\""), "{narrowed}");
     // A browser's English locale alone keeps the portal in Chinese.
     let html = t
         .client
