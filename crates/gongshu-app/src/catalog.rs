@@ -324,7 +324,12 @@ impl App {
         if graded_up {
             self.start_seal_sweep();
         }
-        self.refresh_search_entry(d.id).await;
+        // Only publishing and withdrawing change what the public (and so the index)
+        // sees; editing a working copy does not, and a commit per draft save would be
+        // wasted on the index.
+        if publication != Publication::Keep {
+            self.refresh_search_entry(d.id).await;
+        }
         let provider = self.provider(row.provider_id).await?;
         Ok(DatasetView::working(row, &provider))
     }

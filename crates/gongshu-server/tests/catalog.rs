@@ -84,6 +84,9 @@ async fn provider_drafts_authority_publishes_public_sees() {
     assert!(public["published_at"].is_string());
     let (_, after) = t.get("/api/v1/datasets?per_page=1", None).await;
     assert_eq!(after["total"].as_i64().unwrap(), published_before + 1);
+    // Publishing puts it in the search index at once.
+    let (_, found) = t.get(&format!("/api/v1/datasets?q={}", code), None).await;
+    assert_eq!(found["items"][0]["id"], id, "{found}");
 }
 
 // R2.3: a published entry keeps serving while its next version is edited and reviewed;
@@ -463,6 +466,17 @@ async fn authorisation_per_role() {
     assert_eq!(
         t.get(&format!("/api/v1/datasets/{pid}"), None).await.0,
         StatusCode::NOT_FOUND
+    );
+    // Withdrawal takes it out of the search index at once.
+    let code = mine["items"][0]["code"].as_str().unwrap();
+    let (_, found) = t.get(&format!("/api/v1/datasets?q={code}"), None).await;
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"] != pid),
+        "{found}"
     );
     // Its history goes with it, version by version and as a diff.
     for path in [
