@@ -70,7 +70,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The signed-in caller of a console page, or the response that sends them away: to the
 /// login page when nobody is signed in, a refusal for a token scoped to one grant (which
 /// reads that grant's data and sees nothing else).
-fn signed_in(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
+pub(crate) fn signed_in(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
     match ctx.caller.as_ref() {
         None => Err(Box::new(Redirect::to("/login").into_response())),
         Some(p) if p.grant_scope.is_some() => Err(Box::new(error_page(ctx, &Error::forbidden()))),
@@ -80,7 +80,7 @@ fn signed_in(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
 
 /// A form that changes state must carry the session's CSRF token: a page of another site
 /// cannot post it, because it cannot read the token.
-fn checked<'a>(ctx: &'a Ctx, sent: &str) -> Result<&'a Principal, Box<Response>> {
+pub(crate) fn checked<'a>(ctx: &'a Ctx, sent: &str) -> Result<&'a Principal, Box<Response>> {
     let p = signed_in(ctx)?;
     if ctx.csrf.as_deref().is_some_and(|c| same_secret(c, sent)) {
         Ok(p)
@@ -97,7 +97,7 @@ fn checked<'a>(ctx: &'a Ctx, sent: &str) -> Result<&'a Principal, Box<Response>>
 }
 
 /// What a refused form shows above the form: the message and each field's problem.
-fn problem_text(e: &Error, lang: Lang) -> String {
+pub(crate) fn problem_text(e: &Error, lang: Lang) -> String {
     let mut text = e.message(lang).to_owned();
     for f in &e.fields {
         text.push('；');
@@ -140,29 +140,29 @@ fn form_field(pairs: &[(String, String)], name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn with_status(mut r: Response, status: StatusCode) -> Response {
+pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
     *r.status_mut() = status;
     r
 }
 
 /// After an action, back to the object's page (303, so a reload does not post again).
-fn done(link: String) -> Response {
+pub(crate) fn done(link: String) -> Response {
     Redirect::to(&format!("{link}?done=1")).into_response()
 }
 
 #[derive(Deserialize, Default)]
-struct DoneQuery {
+pub(crate) struct DoneQuery {
     done: Option<String>,
 }
 
 /// The banner of a page: what happened, or why the form was refused.
-struct Banner {
-    ok: bool,
-    text: String,
+pub(crate) struct Banner {
+    pub(crate) ok: bool,
+    pub(crate) text: String,
 }
 
 impl Banner {
-    fn from(ctx: &Ctx, q: &DoneQuery) -> Option<Self> {
+    pub(crate) fn from(ctx: &Ctx, q: &DoneQuery) -> Option<Self> {
         q.done.as_ref().map(|_| Self {
             ok: true,
             text: ctx.t("已办理。", "Done.").into(),

@@ -272,7 +272,7 @@ async fn k_anonymity(
 
 /// Streams the multipart `file` field to a temporary file, counting bytes against the
 /// limit, so an upload never sits in memory.
-async fn receive_file(
+pub(crate) async fn receive_file(
     ctx: &Ctx,
     field: &mut axum::extract::multipart::Field<'_>,
     dir: &std::path::Path,

@@ -6,6 +6,7 @@ mod applications_api;
 mod calendar_api;
 mod changes_api;
 mod console;
+mod console_catalog;
 mod ctx;
 mod data_api;
 mod error;
@@ -67,6 +68,9 @@ pub struct Bootstrap {
     pub admin_password: Option<String>,
     /// Load the demo province with this password for its accounts.
     pub demo_password: Option<String>,
+    /// With the demo, also generate this many published entries across the province's
+    /// cities and counties when the demo is first loaded (for trying it at scale).
+    pub demo_scale: usize,
     /// Mark jobs a stopped server left unfinished as failed: only the server does this,
     /// never a command that may run beside it.
     pub recover_jobs: bool,
@@ -181,6 +185,10 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         Some(p) => app.load_demo(p).await?,
         None => None,
     };
+    if demo.is_some() && boot.demo_scale > 0 {
+        let added = app.load_synthetic_catalog(boot.demo_scale).await?;
+        tracing::info!(added, "generated catalog entries added to the demo");
+    }
     if boot.maintain_search {
         app.ensure_search().await?;
     }
@@ -265,6 +273,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
     let site = Router::new()
         .route("/healthz", get(healthz))
         .merge(console::routes())
+        .merge(console_catalog::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -273,6 +282,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         ));
     Router::new()
         .nest("/api/v1", api)
+        .merge(console_catalog::upload_routes(upload_limit))
         .merge(site)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(

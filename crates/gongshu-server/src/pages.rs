@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/logout", axum::routing::post(logout))
         .route("/lang", get(set_lang))
         .route("/static/gongshu.css", get(css))
+        .route("/static/upload.js", get(upload_js))
         .fallback(not_found)
 }
 
@@ -70,6 +71,16 @@ async fn css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/gongshu.css"),
+    )
+}
+
+async fn upload_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/upload.js"),
     )
 }
 

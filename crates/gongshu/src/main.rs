@@ -193,6 +193,15 @@ struct ServeArgs {
     /// Password of every demo account.
     #[arg(long, env = "GONGSHU_DEMO_PASSWORD", default_value = DEFAULT_DEMO_PASSWORD, hide_default_value = true)]
     demo_password: Secret,
+    /// With --demo, also generate this many published catalog entries across the
+    /// province's cities and counties when the demo is first loaded (to try it at scale).
+    #[arg(
+        long,
+        env = "GONGSHU_DEMO_SCALE",
+        default_value_t = 0,
+        requires = "demo"
+    )]
+    demo_scale: usize,
     /// Password of `admin`, used when it is first created; generated and printed once if unset.
     #[arg(long, env = "GONGSHU_ADMIN_PASSWORD")]
     admin_password: Option<Secret>,
@@ -436,6 +445,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         create_admin: true,
         admin_password,
         demo_password: args.demo.then(|| args.demo_password.0.clone()),
+        demo_scale: args.demo_scale,
         recover_jobs: true,
         maintain_search: true,
         upload_limit: Some(args.upload_limit),

@@ -3,6 +3,8 @@
 //! tables in `data.rs`, deterministically, with no download.
 
 mod data;
+mod synthetic;
+pub use synthetic::{SYNTHETIC_SCOPES, SYNTHETIC_YEARS, synthetic_title};
 
 use chrono::FixedOffset;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

