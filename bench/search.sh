@@ -19,6 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ENTRIES="${1:-${ENTRIES:-100000}}"
 DURATION="${DURATION:-20s}"
+COLD_DURATION="${COLD_DURATION:-5s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-2}"
 HERE="$BENCH_ROOT/bench/search"
@@ -97,14 +98,42 @@ done | while IFS= read -r q; do
   echo "/datasets?q=$e" >>"$work/page.paths"
   echo "/fts/entries.json?_search=$e&_size=20&_shape=objects&_nocount=1&_nofacet=1" >>"$work/d.paths"
 done
+# A cold mix: 20000 distinct queries (a place, a year and a topic cut from random titles),
+# measured for COLD_DURATION (5 s) so that no query comes twice and no answer comes from
+# the query cache.
+"$PY" - "$big/gongshu.db" "$work" <<'PYEOF'
+import random, sqlite3, sys, urllib.parse
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+titles = [t for (t,) in db.execute("SELECT title FROM published_datasets")]
+rng, seen = random.Random(7), []
+known = set()
+for _ in range(1000000):
+    if len(seen) == 20000:
+        break
+    t = rng.choice(titles).rstrip("）").replace("（", "")
+    q = f"{t[:3]} {t[3:7]} {t[-6:-2]}"
+    if q not in known:
+        known.add(q)
+        seen.append(q)
+with open(f"{sys.argv[2]}/cold.paths", "w") as g, open(f"{sys.argv[2]}/dcold.paths", "w") as d:
+    for q in seen:
+        e = urllib.parse.quote(q)
+        g.write(f"/api/v1/datasets?q={e}&per_page=20\n")
+        d.write(f"/fts/entries.json?_search={e}&_size=20&_shape=objects&_nocount=1&_nofacet=1\n")
+PYEOF
+# The single-connection cold run takes queries the 32-connection one never asked.
+tail -n 5000 "$work/cold.paths" >"$work/cold2.paths"
+head -n 15000 "$work/cold.paths" >"$work/cold1.paths" && mv "$work/cold1.paths" "$work/cold.paths"
 # Every path answers 200 before it is measured.
 for p in $(head -3 "$work/g.paths"); do curl -fsS -o /dev/null "$G$p" || die "Gongshu: $p"; done
 for p in $(head -3 "$work/d.paths"); do curl -fsS -o /dev/null "$D$p" || die "Datasette: $p"; done
 
 # load BASE PATHS CONNECTIONS: "req/s p50 p99 problems" from one wrk run after a warm-up.
 load() {
-  wrk -t"$THREADS" -c"$3" -d2s -s "$HERE/paths.lua" "$1" -- "$2" >/dev/null 2>&1 || true
-  wrk -t"$THREADS" -c"$3" -d"$DURATION" --timeout 30s --latency -s "$HERE/paths.lua" "$1" -- "$2" 2>&1 | awk '
+  local threads=$THREADS
+  [ "$3" -ge "$threads" ] || threads=$3
+  [ -n "${4:-}" ] || wrk -t"$threads" -c"$3" -d2s -s "$HERE/paths.lua" "$1" -- "$2" "$threads" >/dev/null 2>&1 || true
+  wrk -t"$threads" -c"$3" -d"${4:-$DURATION}" --timeout 30s --latency -s "$HERE/paths.lua" "$1" -- "$2" "$threads" 2>&1 | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
                      if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }
     $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
@@ -114,14 +143,20 @@ load() {
 }
 n=$(wc -l <"$work/g.paths")
 echo
-echo "Latency over $total entries, $n queries in rotation, wrk -t$THREADS -d$DURATION (wrk shares the 2 cores):"
+echo "Latency over $total entries, wrk -t$THREADS -d$DURATION (wrk shares the 2 cores). Warm: the $n judged queries in rotation, answered from the query cache after their first time, as a portal's popular queries are. Cold: distinct queries, none asked twice, for $COLD_DURATION."
 echo
 echo "| what | server | connections | req/s | p50 ms | p99 ms | errors |"
 echo "|---|---|---|---|---|---|---|"
 read -r rps p50 p99 bad < <(load "$G" "$work/g.paths" "$CONNECTIONS")
-echo "| search API, 20 results + facets | Gongshu | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
+echo "| search API, 20 results + facets, warm | Gongshu | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
+read -r rps p50 p99 bad < <(load "$G" "$work/cold.paths" "$CONNECTIONS" "$COLD_DURATION")
+echo "| search API, 20 results + facets, cold | Gongshu | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
+read -r rps p50 p99 bad < <(load "$G" "$work/cold2.paths" 1 "$COLD_DURATION")
+echo "| search API, 20 results + facets, cold | Gongshu | 1 | $rps | $p50 | $p99 | $bad |"
 read -r rps p50 p99 bad < <(load "$D" "$work/d.paths" "$CONNECTIONS")
-echo "| full-text search JSON, 20 results | Datasette | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
+echo "| full-text search JSON, 20 results, judged queries | Datasette | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
+read -r rps p50 p99 bad < <(load "$D" "$work/dcold.paths" "$CONNECTIONS" "$COLD_DURATION")
+echo "| full-text search JSON, 20 results, cold | Datasette | $CONNECTIONS | $rps | $p50 | $p99 | $bad |"
 read -r rps p50 p99 bad < <(load "$G" "$work/page.paths" 1)
 echo "| search page HTML with facets | Gongshu | 1 | $rps | $p50 | $p99 | $bad |"
 read -r rps p50 p99 bad < <(load "$G" "$work/page.paths" "$CONNECTIONS")

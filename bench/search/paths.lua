@@ -1,7 +1,15 @@
 -- wrk script: cycles through the request paths listed one per line in the file given
 -- after `--`, so that a run measures a mix of queries rather than one cached answer.
+-- The threads start evenly spread over the list (the number of threads is the second
+-- argument), so that a run shorter than the list never asks the same path twice.
 local paths = {}
 local n = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("thread_index", threads)
+  threads = threads + 1
+end
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -9,8 +17,8 @@ function init(args)
       paths[#paths + 1] = line
     end
   end
-  -- Threads start at different places in the list.
-  n = math.random(#paths)
+  local count = tonumber(args[2]) or 1
+  n = (thread_index or 0) * math.floor(#paths / count)
 end
 
 function request()

@@ -152,17 +152,16 @@ impl App {
                 facet_limit: 0,
             })
             .await?;
-        let mut items = Vec::with_capacity(found.hits.len());
-        for hit in &found.hits {
-            if let Some(row) = self
-                .store
-                .get_published(hit.id as i64)
-                .await
-                .map_err(store_error)?
-            {
-                items.push(row);
-            }
-        }
+        let ids: Vec<i64> = found.hits.iter().map(|h| h.id as i64).collect();
+        let mut rows: std::collections::HashMap<i64, PublishedRow> = self
+            .store
+            .get_published_many(&ids)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let items: Vec<PublishedRow> = ids.iter().filter_map(|id| rows.remove(id)).collect();
         let facets = found
             .facets
             .into_iter()

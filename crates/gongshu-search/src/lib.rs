@@ -9,7 +9,7 @@
 //! whenever it is missing or stale. It knows nothing of who asks; the caller passes only
 //! what the public may see.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -18,7 +18,7 @@ use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, NgramTokenizer, TextAnalyzer, TokenStream};
 use tantivy::{
@@ -168,6 +168,92 @@ fn schema() -> (Schema, Fields) {
 /// Words small enough to match everything; a query of only these matches nothing extra.
 const STOP: &[&str] = &["的", "和", "与", "及", "了", "在", "是", "或", "等", "之"];
 
+/// Words of a question that say nothing about which data is wanted: dropped when a query
+/// that must match every word finds nothing and is tried again matching any.
+const QUESTION_WORDS: &[&str] = &[
+    "哪些",
+    "哪里",
+    "哪个",
+    "什么",
+    "怎么",
+    "怎样",
+    "如何",
+    "可以",
+    "能否",
+    "有没有",
+    "是否",
+    "会不会",
+    "查询",
+    "查",
+    "查找",
+    "查看",
+    "找",
+    "附近",
+    "我",
+    "我们",
+    "想",
+    "要",
+    "需要",
+    "一下",
+    "有",
+    "吗",
+    "呢",
+    "明天",
+    "今天",
+    "最新",
+];
+
+/// Short forms people type for the names the catalog uses (政务常用简称). A query holding
+/// one is also run with the full name in its place. The list is of general usage, not of
+/// this catalog: departments, programmes and everyday names of government data.
+const ABBREVIATIONS: &[(&str, &[&str])] = &[
+    ("发改委", &["发展和改革委员会"]),
+    ("卫健委", &["卫生健康委员会"]),
+    ("卫健", &["卫生健康"]),
+    ("人社厅", &["人力资源和社会保障厅"]),
+    ("人社局", &["人力资源和社会保障局"]),
+    ("人社", &["人力资源和社会保障"]),
+    ("市场监管局", &["市场监督管理局"]),
+    ("市监局", &["市场监督管理局"]),
+    ("住建", &["住房和城乡建设"]),
+    ("自然资源局", &["自然资源和规划局", "自然资源局"]),
+    ("生态环境局", &["生态环境局", "生态环境厅"]),
+    ("环保", &["生态环境", "环境保护"]),
+    ("大数据局", &["大数据局", "大数据中心"]),
+    ("公积金", &["住房公积金"]),
+    ("社保", &["社会保险", "社会保障"]),
+    ("医保", &["医疗保险", "医疗保障"]),
+    ("低保", &["最低生活保障"]),
+    ("高校", &["高等学校", "高等院校"]),
+    ("中小学", &["中学", "小学"]),
+    ("幼儿园", &["幼儿园", "学前教育"]),
+    ("出租车", &["出租汽车", "巡游出租"]),
+    ("网约车", &["网络预约出租汽车", "出租汽车"]),
+    ("公交", &["公共交通", "公交"]),
+    ("高速", &["高速公路"]),
+    ("老赖", &["失信被执行人", "失信"]),
+    ("黑名单", &["失信", "严重失信"]),
+    ("红名单", &["守信激励", "守信"]),
+    ("营业执照", &["企业登记", "营业执照"]),
+    ("工商", &["市场主体登记", "企业登记"]),
+    ("SC证", &["食品生产许可"]),
+    ("医生", &["医师"]),
+    ("护士", &["护士", "护理"]),
+    ("房产", &["不动产"]),
+    ("土地", &["建设用地", "土地"]),
+    ("空气", &["空气质量"]),
+    ("天气", &["天气预报", "气象"]),
+    ("下雨", &["降水", "天气预报"]),
+    ("污染", &["污染", "排污"]),
+    ("招工", &["招聘"]),
+    ("找工作", &["招聘", "就业"]),
+    ("培训", &["职业技能培训", "培训"]),
+    ("司机", &["驾驶员", "从业人员"]),
+    ("处罚", &["行政处罚"]),
+    ("许可证", &["许可"]),
+    ("办学", &["办学许可", "学校"]),
+];
+
 fn register_tokenizers(index: &Index) -> Result<()> {
     index.tokenizers().register(
         WORDS,
@@ -192,6 +278,19 @@ pub struct SearchIndex {
     /// beside the server (which holds it) only reads.
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
+    /// Answers of recent queries against the searcher generation they were computed on:
+    /// the counts of a popular short query cost a pass over thousands of matches, and a
+    /// portal is asked the same few queries all day. Any change to the index starts a new
+    /// generation, which empties it.
+    cache: Mutex<ResultCache>,
+}
+
+/// How many distinct recent queries keep their answers.
+const CACHED_QUERIES: usize = 4096;
+
+struct ResultCache {
+    generation: u64,
+    answers: lru::LruCache<String, SearchResult>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -238,6 +337,13 @@ impl SearchIndex {
             reader,
             writer: Mutex::new(None),
             fields,
+            cache: Mutex::new(ResultCache {
+                generation: u64::MAX,
+                answers: lru::LruCache::new(
+                    std::num::NonZeroUsize::new(CACHED_QUERIES)
+                        .unwrap_or(std::num::NonZeroUsize::MIN),
+                ),
+            }),
         })
     }
 
@@ -380,12 +486,42 @@ impl SearchIndex {
         out
     }
 
-    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
-        let f = &self.fields;
+    /// The text query: the text as typed, or as well with each short form it holds
+    /// replaced by its full names. `min_words` relaxes "every word" to "this many of the
+    /// words that are not question words", for a question that found nothing.
+    fn text_query(&self, text: &str, min_words: Option<usize>) -> Option<Box<dyn Query>> {
         let text = text.trim();
         if text.is_empty() {
             return None;
         }
+        let mut variants = vec![self.phrase_query(text, min_words)?];
+        for (short, full) in ABBREVIATIONS {
+            if text.contains(short) {
+                for name in *full {
+                    let replaced = text.replace(short, name);
+                    if let Some(q) = self.phrase_query(&replaced, min_words) {
+                        // The full name ranks a little below the words as typed.
+                        variants.push((Occur::Should, Box::new(BoostQuery::new(q.1, 0.9))));
+                    }
+                }
+            }
+        }
+        Some(Box::new(BooleanQuery::new(variants)))
+    }
+
+    /// The words a relaxed query counts: those that say what data is wanted.
+    fn content_words(&self, text: &str) -> Vec<String> {
+        let mut words = self.words(text);
+        words.retain(|w| !QUESTION_WORDS.contains(&w.as_str()));
+        words
+    }
+
+    fn phrase_query(
+        &self,
+        text: &str,
+        min_words: Option<usize>,
+    ) -> Option<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
         let term = |field: Field, t: &str, boost: f32| -> (Occur, Box<dyn Query>) {
             (
                 Occur::Should,
@@ -402,7 +538,15 @@ impl SearchIndex {
         // A code is found exactly, and first.
         alternatives.push(term(f.codes, &text.to_uppercase(), 50.0));
         // Every word somewhere: in the title first, then keywords, items, provider, summary.
-        let words = self.words(text);
+        let words = match min_words {
+            None => self.words(text),
+            Some(_) => self.content_words(text),
+        };
+        let each_word = if min_words.is_some() {
+            Occur::Should
+        } else {
+            Occur::Must
+        };
         if !words.is_empty() {
             let each: Vec<(Occur, Box<dyn Query>)> = words
                 .iter()
@@ -415,16 +559,24 @@ impl SearchIndex {
                         term(f.summary, w, 1.0),
                     ];
                     (
-                        Occur::Must,
+                        each_word,
                         Box::new(BooleanQuery::new(fields)) as Box<dyn Query>,
                     )
                 })
                 .collect();
-            alternatives.push((Occur::Should, Box::new(BooleanQuery::new(each))));
+            let all = match min_words {
+                Some(m) => BooleanQuery::with_minimum_required_clauses(each, m.min(words.len())),
+                None => BooleanQuery::new(each),
+            };
+            alternatives.push((Occur::Should, Box::new(all)));
         }
         // Or every bigram of the text in a title, keyword or item name: partial words
-        // and abbreviations, ranked below whole words.
-        let grams = self.grams_of(text);
+        // and abbreviations, ranked below whole words. A question matches on its words.
+        let grams = if min_words.is_some() {
+            Vec::new()
+        } else {
+            self.grams_of(text)
+        };
         if !grams.is_empty() {
             let each: Vec<(Occur, Box<dyn Query>)> = grams
                 .iter()
@@ -443,13 +595,51 @@ impl SearchIndex {
                 Box::new(BoostQuery::new(Box::new(BooleanQuery::new(each)), 0.5)),
             ));
         }
-        Some(Box::new(BooleanQuery::new(alternatives)))
+        Some((Occur::Should, Box::new(BooleanQuery::new(alternatives))))
     }
 
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
+        let generation = self.reader.searcher().generation().generation_id();
+        let key = format!("{q:?}");
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.generation != generation {
+                cache.answers.clear();
+                cache.generation = generation;
+            }
+            if let Some(found) = cache.answers.get(&key) {
+                return Ok(found.clone());
+            }
+        }
+        let found = self.answer(q)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation == generation {
+            cache.answers.put(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    fn answer(&self, q: &SearchQuery) -> Result<SearchResult> {
+        let found = self.run(q, None)?;
+        // Every word must match; a question in everyday words rarely does, so it is asked
+        // again without its question words, needing one word fewer each time, so that
+        // entries matching more of what was asked come first.
+        if found.total > 0 || self.words(&q.text).len() < 2 {
+            return Ok(found);
+        }
+        for m in (1..=self.content_words(&q.text).len()).rev() {
+            let relaxed = self.run(q, Some(m))?;
+            if relaxed.total > 0 {
+                return Ok(relaxed);
+            }
+        }
+        Ok(found)
+    }
+
+    fn run(&self, q: &SearchQuery, min_words: Option<usize>) -> Result<SearchResult> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        match self.text_query(&q.text) {
+        match self.text_query(&q.text, min_words) {
             Some(text) => clauses.push((Occur::Must, text)),
             None => clauses.push((Occur::Must, Box::new(AllQuery))),
         }
@@ -497,7 +687,7 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let limit = q.limit.clamp(1, 1000);
         let top = TopDocs::with_limit(limit).and_offset(q.offset);
-        // Every dimension's counts in one pass over the matches.
+        // Every dimension's counts, the total and the page in one pass over the matches.
         let mut counting = MultiCollector::new();
         let handles: Vec<_> = FACETS
             .iter()
@@ -512,39 +702,37 @@ impl SearchIndex {
         } else {
             q.facet_limit
         };
-        let (total, hits) = match q.sort {
+        let (total, hits, mut fruits) = match q.sort {
             Sort::Relevance => {
-                let (total, docs) = searcher.search(&query, &(Count, top.order_by_score()))?;
-                (total, self.hits(&searcher, docs.into_iter())?)
+                let (total, docs, fruits) =
+                    searcher.search(&query, &(Count, top.order_by_score(), counting))?;
+                (total, self.hits(&searcher, docs.into_iter())?, fruits)
             }
             Sort::RecentlyUpdated => {
-                let (total, docs) = searcher.search(
+                let (total, docs, fruits) = searcher.search(
                     &query,
                     &(
                         Count,
                         top.order_by_fast_field::<i64>("updated_at", Order::Desc),
+                        counting,
                     ),
                 )?;
-                (
-                    total,
-                    self.hits(&searcher, docs.into_iter().map(|(_, a)| (0.0, a)))?,
-                )
+                let docs = docs.into_iter().map(|(_, a)| (0.0, a));
+                (total, self.hits(&searcher, docs)?, fruits)
             }
             Sort::MostDownloaded => {
-                let (total, docs) = searcher.search(
+                let (total, docs, fruits) = searcher.search(
                     &query,
                     &(
                         Count,
                         top.order_by_fast_field::<u64>("downloads", Order::Desc),
+                        counting,
                     ),
                 )?;
-                (
-                    total,
-                    self.hits(&searcher, docs.into_iter().map(|(_, a)| (0.0, a)))?,
-                )
+                let docs = docs.into_iter().map(|(_, a)| (0.0, a));
+                (total, self.hits(&searcher, docs)?, fruits)
             }
         };
-        let mut fruits = searcher.search(&query, &counting)?;
         let mut facets = BTreeMap::new();
         for (dimension, handle) in FACETS.iter().zip(handles) {
             let counts = handle.extract(&mut fruits);
@@ -563,15 +751,25 @@ impl SearchIndex {
         })
     }
 
+    /// The entries' ids, read from the id column rather than the stored documents.
     fn hits(
         &self,
         searcher: &tantivy::Searcher,
         docs: impl Iterator<Item = (f32, DocAddress)>,
     ) -> Result<Vec<Hit>> {
+        let mut columns = HashMap::new();
         let mut out = Vec::new();
         for (score, address) in docs {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_u64()) {
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("id")?,
+                ),
+            };
+            if let Some(id) = column.first(address.doc_id) {
                 out.push(Hit { id, score });
             }
         }

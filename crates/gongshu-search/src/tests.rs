@@ -192,3 +192,23 @@ fn providers_and_regions_filter_down_the_hierarchy() {
     assert_eq!(found(Some("济南"), None), Vec::<u64>::new());
     assert_eq!(found(None, Some(8)), vec![2]);
 }
+
+/// Short forms people type find the full names the catalog uses, ranked after what they
+/// literally match; a question in everyday words that does not match every word is
+/// asked again with any word, and still finds the data it is about.
+#[test]
+fn abbreviations_and_everyday_questions_find_the_catalog_names() {
+    let index = catalog();
+    // 卫健委 = 卫生健康委员会, the provider of entry 3.
+    assert_eq!(ids(&index, "卫健委"), vec![3]);
+    // 工商 (the old name of market registration) finds the registration entry.
+    assert_eq!(ids(&index, "工商"), vec![1]);
+    // Every word must match first: a plain query keeps its precision.
+    assert_eq!(ids(&index, "企业 信用代码"), vec![1]);
+    assert!(!ids(&index, "行政处罚").contains(&1));
+    // A question whose every word matches nothing as a whole.
+    let found = ids(&index, "哪里可以查企业的罚款金额");
+    assert_eq!(found.first(), Some(&2), "{found:?}");
+    // Words that match nothing at all still find nothing.
+    assert!(ids(&index, "宇宙飞船 火星").is_empty());
+}

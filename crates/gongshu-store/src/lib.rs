@@ -77,6 +77,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_revision(&self, dataset_id: i64, version: i64) -> Result<Option<RevisionRow>>;
 
     async fn get_published(&self, id: i64) -> Result<Option<PublishedRow>>;
+    /// The published entries among `ids`, in no particular order (one query for a page
+    /// of search results).
+    async fn get_published_many(&self, ids: &[i64]) -> Result<Vec<PublishedRow>>;
     async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>>;
     async fn list_published(&self, query: &PublishedQuery) -> Result<Page<PublishedRow>>;
     /// Totals of the whole published catalog: entries, opened entries, entries per domain.

@@ -1222,6 +1222,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_published_many(&self, ids: &[i64]) -> Result<Vec<PublishedRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::<Sqlite>::new(PUBLISHED_SELECT);
+        b.push(" WHERE p.id IN (");
+        let mut list = b.separated(", ");
+        for id in ids.iter().take(1000) {
+            list.push_bind(*id);
+        }
+        b.push(")");
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(published_row).collect()
+    }
+
     async fn get_published_by_code(&self, code: &str) -> Result<Option<PublishedRow>> {
         self.optional(
             sqlx::query(&format!("{PUBLISHED_SELECT} WHERE p.code = ?")).bind(code),
