@@ -380,15 +380,15 @@ impl App {
                 "at most 200 characters",
             )]));
         }
-        let (found, facets) = match (&query.q, query.sort) {
+        let (found, facets, partial_match) = match (&query.q, query.sort) {
             // Words go to the search index (Chinese segmentation, partial words,
             // ranking); other orders and plain listings stay with the store.
             (
                 Some(_),
                 gongshu_store::PublishedSort::Relevance | gongshu_store::PublishedSort::Updated,
             ) => {
-                let (page, facets) = self.search_published(&query).await?;
-                (page, Some(facets))
+                let (page, facets, relaxed) = self.search_published(&query).await?;
+                (page, Some(facets), relaxed)
             }
             _ => (
                 self.store
@@ -396,6 +396,7 @@ impl App {
                     .await
                     .map_err(store_error)?,
                 None,
+                false,
             ),
         };
         Ok(PageView {
@@ -408,6 +409,7 @@ impl App {
             page,
             per_page,
             facets,
+            partial_match,
         })
     }
 
@@ -454,6 +456,7 @@ impl App {
             page,
             per_page,
             facets: None,
+            partial_match: false,
         })
     }
 

@@ -119,7 +119,7 @@ impl App {
     pub(crate) async fn search_published(
         &self,
         q: &PublishedQuery,
-    ) -> Result<(Page<PublishedRow>, Facets)> {
+    ) -> Result<(Page<PublishedRow>, Facets, bool)> {
         let mut filters = std::collections::BTreeMap::new();
         let mut one = |name: &str, value: Option<&str>| {
             if let Some(v) = value {
@@ -191,6 +191,7 @@ impl App {
                 total: found.total as i64,
             },
             facets,
+            found.relaxed,
         ))
     }
 }

@@ -88,6 +88,9 @@ pub struct PageView<T> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub facets: Option<std::collections::BTreeMap<String, Vec<FacetCount>>>,
+    /// No entry matched every word of the text query: these match some of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_match: bool,
 }
 
 /// One value of a facet and how many matches have it.

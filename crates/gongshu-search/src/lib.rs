@@ -114,6 +114,8 @@ pub struct SearchResult {
     pub hits: Vec<Hit>,
     /// Dimension → (value, count), most frequent first.
     pub facets: BTreeMap<String, Vec<(String, u64)>>,
+    /// No entry held every word: these hold as many of the words that name data as any.
+    pub relaxed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -628,8 +630,9 @@ impl SearchIndex {
             return Ok(found);
         }
         for m in (1..=self.content_words(&q.text).len()).rev() {
-            let relaxed = self.run(q, Some(m))?;
+            let mut relaxed = self.run(q, Some(m))?;
             if relaxed.total > 0 {
+                relaxed.relaxed = true;
                 return Ok(relaxed);
             }
         }
@@ -748,6 +751,7 @@ impl SearchIndex {
             total,
             hits,
             facets,
+            relaxed: false,
         })
     }
 

@@ -5,6 +5,7 @@ mod api;
 mod applications_api;
 mod calendar_api;
 mod changes_api;
+mod chart;
 mod console;
 mod console_catalog;
 mod ctx;
@@ -57,6 +58,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub app: App,
     pub config: Arc<ServerConfig>,
+    charts: Arc<chart::ChartCache>,
 }
 
 /// How to start: where the data lives, and what to load into an empty platform.
@@ -251,6 +253,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
     let state = AppState {
         app,
         config: Arc::new(config.clone()),
+        charts: Arc::new(chart::ChartCache::default()),
     };
     let request_id = HeaderName::from_static("x-request-id");
     let upload_limit = state.app.data.upload_limit;

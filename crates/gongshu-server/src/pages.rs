@@ -147,6 +147,8 @@ struct DatasetsPage<'a> {
     next_link: String,
     /// With a text query: the matches' facets as links that narrow the search.
     facets: Vec<FacetGroup>,
+    /// No entry holds every word: the page says these are partial matches.
+    partial_match: bool,
 }
 
 struct FacetGroup {
@@ -275,6 +277,7 @@ async fn datasets(
             .as_ref()
             .map(|f| facet_groups(&ctx, &kept, f))
             .unwrap_or_default(),
+        partial_match: found.partial_match,
         datasets: found.items,
     })
 }
@@ -283,6 +286,8 @@ async fn datasets(
 #[template(path = "dataset.html")]
 struct DatasetPage<'a> {
     ctx: &'a Ctx,
+    /// The platform's address for the copy-paste API examples.
+    base: String,
     d: DatasetView,
     resources: Vec<ResourceBlock>,
     /// The viewer administers the provider's data: links to each resource's protection.
@@ -297,6 +302,7 @@ struct ResourceBlock {
     columns: Vec<(String, String)>,
     rows: Vec<Vec<String>>,
     citation: String,
+    chart: Option<crate::chart::Chart>,
 }
 
 const PREVIEW_ROWS: usize = 10;
@@ -344,6 +350,7 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
             readable,
             rows: Vec::new(),
             citation: String::new(),
+            chart: None,
         };
         if readable && block.r.kind.as_deref() == Some("table") {
             if let Ok((readable, page)) = s
@@ -365,6 +372,10 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
                     .collect();
                 block.citation = readable.attribution.citation();
             }
+            block.chart = s
+                .charts
+                .chart(s, ctx.caller.as_ref(), &block.r, ctx.lang == Lang::Zh)
+                .await;
         } else if readable
             && let Ok(readable) = s
                 .app
@@ -382,7 +393,30 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
     blocks
 }
 
-async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+/// The address people reach the platform at: the configured public address, or the host
+/// this request came to.
+fn public_base(s: &AppState, headers: &HeaderMap) -> String {
+    let configured = s.app.settings.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+async fn dataset(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return not_found(ctx).await;
     };
@@ -397,6 +431,7 @@ async fn dataset(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) ->
             });
             render(&DatasetPage {
                 ctx: &ctx,
+                base: public_base(&s, &headers),
                 d,
                 resources,
                 manages,

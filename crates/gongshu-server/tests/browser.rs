@@ -291,6 +291,29 @@ async fn a_visitor_searches_narrows_by_a_facet_opens_an_entry_and_downloads_it()
         page.contains("济南明湖科技有限公司") && page.contains("信息资源代码"),
         "{page}"
     );
+    // A chart of a numeric column by month, drawn on the server, with its numbers as a
+    // table; and the API examples with this platform's address.
+    let caption = css(&c, "figure.chart figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        caption.contains("注册资本") && caption.contains("成立日期"),
+        "{caption}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("figure.chart svg rect"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let api = css(&c, "details.api").await.html(false).await.unwrap();
+    assert!(
+        api.contains(&format!("{}/api/v1/resources/", t.base)) && api.contains("import requests"),
+        "{api}"
+    );
     shots.take(&c, "dataset").await;
 
     let csv = link(&c, "CSV").await;
