@@ -246,6 +246,24 @@ impl App {
         self.user_view(user).await
     }
 
+    /// A citizen or a company signs up on the portal: a registered user, who may apply
+    /// for conditionally open data. Only those two kinds sign themselves up; staff are
+    /// created by the administrator.
+    pub async fn register(&self, input: NewUserInput) -> Result<UserRow> {
+        if !matches!(input.kind, UserKind::NaturalPerson | UserKind::LegalPerson) {
+            return Err(Error::validation(vec![FieldError::new(
+                "kind",
+                "choice",
+                "请选择自然人或法人",
+                "Choose natural or legal person",
+            )]));
+        }
+        let user = self.create_user_unchecked(input).await?;
+        self.grant_role(None, user.id, Role::Registered, None, None)
+            .await?;
+        Ok(user)
+    }
+
     pub async fn create_user_unchecked(&self, input: NewUserInput) -> Result<UserRow> {
         let mut errs = Vec::new();
         if !valid_username(&input.username) {

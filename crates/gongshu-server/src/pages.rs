@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/organizations", get(organizations))
         .route("/organizations/{id}", get(organization))
         .route("/login", get(login_form).post(login))
+        .route("/register", get(register_form).post(register))
         .route("/logout", axum::routing::post(logout))
         .route("/lang", get(set_lang))
         .route("/static/gongshu.css", get(css))
@@ -585,6 +586,127 @@ async fn login(
             tracing::info!(user = %user.username, "signed in");
             let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
             let mut r = Redirect::to("/").into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                cookie_header(&s, SESSION_COOKIE, &session.secret, max_age),
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                cookie_header(&s, LOGIN_CSRF_COOKIE, "", 0),
+            );
+            r
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage<'a> {
+    ctx: &'a Ctx,
+    csrf: String,
+    message: String,
+    username: String,
+    display_name: String,
+    kind: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RegisterForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password2: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// The registration form, with a fresh double-submit token as the login form has.
+fn register_page(
+    s: &AppState,
+    ctx: &Ctx,
+    f: &RegisterForm,
+    message: String,
+    status: StatusCode,
+) -> Response {
+    let csrf = gongshu_app::auth::random_secret();
+    let mut r = render(&RegisterPage {
+        ctx,
+        csrf: csrf.clone(),
+        message,
+        username: f.username.clone(),
+        display_name: f.display_name.clone(),
+        kind: f.kind.clone(),
+    });
+    *r.status_mut() = status;
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(s, LOGIN_CSRF_COOKIE, &csrf, 3600),
+    );
+    r
+}
+
+async fn register_form(State(s): State<AppState>, ctx: Ctx) -> Response {
+    register_page(
+        &s,
+        &ctx,
+        &RegisterForm::default(),
+        String::new(),
+        StatusCode::OK,
+    )
+}
+
+async fn register(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    form: Result<Form<RegisterForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let f = form.map(|Form(f)| f).unwrap_or_default();
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same_secret(expected, &f.csrf) {
+        let message = ctx.t(
+            "页面已过期，请重新提交",
+            "The form expired; please submit it again",
+        );
+        return register_page(&s, &ctx, &f, message.into(), StatusCode::FORBIDDEN);
+    }
+    if f.password != f.password2 {
+        let message = ctx.t("两次输入的密码不一致", "The two passwords differ");
+        return register_page(
+            &s,
+            &ctx,
+            &f,
+            message.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let kind = gongshu_core::types::UserKind::parse(&f.kind)
+        .unwrap_or(gongshu_core::types::UserKind::NaturalPerson);
+    let input = gongshu_app::directory::NewUserInput {
+        username: f.username.trim().to_owned(),
+        display_name: f.display_name.clone(),
+        password: f.password.clone(),
+        kind,
+    };
+    let user = match s.app.register(input).await {
+        Ok(u) => u,
+        Err(e) => {
+            let message = crate::console::problem_text(&e, ctx.lang);
+            return register_page(&s, &ctx, &f, message, status_of(e.code));
+        }
+    };
+    tracing::info!(user = %user.username, "registered");
+    match s.app.start_session(&user).await {
+        Ok(session) => {
+            let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
+            let mut r = Redirect::to("/console").into_response();
             r.headers_mut().append(
                 header::SET_COOKIE,
                 cookie_header(&s, SESSION_COOKIE, &session.secret, max_age),

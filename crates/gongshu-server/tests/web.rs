@@ -560,6 +560,7 @@ async fn pages_pass_the_w3c_validator() {
         ("orgs", "/organizations".to_owned()),
         ("org", format!("/organizations/{org}")),
         ("login", "/login".to_owned()),
+        ("register", "/register".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
         ("console", "/console".to_owned()),
     ];
@@ -1354,4 +1355,135 @@ async fn the_authority_edits_grading_on_a_page() {
     )
     .await;
     common::assert_valid_html(pages.path());
+}
+
+/// Issue 6: a citizen or a company registers on the portal and is signed in as a
+/// registered user; the form needs its token, refuses mismatched or weak passwords and a
+/// taken name with the reason and the fields kept, and nobody registers as staff.
+#[tokio::test]
+async fn a_citizen_registers_and_is_signed_in() {
+    let t = spawn().await;
+    let form = t.client.get(t.url("/register")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let cookie = format!(
+        "gongshu_login_csrf={}",
+        cookie_value(&form, "gongshu_login_csrf").unwrap()
+    );
+    let html = form.text().await.unwrap();
+    let csrf = hidden_csrf(&html);
+    let post = |fields: Vec<(&'static str, String)>, cookie: String| {
+        t.client
+            .post(t.url("/register"))
+            .header("cookie", cookie)
+            .form(&fields)
+            .send()
+    };
+    let fields = |name: &str, password: &str, again: &str, kind: &str, token: &str| {
+        vec![
+            ("username", name.to_owned()),
+            ("display_name", "李四".to_owned()),
+            ("kind", kind.to_owned()),
+            ("password", password.to_owned()),
+            ("password2", again.to_owned()),
+            ("_csrf", token.to_owned()),
+        ]
+    };
+    // Another site's form.
+    let r = post(
+        fields(
+            "li-si",
+            "correct horse 1",
+            "correct horse 1",
+            "natural_person",
+            "forged",
+        ),
+        cookie.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(
+        fields(
+            "li-si",
+            "correct horse 1",
+            "correct horse 2",
+            "natural_person",
+            &csrf,
+        ),
+        cookie.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("两次输入的密码不一致") && body.contains("value=\"li-si\""),
+        "{body}"
+    );
+    let r = post(
+        fields("li-si", "short", "short", "natural_person", &csrf),
+        cookie.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Staff cannot sign themselves up.
+    let r = post(
+        fields(
+            "li-si",
+            "correct horse 1",
+            "correct horse 1",
+            "staff",
+            &csrf,
+        ),
+        cookie.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post(
+        fields(
+            "li-si",
+            "correct horse 1",
+            "correct horse 1",
+            "legal_person",
+            &csrf,
+        ),
+        cookie.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console");
+    let session = format!(
+        "gongshu_session={}",
+        cookie_value(&r, "gongshu_session").unwrap()
+    );
+    let (_, me) = page_as(&t, &session, "/console").await;
+    assert!(me.contains("li-si"), "{me}");
+    let (status, token) = t
+        .post(
+            "/api/v1/auth/token",
+            None,
+            serde_json::json!({"username": "li-si", "password": "correct horse 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let (_, who) = t.get("/api/v1/me", token["token"].as_str()).await;
+    assert_eq!(who["roles"][0]["role"], "registered", "{who}");
+    assert_eq!(who["kind"], "legal_person", "{who}");
+    // The name is taken now.
+    let r = post(
+        fields(
+            "li-si",
+            "another pass 1",
+            "another pass 1",
+            "natural_person",
+            &csrf,
+        ),
+        cookie,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
 }
