@@ -14,6 +14,7 @@ mod error;
 mod grants_api;
 mod pages;
 mod policies_api;
+mod portal;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -277,6 +278,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .route("/healthz", get(healthz))
         .merge(console::routes())
         .merge(console_catalog::routes())
+        .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

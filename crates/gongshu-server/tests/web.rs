@@ -561,6 +561,11 @@ async fn pages_pass_the_w3c_validator() {
         ("org", format!("/organizations/{org}")),
         ("login", "/login".to_owned()),
         ("register", "/register".to_owned()),
+        ("regions", "/regions".to_owned()),
+        ("region", "/regions/370100".to_owned()),
+        ("negative-open", "/lists/negative/open".to_owned()),
+        ("negative-share", "/lists/negative/share".to_owned()),
+        ("developers", "/developers".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
         ("console", "/console".to_owned()),
     ];
@@ -1486,4 +1491,70 @@ async fn a_citizen_registers_and_is_signed_in() {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+/// Issue 6: the region pages roll the catalog up by level, the negative lists show each
+/// closed entry with its legal basis, and the API page lists every operation of the
+/// OpenAPI document with its parameters.
+#[tokio::test]
+async fn regions_negative_lists_and_the_api_page() {
+    let t = spawn().await;
+    let get = |path: &'static str| {
+        let t = &t;
+        async move {
+            let r = t.client.get(t.url(path)).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = get("/regions").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("山东省") && html.contains("/regions/370100"),
+        "{html}"
+    );
+    let (s, html) = get("/regions/370100").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("济南市") && html.contains("济南市企业登记注册信息"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("青岛市公交线路站点信息"),
+        "only this region's entries"
+    );
+    let (s, _) = get("/regions/abc").await;
+    assert_ne!(s, StatusCode::OK);
+
+    let (_, closed) = t
+        .get("/api/v1/negative-lists/open?per_page=100", None)
+        .await;
+    let first = &closed["items"][0];
+    assert!(closed["total"].as_i64().unwrap() > 0, "{closed}");
+    let (s, html) = get("/lists/negative/open").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(first["title"].as_str().unwrap())
+            && html.contains(first["legal_basis"].as_str().unwrap()),
+        "{html}"
+    );
+    let (s, _) = get("/lists/negative/other").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, html) = get("/developers").await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, doc) = t.get("/api/v1/openapi.json", None).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            assert!(
+                html.contains(&format!(
+                    "<span class=\"method method-{}\">{}</span> <code>{}</code>",
+                    method.to_uppercase(),
+                    method.to_uppercase(),
+                    path
+                )),
+                "{method} {path} is missing from the API page"
+            );
+        }
+    }
+    assert!(html.contains("<code>q</code>"), "parameters are listed");
 }
