@@ -10,7 +10,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use gongshu_app::data::{JobView, OnReject, Upload, Uploader};
+use gongshu_app::data::{JobView, OnReject, Upload};
 use gongshu_app::views::DatasetView;
 use gongshu_core::authz::{self, EntryScope};
 use gongshu_core::catalog::{Category, DataItem, DatasetDraft, Step, next_status};
@@ -1018,17 +1018,10 @@ async fn upload(
             sheet,
             on_reject,
         };
-        let job = s
-            .app
-            .start_upload(Uploader::User(&p), id, &upload)
+        let job = crate::data_api::start_upload(&s, &p, id, upload)
             .await
             .map_err(fail)?;
-        let app = s.app.clone();
-        let label = Uploader::User(&p).label();
-        let job_id = job.id.clone();
-        tokio::spawn(async move {
-            app.run_upload(job, upload, label, None).await;
-        });
+        let job_id = job.id;
         Ok(job_id)
     }
     .await;

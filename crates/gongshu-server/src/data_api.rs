@@ -411,22 +411,36 @@ async fn upload(
         sheet,
         on_reject,
     };
-    let job = s
-        .app
-        .start_upload(Uploader::User(&p), id, &upload)
+    let job = start_upload(&s, &p, id, upload)
         .await
         .map_err(|e| ctx.fail(e))?;
     let view = gongshu_app::App::job_view(&job);
-    let app = s.app.clone();
-    let label = Uploader::User(&p).label();
-    tokio::spawn(async move {
-        app.run_upload(job, upload, label, None).await;
-    });
     let mut response = (StatusCode::ACCEPTED, Json(view.clone())).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", view.id)) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
+}
+
+/// Registers the upload as a job and reads it in the background; the job says how it
+/// went. Shared by the API and the console's upload form.
+pub(crate) async fn start_upload(
+    s: &AppState,
+    p: &gongshu_core::authz::Principal,
+    dataset_id: i64,
+    upload: Upload,
+) -> Result<gongshu_app::gongshu_store::JobRow, gongshu_core::Error> {
+    let job = s
+        .app
+        .start_upload(Uploader::User(p), dataset_id, &upload)
+        .await?;
+    let app = s.app.clone();
+    let label = Uploader::User(p).label();
+    let running = job.clone();
+    tokio::spawn(async move {
+        app.run_upload(running, upload, label, None).await;
+    });
+    Ok(job)
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "data",

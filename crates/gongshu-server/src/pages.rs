@@ -510,12 +510,18 @@ fn cookie_header(s: &AppState, name: &str, value: &str, max_age: i64) -> HeaderV
 /// The login form carries a one-off token that must match a cookie set with it (double
 /// submit), so another site cannot log a visitor in to an account of its choosing.
 fn login_page(s: &AppState, ctx: &Ctx, message: String, status: StatusCode) -> Response {
+    with_form_token(s, status, |csrf| render(&LoginPage { ctx, csrf, message }))
+}
+
+/// A page with a form that signs in: a fresh one-off token in the form and in a cookie
+/// (double submit), since nobody is signed in yet to tie it to.
+fn with_form_token(
+    s: &AppState,
+    status: StatusCode,
+    page: impl FnOnce(String) -> Response,
+) -> Response {
     let csrf = gongshu_app::auth::random_secret();
-    let mut r = render(&LoginPage {
-        ctx,
-        csrf: csrf.clone(),
-        message,
-    });
+    let mut r = page(csrf.clone());
     *r.status_mut() = status;
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -581,23 +587,8 @@ async fn login(
     {
         return error_page(&ctx, &e);
     }
-    match s.app.start_session(&user).await {
-        Ok(session) => {
-            tracing::info!(user = %user.username, "signed in");
-            let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
-            let mut r = Redirect::to("/").into_response();
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                cookie_header(&s, SESSION_COOKIE, &session.secret, max_age),
-            );
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                cookie_header(&s, LOGIN_CSRF_COOKIE, "", 0),
-            );
-            r
-        }
-        Err(e) => error_page(&ctx, &e),
-    }
+    tracing::info!(user = %user.username, "signed in");
+    start_session(&s, &ctx, &user, "/").await
 }
 
 #[derive(Template)]
@@ -635,21 +626,16 @@ fn register_page(
     message: String,
     status: StatusCode,
 ) -> Response {
-    let csrf = gongshu_app::auth::random_secret();
-    let mut r = render(&RegisterPage {
-        ctx,
-        csrf: csrf.clone(),
-        message,
-        username: f.username.clone(),
-        display_name: f.display_name.clone(),
-        kind: f.kind.clone(),
-    });
-    *r.status_mut() = status;
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        cookie_header(s, LOGIN_CSRF_COOKIE, &csrf, 3600),
-    );
-    r
+    with_form_token(s, status, |csrf| {
+        render(&RegisterPage {
+            ctx,
+            csrf,
+            message,
+            username: f.username.clone(),
+            display_name: f.display_name.clone(),
+            kind: f.kind.clone(),
+        })
+    })
 }
 
 async fn register_form(State(s): State<AppState>, ctx: Ctx) -> Response {
@@ -703,21 +689,31 @@ async fn register(
         }
     };
     tracing::info!(user = %user.username, "registered");
-    match s.app.start_session(&user).await {
+    start_session(&s, &ctx, &user, "/console").await
+}
+
+/// A new session for `user`, its cookie set and the form token spent, then on to `to`.
+async fn start_session(
+    s: &AppState,
+    ctx: &Ctx,
+    user: &gongshu_app::gongshu_store::UserRow,
+    to: &str,
+) -> Response {
+    match s.app.start_session(user).await {
         Ok(session) => {
             let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
-            let mut r = Redirect::to("/console").into_response();
+            let mut r = Redirect::to(to).into_response();
             r.headers_mut().append(
                 header::SET_COOKIE,
-                cookie_header(&s, SESSION_COOKIE, &session.secret, max_age),
+                cookie_header(s, SESSION_COOKIE, &session.secret, max_age),
             );
             r.headers_mut().append(
                 header::SET_COOKIE,
-                cookie_header(&s, LOGIN_CSRF_COOKIE, "", 0),
+                cookie_header(s, LOGIN_CSRF_COOKIE, "", 0),
             );
             r
         }
-        Err(e) => error_page(&ctx, &e),
+        Err(e) => error_page(ctx, &e),
     }
 }
 

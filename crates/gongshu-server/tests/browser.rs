@@ -269,6 +269,11 @@ async fn a_visitor_searches_narrows_by_a_facet_opens_an_entry_and_downloads_it()
 
     c.goto(&t.base).await.unwrap();
     assert!(c.title().await.unwrap().contains("公数"));
+    let home = page_text(&c).await;
+    assert!(
+        home.contains("重点开放领域") && home.contains("市场监管"),
+        "{home}"
+    );
     shots.take(&c, "home").await;
     // Words run together, as people type Chinese.
     fill(&c, "#q", "企业登记信息").await;
