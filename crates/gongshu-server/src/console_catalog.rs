@@ -785,6 +785,8 @@ struct EntryPage<'a> {
     banner: Option<Banner>,
     steps: Vec<StepButton>,
     may_edit: bool,
+    /// Data goes up by the provider's data administrators, whatever the entry's state.
+    may_upload: bool,
     resources: Vec<gongshu_app::data::ResourceView>,
 }
 
@@ -861,12 +863,14 @@ async fn entry_page(
         provider_org_id: d.provider.id,
         provider_region: &d.region_code,
     };
-    let may_edit = authz::can_edit_entry(p, scope) && next_status(d.status, Step::Edit).is_ok();
+    let may_upload = authz::can_edit_entry(p, scope);
+    let may_edit = may_upload && next_status(d.status, Step::Edit).is_ok();
     with_status(
         render(&EntryPage {
             ctx,
             steps: allowed_steps(p, &d, ctx.lang),
             may_edit,
+            may_upload,
             resources,
             banner,
             d,
