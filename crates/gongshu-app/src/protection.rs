@@ -304,6 +304,20 @@ impl App {
             })?,
             None => RuleSet::default(),
         };
+        self.rules_in_force(resource_id, version, columns, explicit)
+            .await
+    }
+
+    /// What `explicit` puts in force on this version: the provider's rules for the
+    /// columns it has, and the suggested rule for each column holding personal
+    /// information that has none.
+    async fn rules_in_force(
+        &self,
+        resource_id: &str,
+        version: i64,
+        columns: &[String],
+        explicit: RuleSet,
+    ) -> Result<EffectiveRules> {
         let classes = self
             .store
             .column_classes(resource_id, version)
@@ -623,6 +637,116 @@ impl App {
             latest.version,
             manifest.columns.into_iter().map(|c| c.name).collect(),
         ))
+    }
+}
+
+/// Sample rows before and after de-identification, for the provider choosing rules.
+#[derive(Debug, Clone)]
+pub struct RulesPreview {
+    /// The first rows of the serving version as the provider holds them.
+    pub raw: Vec<arrow_array::RecordBatch>,
+    /// The same rows as the public would get them under the rules.
+    pub open: Vec<arrow_array::RecordBatch>,
+    /// The rules previewed, with the suggested ones for columns the provider left out.
+    pub rules: EffectiveRules,
+}
+
+/// Rows a rules preview shows.
+const PREVIEW_SAMPLE: usize = 8;
+
+impl App {
+    /// The first rows of a table before and after `rules` (the rules stored when none),
+    /// computed in memory and stored nowhere. The raw side is the provider's own data:
+    /// only the provider's data administrators see it.
+    pub async fn rules_preview(
+        &self,
+        caller: &Principal,
+        resource_id: &str,
+        rules: Option<RuleSet>,
+    ) -> Result<RulesPreview> {
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
+        if !can_edit_entry(caller, scope(&dataset)) {
+            return Err(if can_view_working_copy(caller, scope(&dataset)) {
+                Error::forbidden()
+            } else {
+                Error::not_found("资源", "Resource")
+            });
+        }
+        let manifest: Manifest = resource
+            .current_manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .filter(|m: &Manifest| m.parquet.is_some())
+            .ok_or_else(|| Error::not_found("版本", "Version"))?;
+        let columns: Vec<String> = manifest.columns.iter().map(|c| c.name.clone()).collect();
+        let version = manifest.version as i64;
+        let rules = match rules {
+            Some(explicit) => {
+                let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+                let problems: Vec<FieldError> = explicit
+                    .problems(&names)
+                    .into_iter()
+                    .map(|mut f| {
+                        f.field = format!("rules.{}", f.field);
+                        f
+                    })
+                    .collect();
+                if !problems.is_empty() {
+                    return Err(Error::validation(problems));
+                }
+                self.rules_in_force(&resource.id, version, &columns, explicit)
+                    .await?
+            }
+            None => {
+                self.effective_rules(&resource.id, version, &columns)
+                    .await?
+            }
+        };
+        let table = gongshu_data::query::TableRef {
+            name: resource.table_name.clone(),
+            path: gongshu_data::Versions::parquet_path(&resource.id, manifest.version),
+            rows: manifest.rows,
+        };
+        let query = gongshu_data::query::RowQuery::from_pairs(&[(
+            "_size".to_owned(),
+            PREVIEW_SAMPLE.to_string(),
+        )])
+        .map_err(|_| Error::internal())?;
+        let page = self
+            .data
+            .engine
+            .rows(&table, &query)
+            .await
+            .map_err(crate::data::query_error)?;
+        let deidentifier = gongshu_data::deident::Deidentifier::new(
+            &page.schema,
+            &rules.effective,
+            &self.secrets_for(dataset.id),
+        )
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Validation,
+                format!("规则不适用于此表：{e}"),
+                format!("The rules do not fit this table: {e}"),
+            )
+        })?;
+        let open = page
+            .batches
+            .iter()
+            .map(|b| deidentifier.apply(b))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::Validation,
+                    format!("规则无法应用：{e}"),
+                    format!("The rules could not be applied: {e}"),
+                )
+            })?;
+        Ok(RulesPreview {
+            raw: page.batches,
+            open,
+            rules,
+        })
     }
 }
 

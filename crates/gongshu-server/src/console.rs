@@ -1824,6 +1824,40 @@ struct ProtectionPage<'a> {
     /// The provider's rules as JSON, as the form shows them.
     rules_json: String,
     banner: Option<Banner>,
+    /// The first rows before and after the rules, for those who may set them.
+    preview: Option<RulesPreviewView>,
+    preview_error: String,
+}
+
+/// A rules preview as text cells, the platform's row number left out.
+struct RulesPreviewView {
+    columns: Vec<String>,
+    raw: Vec<Vec<String>>,
+    open_columns: Vec<String>,
+    open: Vec<Vec<String>>,
+}
+
+fn text_table(batches: &[arrow_array::RecordBatch]) -> (Vec<String>, Vec<Vec<String>>) {
+    let Some(first) = batches.first() else {
+        return (Vec::new(), Vec::new());
+    };
+    let keep: Vec<usize> = first
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name() != gongshu_data::ROW_COLUMN)
+        .map(|(i, _)| i)
+        .collect();
+    let columns = keep
+        .iter()
+        .map(|i| first.schema().field(*i).name().clone())
+        .collect();
+    let rows = crate::pages::text_rows(batches)
+        .into_iter()
+        .map(|r| keep.iter().filter_map(|i| r.get(*i).cloned()).collect())
+        .collect();
+    (columns, rows)
 }
 
 impl ProtectionPage<'_> {
@@ -1915,6 +1949,40 @@ async fn protection_page(
         Ok(r) => r,
         Err(e) => return error_page(ctx, &e),
     };
+    // The preview of the rules typed (when they read) or of those stored; only for those
+    // who may set rules, since one side is the raw data.
+    let typed = match typed_rules.as_deref().map(serde_json::from_str) {
+        None => Ok(None),
+        Some(Ok(rules)) => Ok(Some(rules)),
+        Some(Err(e)) => Err(e),
+    };
+    let previewed = match typed {
+        Ok(typed) => s.app.rules_preview(p, id, typed).await,
+        Err(e) => Err(Error::new(
+            ErrorCode::Validation,
+            format!("规则无法读取，无法预览：{e}"),
+            format!("The rules do not read, so there is no preview: {e}"),
+        )),
+    };
+    let (preview, preview_error) = match previewed {
+        Ok(pv) => {
+            let (columns, raw) = text_table(&pv.raw);
+            let (open_columns, open) = text_table(&pv.open);
+            (
+                Some(RulesPreviewView {
+                    columns,
+                    raw,
+                    open_columns,
+                    open,
+                }),
+                String::new(),
+            )
+        }
+        Err(e) if e.code == gongshu_core::ErrorCode::Validation => {
+            (None, problem_text(&e, ctx.lang))
+        }
+        Err(_) => (None, String::new()),
+    };
     let rules_json = typed_rules
         .unwrap_or_else(|| serde_json::to_string_pretty(&rules.explicit).unwrap_or_default());
     with_status(
@@ -1926,6 +1994,8 @@ async fn protection_page(
             rules,
             rules_json,
             banner,
+            preview,
+            preview_error,
         }),
         status,
     )
@@ -1990,6 +2060,9 @@ struct RulesForm {
     rules: String,
     #[serde(default)]
     reason: String,
+    /// Show what the typed rules would do, without saving them.
+    #[serde(default)]
+    preview: Option<String>,
 }
 
 async fn set_rules(
@@ -2002,6 +2075,9 @@ async fn set_rules(
         Ok(p) => p,
         Err(r) => return *r,
     };
+    if f.preview.is_some() {
+        return protection_page(&s, &ctx, p, &id, Some(f.rules), None, StatusCode::OK).await;
+    }
     let result = async {
         let rules = serde_json::from_str(&f.rules).map_err(|e| {
             Error::validation(vec![FieldError::new(

@@ -308,7 +308,7 @@ struct ResourceBlock {
 
 const PREVIEW_ROWS: usize = 10;
 
-fn text_rows(batches: &[arrow_array::RecordBatch]) -> Vec<Vec<String>> {
+pub(crate) fn text_rows(batches: &[arrow_array::RecordBatch]) -> Vec<Vec<String>> {
     let options = arrow_cast::display::FormatOptions::default().with_null("");
     let mut out = Vec::new();
     for b in batches {

@@ -1235,6 +1235,48 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
+    // Preview: the first rows before and after the typed rules, computed and not saved.
+    // The ID number is dropped; the name, with no rule of the provider's, gets the
+    // suggested one.
+    let drop_id = r#"{"columns": [{"column": "证件号码", "rule": {"kind": "drop"}}]}"#;
+    let (s, _, body) = submit_as(
+        &t,
+        &provider,
+        &format!("/console/resources/{rid}/rules"),
+        &[
+            ("_csrf", &csrf),
+            ("rules", drop_id),
+            ("reason", ""),
+            ("preview", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let at = body.find("<caption>开放版本").expect("an open side");
+    let (raw, open) = body.split_at(at);
+    assert!(
+        raw.contains("11010519491231002X") && raw.contains("欧阳金丝雀"),
+        "{raw}"
+    );
+    assert!(
+        !open.contains("11010519491231002X")
+            && !open.contains("证件号码</th>")
+            && !open.contains("欧阳金丝雀")
+            && !open.contains("高血压"),
+        "{open}"
+    );
+    let (_, r) = t
+        .get(&format!("/api/v1/resources/{rid}/rules"), Some(&token))
+        .await;
+    assert!(
+        r["explicit"]["columns"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    // The raw side is the provider's: the authority, who reads the page, sees none of it.
+    let authority = session(&t, "demo-authority").await;
+    let (s, html) = page_as(&t, &authority, &page).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(!html.contains("11010519491231002X") && !html.contains("欧阳金丝雀"));
     let (s, _, body) = submit_as(
         &t,
         &provider,
