@@ -165,11 +165,13 @@ struct FacetLink {
 }
 
 /// The facets the page offers, with the query parameter each narrows by.
-const PAGE_FACETS: [(&str, &str, &str, &str); 4] = [
+const PAGE_FACETS: [(&str, &str, &str, &str); 6] = [
     ("domain", "domain", "领域", "Domain"),
     ("open_type", "open_type", "开放类型", "Open type"),
     ("provider", "provider", "提供单位", "Provider"),
     ("update_cycle", "update_cycle", "更新周期", "Update cycle"),
+    ("share_type", "share_type", "共享类型", "Share type"),
+    ("grade", "grade", "安全级别", "Security grade"),
 ];
 
 fn facet_groups(
@@ -192,6 +194,10 @@ fn facet_groups(
                         "update_cycle" => {
                             UpdateCycle::parse(&c.value).map(|u| u.label(ctx.lang).to_owned())
                         }
+                        "share_type" => gongshu_core::types::ShareType::parse(&c.value)
+                            .map(|u| u.label(ctx.lang).to_owned()),
+                        "grade" => gongshu_core::types::Grade::parse(&c.value)
+                            .map(|u| u.label(ctx.lang).to_owned()),
                         _ => c.label.clone(),
                     }
                     .unwrap_or_else(|| c.value.clone());

@@ -216,6 +216,15 @@ async fn pages_are_real_html_in_chinese_and_english() {
         html.contains("class=\"facets\"") && html.contains("市场监管"),
         "{html}"
     );
+    // Share type and grade narrow too, labelled in words.
+    assert!(
+        html.contains("share_type=unconditional") && html.contains("grade=general1"),
+        "{html}"
+    );
+    assert!(
+        html.contains("无条件共享") && html.contains("一般数据（1级）"),
+        "{html}"
+    );
     let narrow = html
         .split("href=\"")
         .skip(1)
