@@ -24,6 +24,19 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Hex characters of a token's hash that name it on the tokens page.
+const TOKEN_ID_CHARS: usize = 16;
+
+/// An API token as its owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The one grant a grant-scoped token reads under.
+    pub grant_id: Option<i64>,
+}
+
 pub fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -123,6 +136,52 @@ impl App {
         match user {
             Some(u) if matches && !u.disabled && u.password_hash.is_some() => Ok(u),
             _ => Err(bad_login()),
+        }
+    }
+
+    /// The caller's own API tokens (a prefix of each one's hash names it; the secret is
+    /// shown once, when made).
+    pub async fn my_tokens(&self, caller: &Principal) -> Result<Vec<TokenView>> {
+        let rows = self
+            .store
+            .list_api_tokens(caller.user_id, self.now())
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TokenView {
+                id: r.token_hash.chars().take(TOKEN_ID_CHARS).collect(),
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+                grant_id: r.grant_id,
+            })
+            .collect())
+    }
+
+    /// A new personal API token for the signed-in caller.
+    pub async fn issue_my_token(&self, caller: &Principal) -> Result<(String, DateTime<Utc>)> {
+        if caller.grant_scope.is_some() {
+            return Err(Error::forbidden());
+        }
+        let expires_at = self.now() + self.settings.token_ttl;
+        let secret = self
+            .insert_api_token(caller.user_id, None, expires_at)
+            .await?;
+        Ok((secret, expires_at))
+    }
+
+    /// Revokes one of the caller's own tokens, named as `my_tokens` names it.
+    pub async fn revoke_my_token(&self, caller: &Principal, id: &str) -> Result<()> {
+        let deleted = id.len() == TOKEN_ID_CHARS
+            && self
+                .store
+                .delete_api_token(caller.user_id, id)
+                .await
+                .map_err(store_error)?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::not_found("令牌", "Token"))
         }
     }
 

@@ -31,6 +31,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/datasets/{id}", get(entry))
         .route("/console/datasets/{id}/edit", get(edit_form).post(update))
         .route("/console/datasets/{id}/step", post(step))
+        .route("/console/tokens", get(tokens).post(new_token))
+        .route("/console/tokens/{id}/revoke", post(revoke_token))
         .route("/console/jobs/{id}", get(job))
         .route("/console/jobs/{id}/decide", post(decide))
 }
@@ -1105,6 +1107,99 @@ async fn decide(
     };
     match s.app.decide_job(p, &id, f.decision == "publish").await {
         Ok(_) => done(format!("/console/jobs/{id}")),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+// --- the caller's API tokens ---------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage<'a> {
+    ctx: &'a Ctx,
+    banner: Option<Banner>,
+    tokens: Vec<gongshu_app::auth::TokenView>,
+    /// A token just made: its secret, shown on this answer only.
+    new_token: Option<String>,
+    base: String,
+}
+
+async fn tokens_page(
+    s: &AppState,
+    ctx: &Ctx,
+    headers: &axum::http::HeaderMap,
+    new_token: Option<String>,
+    banner: Option<Banner>,
+) -> Response {
+    let p = match signed_in(ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.my_tokens(p).await {
+        Ok(tokens) => {
+            let mut r = render(&TokensPage {
+                ctx,
+                banner,
+                tokens,
+                new_token,
+                base: crate::pages::public_base(s, headers),
+            });
+            // The page with a secret on it is not kept by the browser or a proxy.
+            r.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            r
+        }
+        Err(e) => error_page(ctx, &e),
+    }
+}
+
+async fn tokens(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    tokens_page(&s, &ctx, &headers, None, Banner::from(&ctx, &q)).await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+async fn new_token(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.issue_my_token(p).await {
+        // Shown in the answer to the post itself, never behind a link.
+        Ok((secret, _)) => tokens_page(&s, &ctx, &headers, Some(secret), None).await,
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+async fn revoke_token(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.revoke_my_token(p, &id).await {
+        Ok(()) => done("/console/tokens".into()),
         Err(e) => error_page(&ctx, &e),
     }
 }

@@ -402,7 +402,7 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
 
 /// The address people reach the platform at: the configured public address, or the host
 /// this request came to.
-fn public_base(s: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn public_base(s: &AppState, headers: &HeaderMap) -> String {
     let configured = s.app.settings.public_url.trim_end_matches('/');
     if !configured.is_empty() {
         return configured.to_owned();

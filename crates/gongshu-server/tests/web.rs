@@ -577,6 +577,7 @@ async fn pages_pass_the_w3c_validator() {
         ("developers", "/developers".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
         ("console", "/console".to_owned()),
+        ("tokens", "/console/tokens".to_owned()),
     ];
     pending_application(&t).await;
     let authority = session(&t, "demo-authority").await;
@@ -616,7 +617,7 @@ async fn pages_pass_the_w3c_validator() {
     );
     for (name, path) in &pages {
         for (lang, cookie) in [("zh", "gongshu_lang=zh-CN"), ("en", "gongshu_lang=en")] {
-            let cookie = if *name == "console" {
+            let cookie = if *name == "console" || *name == "tokens" {
                 format!("{cookie}; {authority}")
             } else {
                 cookie.to_owned()
@@ -1608,4 +1609,64 @@ async fn regions_negative_lists_and_the_api_page() {
         }
     }
     assert!(html.contains("<code>q</code>"), "parameters are listed");
+}
+
+/// Issue 6, the "my" area: a signed-in user makes an API token on a page, sees it once,
+/// uses it, lists it by a prefix of its hash only, and revokes it; nobody else can.
+#[tokio::test]
+async fn a_user_makes_uses_and_revokes_an_api_token_on_a_page() {
+    let t = spawn().await;
+    let user = session(&t, "demo-user").await;
+    let (s, html) = page_as(&t, &user, "/console/tokens").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let csrf = hidden_csrf(&html);
+    let (s, _, _) = submit_as(&t, &user, "/console/tokens", &[("_csrf", "forged")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, body) = submit_as(&t, &user, "/console/tokens", &[("_csrf", &csrf)]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let at = body.find("gst_").expect("the new token is shown");
+    let secret: String = body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let (s, me) = t.get("/api/v1/me", Some(&secret)).await;
+    assert_eq!(
+        (s, me["username"].as_str()),
+        (StatusCode::OK, Some("demo-user"))
+    );
+    // Listed afterwards without the secret, and revocable.
+    let (_, html) = page_as(&t, &user, "/console/tokens").await;
+    assert!(!html.contains(&secret), "the secret is shown only once");
+    let marker = "action=\"/console/tokens/";
+    let at = html.find(marker).expect("a revoke form") + marker.len();
+    let id: String = html[at..].chars().take_while(|c| *c != '/').collect();
+    assert_eq!(id.len(), 16, "{id}");
+    // Another user cannot revoke it.
+    let other = session(&t, "demo-provider").await;
+    let (_, other_html) = page_as(&t, &other, "/console/tokens").await;
+    let other_csrf = hidden_csrf(&other_html);
+    let (s, _, _) = submit_as(
+        &t,
+        &other,
+        &format!("/console/tokens/{id}/revoke"),
+        &[("_csrf", &other_csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(t.get("/api/v1/me", Some(&secret)).await.0, StatusCode::OK);
+    let (s, to, _) = submit_as(
+        &t,
+        &user,
+        &format!("/console/tokens/{id}/revoke"),
+        &[("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        (s, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/tokens?done=1")
+    );
+    assert_eq!(
+        t.get("/api/v1/me", Some(&secret)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -63,6 +63,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Option<CredentialRow>>;
     async fn delete_credential(&self, token_hash: &str) -> Result<()>;
+    /// A user's API tokens that have not expired at `now`, newest first.
+    async fn list_api_tokens(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<ApiTokenRow>>;
+    /// Deletes the user's API token whose hash starts with `hash_prefix` (at least 16
+    /// hex characters); returns whether one was deleted.
+    async fn delete_api_token(&self, user_id: i64, hash_prefix: &str) -> Result<bool>;
     async fn delete_user_credentials(&self, user_id: i64) -> Result<()>;
 
     /// Creates the working copy (version 1) and its first revision. Assigns the next

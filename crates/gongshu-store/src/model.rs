@@ -108,6 +108,15 @@ pub struct NewCredential {
     pub grant_id: Option<i64>,
 }
 
+/// An API token as its owner may see it: never the secret, only a prefix of its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRow {
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub grant_id: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRow {
     pub user_id: i64,

@@ -998,6 +998,43 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn list_api_tokens(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<ApiTokenRow>> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, expires_at, grant_id FROM credentials \
+             WHERE user_id = ? AND kind = 'api' AND expires_at > ? ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiTokenRow {
+                    token_hash: r.try_get("token_hash")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    grant_id: r.try_get("grant_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_api_token(&self, user_id: i64, hash_prefix: &str) -> Result<bool> {
+        if hash_prefix.len() < 16 || !hash_prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM credentials WHERE user_id = ? AND kind = 'api' \
+             AND substr(token_hash, 1, ?) = ?",
+        )
+        .bind(user_id)
+        .bind(hash_prefix.len() as i64)
+        .bind(hash_prefix.to_ascii_lowercase())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn delete_credential(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM credentials WHERE token_hash = ?")
             .bind(token_hash)
