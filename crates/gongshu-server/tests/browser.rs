@@ -44,6 +44,8 @@ struct Shots {
     _temp: Option<tempfile::TempDir>,
     /// The HTML of every page photographed, for the W3C validator.
     pages: tempfile::TempDir,
+    /// What axe-core found wrong on each page photographed (WCAG 2.1 A and AA).
+    accessibility: std::sync::Mutex<Vec<String>>,
 }
 
 impl Shots {
@@ -57,6 +59,7 @@ impl Shots {
                     dir,
                     _temp: None,
                     pages: tempfile::tempdir().unwrap(),
+                    accessibility: std::sync::Mutex::new(Vec::new()),
                 }
             }
             None => {
@@ -65,6 +68,7 @@ impl Shots {
                     dir: t.path().to_owned(),
                     _temp: Some(t),
                     pages: tempfile::tempdir().unwrap(),
+                    accessibility: std::sync::Mutex::new(Vec::new()),
                 }
             }
         }
@@ -78,12 +82,71 @@ impl Shots {
         // fetched again); the serialisation leaves out the doctype.
         let html = format!("<!DOCTYPE html>\n{}", c.source().await.unwrap());
         std::fs::write(self.pages.path().join(format!("{name}.html")), html).unwrap();
+        let found = accessibility_problems(c).await;
+        if !found.is_empty() {
+            self.accessibility
+                .lock()
+                .unwrap()
+                .push(format!("{name}: {}", found.join("; ")));
+        }
     }
 
-    /// Every page photographed is valid HTML5, as the browser received it.
+    /// Every page photographed is valid HTML5, as the browser received it, and passes
+    /// axe-core's WCAG 2.1 A and AA rules (labels, contrast, landmarks, names …).
     fn validate(&self) {
         common::assert_valid_html(self.pages.path());
+        let problems = self.accessibility.lock().unwrap();
+        assert!(
+            problems.is_empty(),
+            "accessibility:\n{}",
+            problems.join("\n")
+        );
     }
+}
+
+/// axe-core (npm), which `.ci/run` installs under `~/.cache/gongshu-axe`; the test only
+/// injects it into pages it checks, the platform never serves it.
+fn axe_source() -> String {
+    let path = std::env::var_os("GONGSHU_AXE_JS").map_or_else(
+        || {
+            Path::new(&std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/gongshu-axe/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing at {} ({e}): `npm install --prefix ~/.cache/gongshu-axe axe-core@4` \
+             (.ci/run does), or set GONGSHU_AXE_JS",
+            path.display()
+        )
+    })
+}
+
+/// The WCAG 2.1 A/AA violations axe-core finds on the current page: rule and count.
+async fn accessibility_problems(c: &Client) -> Vec<String> {
+    c.execute(&format!("{}\nreturn true;", axe_source()), vec![])
+        .await
+        .unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(r => done(r.violations.map(v => v.id + ' (' + v.nodes.length + '): ' +
+                 v.nodes.slice(0, 2).map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn browser() -> (Driver, Client) {
