@@ -169,14 +169,7 @@ impl App {
         resource_id: &str,
         input: ColumnConfirmation,
     ) -> Result<ColumnClasses> {
-        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
-        if !can_edit_entry(caller, scope(&dataset)) {
-            return Err(if can_view_working_copy(caller, scope(&dataset)) {
-                Error::forbidden()
-            } else {
-                Error::not_found("资源", "Resource")
-            });
-        }
+        let (resource, dataset) = self.administered_resource(caller, resource_id).await?;
         let mut problems = Vec::new();
         if input.columns.is_empty() {
             problems.push(FieldError::new(
@@ -540,6 +533,24 @@ impl App {
         Ok(Some((stored, rules.rules_hash.clone())))
     }
 
+    /// A resource the caller administers as its provider's data administrator: refused
+    /// for those who only read the entry's working copy, missing for anyone else.
+    async fn administered_resource(
+        &self,
+        caller: &Principal,
+        resource_id: &str,
+    ) -> Result<(ResourceRow, DatasetRow)> {
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
+        if !can_edit_entry(caller, scope(&dataset)) {
+            return Err(if can_view_working_copy(caller, scope(&dataset)) {
+                Error::forbidden()
+            } else {
+                Error::not_found("资源", "Resource")
+            });
+        }
+        Ok((resource, dataset))
+    }
+
     /// The rules of a resource's latest version: the provider's and those in force.
     pub async fn resource_rules(
         &self,
@@ -562,14 +573,7 @@ impl App {
         resource_id: &str,
         input: RulesInput,
     ) -> Result<EffectiveRules> {
-        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
-        if !can_edit_entry(caller, scope(&dataset)) {
-            return Err(if can_view_working_copy(caller, scope(&dataset)) {
-                Error::forbidden()
-            } else {
-                Error::not_found("资源", "Resource")
-            });
-        }
+        let (resource, dataset) = self.administered_resource(caller, resource_id).await?;
         let (version, columns) = self.latest_columns(&resource).await?;
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let mut problems: Vec<FieldError> = input
@@ -664,14 +668,7 @@ impl App {
         resource_id: &str,
         rules: Option<RuleSet>,
     ) -> Result<RulesPreview> {
-        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
-        if !can_edit_entry(caller, scope(&dataset)) {
-            return Err(if can_view_working_copy(caller, scope(&dataset)) {
-                Error::forbidden()
-            } else {
-                Error::not_found("资源", "Resource")
-            });
-        }
+        let (resource, dataset) = self.administered_resource(caller, resource_id).await?;
         let manifest: Manifest = resource
             .current_manifest
             .as_deref()

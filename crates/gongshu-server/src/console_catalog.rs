@@ -546,6 +546,17 @@ fn editor_page(
         })
         .collect();
     let chosen_domains: Vec<Domain> = f.domains.iter().filter_map(|d| Domain::parse(d)).collect();
+    // A select list of one vocabulary with the typed value chosen.
+    macro_rules! select {
+        ($vocab:ident, $value:expr) => {
+            choices(
+                $vocab::ALL,
+                &one($value, $vocab::parse),
+                $vocab::as_str,
+                |c| c.label(lang),
+            )
+        };
+    }
     let page = EditorPage {
         ctx,
         heading,
@@ -554,42 +565,12 @@ fn editor_page(
             ok: false,
             text: e.message(lang).to_owned(),
         }),
-        classes: choices(
-            CategoryClass::ALL,
-            &one(&f.class, CategoryClass::parse),
-            CategoryClass::as_str,
-            |c| c.label(lang),
-        ),
-        formats: choices(
-            ResourceFormat::ALL,
-            &one(&f.format, ResourceFormat::parse),
-            ResourceFormat::as_str,
-            |c| c.label(lang),
-        ),
-        share_types: choices(
-            ShareType::ALL,
-            &one(&f.share_type, ShareType::parse),
-            ShareType::as_str,
-            |c| c.label(lang),
-        ),
-        share_methods: choices(
-            ShareMethod::ALL,
-            &one(&f.share_method, ShareMethod::parse),
-            ShareMethod::as_str,
-            |c| c.label(lang),
-        ),
-        open_types: choices(
-            OpenType::ALL,
-            &one(&f.open_type, OpenType::parse),
-            OpenType::as_str,
-            |c| c.label(lang),
-        ),
-        cycles: choices(
-            UpdateCycle::ALL,
-            &one(&f.update_cycle, UpdateCycle::parse),
-            UpdateCycle::as_str,
-            |c| c.label(lang),
-        ),
+        classes: select!(CategoryClass, &f.class),
+        formats: select!(ResourceFormat, &f.format),
+        share_types: select!(ShareType, &f.share_type),
+        share_methods: select!(ShareMethod, &f.share_method),
+        open_types: select!(OpenType, &f.open_type),
+        cycles: select!(UpdateCycle, &f.update_cycle),
         grades: grade_choices(lang, &f.grade),
         domains: choices(Domain::ALL, &chosen_domains, Domain::as_str, |c| {
             c.label(lang)
