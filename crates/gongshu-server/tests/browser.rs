@@ -598,3 +598,52 @@ async fn a_user_applies_for_conditional_data_and_downloads_it_once_approved() {
     c.close().await.unwrap();
     shots.validate();
 }
+
+/// The console's other pages, as their users reach them, pass the same checks: W3C
+/// validity and axe-core's WCAG 2.1 A/AA rules, in Chinese and in English.
+#[tokio::test]
+async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
+    let t = spawn().await;
+    let id = with_data(&t, "山东省企业登记注册信息", "demo-provider").await;
+    let (_, resources) = t
+        .get(&format!("/api/v1/datasets/{id}/resources"), None)
+        .await;
+    let rid = resources[0]["id"].as_str().unwrap().to_owned();
+    let shots = Shots::new();
+    let (_driver, c) = browser().await;
+    for (name, path) in [
+        ("regions", "/regions".to_owned()),
+        ("region", "/regions/370100".to_owned()),
+        ("negative-list", "/lists/negative/open".to_owned()),
+        ("developers", "/developers".to_owned()),
+        ("register", "/register".to_owned()),
+        ("organizations", "/organizations".to_owned()),
+    ] {
+        c.goto(&t.url(&path)).await.unwrap();
+        css(&c, "main h1").await;
+        shots.take(&c, name).await;
+    }
+    sign_in(&c, &t, "demo-provider").await;
+    for (name, path) in [
+        ("console", "/console".to_owned()),
+        ("workbench", "/console/datasets".to_owned()),
+        ("entry", format!("/console/datasets/{id}")),
+        ("protection", format!("/console/resources/{rid}/protection")),
+        ("tokens", "/console/tokens".to_owned()),
+        ("calendar", "/console/calendar".to_owned()),
+        ("grading", "/console/grading".to_owned()),
+    ] {
+        c.goto(&t.url(&path)).await.unwrap();
+        css(&c, "main h1").await;
+        shots.take(&c, name).await;
+    }
+    go_link(&c, "English").await;
+    css(&c, "html[lang=en]").await;
+    c.goto(&t.url(&format!("/console/datasets/{id}/edit")))
+        .await
+        .unwrap();
+    css(&c, "form.editor").await;
+    shots.take(&c, "editor-en").await;
+    c.close().await.unwrap();
+    shots.validate();
+}
