@@ -381,23 +381,36 @@ impl App {
             )]));
         }
         let (found, facets, partial_match) = match (&query.q, query.sort) {
-            // Words go to the search index (Chinese segmentation, partial words,
-            // ranking); other orders and plain listings stay with the store.
+            // Words and filters go to the search index (Chinese segmentation, partial
+            // words, ranking, facets; a filtered listing of 100,000 entries is a scan in
+            // the store); ordering by title or code stays with the store.
             (
-                Some(_),
+                _,
                 gongshu_store::PublishedSort::Relevance | gongshu_store::PublishedSort::Updated,
             ) => {
                 let (page, facets, relaxed) = self.search_published(&query).await?;
                 (page, Some(facets), relaxed)
             }
-            _ => (
-                self.store
+            // The facets of what the store lists come from the index, which holds the
+            // same published entries.
+            _ => {
+                let page = self
+                    .store
                     .list_published(&query)
                     .await
-                    .map_err(store_error)?,
-                None,
-                false,
-            ),
+                    .map_err(store_error)?;
+                let facets = if query.q.is_none() {
+                    let counting = PublishedQuery {
+                        limit: 1,
+                        offset: 0,
+                        ..query.clone()
+                    };
+                    Some(self.search_published(&counting).await?.1)
+                } else {
+                    None
+                };
+                (page, facets, false)
+            }
         };
         Ok(PageView {
             items: found

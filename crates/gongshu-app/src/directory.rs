@@ -229,6 +229,11 @@ impl App {
         Ok(rows.into_iter().map(OrgView::from).collect())
     }
 
+    /// How many organisations of a kind the platform holds (the home page's figure).
+    pub async fn org_count(&self, kind: OrgKind) -> Result<i64> {
+        self.store.count_orgs(kind).await.map_err(store_error)
+    }
+
     pub async fn org(&self, id: i64) -> Result<OrgView> {
         self.store
             .get_org(id)

@@ -82,9 +82,10 @@ pub struct PageView<T> {
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
-    /// With a text query: for each dimension (domain, provider, region, open_type,
-    /// share_type, format, update_cycle, grade), the values among all matches with
-    /// their counts, most frequent first.
+    /// For each dimension (domain, provider, region, open_type, share_type, format,
+    /// update_cycle, grade), the values among everything the listing matches (not only
+    /// this page) with their counts, most frequent first. Absent for the store-only
+    /// orders of a text query (title, code).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub facets: Option<std::collections::BTreeMap<String, Vec<FacetCount>>>,

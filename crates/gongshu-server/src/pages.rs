@@ -90,7 +90,7 @@ async fn upload_js() -> impl IntoResponse {
 struct HomePage<'a> {
     ctx: &'a Ctx,
     total: i64,
-    providers: usize,
+    providers: i64,
     open_ratio: String,
     domains: Vec<(Domain, i64)>,
     datasets: Vec<DatasetView>,
@@ -102,31 +102,44 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
             .app
             .list_public(PublishedQuery::default(), Some(1), Some(8))
             .await?;
-        let summary = s.app.catalog_summary().await?;
         let providers = s
             .app
-            .orgs(None, Some(gongshu_core::types::OrgKind::Provider))
-            .await?
-            .len();
-        Ok::<_, Error>((recent, summary, providers))
+            .org_count(gongshu_core::types::OrgKind::Provider)
+            .await?;
+        Ok::<_, Error>((recent, providers))
     }
     .await;
     match result {
-        Ok((recent, summary, providers)) => render(&HomePage {
-            ctx: &ctx,
-            total: summary.total,
-            providers,
-            open_ratio: if summary.total > 0 {
-                format!(
-                    "{:.0}%",
-                    summary.opened as f64 * 100.0 / summary.total as f64
-                )
-            } else {
-                "—".into()
-            },
-            domains: summary.by_domain,
-            datasets: recent.items,
-        }),
+        Ok((recent, providers)) => {
+            // The figures are the listing's facets over the whole published catalog,
+            // counted by the index, not a scan of the store.
+            let facets = recent.facets.clone().unwrap_or_default();
+            let count = |dimension: &str, value: &str| {
+                facets
+                    .get(dimension)
+                    .and_then(|v| v.iter().find(|c| c.value == value))
+                    .map_or(0, |c| c.count as i64)
+            };
+            let total = recent.total;
+            let opened = total - count("open_type", OpenType::None.as_str());
+            // Every priority domain of SD-OPEN §9, an empty one too.
+            let domains: Vec<(Domain, i64)> = Domain::ALL
+                .iter()
+                .map(|d| (*d, count("domain", d.as_str())))
+                .collect();
+            render(&HomePage {
+                ctx: &ctx,
+                total,
+                providers,
+                open_ratio: if total > 0 {
+                    format!("{:.0}%", opened as f64 * 100.0 / total as f64)
+                } else {
+                    "—".into()
+                },
+                domains,
+                datasets: recent.items,
+            })
+        }
         Err(e) => error_page(&ctx, &e),
     }
 }

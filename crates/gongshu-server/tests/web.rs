@@ -216,6 +216,28 @@ async fn pages_are_real_html_in_chinese_and_english() {
         html.contains("class=\"facets\"") && html.contains("市场监管"),
         "{html}"
     );
+    // A plain listing has its facets too, counted over the whole published catalog.
+    let (_, all) = t.get("/api/v1/datasets?per_page=1", None).await;
+    let counted: u64 = all["facets"]["open_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, all["total"].as_u64().unwrap(), "{all}");
+    let listing = t
+        .client
+        .get(t.url("/datasets?domain=health"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listing.contains("class=\"facets\"") && listing.contains("domain=health"),
+        "{listing}"
+    );
     // Share type and grade narrow too, labelled in words.
     assert!(
         html.contains("share_type=unconditional") && html.contains("grade=general1"),

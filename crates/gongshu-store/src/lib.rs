@@ -45,6 +45,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_org(&self, org: &NewOrg, at: DateTime<Utc>) -> Result<OrgRow>;
     async fn get_org(&self, id: i64) -> Result<Option<OrgRow>>;
     async fn list_orgs(&self, filter: &OrgFilter) -> Result<Vec<OrgRow>>;
+    /// How many organisations of this kind there are.
+    async fn count_orgs(&self, kind: gongshu_core::types::OrgKind) -> Result<i64>;
 
     async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<UserRow>;
     async fn get_user(&self, id: i64) -> Result<Option<UserRow>>;

@@ -873,6 +873,15 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn count_orgs(&self, kind: OrgKind) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM organizations WHERE kind = ?")
+                .bind(kind.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<UserRow> {
         let row = sqlx::query(
             "INSERT INTO users (username, display_name, kind, password_hash, created_at) \
