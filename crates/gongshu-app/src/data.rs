@@ -350,7 +350,7 @@ fn data_error_message(e: &DataError) -> String {
     format!("{zh} ({e})")
 }
 
-pub(crate) fn query_error(e: QueryError) -> Error {
+fn query_error(e: QueryError) -> Error {
     match e {
         QueryError::BadRequest(m) => Error::new(ErrorCode::BadRequest, m.clone(), m),
         QueryError::Timeout => Error::new(

@@ -575,16 +575,7 @@ impl App {
     ) -> Result<EffectiveRules> {
         let (resource, dataset) = self.administered_resource(caller, resource_id).await?;
         let (version, columns) = self.latest_columns(&resource).await?;
-        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let mut problems: Vec<FieldError> = input
-            .rules
-            .problems(&names)
-            .into_iter()
-            .map(|mut f| {
-                f.field = format!("rules.{}", f.field);
-                f
-            })
-            .collect();
+        let mut problems = rule_problems(&input.rules, &columns);
         let reason = input.reason.trim();
         problems.extend(crate::missing_reason(reason));
         if !problems.is_empty() {
@@ -644,6 +635,19 @@ impl App {
     }
 }
 
+/// What is wrong with `rules` for a table with these columns, each field under `rules.`.
+fn rule_problems(rules: &RuleSet, columns: &[String]) -> Vec<FieldError> {
+    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+    rules
+        .problems(&names)
+        .into_iter()
+        .map(|mut f| {
+            f.field = format!("rules.{}", f.field);
+            f
+        })
+        .collect()
+}
+
 /// Sample rows before and after de-identification, for the provider choosing rules.
 #[derive(Debug, Clone)]
 pub struct RulesPreview {
@@ -669,25 +673,26 @@ impl App {
         rules: Option<RuleSet>,
     ) -> Result<RulesPreview> {
         let (resource, dataset) = self.administered_resource(caller, resource_id).await?;
-        let manifest: Manifest = resource
-            .current_manifest
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .filter(|m: &Manifest| m.parquet.is_some())
-            .ok_or_else(|| Error::not_found("版本", "Version"))?;
-        let columns: Vec<String> = manifest.columns.iter().map(|c| c.name.clone()).collect();
-        let version = manifest.version as i64;
+        // The sample is read through the access gate, like any read, and only from the
+        // raw table it hands the provider.
+        let (readable, page) = self
+            .preview(Some(caller), resource_id, PREVIEW_SAMPLE)
+            .await?;
+        if readable.path
+            != gongshu_data::Versions::parquet_path(&resource.id, readable.manifest.version)
+        {
+            return Err(Error::forbidden());
+        }
+        let columns: Vec<String> = readable
+            .manifest
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let version = readable.manifest.version as i64;
         let rules = match rules {
             Some(explicit) => {
-                let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-                let problems: Vec<FieldError> = explicit
-                    .problems(&names)
-                    .into_iter()
-                    .map(|mut f| {
-                        f.field = format!("rules.{}", f.field);
-                        f
-                    })
-                    .collect();
+                let problems = rule_problems(&explicit, &columns);
                 if !problems.is_empty() {
                     return Err(Error::validation(problems));
                 }
@@ -699,22 +704,6 @@ impl App {
                     .await?
             }
         };
-        let table = gongshu_data::query::TableRef {
-            name: resource.table_name.clone(),
-            path: gongshu_data::Versions::parquet_path(&resource.id, manifest.version),
-            rows: manifest.rows,
-        };
-        let query = gongshu_data::query::RowQuery::from_pairs(&[(
-            "_size".to_owned(),
-            PREVIEW_SAMPLE.to_string(),
-        )])
-        .map_err(|_| Error::internal())?;
-        let page = self
-            .data
-            .engine
-            .rows(&table, &query)
-            .await
-            .map_err(crate::data::query_error)?;
         let deidentifier = gongshu_data::deident::Deidentifier::new(
             &page.schema,
             &rules.effective,

@@ -44,14 +44,23 @@ struct RegionsPage<'a> {
 
 async fn regions(State(s): State<AppState>, ctx: Ctx) -> Response {
     let result = async {
+        // The provinces that publish anything, from the index's region facet, rather
+        // than a tally in the store for each of the 34.
+        let listing = s
+            .app
+            .list_public(PublishedQuery::default(), Some(1), Some(1))
+            .await?;
+        let provinces: Vec<String> = listing
+            .facets
+            .as_ref()
+            .and_then(|f| f.get("region"))
+            .map(|v| v.iter().map(|c| c.value.clone()).collect())
+            .unwrap_or_default();
         let mut out = Vec::new();
-        for r in s.app.regions().await? {
-            // Provinces only: each lists its cities.
-            if r.code.ends_with("0000") {
-                let c = s.app.master_catalog(&r.code).await?;
-                if c.region.total > 0 {
-                    out.push(c);
-                }
+        for code in provinces {
+            let c = s.app.master_catalog(&code).await?;
+            if c.region.total > 0 {
+                out.push(c);
             }
         }
         Ok::<_, Error>(out)
