@@ -386,7 +386,9 @@ impl App {
             // the store); ordering by title or code stays with the store.
             (
                 _,
-                gongshu_store::PublishedSort::Relevance | gongshu_store::PublishedSort::Updated,
+                gongshu_store::PublishedSort::Relevance
+                | gongshu_store::PublishedSort::Updated
+                | gongshu_store::PublishedSort::Downloads,
             ) => {
                 let (page, facets, relaxed) = self.search_published(&query).await?;
                 (page, Some(facets), relaxed)

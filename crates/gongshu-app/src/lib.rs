@@ -42,6 +42,10 @@ pub struct App {
     pub data: data::DataPlane,
     /// The catalog search index, derived from the store.
     pub search: Arc<gongshu_search::SearchIndex>,
+    /// Entries used since their place in the index was last refreshed: their download
+    /// counts (an ordering and the home page's "most used") are brought in periodically,
+    /// not on every download.
+    pub(crate) used_since_indexed: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +153,7 @@ impl App {
             store,
             settings,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
+            used_since_indexed: Arc::default(),
         }
     }
 

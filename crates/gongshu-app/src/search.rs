@@ -4,7 +4,7 @@
 //! `gongshu reindex`, and a failure to update it never fails the change itself.
 
 use gongshu_search::{EntryDoc, SearchQuery, SearchResult};
-use gongshu_store::{Page, PublishedQuery, PublishedRow, PublishedSort};
+use gongshu_store::{Page, PublishedQuery, PublishedRow, PublishedSort, UsageTotals};
 
 use crate::views::FacetCount;
 use crate::{App, Result, store_error};
@@ -12,7 +12,7 @@ use crate::{App, Result, store_error};
 type Facets = std::collections::BTreeMap<String, Vec<FacetCount>>;
 
 /// What the index holds of a published entry: nothing a draft or a grant could add.
-fn entry_doc(row: &PublishedRow) -> EntryDoc {
+fn entry_doc(row: &PublishedRow, downloads: i64) -> EntryDoc {
     let d = &row.doc;
     EntryDoc {
         id: row.id as u64,
@@ -31,7 +31,7 @@ fn entry_doc(row: &PublishedRow) -> EntryDoc {
         update_cycle: d.update_cycle.as_str().to_owned(),
         grade: d.grade.as_str().to_owned(),
         updated_at: row.updated_at.timestamp(),
-        downloads: 0,
+        downloads: downloads.max(0) as u64,
     }
 }
 
@@ -40,7 +40,108 @@ fn index_error(e: &gongshu_search::SearchError) -> gongshu_core::Error {
     gongshu_core::Error::internal()
 }
 
+/// What one kind of use adds to an entry's tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// A whole table or file.
+    Download,
+    /// A page of the row API.
+    ApiCall,
+}
+
 impl App {
+    /// The documents of published entries, with their download counts.
+    async fn entry_docs(&self, rows: &[PublishedRow]) -> Result<Vec<EntryDoc>> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let used = self.usage(&ids).await?;
+        Ok(rows
+            .iter()
+            .map(|r| entry_doc(r, used.get(&r.id).map_or(0, |u| u.downloads)))
+            .collect())
+    }
+
+    /// Counts a use of an entry's data for its tally (the portal's "most used", the
+    /// evaluation). A failure is logged and the data still served: the tally is a
+    /// statistic, not a control.
+    pub async fn count_use(&self, dataset_id: i64, used: Use) {
+        let (downloads, api_calls) = match used {
+            Use::Download => (1, 0),
+            Use::ApiCall => (0, 1),
+        };
+        let day = gongshu_core::calendar::china_date(self.now());
+        match self
+            .store
+            .record_dataset_use(dataset_id, day, downloads, api_calls)
+            .await
+        {
+            Ok(()) => {
+                if used == Use::Download {
+                    self.used_since_indexed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(dataset_id);
+                }
+            }
+            Err(e) => tracing::warn!(dataset = dataset_id, error = %e, "use not counted"),
+        }
+    }
+
+    /// The use in all of each of the entries `ids` (nothing for an entry never used).
+    pub async fn usage(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, UsageTotals>> {
+        Ok(self
+            .store
+            .usage_totals(ids)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|u| (u.dataset_id, u))
+            .collect())
+    }
+
+    /// Brings the download counts of the entries downloaded since the last call into the
+    /// index, in one commit; returns how many entries moved.
+    pub async fn refresh_usage_in_search(&self) -> Result<usize> {
+        let ids: Vec<i64> = std::mem::take(
+            &mut *self
+                .used_since_indexed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+        .into_iter()
+        .collect();
+        let mut moved = 0;
+        for chunk in ids.chunks(1000) {
+            let rows = self
+                .store
+                .get_published_many(chunk)
+                .await
+                .map_err(store_error)?;
+            let docs = self.entry_docs(&rows).await?;
+            moved += docs.len();
+            let search = self.search.clone();
+            tokio::task::spawn_blocking(move || search.upsert_many(&docs))
+                .await
+                .map_err(|_| gongshu_core::Error::internal())?
+                .map_err(|e| index_error(&e))?;
+        }
+        Ok(moved)
+    }
+
+    /// Brings download counts into the index every `period`, for as long as the runtime
+    /// lasts. A period's delay is fine for an ordering, and one commit per period keeps
+    /// the index from churning on each download.
+    pub fn spawn_usage_refresh(self, period: std::time::Duration) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                if let Err(e) = self.refresh_usage_in_search().await {
+                    tracing::warn!(error = %e, "download counts not brought into the index");
+                }
+            }
+        });
+    }
+
     /// Rebuilds the index from every published entry; returns how many it holds.
     pub async fn rebuild_search(&self) -> Result<u64> {
         let mut docs = Vec::new();
@@ -56,7 +157,7 @@ impl App {
                 .await
                 .map_err(store_error)?;
             let n = page.items.len() as i64;
-            docs.extend(page.items.iter().map(entry_doc));
+            docs.extend(self.entry_docs(&page.items).await?);
             if n < 1000 {
                 break;
             }
@@ -89,9 +190,13 @@ impl App {
     pub(crate) async fn refresh_search_entry(&self, id: i64) {
         let result = async {
             let published = self.store.get_published(id).await.map_err(store_error)?;
+            let doc = match published {
+                Some(row) => self.entry_docs(&[row]).await?.pop(),
+                None => None,
+            };
             let search = self.search.clone();
-            tokio::task::spawn_blocking(move || match published {
-                Some(row) => search.upsert(&entry_doc(&row)),
+            tokio::task::spawn_blocking(move || match doc {
+                Some(doc) => search.upsert(&doc),
                 None => search.remove(id as u64),
             })
             .await
@@ -130,6 +235,7 @@ impl App {
         one("share_type", q.share_type.map(|d| d.as_str()));
         one("update_cycle", q.update_cycle.map(|d| d.as_str()));
         one("grade", q.grade.map(|d| d.as_str()));
+        one("format", q.format.as_deref());
         if !q.open_types.is_empty() {
             filters.insert(
                 "open_type".to_owned(),
@@ -142,10 +248,10 @@ impl App {
                 filters,
                 provider_id: q.provider_id.map(|p| p as u64),
                 region: q.region_prefix.clone(),
-                sort: if q.sort == PublishedSort::Updated {
-                    gongshu_search::Sort::RecentlyUpdated
-                } else {
-                    gongshu_search::Sort::Relevance
+                sort: match q.sort {
+                    PublishedSort::Updated => gongshu_search::Sort::RecentlyUpdated,
+                    PublishedSort::Downloads => gongshu_search::Sort::MostDownloaded,
+                    _ => gongshu_search::Sort::Relevance,
                 },
                 offset: q.offset.max(0) as usize,
                 limit: q.limit.max(1) as usize,
@@ -162,6 +268,19 @@ impl App {
             .map(|r| (r.id, r))
             .collect();
         let items: Vec<PublishedRow> = ids.iter().filter_map(|id| rows.remove(id)).collect();
+        // Regions are counted by code; people read their names.
+        let region_names: std::collections::HashMap<String, String> =
+            if found.facets.get("region").is_some_and(|v| !v.is_empty()) {
+                self.store
+                    .list_regions()
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .map(|r| (r.code, r.name))
+                    .collect()
+            } else {
+                Default::default()
+            };
         let facets = found
             .facets
             .into_iter()
@@ -176,8 +295,10 @@ impl App {
                             count,
                         },
                         _ => FacetCount {
+                            label: (dimension == "region")
+                                .then(|| region_names.get(&value).cloned())
+                                .flatten(),
                             value,
-                            label: None,
                             count,
                         },
                     })

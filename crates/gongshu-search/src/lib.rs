@@ -123,7 +123,6 @@ struct Fields {
     id: Field,
     codes: Field,
     title: Field,
-    summary: Field,
     keywords: Field,
     items: Field,
     provider: Field,
@@ -162,7 +161,6 @@ fn schema() -> (Schema, Fields) {
         id: b.add_u64_field("id", INDEXED | STORED | FAST),
         codes: b.add_text_field("codes", STRING),
         title: b.add_text_field("title", words.clone()),
-        summary: b.add_text_field("summary", words.clone()),
         keywords: b.add_text_field("keywords", words.clone()),
         items: b.add_text_field("items", words.clone()),
         provider: b.add_text_field("provider", words),
@@ -393,7 +391,6 @@ impl SearchIndex {
             d.add_text(f.codes, c.trim().to_uppercase());
         }
         d.add_text(f.title, &e.title);
-        d.add_text(f.summary, &e.summary);
         for k in &e.keywords {
             d.add_text(f.keywords, k);
         }
@@ -477,9 +474,19 @@ impl SearchIndex {
 
     /// Adds an entry, or replaces the one with its id, and makes it searchable.
     pub fn upsert(&self, entry: &EntryDoc) -> Result<()> {
+        self.upsert_many(std::slice::from_ref(entry))
+    }
+
+    /// Replaces several entries in one commit (their use counts moved, say).
+    pub fn upsert_many(&self, entries: &[EntryDoc]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         self.write(|w, me| {
-            w.delete_term(Term::from_field_u64(me.fields.id, entry.id));
-            w.add_document(me.document(entry)?)?;
+            for entry in entries {
+                w.delete_term(Term::from_field_u64(me.fields.id, entry.id));
+                w.add_document(me.document(entry)?)?;
+            }
             Ok(())
         })
     }
@@ -778,8 +785,26 @@ impl SearchIndex {
                 (total, self.hits(&searcher, docs)?, fruits)
             }
         };
+        // Regions are counted one level below the region asked for (the cities of a
+        // province), and below the one province a provincial catalog holds.
+        let region_level = q
+            .region
+            .as_deref()
+            .and_then(region_facet)
+            .map_or(0, |f| f.to_path().len());
         let mut facets = BTreeMap::new();
-        for (dimension, counts) in FACETS.iter().zip(counted) {
+        for (i, (dimension, paths)) in FACETS.iter().zip(counted).enumerate() {
+            let counts = if i == REGION {
+                let provinces = level_counts(&paths, 0);
+                let level = if region_level == 0 && provinces.len() == 1 {
+                    1
+                } else {
+                    region_level
+                };
+                level_counts(&paths, level)
+            } else {
+                level_counts(&paths, 0)
+            };
             let mut values: Vec<(String, u64)> = counts.into_iter().collect();
             values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             values.truncate(facet_limit);
@@ -820,6 +845,18 @@ impl SearchIndex {
 }
 
 const REGION: usize = 2;
+
+/// Facet counts by full path, added up at one level of the path (0 is the top); paths
+/// that stop above the level are left out.
+fn level_counts(paths: &HashMap<String, u64>, level: usize) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for (path, n) in paths {
+        if let Some(segment) = path.split('\u{0}').nth(level) {
+            *out.entry(segment.to_owned()).or_insert(0) += n;
+        }
+    }
+    out
+}
 
 /// A region code (or a prefix of one: 37, 3701) as its path of province, city and
 /// county, so that a filter on a province finds its cities' entries.
@@ -923,10 +960,9 @@ impl tantivy::collector::SegmentCollector for DimensionSegment {
                 for (ord, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
                     term.clear();
                     if column.ord_to_str(ord as u64, &mut term).unwrap_or(false) {
-                        // A facet is stored with its path segments separated by NUL; the
-                        // first segment is its top level (a region's province).
-                        let top = term.split('\u{0}').next().unwrap_or("");
-                        *values.entry(top.replace('／', "/")).or_insert(0) += u64::from(*n);
+                        // A facet is stored with its path segments separated by NUL (a
+                        // region's province, city, county); `level_counts` picks a level.
+                        *values.entry(term.replace('／', "/")).or_insert(0) += u64::from(*n);
                     }
                 }
                 values

@@ -191,6 +191,32 @@ fn providers_and_regions_filter_down_the_hierarchy() {
     assert_eq!(found(Some("370102"), None), vec![2]);
     assert_eq!(found(Some("济南"), None), Vec::<u64>::new());
     assert_eq!(found(None, Some(8)), vec![2]);
+    // Regions are counted one level below the one asked for; with none asked, below the
+    // one province the catalog holds.
+    let regions = |region: Option<&str>| -> Vec<(String, u64)> {
+        index
+            .search(&SearchQuery {
+                region: region.map(str::to_owned),
+                limit: 1,
+                ..SearchQuery::default()
+            })
+            .unwrap()
+            .facets["region"]
+            .clone()
+    };
+    let pairs = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+        v.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect()
+    };
+    assert_eq!(regions(None), pairs(&[("370100", 2), ("370200", 1)]));
+    assert_eq!(regions(Some("3701")), pairs(&[("370102", 1)]));
+    assert_eq!(
+        regions(Some("370000")),
+        pairs(&[("370100", 2), ("370200", 1)])
+    );
+    let mut shanxi = entry(4, "102001/000004", "太原市企业名录", &[], &[]);
+    shanxi.region = "140100".into();
+    index.upsert(&shanxi).unwrap();
+    assert_eq!(regions(None), pairs(&[("370000", 3), ("140000", 1)]));
 }
 
 /// Short forms people type find the full names the catalog uses, ranked after what they

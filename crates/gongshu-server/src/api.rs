@@ -399,7 +399,10 @@ pub(crate) struct DatasetQuery {
     pub(crate) share_type: Option<ShareType>,
     pub(crate) update_cycle: Option<UpdateCycle>,
     pub(crate) grade: Option<Grade>,
-    /// `updated` (default), `title` or `code`.
+    /// A file format the entry is offered in (`csv`, `xlsx`, `json` …).
+    pub(crate) format: Option<String>,
+    /// `relevance` (the default with `q`), `updated` (the default without), `downloads`,
+    /// `title` or `code`.
     pub(crate) sort: Option<String>,
 }
 
@@ -422,19 +425,35 @@ pub(crate) fn published_query(ctx: &Ctx, q: &DatasetQuery) -> ApiResult<Publishe
         None | Some("") if words => PublishedSort::Relevance,
         Some("relevance") => PublishedSort::Relevance,
         None | Some("" | "updated") => PublishedSort::Updated,
+        Some("downloads") => PublishedSort::Downloads,
         Some("title") => PublishedSort::Title,
         Some("code") => PublishedSort::Code,
         Some(_) => {
             return Err(field_error(
                 ctx,
                 "sort",
-                "排序方式应为 relevance、updated、title 或 code",
-                "sort is relevance, updated, title or code",
+                "排序方式应为 relevance、updated、downloads、title 或 code",
+                "sort is relevance, updated, downloads, title or code",
+            ));
+        }
+    };
+    let format = match q.format.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(f) if f.len() <= 20 && f.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Some(f.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(field_error(
+                ctx,
+                "format",
+                "格式应为 csv、xlsx、json 等文件格式名",
+                "format is a file format's name: csv, xlsx, json …",
             ));
         }
     };
     Ok(PublishedQuery {
         q: q.q.clone().filter(|s| !s.trim().is_empty()),
+        format,
         domain: q.domain,
         provider_id: q.provider,
         region_prefix,

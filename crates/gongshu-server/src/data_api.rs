@@ -613,6 +613,12 @@ async fn rows(
         .rows(ctx.caller.as_ref(), &id, &pairs)
         .await
         .map_err(|e| ctx.fail(e))?;
+    s.app
+        .count_use(
+            readable.resource.dataset_id,
+            gongshu_app::search::Use::ApiCall,
+        )
+        .await;
     match format {
         Some(f) if f != ExportFormat::Json => {
             let body = encode_batches(
@@ -705,6 +711,14 @@ async fn sql(
         .sql(ctx.caller.as_ref(), &req.sql)
         .await
         .map_err(|e| ctx.fail(e))?;
+    for source in &sources {
+        s.app
+            .count_use(
+                source.resource.dataset_id,
+                gongshu_app::search::Use::ApiCall,
+            )
+            .await;
+    }
     let rows = json_rows(&result.batches).map_err(|e| export_failed(&ctx, &e))?;
     let meta: Vec<Meta<'_>> = sources.iter().map(meta).collect();
     let mut body = Vec::with_capacity(rows.len() + 512);
@@ -866,6 +880,34 @@ async fn download(
             .await
             .map_err(|e| ctx.fail(e))?;
     }
+    let response = serve_download(&s, &ctx, &headers, &pairs, &r).await?;
+    // A revalidation, or the later parts of a download resumed by ranges, is not
+    // another download.
+    let whole = match response.status() {
+        StatusCode::OK => true,
+        StatusCode::PARTIAL_CONTENT => response
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("bytes 0-")),
+        _ => false,
+    };
+    if whole {
+        s.app
+            .count_use(r.resource.dataset_id, gongshu_app::search::Use::Download)
+            .await;
+    }
+    Ok(response)
+}
+
+/// The download itself, once the caller may have it.
+async fn serve_download(
+    s: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    r: &gongshu_app::data::Readable,
+) -> ApiResult<Response> {
     let requested = pairs
         .iter()
         .find(|(k, _)| k == "format")
@@ -883,9 +925,9 @@ async fn download(
         }
         let m = &r.manifest;
         return stored_file(
-            &s,
-            &ctx,
-            &headers,
+            s,
+            ctx,
+            headers,
             Versions::original_path(key, m),
             m.original.bytes,
             &m.original.sha256,
@@ -898,7 +940,7 @@ async fn download(
     let format = match requested {
         Some(f) => ExportFormat::from_name(f).ok_or_else(|| {
             bad(
-                &ctx,
+                ctx,
                 &format!("不支持的格式“{f}”"),
                 &format!("Unsupported format {f:?}; use csv, csv-utf8, json, ndjson, xlsx, parquet or original"),
             )
@@ -914,9 +956,9 @@ async fn download(
             .unwrap_or_else(|| manifest.original.clone());
         // The stored file carries the platform's `_row` column; it is the row's number.
         return stored_file(
-            &s,
-            &ctx,
-            &headers,
+            s,
+            ctx,
+            headers,
             r.path.clone(),
             parquet.bytes,
             &parquet.sha256,
@@ -943,7 +985,7 @@ async fn download(
     if format == ExportFormat::Xlsx {
         if manifest.rows > gongshu_data::export::XLSX_MAX_DATA_ROWS {
             return Err(export_failed(
-                &ctx,
+                ctx,
                 &ExportError::TooManyRowsForXlsx {
                     rows_max: gongshu_data::export::XLSX_MAX_DATA_ROWS,
                 },
@@ -970,7 +1012,7 @@ async fn download(
         })
         .await
         .map_err(|_| ctx.fail(Error::internal()))?;
-        written.map_err(|e| export_failed(&ctx, &e))?;
+        written.map_err(|e| export_failed(ctx, &e))?;
         let file = tokio::fs::File::open(tmp.path())
             .await
             .map_err(|_| ctx.fail(Error::internal()))?;
@@ -990,8 +1032,8 @@ async fn download(
         _ => text_schema(&manifest),
     };
     let mut encoder =
-        StreamExport::new(format, first_schema).map_err(|e| export_failed(&ctx, &e))?;
-    let head = encoder.start().map_err(|e| export_failed(&ctx, &e))?;
+        StreamExport::new(format, first_schema).map_err(|e| export_failed(ctx, &e))?;
+    let head = encoder.start().map_err(|e| export_failed(ctx, &e))?;
     let encoder = std::sync::Arc::new(std::sync::Mutex::new(Some(encoder)));
     let tail_encoder = encoder.clone();
     let body =

@@ -7,7 +7,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use gongshu_app::gongshu_store::PublishedQuery;
+use gongshu_app::gongshu_store::{PublishedQuery, PublishedSort};
 use gongshu_app::views::{DatasetView, OrgView};
 use gongshu_core::Error;
 use gongshu_core::error::Lang;
@@ -94,6 +94,8 @@ struct HomePage<'a> {
     open_ratio: String,
     domains: Vec<(Domain, i64)>,
     datasets: Vec<DatasetView>,
+    /// The most downloaded entries, with their download counts; none before any download.
+    most_used: Vec<(DatasetView, i64)>,
 }
 
 async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
@@ -106,11 +108,32 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
             .app
             .org_count(gongshu_core::types::OrgKind::Provider)
             .await?;
-        Ok::<_, Error>((recent, providers))
+        let popular = s
+            .app
+            .list_public(
+                PublishedQuery {
+                    sort: PublishedSort::Downloads,
+                    ..PublishedQuery::default()
+                },
+                Some(1),
+                Some(6),
+            )
+            .await?
+            .items;
+        let ids: Vec<i64> = popular.iter().map(|d| d.id).collect();
+        let mut used = s.app.usage(&ids).await?;
+        let most_used = popular
+            .into_iter()
+            .filter_map(|d| {
+                let n = used.remove(&d.id).map_or(0, |u| u.downloads);
+                (n > 0).then_some((d, n))
+            })
+            .collect();
+        Ok::<_, Error>((recent, providers, most_used))
     }
     .await;
     match result {
-        Ok((recent, providers)) => {
+        Ok((recent, providers, most_used)) => {
             // The figures are the listing's facets over the whole published catalog,
             // counted by the index, not a scan of the store.
             let facets = recent.facets.clone().unwrap_or_default();
@@ -138,6 +161,7 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Response {
                 },
                 domains,
                 datasets: recent.items,
+                most_used,
             })
         }
         Err(e) => error_page(&ctx, &e),
@@ -163,6 +187,11 @@ struct DatasetsPage<'a> {
     facets: Vec<FacetGroup>,
     /// No entry holds every word: the page says these are partial matches.
     partial_match: bool,
+    /// The orderings offered (value, label) and the one in force.
+    sorts: Vec<(&'static str, &'static str)>,
+    sort: &'static str,
+    /// Filters chosen by facet links, kept when the form is sent again.
+    hidden: Vec<(String, String)>,
 }
 
 struct FacetGroup {
@@ -178,10 +207,12 @@ struct FacetLink {
 }
 
 /// The facets the page offers, with the query parameter each narrows by.
-const PAGE_FACETS: [(&str, &str, &str, &str); 6] = [
+const PAGE_FACETS: [(&str, &str, &str, &str); 8] = [
     ("domain", "domain", "领域", "Domain"),
     ("open_type", "open_type", "开放类型", "Open type"),
+    ("region", "region", "地区", "Region"),
     ("provider", "provider", "提供单位", "Provider"),
+    ("format", "format", "文件格式", "File format"),
     ("update_cycle", "update_cycle", "更新周期", "Update cycle"),
     ("share_type", "share_type", "共享类型", "Share type"),
     ("grade", "grade", "安全级别", "Security grade"),
@@ -211,6 +242,7 @@ fn facet_groups(
                             .map(|u| u.label(ctx.lang).to_owned()),
                         "grade" => gongshu_core::types::Grade::parse(&c.value)
                             .map(|u| u.label(ctx.lang).to_owned()),
+                        "format" => Some(c.value.to_uppercase()),
                         _ => c.label.clone(),
                     }
                     .unwrap_or_else(|| c.value.clone());
@@ -266,6 +298,22 @@ async fn datasets(
         Ok(query) => query,
         Err(e) => return error_page(&ctx, &e.error),
     };
+    let sort = match query.sort {
+        PublishedSort::Relevance => "relevance",
+        PublishedSort::Updated => "updated",
+        PublishedSort::Downloads => "downloads",
+        PublishedSort::Title => "title",
+        PublishedSort::Code => "code",
+    };
+    let mut sorts = vec![
+        ("updated", ctx.t("最近更新", "Recently updated")),
+        ("downloads", ctx.t("下载最多", "Most downloaded")),
+        ("title", ctx.t("名称", "Title")),
+        ("code", ctx.t("目录代码", "Code")),
+    ];
+    if query.q.is_some() {
+        sorts.insert(0, ("relevance", ctx.t("最相关", "Best match")));
+    }
     let found = match s.app.list_public(query, q.page, q.per_page).await {
         Ok(f) => f,
         Err(e) => return error_page(&ctx, &e),
@@ -298,6 +346,13 @@ async fn datasets(
             .map(|f| facet_groups(&ctx, &kept, f))
             .unwrap_or_default(),
         partial_match: found.partial_match,
+        sorts,
+        sort,
+        hidden: kept
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "q" | "domain" | "open_type" | "sort" | "page"))
+            .cloned()
+            .collect(),
         datasets: found.items,
     })
 }
@@ -312,6 +367,8 @@ struct DatasetPage<'a> {
     resources: Vec<ResourceBlock>,
     /// The viewer administers the provider's data: links to each resource's protection.
     manages: bool,
+    downloads: i64,
+    api_calls: i64,
 }
 
 /// A resource on the dataset page: its facts, and for tables the caller may read, the
@@ -449,12 +506,22 @@ async fn dataset(
                         && g.org_id == Some(d.provider.id)
                 })
             });
+            // The tally is a statistic: the page shows without it if it cannot be read.
+            let used = s
+                .app
+                .usage(&[id])
+                .await
+                .ok()
+                .and_then(|mut u| u.remove(&id))
+                .unwrap_or_default();
             render(&DatasetPage {
                 ctx: &ctx,
                 base: public_base(&s, &headers),
                 d,
                 resources,
                 manages,
+                downloads: used.downloads,
+                api_calls: used.api_calls,
             })
         }
         Err(e) => error_page(&ctx, &e),

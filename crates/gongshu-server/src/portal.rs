@@ -50,11 +50,17 @@ async fn regions(State(s): State<AppState>, ctx: Ctx) -> Response {
             .app
             .list_public(PublishedQuery::default(), Some(1), Some(1))
             .await?;
-        let provinces: Vec<String> = listing
+        // The facet counts cities when one province publishes; their provinces, once.
+        let provinces: std::collections::BTreeSet<String> = listing
             .facets
             .as_ref()
             .and_then(|f| f.get("region"))
-            .map(|v| v.iter().map(|c| c.value.clone()).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|c| c.value.get(..2))
+                    .map(|p| format!("{p}0000"))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut out = Vec::new();
         for code in provinces {

@@ -4350,3 +4350,67 @@ async fn without_at_rest_keys_important_data_is_refused_not_stored_in_the_clear(
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("静态加密密钥"), "{body}");
 }
+
+/// Whole downloads and row-API calls are tallied per entry. A revalidation or the rest
+/// of a resumed download is not another download. The tally orders the catalog by
+/// downloads and fills the home page's "most used".
+#[tokio::test]
+async fn downloads_are_counted_and_rank_the_most_used() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest_ok(
+        &t,
+        id,
+        &provider,
+        "formula.csv",
+        FORMULA_CSV.as_bytes(),
+        &[],
+    )
+    .await;
+    let rid = job["resource_id"].as_str().unwrap();
+    let home = t.client.get(t.url("/")).send().await.unwrap();
+    assert!(!home.text().await.unwrap().contains("最常用"));
+
+    let csv = fetch(&t, &format!("/api/v1/resources/{rid}/download"), None, &[]).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let parquet = format!("/api/v1/resources/{rid}/download?format=parquet");
+    let whole = fetch(&t, &parquet, None, &[]).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    let etag = whole.header("etag").unwrap().to_owned();
+    // Not downloads: a revalidation, and the second half of a resumed download.
+    let same = fetch(&t, &parquet, None, &[("if-none-match", &etag)]).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    let rest = fetch(&t, &parquet, None, &[("range", "bytes=10-")]).await;
+    assert_eq!(rest.status, StatusCode::PARTIAL_CONTENT);
+    // A resumed download from its start is one.
+    let first = fetch(&t, &parquet, None, &[("range", "bytes=0-9")]).await;
+    assert_eq!(first.status, StatusCode::PARTIAL_CONTENT);
+    let rows = fetch(&t, &format!("/api/v1/resources/{rid}/rows"), None, &[]).await;
+    assert_eq!(rows.status, StatusCode::OK);
+
+    let page = t.text(&format!("/datasets/{id}")).await;
+    assert!(page.contains("下载 3 次 · 接口调用 1 次"), "{page}");
+
+    // The index takes the count in within its refresh period.
+    let mut first_by_downloads = None;
+    for _ in 0..100 {
+        let (s, list) = t
+            .get("/api/v1/datasets?sort=downloads&per_page=1", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        first_by_downloads = list["items"][0]["id"].as_i64();
+        if first_by_downloads == Some(id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(first_by_downloads, Some(id));
+    let home = t.text("/").await;
+    let popular = home.split("最常用").nth(1).expect("a most-used section");
+    assert!(popular.contains(OPEN_ENTRY), "{popular}");
+    assert!(popular.contains("下载 3 次"), "{popular}");
+    let (s, body) = t.get("/api/v1/datasets?sort=popular", None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), vec!["sort"]);
+}

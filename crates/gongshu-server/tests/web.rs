@@ -182,15 +182,7 @@ async fn pages_are_real_html_in_chinese_and_english() {
             "{path}"
         );
     }
-    let detail = t
-        .client
-        .get(t.url(&format!("/datasets/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let detail = t.text(&format!("/datasets/{id}")).await;
     for label in [
         "信息资源代码",
         "信息资源提供方",
@@ -203,15 +195,7 @@ async fn pages_are_real_html_in_chinese_and_english() {
     }
     // A text search shows its matches' facets as links that narrow it; the chosen one is
     // marked, and following it keeps the words.
-    let html = t
-        .client
-        .get(t.url("/datasets?q=企业"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = t.text("/datasets?q=企业").await;
     assert!(
         html.contains("class=\"facets\"") && html.contains("市场监管"),
         "{html}"
@@ -225,18 +209,44 @@ async fn pages_are_real_html_in_chinese_and_english() {
         .map(|c| c["count"].as_u64().unwrap())
         .sum();
     assert_eq!(counted, all["total"].as_u64().unwrap(), "{all}");
-    let listing = t
-        .client
-        .get(t.url("/datasets?domain=health"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listing = t.text("/datasets?domain=health").await;
     assert!(
         listing.contains("class=\"facets\"") && listing.contains("domain=health"),
         "{listing}"
+    );
+    // Cities (by name) and file formats narrow too; a format filters in the index and,
+    // ordered by title, in the store alike.
+    assert!(
+        listing.contains("region=370100") && listing.contains("济南市"),
+        "{listing}"
+    );
+    let xlsx = all["facets"]["format"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == "xlsx")
+        .unwrap_or_else(|| panic!("{all}"))["count"]
+        .as_i64()
+        .unwrap();
+    for sort in ["updated", "title"] {
+        let (s, only) = t
+            .get(&format!("/api/v1/datasets?format=XLSX&sort={sort}"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{only}");
+        assert_eq!(only["total"].as_i64(), Some(xlsx), "{only}");
+    }
+    let (s, body) = t.get("/api/v1/datasets?format=x%27%20OR%201", None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(common::error_fields(&body), vec!["format"]);
+    let by_format = t.text("/datasets?format=xlsx&sort=title").await;
+    // The facet's filter survives a new search from the form, as does the order.
+    assert!(
+        by_format.contains("<input type=\"hidden\" name=\"format\" value=\"xlsx\">"),
+        "{by_format}"
+    );
+    assert!(
+        by_format.contains("<option value=\"title\" selected>"),
+        "{by_format}"
     );
     // Share type and grade narrow too, labelled in words.
     assert!(
@@ -260,15 +270,7 @@ async fn pages_are_real_html_in_chinese_and_english() {
         .find(|h| h.contains("domain=market_regulation"))
         .expect("a link to the market-regulation facet");
     assert!(narrow.contains("q=%E4%BC%81%E4%B8%9A"), "{narrow}");
-    let narrowed = t
-        .client
-        .get(t.url(&narrow))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let narrowed = t.text(&narrow).await;
     assert!(narrowed.contains("aria-current=\"true\""), "{narrowed}");
     // A browser's English locale alone keeps the portal in Chinese.
     let html = t
@@ -555,15 +557,7 @@ async fn markup_in_user_text_is_escaped() {
         serde_json::json!({"version": 2}),
     )
     .await;
-    let html = t
-        .client
-        .get(t.url(&format!("/datasets/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = t.text(&format!("/datasets/{id}")).await;
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;名录")

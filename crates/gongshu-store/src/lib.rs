@@ -304,6 +304,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         open_table: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Adds downloads and row-API calls of an entry to its use on `day`.
+    async fn record_dataset_use(
+        &self,
+        dataset_id: i64,
+        day: chrono::NaiveDate,
+        downloads: i64,
+        api_calls: i64,
+    ) -> Result<()>;
+    /// The all-time use of the entries `ids` (at most 1000; entries never used are left
+    /// out).
+    async fn usage_totals(&self, ids: &[i64]) -> Result<Vec<UsageTotals>>;
     /// Counts one call on a grant on `day` if its daily call quota allows it, in one
     /// statement so that concurrent requests cannot together pass the quota; `false`
     /// when the quota is used up (nothing counted).

@@ -227,6 +227,9 @@ pub enum PublishedSort {
     /// Best match of the words first (the search index's order; the store, which has
     /// no ranking, lists these as `Updated`).
     Relevance,
+    /// Most downloaded first (the search index's order; the store lists these as
+    /// `Updated`).
+    Downloads,
     Title,
     Code,
 }
@@ -243,6 +246,8 @@ pub struct PublishedQuery {
     pub share_type: Option<ShareType>,
     pub update_cycle: Option<UpdateCycle>,
     pub grade: Option<Grade>,
+    /// Offered in this file format (lower case).
+    pub format: Option<String>,
     pub sort: PublishedSort,
     pub limit: i64,
     pub offset: i64,
@@ -270,6 +275,14 @@ pub struct CountRow {
     pub open_type: OpenType,
     pub share_type: ShareType,
     pub count: i64,
+}
+
+/// How much an entry has been used in all: whole downloads and row-API calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub dataset_id: i64,
+    pub downloads: i64,
+    pub api_calls: i64,
 }
 
 /// One table or file of a catalog entry.

@@ -275,6 +275,11 @@ fn push_published_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &PublishedQuery) 
     if let Some(g) = q.grade {
         b.push(" AND p.grade = ").push_bind(g.as_str());
     }
+    if let Some(f) = &q.format {
+        b.push(" AND EXISTS (SELECT 1 FROM json_each(p.doc, '$.file_formats') WHERE value = ")
+            .push_bind(f.clone())
+            .push(")");
+    }
 }
 
 fn push_working_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &WorkingQuery) {
@@ -1298,7 +1303,7 @@ impl Store for SqliteStore {
         let mut b = QueryBuilder::<Sqlite>::new(PUBLISHED_SELECT);
         push_published_filters(&mut b, q);
         b.push(match q.sort {
-            PublishedSort::Updated | PublishedSort::Relevance => {
+            PublishedSort::Updated | PublishedSort::Relevance | PublishedSort::Downloads => {
                 " ORDER BY p.updated_at DESC, p.id DESC"
             }
             PublishedSort::Title => " ORDER BY p.title, p.id",
@@ -2973,6 +2978,51 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn record_dataset_use(
+        &self,
+        dataset_id: i64,
+        day: chrono::NaiveDate,
+        downloads: i64,
+        api_calls: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dataset_usage (dataset_id, day, downloads, api_calls) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (dataset_id, day) DO UPDATE SET \
+             downloads = downloads + excluded.downloads, api_calls = api_calls + excluded.api_calls",
+        )
+        .bind(dataset_id)
+        .bind(day.to_string())
+        .bind(downloads)
+        .bind(api_calls)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn usage_totals(&self, ids: &[i64]) -> Result<Vec<UsageTotals>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::<Sqlite>::new(
+            "SELECT dataset_id, SUM(downloads), SUM(api_calls) FROM dataset_usage \
+             WHERE dataset_id IN (",
+        );
+        let mut list = b.separated(", ");
+        for id in ids.iter().take(1000) {
+            list.push_bind(*id);
+        }
+        b.push(") GROUP BY dataset_id");
+        let rows: Vec<(i64, i64, i64)> = b.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(dataset_id, downloads, api_calls)| UsageTotals {
+                dataset_id,
+                downloads,
+                api_calls,
+            })
+            .collect())
     }
 
     async fn fail_unfinished_jobs(&self, reason: &str, at: DateTime<Utc>) -> Result<u64> {

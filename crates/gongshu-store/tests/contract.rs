@@ -150,6 +150,42 @@ async fn story(store: &dyn Store) {
             .is_none()
     );
 
+    // A user's own tokens: listed while valid, revoked by a long enough prefix of the
+    // hash, never another user's.
+    let hash = "0123456789abcdef0123456789abcdef".to_owned();
+    store
+        .insert_credential(&NewCredential {
+            token_hash: hash.clone(),
+            expires_at: t0 + Duration::days(30),
+            ..cred.clone()
+        })
+        .await
+        .unwrap();
+    let tokens = store.list_api_tokens(user.id, t0).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].token_hash, hash);
+    assert!(
+        store
+            .list_api_tokens(user.id, t0 + Duration::days(31))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.delete_api_token(user.id, "0123").await.unwrap());
+    assert!(
+        !store
+            .delete_api_token(user.id + 1, &hash[..16])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_api_token(user.id, &hash[..16].to_uppercase())
+            .await
+            .unwrap()
+    );
+    assert!(store.list_api_tokens(user.id, t0).await.unwrap().is_empty());
+
     // Codes: assigned in sequence per category, carried-over codes keep the sequence ahead.
     let d1 = draft("淄博市医疗机构名录", OpenType::Unconditional);
     let new = |doc: &'static DatasetDraft, code: Option<&'static str>, org: &OrgRow| NewDataset {
@@ -254,6 +290,8 @@ async fn story(store: &dyn Store) {
         (q(|q| q.region_prefix = Some("3701".into())), 0),
         (q(|q| q.open_types = vec![OpenType::None]), 0),
         (q(|q| q.update_cycle = Some(UpdateCycle::Monthly)), 1),
+        (q(|q| q.format = Some("csv".into())), 1),
+        (q(|q| q.format = Some("xlsx".into())), 0),
     ] {
         assert_eq!(
             store.list_published(&query).await.unwrap().total,
@@ -314,6 +352,24 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(by_region.total, 2);
+
+    // Use: added up per day, totalled per entry; an unused entry is left out.
+    let day = t0.date_naive();
+    store.record_dataset_use(a.id, day, 1, 0).await.unwrap();
+    store.record_dataset_use(a.id, day, 2, 5).await.unwrap();
+    store
+        .record_dataset_use(a.id, day + Duration::days(1), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.usage_totals(&[a.id, b.id]).await.unwrap(),
+        vec![UsageTotals {
+            dataset_id: a.id,
+            downloads: 4,
+            api_calls: 6,
+        }]
+    );
+    assert!(store.usage_totals(&[]).await.unwrap().is_empty());
 
     governed(store, a.id, user.id, zibo.id, t0).await;
     attribute_changes(store, b.id, user.id, t0).await;

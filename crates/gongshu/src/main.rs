@@ -517,6 +517,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }
         }
     });
+    app.clone()
+        .spawn_usage_refresh(std::time::Duration::from_secs(60));
     // E-mail and webhooks: claimed per notification in the store, so several nodes can
     // run this side by side.
     let delivery = app.clone();

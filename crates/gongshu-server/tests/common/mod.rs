@@ -43,6 +43,8 @@ pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
         ..boot
     };
     let (app, _) = open_app(dir.path(), &boot).await.unwrap();
+    // Download counts reach the index within a test's patience.
+    app.clone().spawn_usage_refresh(Duration::from_millis(100));
     let config = ServerConfig {
         body_limit: 64 * 1024,
         ..ServerConfig::default()
@@ -64,6 +66,18 @@ impl TestApp {
     /// The platform's data directory, to look at what it leaves on disk.
     pub fn data_dir(&self) -> &std::path::Path {
         self._dir.path()
+    }
+
+    /// The body of an anonymous GET, as text (a page).
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
