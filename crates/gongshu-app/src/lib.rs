@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod at_rest;
+pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use gongshu_core::Error;
 use gongshu_store::{Store, StoreError};
 
+pub use gongshu_audit;
 pub use gongshu_core;
 pub use gongshu_search;
 pub use gongshu_store;
@@ -46,6 +48,8 @@ pub struct App {
     /// counts (an ordering and the home page's "most used") are brought in periodically,
     /// not on every download.
     pub(crate) used_since_indexed: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    /// The audit log's key and proof tree.
+    pub(crate) audit: Arc<audit::AuditState>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +76,11 @@ pub struct Settings {
     /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
     /// encryption); it lives outside the data directory.
     pub master_key: MasterKey,
+    /// The audit log's hash: SHA-256, or SM3 (国密) by configuration. A log keeps the
+    /// hash it was started with.
+    pub audit_hash: gongshu_audit::HashAlg,
+    /// A signed checkpoint every this many audit entries (and every minute).
+    pub audit_checkpoint_entries: u64,
 }
 
 /// The platform's master key. Per-dataset keys are derived from it with HMAC-SHA-256 and
@@ -136,6 +145,8 @@ impl Default for Settings {
             share_review_days: 365,
             smtp: None,
             master_key: MasterKey::ephemeral(),
+            audit_hash: gongshu_audit::HashAlg::Sha256,
+            audit_checkpoint_entries: 1000,
         }
     }
 }
@@ -151,9 +162,15 @@ impl App {
             data,
             search,
             store,
-            settings,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
             used_since_indexed: Arc::default(),
+            audit: Arc::new(audit::AuditState::new(
+                &settings.master_key,
+                &settings.public_url,
+                settings.audit_hash,
+                settings.audit_checkpoint_entries,
+            )),
+            settings,
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Entry {
     /// A keyed pseudonym of the client's address (the same address gives the same
     /// pseudonym; the address cannot be read back without the key).
     pub client: Option<String>,
+    /// The catalog entry the object belongs to, so that its provider can ask who used it.
+    pub dataset: Option<i64>,
     /// The grant the access was made under.
     pub grant: Option<i64>,
     /// What it was done to, as `kind:id`: `resource:3f2a…`, `dataset:12`, `user:7`.

@@ -16,7 +16,7 @@ mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError, SigningKey, VerifyingKey, key_id};
 pub use entry::Entry;
-pub use tree::{CompactRange, Hash, HashAlg, parse_hash};
+pub use tree::{CompactRange, Hash, HashAlg, MerkleTree, parse_hash};
 pub use verify::{LogProblem, Verified, verify_log};
 
 #[cfg(test)]

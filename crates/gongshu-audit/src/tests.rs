@@ -183,9 +183,19 @@ fn generated_proofs_verify_and_tampered_ones_do_not() {
                     assert!(!alg.verify_inclusion(i as u64, size, &tree[i], shorter, &root));
                 }
             }
+            let mut kept = MerkleTree::new(alg);
+            for leaf in tree {
+                kept.push(*leaf);
+            }
+            assert_eq!(kept.root(n), Some(root));
+            for i in 0..n {
+                assert_eq!(kept.inclusion_proof(i, n), alg.inclusion_proof(tree, i));
+            }
             for m in 0..=n {
                 let first_root = alg.root(&tree[..m]);
                 let proof = alg.consistency_proof(tree, m).unwrap();
+                assert_eq!(kept.consistency_proof(m, n), Some(proof.clone()));
+                assert_eq!(kept.root(m), Some(first_root));
                 assert!(
                     alg.verify_consistency(m as u64, size, &first_root, &root, &proof),
                     "{alg:?} {m} → {n}"
@@ -310,7 +320,7 @@ fn entries_are_canonical_json() {
     let e = entry(3);
     assert_eq!(
         e,
-        r#"{"action":"data.download","actor":3,"client":null,"grant":null,"object":"resource:0003","org":null,"outcome":"ok","request":null,"role":null,"status":200,"time":"2026-11-23T10:00:03.000Z"}"#
+        r#"{"action":"data.download","actor":3,"client":null,"dataset":null,"grant":null,"object":"resource:0003","org":null,"outcome":"ok","request":null,"role":null,"status":200,"time":"2026-11-23T10:00:03.000Z"}"#
     );
     let parsed: Entry = serde_json::from_str(&e).unwrap();
     assert_eq!(parsed.canonical(), e);

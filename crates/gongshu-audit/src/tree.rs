@@ -80,58 +80,13 @@ impl HashAlg {
 
     /// PATH(m, D[n]): the audit path of leaf `index` in the tree of `leaves`.
     pub fn inclusion_proof(self, leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
-        if index >= leaves.len() {
-            return None;
-        }
-        let mut proof = Vec::new();
-        self.path(index, leaves, &mut proof);
-        Some(proof)
-    }
-
-    fn path(self, m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
-        let n = leaves.len();
-        if n <= 1 {
-            return;
-        }
-        let k = split(n);
-        if m < k {
-            self.path(m, &leaves[..k], out);
-            out.push(self.root(&leaves[k..]));
-        } else {
-            self.path(m - k, &leaves[k..], out);
-            out.push(self.root(&leaves[..k]));
-        }
+        inclusion_proof_by(&|a, b| self.root(&leaves[a..b]), index, leaves.len())
     }
 
     /// PROOF(m, D[n]): that the tree of the first `first` leaves is a prefix of the tree
     /// of all `leaves`. Empty when `first` is 0 or the whole tree.
     pub fn consistency_proof(self, leaves: &[Hash], first: usize) -> Option<Vec<Hash>> {
-        if first > leaves.len() {
-            return None;
-        }
-        let mut proof = Vec::new();
-        if first > 0 && first < leaves.len() {
-            self.subproof(first, leaves, true, &mut proof);
-        }
-        Some(proof)
-    }
-
-    fn subproof(self, m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-        let n = leaves.len();
-        if m == n {
-            if !whole {
-                out.push(self.root(leaves));
-            }
-            return;
-        }
-        let k = split(n);
-        if m <= k {
-            self.subproof(m, &leaves[..k], whole, out);
-            out.push(self.root(&leaves[k..]));
-        } else {
-            self.subproof(m - k, &leaves[k..], false, out);
-            out.push(self.root(&leaves[..k]));
-        }
+        consistency_proof_by(&|a, b| self.root(&leaves[a..b]), first, leaves.len())
     }
 
     /// RFC 9162 §2.1.3.2: whether `proof` shows the leaf `leaf` at `index` in the tree of
@@ -219,6 +174,160 @@ impl HashAlg {
             s >>= 1;
         }
         fr == *first_root && sr == *second_root && s == 0
+    }
+}
+
+/// The head of the subtree over leaves `start..end`.
+type SubtreeHash<'a> = dyn Fn(usize, usize) -> Hash + 'a;
+
+fn inclusion_proof_by(hash: &SubtreeHash<'_>, index: usize, size: usize) -> Option<Vec<Hash>> {
+    if index >= size {
+        return None;
+    }
+    let mut proof = Vec::new();
+    path(hash, index, 0, size, &mut proof);
+    Some(proof)
+}
+
+fn path(hash: &SubtreeHash<'_>, m: usize, start: usize, end: usize, out: &mut Vec<Hash>) {
+    let n = end - start;
+    if n <= 1 {
+        return;
+    }
+    let k = split(n);
+    if m < k {
+        path(hash, m, start, start + k, out);
+        out.push(hash(start + k, end));
+    } else {
+        path(hash, m - k, start + k, end, out);
+        out.push(hash(start, start + k));
+    }
+}
+
+fn consistency_proof_by(hash: &SubtreeHash<'_>, first: usize, size: usize) -> Option<Vec<Hash>> {
+    if first > size {
+        return None;
+    }
+    let mut proof = Vec::new();
+    if first > 0 && first < size {
+        subproof(hash, first, 0, size, true, &mut proof);
+    }
+    Some(proof)
+}
+
+fn subproof(
+    hash: &SubtreeHash<'_>,
+    m: usize,
+    start: usize,
+    end: usize,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) {
+    let n = end - start;
+    if m == n {
+        if !whole {
+            out.push(hash(start, end));
+        }
+        return;
+    }
+    let k = split(n);
+    if m <= k {
+        subproof(hash, m, start, start + k, whole, out);
+        out.push(hash(start + k, end));
+    } else {
+        subproof(hash, m - k, start + k, end, false, out);
+        out.push(hash(start, start + k));
+    }
+}
+
+/// A whole tree kept in memory with every complete aligned subtree's head, level by level,
+/// so that any head or proof takes O(log² n) hashes rather than rehashing the log: 64
+/// bytes per entry.
+#[derive(Debug, Clone)]
+pub struct MerkleTree {
+    alg: HashAlg,
+    /// `levels[k][i]`: the head of leaves `i·2ᵏ .. (i+1)·2ᵏ`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MerkleTree {
+    pub fn new(alg: HashAlg) -> Self {
+        Self {
+            alg,
+            levels: vec![Vec::new()],
+        }
+    }
+
+    pub fn alg(&self) -> HashAlg {
+        self.alg
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        self.levels[0].push(leaf);
+        let mut k = 0;
+        while self.levels[k].len().is_multiple_of(2) {
+            let n = self.levels[k].len();
+            let head = self
+                .alg
+                .node(&self.levels[k][n - 2], &self.levels[k][n - 1]);
+            if self.levels.len() == k + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[k + 1].push(head);
+            k += 1;
+        }
+    }
+
+    /// The leaf hash at `index`.
+    pub fn leaf(&self, index: usize) -> Option<Hash> {
+        self.levels[0].get(index).copied()
+    }
+
+    fn subtree(&self, start: usize, end: usize) -> Hash {
+        let n = end - start;
+        if n == 0 {
+            return self.alg.empty();
+        }
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let level = n.trailing_zeros() as usize;
+            if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / n)) {
+                return *h;
+            }
+        }
+        let k = split(n);
+        self.alg.node(
+            &self.subtree(start, start + k),
+            &self.subtree(start + k, end),
+        )
+    }
+
+    /// The head of the tree of the first `size` leaves.
+    pub fn root(&self, size: usize) -> Option<Hash> {
+        (size <= self.len()).then(|| self.subtree(0, size))
+    }
+
+    /// PATH(index, D[size]).
+    pub fn inclusion_proof(&self, index: usize, size: usize) -> Option<Vec<Hash>> {
+        if size > self.len() {
+            return None;
+        }
+        inclusion_proof_by(&|a, b| self.subtree(a, b), index, size)
+    }
+
+    /// PROOF(first, D[size]).
+    pub fn consistency_proof(&self, first: usize, size: usize) -> Option<Vec<Hash>> {
+        if size > self.len() {
+            return None;
+        }
+        consistency_proof_by(&|a, b| self.subtree(a, b), first, size)
     }
 }
 

@@ -119,6 +119,26 @@ pub fn can_view_working_copy(p: &Principal, s: EntryScope<'_>) -> bool {
         || p.has_region_role(&[Role::AuthorityAdmin, Role::Auditor], s.provider_region)
 }
 
+/// The whole audit log is read by the system administrator and by the auditors and
+/// authority administrators of a province (SD-BIGDATA §33: 全流程审计).
+pub fn can_read_whole_audit(p: &Principal) -> bool {
+    p.has_role(Role::SystemAdmin)
+        || p.grants.iter().any(|g| {
+            matches!(g.role, Role::Auditor | Role::AuthorityAdmin)
+                && g.region_code
+                    .as_deref()
+                    .is_some_and(|r| r.ends_with("0000"))
+        })
+}
+
+/// The audit entries about one catalog entry (who used it, when, under which grant) are
+/// read by its provider's administrators and by the auditors and authority of its region.
+pub fn can_read_entry_audit(p: &Principal, s: EntryScope<'_>) -> bool {
+    can_read_whole_audit(p)
+        || can_edit_entry(p, s)
+        || p.has_region_role(&[Role::AuthorityAdmin, Role::Auditor], s.provider_region)
+}
+
 /// The system administrator, or the authority of the region, registers organisations.
 pub fn can_manage_orgs_in(p: &Principal, region: &str) -> bool {
     p.has_role(Role::SystemAdmin) || p.has_region_role(&[Role::AuthorityAdmin], region)

@@ -183,7 +183,7 @@ async fn issue_token(
     ctx: Ctx,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     let req: TokenRequest = json_body(&ctx, &headers, &body)?;
     let user = s
         .app
@@ -196,7 +196,8 @@ async fn issue_token(
         .await
         .map_err(|e| ctx.fail(e))?;
     tracing::info!(user = %user.username, "api token issued");
-    Ok(Json(TokenResponse { token, expires_at }))
+    Ok(crate::audit::AuditNote::login("auth.token", &user)
+        .attach(Json(TokenResponse { token, expires_at }).into_response()))
 }
 
 /// Revoke the token the request was made with.

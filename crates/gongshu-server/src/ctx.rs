@@ -104,6 +104,25 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
+        let slot = parts.extensions.get::<crate::audit::AuditSlot>().cloned();
+        if let Some(slot) = &slot {
+            slot.set_route(
+                parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|m| m.as_str().to_owned()),
+            );
+        }
+        let ctx = Self::resolve(parts, &state).await;
+        if let (Some(slot), Ok(ctx)) = (&slot, &ctx) {
+            slot.set_caller(ctx.caller.clone());
+        }
+        ctx
+    }
+}
+
+impl Ctx {
+    async fn resolve(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         // Nested routers see a URI without their prefix: ask for the one the client sent.
         let path = parts
             .extensions

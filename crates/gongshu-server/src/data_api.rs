@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::audit::AuditNote;
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ErrorBody};
 
@@ -619,6 +620,7 @@ async fn rows(
             gongshu_app::search::Use::ApiCall,
         )
         .await;
+    let note = data_note("data.rows", &readable);
     match format {
         Some(f) if f != ExportFormat::Json => {
             let body = encode_batches(
@@ -639,7 +641,7 @@ async fn rows(
             {
                 response.headers_mut().insert("x-gongshu-next", v);
             }
-            Ok(response)
+            Ok(note.attach(response))
         }
         _ => {
             let rows = json_rows(&page.batches).map_err(|e| export_failed(&ctx, &e))?;
@@ -670,8 +672,19 @@ async fn rows(
             )
                 .into_response();
             attribution_headers(response.headers_mut(), &readable.attribution);
-            Ok(response)
+            Ok(note.attach(response))
         }
+    }
+}
+
+/// The audit entry of a read of `r`.
+fn data_note(action: &'static str, r: &Readable) -> AuditNote {
+    AuditNote {
+        action,
+        object: format!("resource:{}", r.resource.id),
+        dataset: Some(r.resource.dataset_id),
+        grant: r.grant,
+        actor: None,
     }
 }
 
@@ -736,14 +749,18 @@ async fn sql(
         serde_json::to_string(&meta).unwrap_or_default()
     )
     .ok();
-    Ok((
+    let response = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
         body,
     )
-        .into_response())
+        .into_response();
+    // One entry per table read, so that each provider finds the queries on its data.
+    Ok(sources.iter().fold(response, |r, source| {
+        data_note("data.sql", source).attach(r)
+    }))
 }
 
 /// One `bytes=a-b` range; several ranges are answered with the whole file (RFC 9110
@@ -897,7 +914,7 @@ async fn download(
             .count_use(r.resource.dataset_id, gongshu_app::search::Use::Download)
             .await;
     }
-    Ok(response)
+    Ok(data_note("data.download", &r).attach(response))
 }
 
 /// The download itself, once the caller may have it.

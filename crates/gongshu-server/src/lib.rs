@@ -3,6 +3,7 @@
 
 mod api;
 mod applications_api;
+mod audit;
 mod calendar_api;
 mod changes_api;
 mod chart;
@@ -92,6 +93,10 @@ pub struct Bootstrap {
     /// Rebuild the search index if it is out of step (what `serve` does): it takes the
     /// index's single writer, which a command run beside the server must not.
     pub maintain_search: bool,
+    /// The audit log's hash (SHA-256 when unset); a log keeps the one it started with.
+    pub audit_hash: Option<gongshu_app::gongshu_audit::HashAlg>,
+    /// A signed audit checkpoint every this many entries (1000 when unset).
+    pub audit_checkpoint_entries: Option<u64>,
 }
 
 /// What start-up did, for the operator's log.
@@ -151,6 +156,8 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
             );
             gongshu_app::MasterKey::ephemeral()
         }),
+        audit_hash: boot.audit_hash.unwrap_or_default(),
+        audit_checkpoint_entries: boot.audit_checkpoint_entries.unwrap_or(1000),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it
@@ -234,6 +241,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
+    doc.merge(audit::AuditApiDoc::openapi());
     doc
 }
 
@@ -266,6 +274,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(applications_api::routes())
         .merge(changes_api::routes())
         .merge(policies_api::routes())
+        .merge(audit::routes())
         .route("/openapi.json", get(openapi))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -289,7 +298,9 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .nest("/api/v1", api)
         .merge(console_catalog::upload_routes(upload_limit))
         .merge(site)
-        .with_state(state)
+        .with_state(state.clone())
+        // Inside the request-id layers, so that each entry names its request.
+        .layer(axum::middleware::from_fn_with_state(state, audit::record))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -674,7 +674,8 @@ async fn login(
         return error_page(&ctx, &e);
     }
     tracing::info!(user = %user.username, "signed in");
-    start_session(&s, &ctx, &user, "/").await
+    crate::audit::AuditNote::login("auth.login", &user)
+        .attach(start_session(&s, &ctx, &user, "/").await)
 }
 
 #[derive(Template)]

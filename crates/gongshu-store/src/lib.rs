@@ -387,4 +387,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
+
+    /// Appends an entry to the audit log; returns its number (from 1, without gaps).
+    async fn append_audit(&self, entry: &str) -> Result<i64>;
+    /// Entries numbered after `after`, in order, at most `limit`.
+    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
+    /// How many entries the log holds.
+    async fn audit_size(&self) -> Result<i64>;
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Page<AuditRow>>;
+    async fn insert_audit_checkpoint(
+        &self,
+        row: &AuditCheckpointRow,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The checkpoint with the largest size.
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>>;
+    /// Every checkpoint, smallest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRow>>;
 }

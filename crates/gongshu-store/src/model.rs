@@ -798,3 +798,33 @@ pub struct DeliveryOutcome<'a> {
     pub error: Option<&'a str>,
     pub at: DateTime<Utc>,
 }
+
+/// The auditors' filters over the audit log; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Actions starting with this (`data.`, `dataset.approve`).
+    pub action_prefix: Option<String>,
+    pub actor: Option<i64>,
+    pub dataset: Option<i64>,
+    /// Entries at or after this time (RFC 3339, UTC).
+    pub from: Option<String>,
+    /// Entries before this time.
+    pub until: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One audit entry as stored: its number and its canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub entry: String,
+}
+
+/// A signed checkpoint as stored, with the compact range it ends at (both JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpointRow {
+    pub size: i64,
+    pub checkpoint: String,
+    pub frontier: String,
+}

@@ -208,9 +208,13 @@ fn published_row(r: &SqliteRow) -> Result<PublishedRow> {
 
 /// Escapes LIKE wildcards so user text matches literally.
 fn like_pattern(word: &str) -> String {
-    let mut p = String::with_capacity(word.len() + 2);
-    p.push('%');
-    for c in word.chars() {
+    format!("%{}", like_prefix(word))
+}
+
+/// `LIKE 'text%'` with `text` taken literally (escape character `\`).
+fn like_prefix(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -2084,6 +2088,124 @@ impl Store for SqliteStore {
             event_row,
         )
         .await
+    }
+
+    async fn append_audit(&self, entry: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("INSERT INTO audit_log (entry) VALUES (?) RETURNING seq")
+                .bind(entry)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, entry)| AuditRow { seq, entry })
+            .collect())
+    }
+
+    async fn audit_size(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Page<AuditRow>> {
+        fn filters(b: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
+            b.push(" WHERE 1 = 1");
+            if let Some(a) = &q.action_prefix {
+                b.push(" AND action LIKE ")
+                    .push_bind(like_prefix(a))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(a) = q.actor {
+                b.push(" AND actor = ").push_bind(a);
+            }
+            if let Some(d) = q.dataset {
+                b.push(" AND dataset = ").push_bind(d);
+            }
+            if let Some(t) = &q.from {
+                b.push(" AND at >= ").push_bind(t.clone());
+            }
+            if let Some(t) = &q.until {
+                b.push(" AND at < ").push_bind(t.clone());
+            }
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
+        filters(&mut count, q);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT seq, entry FROM audit_log");
+        filters(&mut b, q);
+        b.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let rows: Vec<(i64, String)> = b.build_query_as().fetch_all(&self.pool).await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|(seq, entry)| AuditRow { seq, entry })
+                .collect(),
+            total,
+        })
+    }
+
+    async fn insert_audit_checkpoint(
+        &self,
+        row: &AuditCheckpointRow,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        // Two nodes signing the same size sign the same head: the first one stands.
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (size, checkpoint, frontier, created_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(row.size)
+        .bind(&row.checkpoint)
+        .bind(&row.frontier)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
+        let row: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT size, checkpoint, frontier FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(size, checkpoint, frontier)| AuditCheckpointRow {
+            size,
+            checkpoint,
+            frontier,
+        }))
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRow>> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT size, checkpoint, frontier FROM audit_checkpoints ORDER BY size",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(size, checkpoint, frontier)| AuditCheckpointRow {
+                size,
+                checkpoint,
+                frontier,
+            })
+            .collect())
     }
 
     async fn insert_grant(&self, g: &NewGrant<'_>) -> Result<GrantRow> {

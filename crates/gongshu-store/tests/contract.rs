@@ -371,6 +371,7 @@ async fn story(store: &dyn Store) {
     );
     assert!(store.usage_totals(&[]).await.unwrap().is_empty());
 
+    audit_log(store, t0).await;
     governed(store, a.id, user.id, zibo.id, t0).await;
     attribute_changes(store, b.id, user.id, t0).await;
     catalog_updates(store, zibo.id, user.id, t0).await;
@@ -910,7 +911,14 @@ async fn revisions_cannot_be_rewritten() {
     assert!(result.is_err());
     let result = raw_exec(&path, "DELETE FROM dataset_revisions").await;
     assert!(result.is_err());
-    for sql in ["UPDATE events SET reason = 'x'", "DELETE FROM events"] {
+    for sql in [
+        "UPDATE events SET reason = 'x'",
+        "DELETE FROM events",
+        "UPDATE audit_log SET entry = '{}'",
+        "DELETE FROM audit_log WHERE seq = 2",
+        "UPDATE audit_checkpoints SET checkpoint = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ] {
         assert!(raw_exec(&path, sql).await.is_err(), "{sql}");
     }
 }
@@ -919,4 +927,112 @@ async fn raw_exec(path: &std::path::Path, sql: &str) -> Result<(), sqlx::Error> 
     use sqlx::Connection;
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
     sqlx::query(sql).execute(&mut c).await.map(|_| ())
+}
+
+/// Issue 7: the audit log numbers entries from 1 without gaps, filters on the entry's own
+/// fields, and keeps one checkpoint per size (the first signed stands).
+async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
+    assert_eq!(store.audit_size().await.unwrap(), 0);
+    assert!(store.latest_audit_checkpoint().await.unwrap().is_none());
+    let entry = |action: &str, actor: i64, dataset: Option<i64>, minute: u32| {
+        serde_json::json!({
+            "action": action, "actor": actor, "dataset": dataset,
+            "time": format!("2026-11-23T10:{minute:02}:00.000Z"),
+        })
+        .to_string()
+    };
+    let mut seqs = Vec::new();
+    for (i, (action, actor, dataset)) in [
+        ("data.download", 1, Some(5)),
+        ("data.rows", 2, Some(5)),
+        ("dataset.approve", 1, Some(6)),
+        ("auth.login", 2, None),
+        ("data%x", 3, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        seqs.push(
+            store
+                .append_audit(&entry(action, actor, dataset, i as u32))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.audit_size().await.unwrap(), 5);
+    let after = store.audit_entries(3, 10).await.unwrap();
+    assert_eq!(after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert!(after[0].entry.contains("auth.login"));
+    let find = |q: AuditQuery| async move {
+        store
+            .search_audit(&AuditQuery { limit: 10, ..q })
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        find(AuditQuery {
+            action_prefix: Some("data.".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![2, 1]
+    );
+    assert_eq!(
+        find(AuditQuery {
+            dataset: Some(5),
+            actor: Some(2),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        find(AuditQuery {
+            from: Some("2026-11-23T10:01:00.000Z".into()),
+            until: Some("2026-11-23T10:03:00.000Z".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![3, 2]
+    );
+    // A LIKE wildcard in the filter is taken literally.
+    assert_eq!(
+        find(AuditQuery {
+            action_prefix: Some("data%".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![5]
+    );
+
+    let row = |size: i64, text: &str| AuditCheckpointRow {
+        size,
+        checkpoint: text.into(),
+        frontier: "{}".into(),
+    };
+    store
+        .insert_audit_checkpoint(&row(3, "first"), t0)
+        .await
+        .unwrap();
+    store
+        .insert_audit_checkpoint(&row(5, "second"), t0)
+        .await
+        .unwrap();
+    store
+        .insert_audit_checkpoint(&row(3, "again"), t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_audit_checkpoint().await.unwrap(),
+        Some(row(5, "second"))
+    );
+    assert_eq!(
+        store.audit_checkpoints().await.unwrap(),
+        vec![row(3, "first"), row(5, "second")]
+    );
 }

@@ -83,6 +83,9 @@ enum Command {
     /// The working-day calendar: holiday notices and deadlines.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +232,33 @@ struct ServeArgs {
         default_value = "公数平台 <noreply@localhost>"
     )]
     mail_from: String,
+    /// The audit log's hash: sha256, or sm3 (国密). A log keeps the hash it started with.
+    #[arg(long, env = "GONGSHU_AUDIT_HASH", default_value = "sha256", value_parser = parse_audit_hash)]
+    audit_hash: gongshu_app::gongshu_audit::HashAlg,
+    /// Sign an audit checkpoint every this many seconds (when the log grew) …
+    #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
+    audit_checkpoint_secs: u64,
+    /// … and every this many entries.
+    #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_ENTRIES", default_value_t = 1000)]
+    audit_checkpoint_entries: u64,
+}
+
+fn parse_audit_hash(s: &str) -> Result<gongshu_app::gongshu_audit::HashAlg, String> {
+    gongshu_app::gongshu_audit::HashAlg::parse(s).ok_or_else(|| format!("{s:?}: use sha256 or sm3"))
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole audit log offline and check it against its signed checkpoints;
+    /// exits non-zero on any alteration, removal, reordering or truncation.
+    Verify {
+        /// The Ed25519 public key of the checkpoints (hex, as `/api/v1/audit/checkpoint`
+        /// publishes it); derived from the master key when not given.
+        #[arg(long)]
+        public_key: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +310,7 @@ struct FileConfig {
     public_url: Option<String>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
+    audit_hash: Option<String>,
     log_format: Option<String>,
     key_file: Option<PathBuf>,
     at_rest_keys: Option<PathBuf>,
@@ -367,6 +398,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             if let (Some(v), true) = (file.mail_from, defaulted(m, "mail_from")) {
                 s.mail_from = v;
             }
+            if let (Some(v), true) = (file.audit_hash, defaulted(m, "audit_hash")) {
+                s.audit_hash = parse_audit_hash(&v).map_err(anyhow::Error::msg)?;
+            }
             apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
         Command::Migrate(d)
@@ -379,7 +413,10 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
         | Command::Import(ImportArgs { data: d, .. })
         | Command::Calendar(
             CalendarCommand::Import { data: d, .. } | CalendarCommand::Deadline { data: d, .. },
-        ) => apply_data_file(d, &data_file, data_dir_default),
+        )
+        | Command::Audit(AuditCommand::Verify { data: d, .. }) => {
+            apply_data_file(d, &data_file, data_dir_default);
+        }
         Command::Openapi => {}
     }
     Ok(())
@@ -460,6 +497,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         master_key: args.data.master_key()?,
         at_rest_keys: args.data.at_rest_keys(),
         tmp_dir: args.data.tmp_dir.clone(),
+        audit_hash: Some(args.audit_hash),
+        audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -519,6 +558,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     app.clone()
         .spawn_usage_refresh(std::time::Duration::from_secs(60));
+    // A quiet log is still signed within a minute of its last entry.
+    app.clone()
+        .spawn_audit_checkpoints(std::time::Duration::from_secs(
+            args.audit_checkpoint_secs.max(1),
+        ));
     // E-mail and webhooks: claimed per notification in the store, so several nodes can
     // run this side by side.
     let delivery = app.clone();
@@ -558,10 +602,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     gongshu_server::serve(
         listener,
-        gongshu_server::router(app, config),
+        gongshu_server::router(app.clone(), config),
         shutdown_signal(),
     )
     .await?;
+    // What was recorded since the last checkpoint is signed before the platform stops.
+    match app.checkpoint_audit().await {
+        Ok(Some(c)) => tracing::info!(size = c.size, "audit log checkpoint signed at shutdown"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e.message_en, "audit checkpoint at shutdown failed"),
+    }
     Ok(())
 }
 
@@ -591,6 +641,47 @@ async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
     };
     let (app, _) = gongshu_server::open_app(&data.data_dir, &boot).await?;
     Ok(app)
+}
+
+async fn audit_verify(public_key: Option<String>, data: DataArgs) -> Result<()> {
+    use gongshu_app::gongshu_audit::VerifyingKey;
+    let app = open(&data).await?;
+    let key = match public_key {
+        Some(hex_key) => {
+            let bytes: [u8; 32] = hex::decode(hex_key.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("--public-key is 64 hexadecimal digits")?;
+            VerifyingKey::from_bytes(&bytes).context("--public-key is not an Ed25519 key")?
+        }
+        None if data.master_key()?.is_some() => app.audit_verifying_key(),
+        None => anyhow::bail!(
+            "give --public-key (as /api/v1/audit/checkpoint publishes it) or the master key \
+             (--key-file or GONGSHU_MASTER_KEY) the checkpoints were signed with"
+        ),
+    };
+    let result = app
+        .verify_audit(&key)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message_en))?;
+    match result {
+        Ok(v) => {
+            println!(
+                "audit log verified: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
+                v.entries, v.checkpoints, v.unsigned_tail
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("audit log: {p}");
+            }
+            anyhow::bail!(
+                "the audit log failed verification ({} problems)",
+                problems.len()
+            )
+        }
+    }
 }
 
 async fn user(cmd: UserCommand) -> Result<()> {
@@ -851,6 +942,9 @@ fn main() -> Result<()> {
             Command::User(cmd) => user(cmd).await,
             Command::Import(args) => import(args).await,
             Command::Calendar(cmd) => calendar(cmd).await,
+            Command::Audit(AuditCommand::Verify { public_key, data }) => {
+                audit_verify(public_key, data).await
+            }
             Command::Openapi => {
                 println!("{}", gongshu_server::openapi_json());
                 Ok(())

@@ -45,6 +45,8 @@ pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
     let (app, _) = open_app(dir.path(), &boot).await.unwrap();
     // Download counts reach the index within a test's patience.
     app.clone().spawn_usage_refresh(Duration::from_millis(100));
+    app.clone()
+        .spawn_audit_checkpoints(Duration::from_millis(200));
     let config = ServerConfig {
         body_limit: 64 * 1024,
         ..ServerConfig::default()
