@@ -15,6 +15,7 @@ use gongshu_app::audit::{AuditEntryView, AuditEvent, CheckpointView, ProofView};
 use gongshu_app::gongshu_store::AuditQuery;
 use gongshu_app::views::PageView;
 use gongshu_core::authz::Principal;
+use gongshu_core::error::Lang;
 use gongshu_core::{Error, ErrorCode};
 use serde::Deserialize;
 
@@ -186,7 +187,7 @@ pub(crate) async fn record(State(s): State<AppState>, mut req: Request, next: Ne
                         "审计日志暂不可用，数据暂不提供，请稍后重试",
                         "The audit log is unavailable, so no data is served; try again later",
                     ),
-                    gongshu_core::error::Lang::Zh,
+                    Lang::Zh,
                 )
                 .into_response();
             }
@@ -203,6 +204,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/proof/inclusion", get(inclusion))
         .route("/audit/proof/consistency", get(consistency))
         .route("/audit/entries", get(entries))
+}
+
+pub(crate) fn page_routes() -> Router<AppState> {
+    Router::new().route("/console/audit", get(page))
 }
 
 /// The latest signed checkpoint of the audit log, with the public key that verifies it.
@@ -347,3 +352,108 @@ async fn entries(
     tags((name = "audit", description = "The tamper-evident audit log (RFC 9162)"))
 )]
 pub(crate) struct AuditApiDoc;
+
+// --- the console page --------------------------------------------------------------
+
+#[derive(askama::Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    ctx: &'a Ctx,
+    q: EntriesQuery,
+    rows: Vec<AuditRowView>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev_link: String,
+    next_link: String,
+    checkpoint: Option<CheckpointView>,
+}
+
+/// One entry as a row of the page.
+struct AuditRowView {
+    seq: i64,
+    time: String,
+    action: String,
+    object: String,
+    actor: String,
+    role: String,
+    dataset: Option<i64>,
+    grant: Option<i64>,
+    outcome: String,
+    status: String,
+    client: String,
+    request: String,
+}
+
+fn row_view(v: AuditEntryView) -> AuditRowView {
+    let e = &v.entry;
+    let text = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+    let number = |k: &str| e[k].as_i64();
+    AuditRowView {
+        seq: v.seq,
+        time: text("time").replace('T', " ").trim_end_matches('Z').to_owned(),
+        action: text("action"),
+        object: text("object"),
+        actor: number("actor").map_or_else(|| "—".to_owned(), |a| a.to_string()),
+        role: text("role"),
+        dataset: number("dataset"),
+        grant: number("grant"),
+        outcome: text("outcome"),
+        status: number("status").map_or_else(String::new, |s| s.to_string()),
+        client: text("client"),
+        request: text("request"),
+    }
+}
+
+/// `/console/audit`: auditors and the province's authority browse and filter the log; a
+/// provider's administrators read the entries of one of their catalog entries.
+pub(crate) async fn page(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> Response {
+    let p = match crate::console::signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let kept: Vec<(String, String)> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let encoded = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    let Ok(q) = serde_urlencoded::from_str::<EntriesQuery>(&encoded) else {
+        return crate::pages::error_page(
+            &ctx,
+            &Error::new(ErrorCode::Validation, "查询参数有误", "Invalid query"),
+        );
+    };
+    let (query, page, per_page) = q.store_query();
+    let found = match s.app.audit_entries(p, query).await {
+        Ok(f) => f,
+        Err(e) => return crate::pages::error_page(&ctx, &e),
+    };
+    let checkpoint = s.app.latest_checkpoint().await.ok();
+    let link = |page: i64| {
+        let mut params: Vec<(String, String)> =
+            kept.iter().filter(|(k, _)| k != "page").cloned().collect();
+        params.push(("page".into(), page.to_string()));
+        format!(
+            "/console/audit?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
+    };
+    let response = crate::pages::render(&AuditPage {
+        ctx: &ctx,
+        total: found.total,
+        page,
+        pages: ((found.total + per_page - 1) / per_page).max(1),
+        prev_link: link(page - 1),
+        next_link: link(page + 1),
+        rows: found.items.into_iter().map(row_view).collect(),
+        checkpoint,
+        q,
+    });
+    AuditNote {
+        action: "audit.read",
+        object: "audit:entries".into(),
+        ..AuditNote::default()
+    }
+    .attach(response)
+}

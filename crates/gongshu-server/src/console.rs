@@ -372,6 +372,8 @@ struct ConsolePage<'a> {
     /// The regions whose settings the caller keeps (authority administrators).
     regions: Vec<String>,
     may_record: bool,
+    /// Reads the whole audit log (auditors, the province's authority).
+    reads_audit: bool,
 }
 
 /// The signed-in user's work: what waits for them with its deadline, their applications
@@ -562,6 +564,7 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         is_admin: p.has_role(Role::SystemAdmin),
         regions: p.authority_regions(),
         may_record: may_record_updates(p),
+        reads_audit: gongshu_core::authz::can_read_whole_audit(p),
     })
 }
 

@@ -287,6 +287,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .route("/healthz", get(healthz))
         .merge(console::routes())
         .merge(console_catalog::routes())
+        .merge(audit::page_routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

@@ -632,6 +632,8 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("tokens", "/console/tokens".to_owned()),
         ("calendar", "/console/calendar".to_owned()),
         ("grading", "/console/grading".to_owned()),
+        // Who used the provider's entry: its audit records.
+        ("audit", format!("/console/audit?dataset={id}")),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;

@@ -612,6 +612,13 @@ async fn pages_pass_the_w3c_validator() {
     assert_eq!(s, StatusCode::CREATED, "{change}");
     let change_page = format!("/console/attribute-changes/{}", change["id"]);
     keep_page(&t, dir.path(), "change", &authority, &change_page).await;
+    keep_page(&t, dir.path(), "audit", &authority, "/console/audit").await;
+    let (_, audit) = page_as(&t, &authority, "/console/audit?action=POST").await;
+    assert!(
+        audit.contains("POST /api/v1/datasets/{id}/attribute-changes")
+            && audit.contains("gongshu audit verify --public-key"),
+        "{audit}"
+    );
     let (_, html) = page_as(&t, &authority, &change_page).await;
     assert!(
         html.contains("value=\"approve\"") && html.contains("含敏感信息&#60;b&#62;"),
