@@ -234,6 +234,7 @@ impl App {
             .append_audit(&entry.canonical())
             .await
             .map_err(store_error)?;
+        metrics::counter!("gongshu_audit_entries_total").increment(1);
         if (seq as u64).is_multiple_of(self.audit_state().every) {
             let app = self.clone();
             tokio::spawn(async move {

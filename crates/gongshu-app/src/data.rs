@@ -797,6 +797,18 @@ impl App {
         if let Err(e) = self.store.update_job(job).await {
             tracing::error!(error = %e, job = %job.id, "could not record the job's progress");
         }
+        if job.state != "running" {
+            metrics::counter!(
+                "gongshu_jobs_total",
+                "kind" => job.kind.clone(),
+                "state" => job.state.clone(),
+            )
+            .increment(1);
+        }
+        if job.state == "succeeded" {
+            metrics::counter!("gongshu_ingest_rows_total")
+                .increment(u64::try_from(job.rows_read).unwrap_or(0));
+        }
     }
 
     /// Reads the upload, stores it as a new version and publishes it unless rows were
@@ -811,6 +823,9 @@ impl App {
         progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
     ) -> JobRow {
         let _permit = self.data().ingests.acquire().await;
+        if let Ok(m) = std::fs::metadata(&upload.file) {
+            metrics::counter!("gongshu_ingest_bytes_total").increment(m.len());
+        }
         job.state = "running".into();
         self.save_job(&mut job).await;
         let mut detail: JobDetail = serde_json::from_str(&job.detail).unwrap_or_default();

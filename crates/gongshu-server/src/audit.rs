@@ -127,8 +127,17 @@ pub(crate) async fn record(State(s): State<AppState>, mut req: Request, next: Ne
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status();
+    let facts = std::mem::take(&mut *slot.0.lock().unwrap_or_else(|e| e.into_inner()));
+    // Routes the caller's extractor did not see (assets, health) are counted together.
+    crate::metrics::observe(
+        method.as_str(),
+        facts.route.as_deref().unwrap_or("(other)"),
+        status,
+        started.elapsed(),
+    );
     let notes = response
         .extensions()
         .get::<AuditNotes>()
@@ -139,7 +148,6 @@ pub(crate) async fn record(State(s): State<AppState>, mut req: Request, next: Ne
     if notes.is_empty() && !changes && !refused {
         return response;
     }
-    let facts = std::mem::take(&mut *slot.0.lock().unwrap_or_else(|e| e.into_inner()));
     let route = facts.route.unwrap_or_else(|| path.clone());
     let common = AuditEvent {
         outcome: outcome(status),
@@ -391,7 +399,10 @@ fn row_view(v: AuditEntryView) -> AuditRowView {
     let number = |k: &str| e[k].as_i64();
     AuditRowView {
         seq: v.seq,
-        time: text("time").replace('T', " ").trim_end_matches('Z').to_owned(),
+        time: text("time")
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .to_owned(),
         action: text("action"),
         object: text("object"),
         actor: number("actor").map_or_else(|| "—".to_owned(), |a| a.to_string()),

@@ -13,6 +13,7 @@ mod ctx;
 mod data_api;
 mod error;
 mod grants_api;
+mod metrics;
 mod pages;
 mod policies_api;
 mod portal;
@@ -259,6 +260,7 @@ pub fn openapi_json() -> String {
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
+    metrics::handle();
     let state = AppState {
         app,
         config: Arc::new(config.clone()),
@@ -285,6 +287,8 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .fallback(api_not_found);
     let site = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(metrics::ready))
+        .route("/metrics", get(metrics::render))
         .merge(console::routes())
         .merge(console_catalog::routes())
         .merge(audit::page_routes())

@@ -1693,3 +1693,47 @@ async fn a_user_makes_uses_and_revokes_an_api_token_on_a_page() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Issue 7: Prometheus metrics name routes by their pattern (never an id), and the
+/// readiness probe says whether the node can serve.
+#[tokio::test]
+async fn metrics_and_readiness() {
+    let t = common::spawn().await;
+    let (s, ready) = t.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{ready}");
+    assert_eq!(ready["ready"], true);
+    let (_, list) = t.get("/api/v1/datasets?per_page=1", None).await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let (s, _) = t.get(&format!("/api/v1/datasets/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .post(
+            "/api/v1/auth/token",
+            None,
+            serde_json::json!({"username": "x", "password": "y"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let resp = t.client.get(t.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = resp.text().await.unwrap();
+    for series in [
+        r#"gongshu_http_requests_total{method="GET",route="/api/v1/datasets/{id}",status="2xx"}"#,
+        r#"gongshu_http_requests_total{method="POST",route="/api/v1/auth/token",status="4xx"}"#,
+        r#"gongshu_http_request_duration_seconds_bucket{method="GET",route="/api/v1/datasets/{id}",le="0.005"}"#,
+        "gongshu_audit_entries_total",
+        "# TYPE gongshu_http_request_duration_seconds histogram",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    assert!(
+        !text.contains(&format!("/api/v1/datasets/{id}\"")),
+        "a raw id became a label:\n{text}"
+    );
+}
