@@ -129,7 +129,7 @@ stop_pid() {
 # start_gongshu DATA_DIR PORT: serve in the background; sets GS_PID. Log in DATA_DIR.log.
 start_gongshu() {
   local dir=$1 port=$2
-  "$BIN" serve --demo --data-dir "$dir" --addr "127.0.0.1:$port" >"$dir.log" 2>&1 &
+  "$BIN" serve --demo --rate-limit 0 --data-dir "$dir" --addr "127.0.0.1:$port" >"$dir.log" 2>&1 &
   GS_PID=$!
   PIDS+=("$GS_PID")
   wait_http "http://127.0.0.1:$port/healthz" "$GS_PID"

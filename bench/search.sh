@@ -33,7 +33,7 @@ rm -rf "$work"; mkdir -p "$work"
 # serve_on DIR PORT [ARGS...]: start Gongshu, waiting as long as a first load needs.
 serve_on() {
   local dir=$1 port=$2; shift 2
-  "$BIN" serve --demo "$@" --data-dir "$dir" --addr "127.0.0.1:$port" >>"$dir.log" 2>&1 &
+  "$BIN" serve --demo --rate-limit 0 "$@" --data-dir "$dir" --addr "127.0.0.1:$port" >>"$dir.log" 2>&1 &
   GS_PID=$!
   PIDS+=("$GS_PID")
   local i=0

@@ -48,13 +48,13 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 gongshu_fresh() {
   local d; d=$(mktemp -d -p "$tmp")
-  GONGSHU_LOG=warn measure "http://127.0.0.1:$PORT/healthz" "$BIN" serve --demo --data-dir "$d" --addr "127.0.0.1:$PORT"
+  GONGSHU_LOG=warn measure "http://127.0.0.1:$PORT/healthz" "$BIN" serve --demo --rate-limit 0 --data-dir "$d" --addr "127.0.0.1:$PORT"
 }
 persistent="$tmp/persistent"
-GONGSHU_LOG=warn "$BIN" serve --demo --data-dir "$persistent" --addr "127.0.0.1:$PORT" >/dev/null 2>&1 &
+GONGSHU_LOG=warn "$BIN" serve --demo --rate-limit 0 --data-dir "$persistent" --addr "127.0.0.1:$PORT" >/dev/null 2>&1 &
 p=$!; until curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz"; do sleep 0.01; done; kill -TERM $p; wait $p || true
 gongshu_again() {
-  GONGSHU_LOG=warn measure "http://127.0.0.1:$PORT/healthz" "$BIN" serve --demo --data-dir "$persistent" --addr "127.0.0.1:$PORT"
+  GONGSHU_LOG=warn measure "http://127.0.0.1:$PORT/healthz" "$BIN" serve --demo --rate-limit 0 --data-dir "$persistent" --addr "127.0.0.1:$PORT"
 }
 datasette_fresh() {
   local db; db=$(mktemp -p "$tmp" --suffix .db)

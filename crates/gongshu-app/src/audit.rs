@@ -455,6 +455,28 @@ impl App {
                 return Err(refused());
             }
         }
+        query.seqs = None;
+        self.audit_page(query).await
+    }
+
+    /// The entries that are an alert's evidence, for whoever may read the alert.
+    pub async fn alert_evidence(
+        &self,
+        caller: &Principal,
+        alert: i64,
+        mut query: AuditQuery,
+    ) -> Result<Page<AuditEntryView>> {
+        let alert = self.alert(caller, alert).await?;
+        query = AuditQuery {
+            seqs: Some(alert.evidence),
+            limit: query.limit,
+            offset: query.offset,
+            ..AuditQuery::default()
+        };
+        self.audit_page(query).await
+    }
+
+    async fn audit_page(&self, mut query: AuditQuery) -> Result<Page<AuditEntryView>> {
         query.limit = query.limit.clamp(1, 200);
         let page = self.store.search_audit(&query).await.map_err(store_error)?;
         Ok(Page {

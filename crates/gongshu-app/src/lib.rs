@@ -17,9 +17,11 @@ pub mod directory;
 pub mod grant_use;
 pub mod grants;
 pub mod links;
+pub mod monitor;
 pub mod policies;
 pub mod protection;
 pub mod search;
+pub mod throttle;
 pub mod views;
 
 use std::sync::Arc;
@@ -50,6 +52,11 @@ pub struct App {
     pub(crate) used_since_indexed: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
     /// The audit log's key and proof tree.
     pub(crate) audit: Arc<audit::AuditState>,
+    /// Sign-in failures per account and address.
+    pub(crate) logins: Arc<throttle::LoginThrottle>,
+    /// The monitoring rules' windows, and one run at a time.
+    pub(crate) detector: monitor::SharedDetector,
+    pub(crate) monitor: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +88,8 @@ pub struct Settings {
     pub audit_hash: gongshu_audit::HashAlg,
     /// A signed checkpoint every this many audit entries (and every minute).
     pub audit_checkpoint_entries: u64,
+    /// The monitoring rules' thresholds.
+    pub monitor: monitor::Thresholds,
 }
 
 /// The platform's master key. Per-dataset keys are derived from it with HMAC-SHA-256 and
@@ -147,6 +156,7 @@ impl Default for Settings {
             master_key: MasterKey::ephemeral(),
             audit_hash: gongshu_audit::HashAlg::Sha256,
             audit_checkpoint_entries: 1000,
+            monitor: monitor::Thresholds::default(),
         }
     }
 }
@@ -164,6 +174,11 @@ impl App {
             store,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
             used_since_indexed: Arc::default(),
+            logins: Arc::default(),
+            detector: Arc::new(std::sync::Mutex::new(monitor::Detector::new(
+                settings.monitor.clone(),
+            ))),
+            monitor: Arc::default(),
             audit: Arc::new(audit::AuditState::new(
                 &settings.master_key,
                 &settings.public_url,

@@ -84,6 +84,8 @@ pub struct Error {
     pub message_zh: String,
     pub message_en: String,
     pub fields: Vec<FieldError>,
+    /// For `RateLimited`: seconds until the caller may try again.
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
@@ -93,6 +95,15 @@ impl Error {
             message_zh: zh.into(),
             message_en: en.into(),
             fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests; the caller may try again after `seconds`.
+    pub fn rate_limited(seconds: u64, zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(ErrorCode::RateLimited, zh, en)
         }
     }
 

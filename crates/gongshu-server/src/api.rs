@@ -187,7 +187,7 @@ async fn issue_token(
     let req: TokenRequest = json_body(&ctx, &headers, &body)?;
     let user = s
         .app
-        .login(&req.username, &req.password)
+        .login_from(&req.username, &req.password, ctx.client)
         .await
         .map_err(|e| ctx.fail(e))?;
     let (token, expires_at) = s

@@ -212,6 +212,46 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/proof/inclusion", get(inclusion))
         .route("/audit/proof/consistency", get(consistency))
         .route("/audit/entries", get(entries))
+        .route("/alerts", get(alerts))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AlertsQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// Monitoring alerts, newest first, with the audit entries that are their evidence: all
+/// of them for auditors and the province's authority, a provider's for its own entries.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "audit", params(AlertsQuery),
+    responses((status = 200, body = PageView<gongshu_app::monitor::AlertView>), (status = 403, body = ErrorBody)))]
+async fn alerts(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PageView<gongshu_app::monitor::AlertView>>> {
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    let caller = ctx.principal()?;
+    let per_page = q.per_page.unwrap_or(50).clamp(1, 200);
+    let page = q.page.unwrap_or(1).max(1);
+    let found = s
+        .app
+        .alerts(caller, per_page, (page - 1).saturating_mul(per_page))
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok(Json(PageView {
+        items: found
+            .items
+            .into_iter()
+            .map(|a| gongshu_app::monitor::AlertView::of(a, ctx.lang))
+            .collect(),
+        total: found.total,
+        page,
+        per_page,
+        facets: None,
+        partial_match: false,
+    }))
 }
 
 pub(crate) fn page_routes() -> Router<AppState> {
@@ -292,6 +332,8 @@ pub(crate) struct EntriesQuery {
     pub(crate) from: Option<String>,
     /// Before this time.
     pub(crate) until: Option<String>,
+    /// The entries that are this alert's evidence (the other filters are ignored).
+    pub(crate) alert: Option<i64>,
     pub(crate) page: Option<i64>,
     pub(crate) per_page: Option<i64>,
 }
@@ -308,6 +350,7 @@ impl EntriesQuery {
                 dataset: self.dataset,
                 from: nonempty(&self.from),
                 until: nonempty(&self.until),
+                seqs: None,
                 limit: per_page,
                 offset: (page - 1).saturating_mul(per_page),
             },
@@ -329,9 +372,7 @@ async fn entries(
     let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
     let caller = ctx.principal()?;
     let (query, page, per_page) = q.store_query();
-    let found = s
-        .app
-        .audit_entries(caller, query)
+    let found = read_entries(&s, caller, q.alert, query)
         .await
         .map_err(|e| ctx.fail(e))?;
     let response = Json(PageView {
@@ -355,8 +396,8 @@ async fn entries(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(checkpoint, inclusion, consistency, entries),
-    components(schemas(CheckpointView, ProofView, AuditEntryView)),
+    paths(checkpoint, inclusion, consistency, entries, alerts),
+    components(schemas(CheckpointView, ProofView, AuditEntryView, gongshu_app::monitor::AlertView)),
     tags((name = "audit", description = "The tamper-evident audit log (RFC 9162)"))
 )]
 pub(crate) struct AuditApiDoc;
@@ -375,6 +416,9 @@ struct AuditPage<'a> {
     prev_link: String,
     next_link: String,
     checkpoint: Option<CheckpointView>,
+    alerts: Vec<gongshu_app::monitor::AlertView>,
+    /// The alert whose evidence is shown.
+    alert: Option<gongshu_app::monitor::AlertView>,
 }
 
 /// One entry as a row of the page.
@@ -416,6 +460,19 @@ fn row_view(v: AuditEntryView) -> AuditRowView {
     }
 }
 
+/// The log's entries, or one alert's evidence.
+async fn read_entries(
+    s: &AppState,
+    caller: &Principal,
+    alert: Option<i64>,
+    query: AuditQuery,
+) -> Result<gongshu_app::gongshu_store::Page<AuditEntryView>, Error> {
+    match alert {
+        Some(id) => s.app.alert_evidence(caller, id, query).await,
+        None => s.app.audit_entries(caller, query).await,
+    }
+}
+
 /// `/console/audit`: auditors and the province's authority browse and filter the log; a
 /// provider's administrators read the entries of one of their catalog entries.
 pub(crate) async fn page(
@@ -436,11 +493,30 @@ pub(crate) async fn page(
         );
     };
     let (query, page, per_page) = q.store_query();
-    let found = match s.app.audit_entries(p, query).await {
+    let alert = match q.alert {
+        Some(id) => match s.app.alert(p, id).await {
+            Ok(a) => Some(gongshu_app::monitor::AlertView::of(a, ctx.lang)),
+            Err(e) => return crate::pages::error_page(&ctx, &e),
+        },
+        None => None,
+    };
+    let found = match read_entries(&s, p, q.alert, query).await {
         Ok(f) => f,
         Err(e) => return crate::pages::error_page(&ctx, &e),
     };
     let checkpoint = s.app.latest_checkpoint().await.ok();
+    // The latest alerts the reader may see, above the log.
+    let alerts = s
+        .app
+        .alerts(p, 20, 0)
+        .await
+        .map(|page| {
+            page.items
+                .into_iter()
+                .map(|a| gongshu_app::monitor::AlertView::of(a, ctx.lang))
+                .collect()
+        })
+        .unwrap_or_default();
     let link = |page: i64| {
         let mut params: Vec<(String, String)> =
             kept.iter().filter(|(k, _)| k != "page").cloned().collect();
@@ -459,6 +535,8 @@ pub(crate) async fn page(
         next_link: link(page + 1),
         rows: found.items.into_iter().map(row_view).collect(),
         checkpoint,
+        alerts,
+        alert,
         q,
     });
     AuditNote {

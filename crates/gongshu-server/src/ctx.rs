@@ -63,6 +63,8 @@ pub(crate) struct Ctx {
     pub(crate) lang: Lang,
     /// The session's CSRF token when the caller came with a session cookie.
     pub(crate) csrf: Option<String>,
+    /// The client's address (the connection's peer).
+    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 impl Ctx {
@@ -113,11 +115,26 @@ where
                     .map(|m| m.as_str().to_owned()),
             );
         }
-        let ctx = Self::resolve(parts, &state).await;
-        if let (Some(slot), Ok(ctx)) = (&slot, &ctx) {
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ctx = Self::resolve(parts, &state)
+            .await
+            .map(|c| Self { client, ..c })?;
+        if let Some(slot) = &slot {
             slot.set_caller(ctx.caller.clone());
         }
-        ctx
+        if let Some(limits) = &state.limits
+            && let Some(wait) = limits.check(ctx.caller.as_ref().map(|p| p.user_id), client)
+        {
+            return Err(ctx.fail(Error::rate_limited(
+                wait,
+                format!("请求过于频繁，请{wait}秒后再试"),
+                format!("Too many requests; try again in {wait} seconds"),
+            )));
+        }
+        Ok(ctx)
     }
 }
 
@@ -151,6 +168,7 @@ impl Ctx {
                     caller: Some(p),
                     lang,
                     csrf: None,
+                    client: None,
                 }),
                 None => Err(fail(Error::new(
                     ErrorCode::Unauthenticated,
@@ -165,6 +183,7 @@ impl Ctx {
                 caller: None,
                 lang,
                 csrf: None,
+                client: None,
             });
         };
         let found = state
@@ -177,6 +196,7 @@ impl Ctx {
                 caller: None,
                 lang,
                 csrf: None,
+                client: None,
             });
         };
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -198,6 +218,7 @@ impl Ctx {
             caller: Some(principal),
             lang,
             csrf,
+            client: None,
         })
     }
 }

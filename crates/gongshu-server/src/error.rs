@@ -83,6 +83,19 @@ pub(crate) fn error_body(e: &Error, lang: Lang) -> ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.error.code);
-        (status, axum::Json(error_body(&self.error, self.lang))).into_response()
+        let mut r = (status, axum::Json(error_body(&self.error, self.lang))).into_response();
+        retry_after(&mut r, &self.error);
+        r
+    }
+}
+
+/// A 429 says when to come back (RFC 9110 §10.2.3): the error's own wait, or a minute.
+pub(crate) fn retry_after(r: &mut Response, e: &Error) {
+    if e.code == ErrorCode::RateLimited {
+        let seconds = e.retry_after.unwrap_or(60);
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
     }
 }

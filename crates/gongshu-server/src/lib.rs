@@ -13,6 +13,7 @@ mod ctx;
 mod data_api;
 mod error;
 mod grants_api;
+mod limits;
 mod metrics;
 mod pages;
 mod policies_api;
@@ -45,6 +46,11 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Requests a second per anonymous client address (accounts get twice as many); 0
+    /// turns the limits off.
+    pub rate_limit: u32,
+    /// Bursts allowed above the rate.
+    pub rate_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +59,8 @@ impl Default for ServerConfig {
             cookie_secure: false,
             body_limit: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            rate_limit: 30,
+            rate_burst: 120,
         }
     }
 }
@@ -62,6 +70,7 @@ pub struct AppState {
     pub app: App,
     pub config: Arc<ServerConfig>,
     charts: Arc<chart::ChartCache>,
+    limits: Option<Arc<limits::RateLimits>>,
 }
 
 /// How to start: where the data lives, and what to load into an empty platform.
@@ -98,6 +107,8 @@ pub struct Bootstrap {
     pub audit_hash: Option<gongshu_app::gongshu_audit::HashAlg>,
     /// A signed audit checkpoint every this many entries (1000 when unset).
     pub audit_checkpoint_entries: Option<u64>,
+    /// The monitoring rules' thresholds (the defaults when unset).
+    pub monitor: Option<gongshu_app::monitor::Thresholds>,
 }
 
 /// What start-up did, for the operator's log.
@@ -159,6 +170,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         }),
         audit_hash: boot.audit_hash.unwrap_or_default(),
         audit_checkpoint_entries: boot.audit_checkpoint_entries.unwrap_or(1000),
+        monitor: boot.monitor.clone().unwrap_or_default(),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it
@@ -265,6 +277,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         app,
         config: Arc::new(config.clone()),
         charts: Arc::new(chart::ChartCache::default()),
+        limits: limits::RateLimits::new(config.rate_limit, config.rate_burst).map(Arc::new),
     };
     let request_id = HeaderName::from_static("x-request-id");
     let upload_limit = state.app.data.upload_limit;
@@ -322,6 +335,13 @@ pub fn router(app: App, config: ServerConfig) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; form-action 'self'"),
         ))
+        // Behind HTTPS, browsers are told to use nothing else for a year.
+        .layer(tower::util::option_layer(config.cookie_secure.then(|| {
+            SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            )
+        })))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

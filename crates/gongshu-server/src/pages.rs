@@ -58,6 +58,7 @@ pub(crate) fn error_page(ctx: &Ctx, e: &Error) -> Response {
         message: e.message(ctx.lang),
     });
     *r.status_mut() = status_of(e.code);
+    crate::error::retry_after(&mut r, e);
     r
 }
 
@@ -656,15 +657,21 @@ async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    let user = match s.app.login(&form.username, &form.password).await {
+    let user = match s
+        .app
+        .login_from(&form.username, &form.password, ctx.client)
+        .await
+    {
         Ok(u) => u,
         Err(e) => {
-            return login_page(
+            let mut r = login_page(
                 &s,
                 &ctx,
                 e.message(ctx.lang).to_owned(),
-                StatusCode::UNAUTHORIZED,
+                crate::error::status_of(e.code),
             );
+            crate::error::retry_after(&mut r, &e);
+            return r;
         }
     };
     // A fresh session on every login: the browser's previous one (whoever it was) ends.

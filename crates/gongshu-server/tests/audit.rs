@@ -318,3 +318,105 @@ async fn raw_exec(path: &std::path::Path, statements: &[&str]) {
         sqlx::query(sql).execute(&mut c).await.unwrap();
     }
 }
+
+/// Monitoring: a burst of downloads of one entry alerts its provider (in the inbox, with
+/// the evidence in the audit log); a burst of failed sign-ins alerts the authority, and
+/// is not the provider's business.
+#[tokio::test]
+async fn bursts_raise_alerts_with_their_evidence_to_the_right_people() {
+    let t = spawn_boot(Bootstrap {
+        monitor: Some(
+            gongshu_app::monitor::Thresholds::parse("bulk_downloads=4,login_failures=3").unwrap(),
+        ),
+        ..boot()
+    })
+    .await;
+    let provider = t.token("demo-provider").await;
+    let auditor = t.token("demo-auditor").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest(&t, id, &provider, "a.csv", "a,b\n1,2\n".as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        let r = t
+            .client
+            .get(t.url(&format!("/api/v1/resources/{rid}/download")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    for _ in 0..3 {
+        let (s, _) = t
+            .post(
+                "/api/v1/auth/token",
+                None,
+                json!({"username": "nobody", "password": "wrong-password"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let mut all = Value::Null;
+    for _ in 0..100 {
+        let (s, page) = t.get("/api/v1/alerts", Some(&auditor)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        if page["total"].as_i64() == Some(2) {
+            all = page;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rules: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no alerts"))
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"bulk_download") && rules.contains(&"login_failures"),
+        "{all}"
+    );
+    // The provider sees the alert about its entry, not the sign-in one.
+    let (_, mine) = t.get("/api/v1/alerts", Some(&provider)).await;
+    assert_eq!(mine["total"], 1, "{mine}");
+    let alert = &mine["items"][0];
+    assert_eq!(alert["rule"], "bulk_download");
+    assert_eq!(alert["dataset_id"], id);
+    assert_eq!(alert["evidence"].as_array().unwrap().len(), 4);
+    // … in its inbox too.
+    let (_, inbox) = t.get("/api/v1/inbox", Some(&provider)).await;
+    assert!(inbox.to_string().contains("security_alert"), "{inbox}");
+    // The evidence, through the alert.
+    let (s, evidence) = t
+        .get(
+            &format!("/api/v1/audit/entries?alert={}", alert["id"]),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{evidence}");
+    assert_eq!(evidence["total"], 4);
+    assert!(
+        evidence["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["entry"]["action"] == "data.download")
+    );
+    let sign_in_alert = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "login_failures")
+        .unwrap()["id"]
+        .clone();
+    let (s, _) = t
+        .get(
+            &format!("/api/v1/audit/entries?alert={sign_in_alert}"),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A registered user sees no alerts at all.
+    let user = t.token("demo-user").await;
+    let (s, _) = t.get("/api/v1/alerts", Some(&user)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

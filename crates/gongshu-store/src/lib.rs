@@ -404,4 +404,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>>;
     /// Every checkpoint, smallest first.
     async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRow>>;
+
+    async fn insert_alert(&self, alert: &NewAlert<'_>) -> Result<AlertRow>;
+    async fn list_alerts(&self, q: &AlertQuery) -> Result<Page<AlertRow>>;
+    async fn get_alert(&self, id: i64) -> Result<Option<AlertRow>>;
+    /// The last audit entry the monitor has read (0 before the first run).
+    async fn monitor_cursor(&self) -> Result<i64>;
+    async fn set_monitor_cursor(&self, seq: i64) -> Result<()>;
 }

@@ -810,6 +810,8 @@ pub struct AuditQuery {
     pub from: Option<String>,
     /// Entries before this time.
     pub until: Option<String>,
+    /// Only these entries (an alert's evidence).
+    pub seqs: Option<Vec<i64>>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -827,4 +829,41 @@ pub struct AuditCheckpointRow {
     pub size: i64,
     pub checkpoint: String,
     pub frontier: String,
+}
+
+/// An alert as the monitor raises it.
+#[derive(Debug, Clone)]
+pub struct NewAlert<'a> {
+    pub rule: &'a str,
+    pub subject: &'a str,
+    pub dataset_id: Option<i64>,
+    pub summary_zh: &'a str,
+    pub summary_en: &'a str,
+    pub evidence: &'a [i64],
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub rule: String,
+    pub subject: String,
+    pub dataset_id: Option<i64>,
+    pub summary_zh: String,
+    pub summary_en: String,
+    pub evidence: Vec<i64>,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which alerts to list, newest first: all, or those about these providers' entries.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Only alerts about entries of these providers (`None`: every alert).
+    pub provider_ids: Option<Vec<i64>>,
+    pub limit: i64,
+    pub offset: i64,
 }

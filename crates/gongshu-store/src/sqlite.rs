@@ -207,6 +207,22 @@ fn published_row(r: &SqliteRow) -> Result<PublishedRow> {
 }
 
 /// Escapes LIKE wildcards so user text matches literally.
+fn alert_row(r: &SqliteRow) -> Result<AlertRow> {
+    let evidence: String = r.try_get("evidence")?;
+    Ok(AlertRow {
+        id: r.try_get("id")?,
+        rule: r.try_get("rule")?,
+        subject: r.try_get("subject")?,
+        dataset_id: r.try_get("dataset_id")?,
+        summary_zh: r.try_get("summary_zh")?,
+        summary_en: r.try_get("summary_en")?,
+        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+        first_at: r.try_get("first_at")?,
+        last_at: r.try_get("last_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 fn like_pattern(word: &str) -> String {
     format!("%{}", like_prefix(word))
 }
@@ -2140,6 +2156,13 @@ impl Store for SqliteStore {
             if let Some(t) = &q.until {
                 b.push(" AND at < ").push_bind(t.clone());
             }
+            if let Some(seqs) = &q.seqs {
+                b.push(" AND seq IN (NULL");
+                for s in seqs.iter().take(1000) {
+                    b.push(", ").push_bind(*s);
+                }
+                b.push(")");
+            }
         }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
         filters(&mut count, q);
@@ -2206,6 +2229,79 @@ impl Store for SqliteStore {
                 frontier,
             })
             .collect())
+    }
+
+    async fn insert_alert(&self, a: &NewAlert<'_>) -> Result<AlertRow> {
+        let evidence = serde_json::to_string(a.evidence).unwrap_or_else(|_| "[]".into());
+        let row = sqlx::query(
+            "INSERT INTO alerts (rule, subject, dataset_id, summary_zh, summary_en, evidence, \
+             first_at, last_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(a.rule)
+        .bind(a.subject)
+        .bind(a.dataset_id)
+        .bind(a.summary_zh)
+        .bind(a.summary_en)
+        .bind(evidence)
+        .bind(a.first_at)
+        .bind(a.last_at)
+        .bind(a.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        alert_row(&row)
+    }
+
+    async fn list_alerts(&self, q: &AlertQuery) -> Result<Page<AlertRow>> {
+        fn filters(b: &mut QueryBuilder<'_, Sqlite>, q: &AlertQuery) {
+            if let Some(providers) = &q.provider_ids {
+                b.push(" WHERE dataset_id IN (SELECT id FROM datasets WHERE provider_id IN (NULL");
+                for p in providers {
+                    b.push(", ").push_bind(*p);
+                }
+                b.push("))");
+            }
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM alerts");
+        filters(&mut count, q);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM alerts");
+        filters(&mut b, q);
+        b.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let rows = b.build().fetch_all(&self.pool).await?;
+        Ok(Page {
+            items: rows.iter().map(alert_row).collect::<Result<_>>()?,
+            total,
+        })
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Option<AlertRow>> {
+        self.optional(
+            sqlx::query("SELECT * FROM alerts WHERE id = ?").bind(id),
+            alert_row,
+        )
+        .await
+    }
+
+    async fn monitor_cursor(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(last_seq), 0) FROM monitor_state")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_monitor_cursor(&self, seq: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO monitor_state (id, last_seq) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+        )
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn insert_grant(&self, g: &NewGrant<'_>) -> Result<GrantRow> {

@@ -1035,4 +1035,48 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
         store.audit_checkpoints().await.unwrap(),
         vec![row(3, "first"), row(5, "second")]
     );
+
+    // Alerts, and the monitor's place in the log (which never moves back).
+    assert_eq!(store.monitor_cursor().await.unwrap(), 0);
+    store.set_monitor_cursor(4).await.unwrap();
+    store.set_monitor_cursor(2).await.unwrap();
+    assert_eq!(store.monitor_cursor().await.unwrap(), 4);
+    let alert = store
+        .insert_alert(&NewAlert {
+            rule: "bulk_download",
+            subject: "user:1",
+            dataset_id: None,
+            summary_zh: "批量下载",
+            summary_en: "Bulk downloads",
+            evidence: &[1, 2],
+            first_at: t0,
+            last_at: t0,
+            created_at: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(alert.evidence, vec![1, 2]);
+    let all = store
+        .list_alerts(&AlertQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.total, 1);
+    assert_eq!(all.items[0], alert);
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap(),
+        Some(alert.clone())
+    );
+    assert_eq!(store.get_alert(alert.id + 1).await.unwrap(), None);
+    let none = store
+        .list_alerts(&AlertQuery {
+            provider_ids: Some(vec![]),
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0);
 }

@@ -235,6 +235,17 @@ struct ServeArgs {
     /// The audit log's hash: sha256, or sm3 (国密). A log keeps the hash it started with.
     #[arg(long, env = "GONGSHU_AUDIT_HASH", default_value = "sha256", value_parser = parse_audit_hash)]
     audit_hash: gongshu_app::gongshu_audit::HashAlg,
+    /// Requests a second per anonymous client address (signed-in accounts get twice as
+    /// many); 0 turns rate limiting off (benchmarks).
+    #[arg(long, env = "GONGSHU_RATE_LIMIT", default_value_t = 30)]
+    rate_limit: u32,
+    /// Bursts allowed above the rate.
+    #[arg(long, env = "GONGSHU_RATE_BURST", default_value_t = 120)]
+    rate_burst: u32,
+    /// Monitoring thresholds, any of: bulk_downloads=100, window_minutes=10,
+    /// login_addresses=5, login_window_minutes=60, login_failures=20.
+    #[arg(long, env = "GONGSHU_MONITOR", default_value = "", value_parser = gongshu_app::monitor::Thresholds::parse)]
+    monitor: gongshu_app::monitor::Thresholds,
     /// Sign an audit checkpoint every this many seconds (when the log grew) …
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     audit_checkpoint_secs: u64,
@@ -499,6 +510,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tmp_dir: args.data.tmp_dir.clone(),
         audit_hash: Some(args.audit_hash),
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
+        monitor: Some(args.monitor.clone()),
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -517,6 +529,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         cookie_secure: args.cookie_secure,
         body_limit: args.body_limit,
+        rate_limit: args.rate_limit,
+        rate_burst: args.rate_burst,
         ..ServerConfig::default()
     };
     if !args.cookie_secure && !args.addr.ip().is_loopback() {
@@ -558,6 +572,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     app.clone()
         .spawn_usage_refresh(std::time::Duration::from_secs(60));
+    // The monitoring rules read what the audit log gained every half minute.
+    app.clone()
+        .spawn_monitor(std::time::Duration::from_secs(30));
     // A quiet log is still signed within a minute of its last entry.
     app.clone()
         .spawn_audit_checkpoints(std::time::Duration::from_secs(

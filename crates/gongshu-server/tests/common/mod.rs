@@ -34,6 +34,20 @@ pub async fn spawn_with(upload_limit: Option<u64>) -> TestApp {
 
 /// As `spawn`, with the rest of `boot` (the administrator and the demo are always set).
 pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
+    spawn_configured(
+        boot,
+        ServerConfig {
+            body_limit: 64 * 1024,
+            // Tests fire requests faster than any person; the limits have their own test.
+            rate_limit: 0,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+}
+
+/// As `spawn_boot`, with the server's configuration.
+pub async fn spawn_configured(boot: Bootstrap, config: ServerConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let boot = Bootstrap {
         create_admin: true,
@@ -47,10 +61,7 @@ pub async fn spawn_boot(boot: Bootstrap) -> TestApp {
     app.clone().spawn_usage_refresh(Duration::from_millis(100));
     app.clone()
         .spawn_audit_checkpoints(Duration::from_millis(200));
-    let config = ServerConfig {
-        body_limit: 64 * 1024,
-        ..ServerConfig::default()
-    };
+    app.clone().spawn_monitor(Duration::from_millis(200));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, router(app, config), std::future::pending()));
