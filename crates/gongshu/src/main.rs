@@ -322,6 +322,11 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     audit_hash: Option<String>,
+    audit_checkpoint_secs: Option<u64>,
+    audit_checkpoint_entries: Option<u64>,
+    rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
+    monitor: Option<String>,
     log_format: Option<String>,
     key_file: Option<PathBuf>,
     at_rest_keys: Option<PathBuf>,
@@ -411,6 +416,28 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             }
             if let (Some(v), true) = (file.audit_hash, defaulted(m, "audit_hash")) {
                 s.audit_hash = parse_audit_hash(&v).map_err(anyhow::Error::msg)?;
+            }
+            if let (Some(v), true) = (
+                file.audit_checkpoint_secs,
+                defaulted(m, "audit_checkpoint_secs"),
+            ) {
+                s.audit_checkpoint_secs = v;
+            }
+            if let (Some(v), true) = (
+                file.audit_checkpoint_entries,
+                defaulted(m, "audit_checkpoint_entries"),
+            ) {
+                s.audit_checkpoint_entries = v;
+            }
+            if let (Some(v), true) = (file.rate_limit, defaulted(m, "rate_limit")) {
+                s.rate_limit = v;
+            }
+            if let (Some(v), true) = (file.rate_burst, defaulted(m, "rate_burst")) {
+                s.rate_burst = v;
+            }
+            if let (Some(v), true) = (file.monitor, defaulted(m, "monitor")) {
+                s.monitor =
+                    gongshu_app::monitor::Thresholds::parse(&v).map_err(anyhow::Error::msg)?;
             }
             apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
