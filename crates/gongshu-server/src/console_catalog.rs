@@ -686,6 +686,19 @@ async fn edit_form(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> 
         Err(r) => return *r,
     };
     match s.app.working_dataset(p, id).await {
+        // Those who may read the working copy but not write it (reviewers, auditors)
+        // read it on the entry's page, not in an editor they cannot save.
+        Ok(d)
+            if !authz::can_edit_entry(
+                p,
+                EntryScope {
+                    provider_org_id: d.provider.id,
+                    provider_region: &d.region_code,
+                },
+            ) =>
+        {
+            error_page(&ctx, &Error::forbidden())
+        }
         Ok(d) => {
             let mut f = EditorForm::from_draft(&d.metadata);
             f.version = d.version.to_string();

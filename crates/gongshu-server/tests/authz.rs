@@ -1,0 +1,579 @@
+//! Issue 7: every route — each one the server's source declares, API and HTML alike — is
+//! called as each kind of caller, and must allow exactly whom the table below says. A
+//! route missing from the table, or a table row for a route that no longer exists, fails
+//! the test: no route can be left out.
+//!
+//! "Allowed" means the caller got past authorisation: anything but 401, 403 or a
+//! redirect to the sign-in page (a 404 for a made-up id, or a 422 for an empty body, is
+//! still allowed). "Denied" means no success: 401, 403, a redirect to sign in, or a 4xx
+//! that refuses before looking (never a 2xx or a redirect elsewhere).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{DEMO_PASSWORD, TestApp, ingest, spawn};
+use reqwest::StatusCode;
+use reqwest::header::SET_COOKIE;
+use serde_json::json;
+
+/// The callers, in the order of the table's columns.
+const ROLES: [&str; 8] = [
+    "anonymous",
+    "registered user",
+    "department user",
+    "provider (owner)",
+    "provider of another organisation",
+    "authority of another region",
+    "province auditor",
+    "system administrator",
+];
+
+/// Who may call each route: one letter per caller in `ROLES` order, `y` allowed, `n`
+/// denied.
+const TABLE: &[(&str, &str, &str)] = &[
+    // Public API.
+    ("GET", "/api/v1/openapi.json", "yyyyyyyy"),
+    ("POST", "/api/v1/auth/token", "yyyyyyyy"),
+    ("DELETE", "/api/v1/auth/token", "nyyyyyyy"),
+    ("GET", "/api/v1/me", "nyyyyyyy"),
+    ("GET", "/api/v1/regions", "yyyyyyyy"),
+    ("POST", "/api/v1/regions", "nnnnnnny"),
+    ("GET", "/api/v1/regions/{code}/catalog", "yyyyyyyy"),
+    ("GET", "/api/v1/organizations", "yyyyyyyy"),
+    ("POST", "/api/v1/organizations", "nnnnnyny"),
+    ("GET", "/api/v1/organizations/{id}", "yyyyyyyy"),
+    ("GET", "/api/v1/organizations/{id}/open-list", "yyyyyyyy"),
+    ("GET", "/api/v1/negative-lists/{kind}", "yyyyyyyy"),
+    ("GET", "/api/v1/datasets", "yyyyyyyy"),
+    ("POST", "/api/v1/datasets", "nnnyynnn"),
+    ("GET", "/api/v1/datasets/{id}", "yyyyyyyy"),
+    ("PUT", "/api/v1/datasets/{id}", "nnnynnnn"),
+    ("POST", "/api/v1/datasets/{id}/{step}", "nnnynnnn"),
+    ("GET", "/api/v1/datasets/{id}/attribute-changes", "nnnynnyn"),
+    (
+        "POST",
+        "/api/v1/datasets/{id}/attribute-changes",
+        "nnnynnnn",
+    ),
+    ("GET", "/api/v1/datasets/{id}/share-review", "nnnynnyn"),
+    ("POST", "/api/v1/datasets/{id}/share-review", "nnnynnnn"),
+    ("GET", "/api/v1/datasets/{id}/versions", "yyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/datasets/{id}/versions/{version}",
+        "nnnynnyy",
+    ),
+    ("GET", "/api/v1/datasets/{id}/diff", "nnnynnyy"),
+    ("GET", "/api/v1/workbench/datasets", "nyyyyyyy"),
+    ("GET", "/api/v1/workbench/datasets/{id}", "nnnynnyn"),
+    ("GET", "/api/v1/users", "nnnnnnny"),
+    ("POST", "/api/v1/users", "nnnnnyny"),
+    ("POST", "/api/v1/users/{id}/roles", "nnnnnyny"),
+    // Applications, attribute changes, catalog updates.
+    ("GET", "/api/v1/applications", "nyyyyyyy"),
+    ("POST", "/api/v1/applications", "nyyyyyyy"),
+    ("GET", "/api/v1/applications/{id}", "nnnnnnyy"),
+    ("POST", "/api/v1/applications/{id}/accept", "nnnnnnnn"),
+    ("POST", "/api/v1/applications/{id}/{action}", "nnnnnnnn"),
+    ("GET", "/api/v1/attribute-changes", "nyyyyyyy"),
+    ("GET", "/api/v1/attribute-changes/{id}", "nnnynnyy"),
+    (
+        "POST",
+        "/api/v1/attribute-changes/{id}/{action}",
+        "nnnynnnn",
+    ),
+    ("GET", "/api/v1/catalog-updates", "nyyyyyyy"),
+    ("POST", "/api/v1/catalog-updates", "nnnyyynn"),
+    ("GET", "/api/v1/catalog-updates/{id}", "nnnyyyyy"),
+    ("POST", "/api/v1/catalog-updates/{id}/close", "nnnyyyny"),
+    // Calendar.
+    ("GET", "/api/v1/calendar/deadline", "yyyyyyyy"),
+    ("GET", "/api/v1/calendar/years", "yyyyyyyy"),
+    ("GET", "/api/v1/calendar/years/{year}", "yyyyyyyy"),
+    ("PUT", "/api/v1/calendar/years/{year}", "nnnnnnny"),
+    // Data.
+    ("GET", "/api/v1/datasets/{id}/resources", "yyyyyyyy"),
+    ("GET", "/api/v1/resources/{id}", "yyyyyyyy"),
+    ("GET", "/api/v1/resources/{id}/rows", "yyyyyyyy"),
+    ("GET", "/api/v1/resources/{id}/download", "yyyyyyyy"),
+    ("GET", "/api/v1/resources/{id}/columns", "nnnynnyy"),
+    ("PUT", "/api/v1/resources/{id}/columns", "nnnynnnn"),
+    ("GET", "/api/v1/resources/{id}/rules", "nnnynnyy"),
+    ("PUT", "/api/v1/resources/{id}/rules", "nnnynnnn"),
+    ("GET", "/api/v1/resources/{id}/k-anonymity", "nnnynnyy"),
+    ("POST", "/api/v1/sql", "yyyyyyyy"),
+    ("POST", "/api/v1/datasets/{id}/resources", "nnnynnnn"),
+    ("GET", "/api/v1/jobs/{id}", "nnnynnnn"),
+    ("POST", "/api/v1/jobs/{id}/{decision}", "nnnynnnn"),
+    // Grants and the inbox.
+    ("GET", "/api/v1/me/grants", "nyyyyyyy"),
+    ("GET", "/api/v1/datasets/{id}/grants", "nnnynnyn"),
+    ("GET", "/api/v1/grants/{id}", "nnnnnnnn"),
+    ("POST", "/api/v1/grants/{id}/terminate", "nnnnnnnn"),
+    ("POST", "/api/v1/grants/{id}/tokens", "nnnnnnnn"),
+    ("GET", "/api/v1/grants/{id}/reports", "nnnnnnnn"),
+    ("POST", "/api/v1/grants/{id}/reports", "nnnnnnnn"),
+    ("GET", "/api/v1/inbox", "nyyyyyyy"),
+    ("POST", "/api/v1/inbox/{id}/read", "nyyyyyyy"),
+    ("GET", "/api/v1/me/channels", "nyyyyyyy"),
+    ("PUT", "/api/v1/me/channels", "nyyyyyyy"),
+    // Regions' settings, grading, at rest.
+    ("GET", "/api/v1/regions/{code}/policy", "yyyyyyyy"),
+    ("PUT", "/api/v1/regions/{code}/policy", "nnnnnnny"),
+    ("GET", "/api/v1/grade-caps", "yyyyyyyy"),
+    ("PUT", "/api/v1/grade-caps", "nnnnnnny"),
+    ("GET", "/api/v1/important-data", "nnnnnyyy"),
+    ("GET", "/api/v1/at-rest", "nnnnnnyy"),
+    ("POST", "/api/v1/at-rest/rotate", "nnnnnnny"),
+    // The audit log.
+    ("GET", "/api/v1/audit/checkpoint", "yyyyyyyy"),
+    ("GET", "/api/v1/audit/proof/inclusion", "yyyyyyyy"),
+    ("GET", "/api/v1/audit/proof/consistency", "yyyyyyyy"),
+    ("GET", "/api/v1/audit/entries", "nnnnnnyy"),
+    ("GET", "/api/v1/alerts", "nnnyynyy"),
+    // Operations.
+    ("GET", "/healthz", "yyyyyyyy"),
+    ("GET", "/readyz", "yyyyyyyy"),
+    ("GET", "/metrics", "yyyyyyyy"),
+    // Portal pages.
+    ("GET", "/", "yyyyyyyy"),
+    ("GET", "/datasets", "yyyyyyyy"),
+    ("GET", "/datasets/{id}", "yyyyyyyy"),
+    ("GET", "/organizations", "yyyyyyyy"),
+    ("GET", "/organizations/{id}", "yyyyyyyy"),
+    ("GET", "/login", "yyyyyyyy"),
+    ("POST", "/login", "yyyyyyyy"),
+    ("GET", "/register", "yyyyyyyy"),
+    // Registration checks the token of its own form's cookie, which no caller here has
+    // (the form is walked in web.rs).
+    ("POST", "/register", "nnnnnnnn"),
+    ("POST", "/logout", "nyyyyyyy"),
+    ("GET", "/lang", "yyyyyyyy"),
+    ("GET", "/static/gongshu.css", "yyyyyyyy"),
+    ("GET", "/static/upload.js", "yyyyyyyy"),
+    ("GET", "/regions", "yyyyyyyy"),
+    ("GET", "/regions/{code}", "yyyyyyyy"),
+    ("GET", "/lists/negative/{kind}", "yyyyyyyy"),
+    ("GET", "/developers", "yyyyyyyy"),
+    // Console pages.
+    ("GET", "/console", "nyyyyyyy"),
+    ("GET", "/console/apply", "nyyyyyyy"),
+    ("POST", "/console/apply", "nyyyyyyy"),
+    ("GET", "/console/applications/{id}", "nnnnnnyy"),
+    ("POST", "/console/applications/{id}/act", "nnnnnnnn"),
+    ("POST", "/console/applications/{id}/accept", "nnnnnnnn"),
+    ("GET", "/console/attribute-changes/{id}", "nnnynnyy"),
+    ("POST", "/console/attribute-changes/{id}/act", "nnnynnnn"),
+    ("GET", "/console/grants/{id}", "nnnnnnnn"),
+    ("POST", "/console/grants/{id}/terminate", "nnnnnnnn"),
+    ("POST", "/console/grants/{id}/reports", "nnnnnnnn"),
+    ("POST", "/console/catalog-updates", "nnnyyynn"),
+    ("GET", "/console/catalog-updates/new", "nnnyyynn"),
+    ("GET", "/console/catalog-updates/{id}", "nnnyyyyy"),
+    ("POST", "/console/catalog-updates/{id}/close", "nnnyyyny"),
+    ("GET", "/console/resources/{id}/protection", "nnnynnyy"),
+    ("POST", "/console/resources/{id}/columns", "nnnynnnn"),
+    ("POST", "/console/resources/{id}/rules", "nnnynnnn"),
+    ("GET", "/console/grading", "nyyyyyyy"),
+    ("POST", "/console/grading", "nnnnnnny"),
+    ("POST", "/console/at-rest/rotate", "nnnnnnny"),
+    ("GET", "/console/calendar", "nyyyyyyy"),
+    ("GET", "/console/calendar/{year}", "nyyyyyyy"),
+    ("POST", "/console/calendar/{year}", "nnnnnnny"),
+    ("GET", "/console/regions/{code}/policy", "nyyyyyyy"),
+    ("POST", "/console/regions/{code}/policy", "nnnnnnny"),
+    ("GET", "/console/datasets", "nyyyyyyy"),
+    ("POST", "/console/datasets", "nnnyynnn"),
+    ("GET", "/console/datasets/new", "nnnyynnn"),
+    ("GET", "/console/datasets/{id}", "nnnynnyn"),
+    ("GET", "/console/datasets/{id}/edit", "nnnynnnn"),
+    ("POST", "/console/datasets/{id}/edit", "nnnynnnn"),
+    ("POST", "/console/datasets/{id}/step", "nnnynnnn"),
+    ("POST", "/console/datasets/{id}/upload", "nnnynnnn"),
+    ("GET", "/console/tokens", "nyyyyyyy"),
+    ("POST", "/console/tokens", "nyyyyyyy"),
+    ("POST", "/console/tokens/{id}/revoke", "nyyyyyyy"),
+    ("GET", "/console/jobs/{id}", "nnnynnnn"),
+    ("POST", "/console/jobs/{id}/decide", "nnnynnnn"),
+    ("GET", "/console/audit", "nnnnnnyy"),
+];
+
+/// Files whose routes are nested under `/api/v1` (but for console pages kept there).
+const API_FILES: [&str; 8] = [
+    "api.rs",
+    "applications_api.rs",
+    "audit.rs",
+    "calendar_api.rs",
+    "changes_api.rs",
+    "data_api.rs",
+    "grants_api.rs",
+    "policies_api.rs",
+];
+
+/// Every (method, path) the server's source declares with `.route(…)`.
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            // The call's arguments, to its closing parenthesis.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let args = &rest[..end];
+            let Some(route) = args.split('"').nth(1) else {
+                continue;
+            };
+            let nested = API_FILES.contains(&name.as_str()) && !route.starts_with("/console")
+                || (name == "lib.rs" && route == "/openapi.json");
+            let full = if nested {
+                format!("/api/v1{route}")
+            } else {
+                route.to_owned()
+            };
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let call = format!("{method}(");
+                let found = args.match_indices(&call).any(|(i, _)| {
+                    i == 0
+                        || !args.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && args.as_bytes()[i - 1] != b'_'
+                });
+                if found {
+                    out.insert((method.to_uppercase(), full.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The ids and values that fill a route's parameters.
+struct Fixture {
+    ids: BTreeMap<&'static str, String>,
+}
+
+impl Fixture {
+    fn path(&self, route: &str) -> String {
+        let mut out = Vec::new();
+        let parts: Vec<&str> = route.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let value = match *part {
+                "{id}" => {
+                    let owner = parts[..i]
+                        .iter()
+                        .rev()
+                        .find(|p| !p.starts_with('{'))
+                        .unwrap();
+                    self.ids
+                        .get(owner)
+                        .cloned()
+                        .unwrap_or_else(|| "999999".to_owned())
+                }
+                "{code}" => "370000".to_owned(),
+                "{kind}" => "open".to_owned(),
+                "{version}" => "1".to_owned(),
+                "{year}" => "2026".to_owned(),
+                "{step}" => "submit".to_owned(),
+                "{action}" => "approve".to_owned(),
+                "{decision}" => "publish".to_owned(),
+                other => other.to_owned(),
+            };
+            out.push(value);
+        }
+        let path = out.join("/");
+        match route {
+            "/api/v1/audit/proof/inclusion" => format!("{path}?index=0&size=1"),
+            "/api/v1/audit/proof/consistency" => format!("{path}?first=1&size=1"),
+            "/api/v1/calendar/deadline" => format!("{path}?start=2026-11-23&days=5"),
+            "/api/v1/datasets/{id}/diff" => format!("{path}?from=1&to=2"),
+            "/lang" => format!("{path}?to=en"),
+            _ => path,
+        }
+    }
+}
+
+/// A caller: their bearer token (API) and session with its CSRF token (pages).
+struct Caller {
+    token: Option<String>,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn caller(t: &TestApp, username: Option<&str>, password: &str) -> Caller {
+    let Some(username) = username else {
+        return Caller {
+            token: None,
+            cookie: None,
+            csrf: String::new(),
+        };
+    };
+    let (s, body) = t
+        .post(
+            "/api/v1/auth/token",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{username}: {body}");
+    let form = t.client.get(t.url("/login")).send().await.unwrap();
+    let login_cookie = cookie_value(&form, "gongshu_login_csrf").unwrap();
+    let csrf = hidden_csrf(&form.text().await.unwrap());
+    let ok = t
+        .client
+        .post(t.url("/login"))
+        .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let cookie = format!(
+        "gongshu_session={}",
+        cookie_value(&ok, "gongshu_session").unwrap()
+    );
+    let page = t
+        .client
+        .get(t.url("/console/tokens"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    Caller {
+        token: Some(body["token"].as_str().unwrap().to_owned()),
+        cookie: Some(cookie),
+        csrf: hidden_csrf(&page),
+    }
+}
+
+/// Calls a route as `who`; returns whether it got past authorisation, and the status.
+async fn call(t: &TestApp, who: &Caller, method: &str, path: &str) -> (bool, StatusCode, String) {
+    let api = path.starts_with("/api/");
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = t.client.request(m, t.url(path));
+    if api {
+        if let Some(token) = &who.token {
+            req = req.bearer_auth(token);
+        }
+        if method != "GET" {
+            req = req.json(&json!({}));
+        }
+    } else {
+        if let Some(cookie) = &who.cookie {
+            req = req.header("cookie", cookie);
+        }
+        if method == "POST" {
+            req = req.form(&[("_csrf", who.csrf.as_str())]);
+        }
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = resp.text().await.unwrap_or_default();
+    let to_login = status.is_redirection() && location.starts_with("/login");
+    let refused = matches!(status.as_u16(), 401 | 403) || to_login;
+    (!refused, status, body.chars().take(200).collect())
+}
+
+#[tokio::test]
+async fn every_route_allows_exactly_whom_the_table_says() {
+    // The table and the source agree on which routes exist.
+    let declared = declared_routes();
+    let tabled: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let missing: Vec<_> = declared.difference(&tabled).collect();
+    let stale: Vec<_> = tabled.difference(&declared).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "routes without a row: {missing:?}; rows without a route: {stale:?}"
+    );
+    assert_eq!(tabled.len(), TABLE.len(), "a route has two rows");
+
+    let t = spawn().await;
+    // The OpenAPI document describes every API route, and no other.
+    let (_, doc) = t.get("/api/v1/openapi.json", None).await;
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| matches!(k.as_str(), "get" | "post" | "put" | "delete" | "patch"))
+                .map(|m| (m.to_uppercase(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let api: BTreeSet<(String, String)> = declared
+        .iter()
+        .filter(|(_, p)| p.starts_with("/api/v1/") && p != "/api/v1/openapi.json")
+        .cloned()
+        .collect();
+    let undocumented: Vec<_> = api.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "API routes missing from OpenAPI: {undocumented:?}"
+    );
+
+    // The objects the routes act on: the owner's entry with a table, its job.
+    let provider_token = t.token("demo-provider").await;
+    let (_, work) = t
+        .get(
+            "/api/v1/workbench/datasets?per_page=100",
+            Some(&provider_token),
+        )
+        .await;
+    let dataset = work["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["status"] == "published" && d["open_type"] == "unconditional")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let job = ingest(&t, dataset, &provider_token, "a.csv", b"a,b\n1,2\n", &[]).await;
+    let mut ids = BTreeMap::new();
+    ids.insert("datasets", dataset.to_string());
+    ids.insert("resources", job["resource_id"].as_str().unwrap().to_owned());
+    ids.insert("jobs", job["id"].as_str().unwrap().to_owned());
+    let (_, orgs) = t.get("/api/v1/organizations", None).await;
+    ids.insert("organizations", orgs["items"][0]["id"].to_string());
+    let (_, users) = t.get("/api/v1/users", Some(&t.token("admin").await)).await;
+    ids.insert("users", users["items"][0]["id"].to_string());
+    let fixture = Fixture { ids };
+
+    let other_org = t.org_id("山东省自然资源厅").await;
+    t.user_with_role("other-provider", "provider_admin", Some(other_org), None)
+        .await;
+    let qingdao = t.org_id("青岛市大数据局").await;
+    t.user_with_role(
+        "qingdao-authority",
+        "authority_admin",
+        Some(qingdao),
+        Some("370200"),
+    )
+    .await;
+    let callers = [
+        caller(&t, None, "").await,
+        caller(&t, Some("demo-user"), DEMO_PASSWORD).await,
+        caller(&t, Some("demo-dept"), DEMO_PASSWORD).await,
+        caller(&t, Some("demo-provider"), DEMO_PASSWORD).await,
+        caller(&t, Some("other-provider"), DEMO_PASSWORD).await,
+        caller(&t, Some("qingdao-authority"), DEMO_PASSWORD).await,
+        caller(&t, Some("demo-auditor"), DEMO_PASSWORD).await,
+        caller(&t, Some("admin"), common::ADMIN_PASSWORD).await,
+    ];
+
+    let mut wrong = Vec::new();
+    // Reads first, then changes; signing out and revoking come last, since they end
+    // the caller's credentials.
+    let mut order: Vec<&(&str, &str, &str)> = TABLE.iter().collect();
+    order.sort_by_key(|(m, p, _)| {
+        (
+            *p == "/logout" || (*p == "/api/v1/auth/token" && *m == "DELETE"),
+            *m != "GET",
+        )
+    });
+    for (method, route, expected) in order {
+        let path = fixture.path(route);
+        for (i, who) in callers.iter().enumerate() {
+            let (allowed, status, body) = call(&t, who, method, &path).await;
+            let want = expected.as_bytes()[i] == b'y';
+            // Denied means no success at all.
+            let ok = !status.is_server_error()
+                && if want {
+                    allowed
+                } else {
+                    !allowed || !(status.is_success() || status.is_redirection())
+                };
+            if !ok {
+                let body: String = body
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(120)
+                    .collect();
+                wrong.push(format!(
+                    "{method} {route} as {}: {status} (expected {}) {body}",
+                    ROLES[i],
+                    if want { "allowed" } else { "denied" }
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_route_inventory_reads_the_source() {
+    let declared = declared_routes();
+    for (m, p) in [
+        ("GET", "/api/v1/datasets/{id}"),
+        ("PUT", "/api/v1/datasets/{id}"),
+        ("POST", "/logout"),
+        ("GET", "/console/audit"),
+        ("GET", "/api/v1/audit/entries"),
+        ("GET", "/healthz"),
+    ] {
+        assert!(
+            declared.contains(&(m.to_owned(), p.to_owned())),
+            "{m} {p} not found in {declared:?}"
+        );
+    }
+    // Nothing but paths is taken for a route.
+    assert!(
+        declared
+            .iter()
+            .all(|(_, p)| p.starts_with('/') && !p.contains(' ')),
+        "{declared:?}"
+    );
+}
