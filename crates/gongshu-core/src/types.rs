@@ -3,17 +3,30 @@
 //! shows the Chinese term.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Declares a closed vocabulary: its wire names, its Chinese and English labels, and the
 /// list of all values in their canonical order.
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal, $zh:literal, $en:literal;)+ }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant,)+
         }
+
+        // Written by hand: the derive does not see a `rename` passed through a macro, and
+        // documented the variants' Rust names instead of the wire names clients send.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire,)+]))
+                    .description(Some(concat!($($en, " (", $wire, "); ",)+)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub const ALL: &'static [Self] = &[$(Self::$variant,)+];

@@ -255,6 +255,19 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc.merge(audit::AuditApiDoc::openapi());
+    // A catalog entry's fields are also the flattened tail of every entry the API
+    // returns (with id, code, provider …): a closed schema would declare those responses
+    // invalid. Requests with unknown fields are still refused, as the description says.
+    if let Some(components) = doc.components.as_mut()
+        && let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(draft))) =
+            components.schemas.get_mut("DatasetDraft")
+    {
+        draft.additional_properties = None;
+        draft.description = Some(
+            "A catalog entry's metadata. A request naming a field not listed here is refused."
+                .into(),
+        );
+    }
     doc
 }
 
