@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod policies;
 pub mod protection;
 pub mod search;
+pub mod sso;
 pub mod throttle;
 pub mod views;
 
@@ -57,6 +58,8 @@ pub struct App {
     /// The monitoring rules' windows, and one run at a time.
     pub(crate) detector: monitor::SharedDetector,
     pub(crate) monitor: Arc<tokio::sync::Mutex<()>>,
+    /// Sign-ins under way through the identity provider.
+    pub(crate) sso: Arc<sso::SsoState>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +93,9 @@ pub struct Settings {
     pub audit_checkpoint_entries: u64,
     /// The monitoring rules' thresholds.
     pub monitor: monitor::Thresholds,
+    /// Single sign-on through the province's identity system; none keeps local sign-in
+    /// only.
+    pub sso: Option<sso::SsoSettings>,
 }
 
 /// The platform's master key. Per-dataset keys are derived from it with HMAC-SHA-256 and
@@ -157,6 +163,7 @@ impl Default for Settings {
             audit_hash: gongshu_audit::HashAlg::Sha256,
             audit_checkpoint_entries: 1000,
             monitor: monitor::Thresholds::default(),
+            sso: None,
         }
     }
 }
@@ -179,6 +186,7 @@ impl App {
                 settings.monitor.clone(),
             ))),
             monitor: Arc::default(),
+            sso: Arc::default(),
             audit: Arc::new(audit::AuditState::new(
                 &settings.master_key,
                 &settings.public_url,

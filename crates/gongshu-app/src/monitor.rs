@@ -116,7 +116,7 @@ fn trim<T>(q: &mut Window<T>, since: DateTime<Utc>) {
 fn is_sign_in(action: &str) -> bool {
     matches!(
         action,
-        "auth.login" | "auth.token" | "POST /login" | "POST /api/v1/auth/token"
+        "auth.login" | "auth.token" | "auth.sso" | "POST /login" | "POST /api/v1/auth/token"
     )
 }
 

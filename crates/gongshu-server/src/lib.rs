@@ -109,6 +109,8 @@ pub struct Bootstrap {
     pub audit_checkpoint_entries: Option<u64>,
     /// The monitoring rules' thresholds (the defaults when unset).
     pub monitor: Option<gongshu_app::monitor::Thresholds>,
+    /// Single sign-on through an OpenID Connect provider.
+    pub sso: Option<gongshu_app::sso::SsoSettings>,
 }
 
 /// What start-up did, for the operator's log.
@@ -171,6 +173,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         audit_hash: boot.audit_hash.unwrap_or_default(),
         audit_checkpoint_entries: boot.audit_checkpoint_entries.unwrap_or(1000),
         monitor: boot.monitor.clone().unwrap_or_default(),
+        sso: boot.sso.clone(),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it

@@ -29,6 +29,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/login", get(login_form).post(login))
         .route("/register", get(register_form).post(register))
         .route("/logout", axum::routing::post(logout))
+        .route("/login/sso", get(sso_start))
+        .route("/login/sso/callback", get(sso_callback))
         .route("/lang", get(set_lang))
         .route("/static/gongshu.css", get(css))
         .route("/static/upload.js", get(upload_js))
@@ -580,6 +582,8 @@ struct LoginPage<'a> {
     ctx: &'a Ctx,
     csrf: String,
     message: String,
+    /// The province's identity system is set up: offer it.
+    sso: bool,
 }
 
 fn cookie_header(s: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
@@ -597,7 +601,14 @@ fn cookie_header(s: &AppState, name: &str, value: &str, max_age: i64) -> HeaderV
 /// The login form carries a one-off token that must match a cookie set with it (double
 /// submit), so another site cannot log a visitor in to an account of its choosing.
 fn login_page(s: &AppState, ctx: &Ctx, message: String, status: StatusCode) -> Response {
-    with_form_token(s, status, |csrf| render(&LoginPage { ctx, csrf, message }))
+    with_form_token(s, status, |csrf| {
+        render(&LoginPage {
+            ctx,
+            csrf,
+            message,
+            sso: s.app.settings.sso.is_some(),
+        })
+    })
 }
 
 /// A page with a form that signs in: a fresh one-off token in the form and in a cookie
@@ -615,6 +626,73 @@ fn with_form_token(
         cookie_header(s, LOGIN_CSRF_COOKIE, &csrf, 3600),
     );
     r
+}
+
+/// Where the identity provider sends the browser back.
+fn sso_return(s: &AppState, headers: &HeaderMap) -> String {
+    format!("{}/login/sso/callback", public_base(s, headers))
+}
+
+/// `/login/sso`: off to the province's identity system (统一身份认证).
+async fn sso_start(State(s): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
+    match s.app.sso_start(&sso_return(&s, &headers)).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SsoReturn {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `/login/sso/callback`: the provider's answer; a session on success.
+async fn sso_callback(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    q: Result<Query<SsoReturn>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (code, state) = match q {
+        Ok(Query(SsoReturn {
+            code: Some(code),
+            state: Some(state),
+            error: None,
+        })) => (code, state),
+        _ => {
+            return login_page(
+                &s,
+                &ctx,
+                ctx.t(
+                    "统一身份认证未完成登录，请重试或使用账号密码登录",
+                    "The identity system did not sign you in; try again, or use your password",
+                )
+                .into(),
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    let user = match s.app.sso_finish(&code, &state).await {
+        Ok(u) => u,
+        Err(e) => {
+            return login_page(
+                &s,
+                &ctx,
+                e.message(ctx.lang).to_owned(),
+                crate::error::status_of(e.code),
+            );
+        }
+    };
+    // A fresh session, as with a password: the browser's previous one ends.
+    if let Some(old) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = s.app.revoke(old).await
+    {
+        return error_page(&ctx, &e);
+    }
+    crate::audit::AuditNote::login("auth.sso", &user)
+        .attach(start_session(&s, &ctx, &user, "/").await)
 }
 
 async fn login_form(State(s): State<AppState>, ctx: Ctx) -> Response {

@@ -411,4 +411,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The last audit entry the monitor has read (0 before the first run).
     async fn monitor_cursor(&self) -> Result<i64>;
     async fn set_monitor_cursor(&self, seq: i64) -> Result<()>;
+
+    /// The local account of an identity of an OpenID Connect issuer.
+    async fn sso_user(&self, issuer: &str, subject: &str) -> Result<Option<i64>>;
+    async fn link_sso(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 }

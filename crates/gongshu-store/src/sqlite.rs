@@ -2285,6 +2285,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn sso_user(&self, issuer: &str, subject: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM sso_identities WHERE issuer = ? AND subject = ?",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn link_sso(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sso_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(user_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn monitor_cursor(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(last_seq), 0) FROM monitor_state")

@@ -1036,6 +1036,25 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
         vec![row(3, "first"), row(5, "second")]
     );
 
+    // Identities from single sign-on: one account per issuer and subject.
+    assert_eq!(store.sso_user("https://idp", "u1").await.unwrap(), None);
+    let someone = store.list_users().await.unwrap()[0].id;
+    store
+        .link_sso("https://idp", "u1", someone, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sso_user("https://idp", "u1").await.unwrap(),
+        Some(someone)
+    );
+    assert_eq!(store.sso_user("https://other", "u1").await.unwrap(), None);
+    assert!(
+        store
+            .link_sso("https://idp", "u1", someone, t0)
+            .await
+            .is_err()
+    );
+
     // Alerts, and the monitor's place in the log (which never moves back).
     assert_eq!(store.monitor_cursor().await.unwrap(), 0);
     store.set_monitor_cursor(4).await.unwrap();

@@ -66,7 +66,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the platform: portal, console and API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the metadata database, then exit.
     Migrate(DataArgs),
     /// Rebuild the catalog search index from the published catalog (with the server
@@ -242,6 +242,24 @@ struct ServeArgs {
     /// Bursts allowed above the rate.
     #[arg(long, env = "GONGSHU_RATE_BURST", default_value_t = 120)]
     rate_burst: u32,
+    /// Single sign-on: the OpenID Connect issuer of the province's unified identity
+    /// system (统一身份认证), e.g. https://sso.example.gov.cn; unset keeps password
+    /// sign-in only.
+    #[arg(long, env = "GONGSHU_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The platform's client id at the identity provider.
+    #[arg(long, env = "GONGSHU_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
+    /// The client secret (better given by the environment than on the command line).
+    #[arg(long, env = "GONGSHU_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<Secret>,
+    /// The ID-token claim holding the person's organisation's credit code.
+    #[arg(
+        long,
+        env = "GONGSHU_OIDC_ORG_CLAIM",
+        default_value = "org_credit_code"
+    )]
+    oidc_org_claim: String,
     /// Monitoring thresholds, any of: bulk_downloads=100, window_minutes=10,
     /// login_addresses=5, login_window_minutes=60, login_failures=20.
     #[arg(long, env = "GONGSHU_MONITOR", default_value = "", value_parser = gongshu_app::monitor::Thresholds::parse)]
@@ -322,6 +340,9 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     audit_hash: Option<String>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_org_claim: Option<String>,
     audit_checkpoint_secs: Option<u64>,
     audit_checkpoint_entries: Option<u64>,
     rate_limit: Option<u32>,
@@ -428,6 +449,15 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
                 defaulted(m, "audit_checkpoint_entries"),
             ) {
                 s.audit_checkpoint_entries = v;
+            }
+            if let (Some(v), true) = (file.oidc_issuer, defaulted(m, "oidc_issuer")) {
+                s.oidc_issuer = Some(v);
+            }
+            if let (Some(v), true) = (file.oidc_client_id, defaulted(m, "oidc_client_id")) {
+                s.oidc_client_id = Some(v);
+            }
+            if let (Some(v), true) = (file.oidc_org_claim, defaulted(m, "oidc_org_claim")) {
+                s.oidc_org_claim = v;
             }
             if let (Some(v), true) = (file.rate_limit, defaulted(m, "rate_limit")) {
                 s.rate_limit = v;
@@ -538,6 +568,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
         audit_hash: Some(args.audit_hash),
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
         monitor: Some(args.monitor.clone()),
+        sso: match (&args.oidc_issuer, &args.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => Some(gongshu_app::sso::SsoSettings {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: args
+                    .oidc_client_secret
+                    .clone()
+                    .map(|s| s.0)
+                    .unwrap_or_default(),
+                org_claim: args.oidc_org_claim.clone(),
+            }),
+            (Some(_), None) => anyhow::bail!("--oidc-issuer needs --oidc-client-id"),
+            _ => None,
+        },
     };
     let (app, what) = gongshu_server::open_app(&args.data.data_dir, &boot).await?;
     if let Some(p) = &what.generated_admin_password {
@@ -965,7 +1009,7 @@ fn main() -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Migrate(data) => {
                 open(&data).await?;
                 println!(
