@@ -6,6 +6,7 @@ pub mod applications;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod calendar;
 pub mod catalog;
 pub mod catalog_updates;

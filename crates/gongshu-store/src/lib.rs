@@ -37,6 +37,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn health(&self) -> Result<()>;
+    /// Writes a consistent copy of the whole database to `to` (a backup), in one
+    /// transaction, while others keep reading and writing.
+    async fn snapshot(&self, to: &std::path::Path) -> Result<()>;
 
     async fn upsert_region(&self, code: &str, name: &str) -> Result<()>;
     async fn list_regions(&self) -> Result<Vec<RegionRow>>;

@@ -826,6 +826,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn snapshot(&self, to: &std::path::Path) -> Result<()> {
+        let to = to
+            .to_str()
+            .ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(to)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn upsert_region(&self, code: &str, name: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO regions (code, name) VALUES (?, ?) \

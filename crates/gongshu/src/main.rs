@@ -86,6 +86,21 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a backup (database snapshot, stored objects, checksummed manifest) into a new
+    /// directory; safe while the platform serves.
+    Backup {
+        /// The directory to create.
+        dest: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Restore a backup into an empty data directory, after checking every checksum.
+    Restore {
+        /// The backup's directory.
+        src: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -482,7 +497,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
         | Command::Calendar(
             CalendarCommand::Import { data: d, .. } | CalendarCommand::Deadline { data: d, .. },
         )
-        | Command::Audit(AuditCommand::Verify { data: d, .. }) => {
+        | Command::Audit(AuditCommand::Verify { data: d, .. })
+        | Command::Backup { data: d, .. }
+        | Command::Restore { data: d, .. } => {
             apply_data_file(d, &data_file, data_dir_default);
         }
         Command::Openapi => {}
@@ -1032,6 +1049,39 @@ fn main() -> Result<()> {
             Command::Calendar(cmd) => calendar(cmd).await,
             Command::Audit(AuditCommand::Verify { public_key, data }) => {
                 audit_verify(public_key, data).await
+            }
+            Command::Backup { dest, data } => {
+                let app = open(&data).await?;
+                let m = app
+                    .backup(&dest)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                let bytes: u64 = m.objects.iter().map(|o| o.bytes).sum::<u64>() + m.database.bytes;
+                println!(
+                    "backup written to {}: database and {} stored objects, {} bytes; audit log {} entries, signed head {} at size {}",
+                    dest.display(),
+                    m.objects.len(),
+                    bytes,
+                    m.audit_entries,
+                    m.audit_checkpoint_root,
+                    m.audit_checkpoint_size
+                );
+                Ok(())
+            }
+            Command::Restore { src, data } => {
+                let m = gongshu_app::backup::restore(&src, &data.data_dir)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message_en))?;
+                // Opening brings the database up to this release's schema.
+                open(&data).await?;
+                println!(
+                    "restored {} (taken {}): database and {} stored objects into {}; check the audit log with `gongshu audit verify`",
+                    src.display(),
+                    m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    m.objects.len(),
+                    data.data_dir.display()
+                );
+                Ok(())
             }
             Command::Openapi => {
                 println!("{}", gongshu_server::openapi_json());
