@@ -857,6 +857,12 @@ impl Engine {
     }
 }
 
+/// The first gate of the SQL sandbox on its own: whether `sql` is exactly one query
+/// statement (for the fuzzer; `Engine::sql` applies it and every later check).
+pub fn check_sql(sql: &str) -> Result<(), QueryError> {
+    parse_select(sql).map(|_| ())
+}
+
 /// Exactly one query statement; everything else is refused before planning.
 fn parse_select(sql: &str) -> Result<DfStatement, QueryError> {
     let mut statements = DFParserBuilder::new(sql)

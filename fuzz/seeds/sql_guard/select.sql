@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) FROM ds_x GROUP BY region ORDER BY 2 DESC LIMIT 10
