@@ -30,7 +30,18 @@ pub struct AuditState {
     /// first proof asked for: 64 bytes per entry).
     tree: tokio::sync::Mutex<Option<MerkleTree>>,
     checkpointing: tokio::sync::Mutex<()>,
+    /// Entries waiting to be written, each with who waits for its number: concurrent
+    /// requests share one transaction (group commit) instead of one each.
+    queue: tokio::sync::Mutex<Vec<Queued>>,
 }
+
+type Queued = (
+    String,
+    tokio::sync::oneshot::Sender<std::result::Result<i64, String>>,
+);
+
+/// At most this many entries in one transaction.
+const GROUP: usize = 512;
 
 impl AuditState {
     pub fn new(master: &MasterKey, origin: &str, alg: HashAlg, every: u64) -> Self {
@@ -45,6 +56,7 @@ impl AuditState {
             every: every.max(1),
             tree: tokio::sync::Mutex::new(None),
             checkpointing: tokio::sync::Mutex::new(()),
+            queue: tokio::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -229,11 +241,7 @@ impl App {
             status: event.status,
             time: audit_time(self.now()),
         };
-        let seq = self
-            .store
-            .append_audit(&entry.canonical())
-            .await
-            .map_err(store_error)?;
+        let seq = self.append_grouped(entry.canonical()).await?;
         metrics::counter!("gongshu_audit_entries_total").increment(1);
         if (seq as u64).is_multiple_of(self.audit_state().every) {
             let app = self.clone();
@@ -244,6 +252,61 @@ impl App {
             });
         }
         Ok(seq)
+    }
+
+    /// Writes an entry and returns its number once it is committed. Entries queued
+    /// together share one transaction (group commit). The writing runs in a task of its
+    /// own, started by whoever finds the queue empty: a request cancelled while it waits
+    /// (a client gone) must not leave the queue without a writer.
+    async fn append_grouped(&self, entry: String) -> Result<i64> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start_writer = {
+            let mut queue = self.audit_state().queue.lock().await;
+            queue.push((entry, tx));
+            queue.len() == 1
+        };
+        if start_writer {
+            let app = self.clone();
+            tokio::spawn(async move { app.write_audit_queue().await });
+        }
+        match rx.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "audit entries not written");
+                Err(Error::internal())
+            }
+            Err(_) => Err(Error::internal()),
+        }
+    }
+
+    /// Writes what is queued, a transaction per batch, until the queue is empty. A failed
+    /// transaction fails all of its entries.
+    async fn write_audit_queue(&self) {
+        // Let the requests running alongside join the first transaction.
+        tokio::task::yield_now().await;
+        loop {
+            let batch: Vec<Queued> = {
+                let mut queue = self.audit_state().queue.lock().await;
+                let n = queue.len().min(GROUP);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let (entries, waiters): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+            match self.store.append_audit(&entries).await {
+                Ok(seqs) => {
+                    for (w, seq) in waiters.into_iter().zip(seqs) {
+                        let _ = w.send(Ok(seq));
+                    }
+                }
+                Err(e) => {
+                    for w in waiters {
+                        let _ = w.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
     }
 
     /// Signs a checkpoint of the log as it stands, if it grew since the last one; returns

@@ -577,6 +577,27 @@ impl App {
                         "Your grant does not cover this way of access",
                     ),
                 };
+                // A grant holder reaching past the grant is what monitoring watches for
+                // (access outside the grant's period, past its quota): the gate's reason
+                // goes into the audit log beside the request's refusal.
+                let action = match reason {
+                    DenyReason::GrantNotYetValid => "data.denied.grant_not_yet_valid",
+                    DenyReason::GrantExpired => "data.denied.grant_expired",
+                    DenyReason::GrantTerminated => "data.denied.grant_terminated",
+                    DenyReason::QuotaExhausted => "data.denied.quota",
+                    _ => "data.denied.mode",
+                };
+                let event = crate::audit::AuditEvent {
+                    action: action.to_owned(),
+                    object: format!("resource:{}", resource.id),
+                    dataset: Some(dataset.id),
+                    grant,
+                    outcome: "denied",
+                    ..crate::audit::AuditEvent::default()
+                };
+                if let Err(e) = self.audit(caller, event).await {
+                    tracing::error!(error = %e.message_en, "the gate's refusal was not audited");
+                }
                 return Err(Error::new(ErrorCode::Forbidden, zh, en));
             }
             View::Denied(DenyReason::Closed) | View::AggregateOnly => {

@@ -52,6 +52,8 @@ pub struct App {
     /// counts (an ordering and the home page's "most used") are brought in periodically,
     /// not on every download.
     pub(crate) used_since_indexed: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    /// Use counted since the last write to the store: (entry, day) → (downloads, calls).
+    pub(crate) pending_use: Arc<std::sync::Mutex<PendingUse>>,
     /// The audit log's key and proof tree.
     pub(crate) audit: Arc<audit::AuditState>,
     /// Sign-in failures per account and address.
@@ -169,6 +171,8 @@ impl Default for Settings {
     }
 }
 
+type PendingUse = std::collections::HashMap<(i64, chrono::NaiveDate), (i64, i64)>;
+
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
@@ -182,6 +186,7 @@ impl App {
             store,
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
             used_since_indexed: Arc::default(),
+            pending_use: Arc::default(),
             logins: Arc::default(),
             detector: Arc::new(std::sync::Mutex::new(monitor::Detector::new(
                 settings.monitor.clone(),

@@ -186,10 +186,28 @@ impl Detector {
             }
         }
 
-        if e.status == Some(429)
-            && reads_data(&e.action)
-            && self.may_fire("quota_exceeded", &subject, at)
+        if matches!(
+            e.action.as_str(),
+            "data.denied.grant_expired"
+                | "data.denied.grant_not_yet_valid"
+                | "data.denied.grant_terminated"
+        ) && self.may_fire("outside_grant", &subject, at)
         {
+            found.push(Finding {
+                rule: "outside_grant",
+                subject: subject.clone(),
+                dataset: e.dataset,
+                evidence: vec![seq],
+                first_at: at,
+                last_at: at,
+                summary_zh: "在授权有效期之外（或授权终止后）访问数据".into(),
+                summary_en: "Read data outside its grant's period, or after the grant ended".into(),
+            });
+        }
+
+        let past_quota =
+            e.action == "data.denied.quota" || (e.status == Some(429) && reads_data(&e.action));
+        if past_quota && self.may_fire("quota_exceeded", &subject, at) {
             found.push(Finding {
                 rule: "quota_exceeded",
                 subject: subject.clone(),
@@ -274,7 +292,8 @@ impl Detector {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlertView {
     pub id: i64,
-    /// `bulk_download`, `quota_exceeded`, `login_many_addresses`, `login_failures`.
+    /// `bulk_download`, `quota_exceeded`, `outside_grant`, `login_many_addresses`,
+    /// `login_failures`.
     pub rule: String,
     pub subject: String,
     pub dataset_id: Option<i64>,
@@ -580,6 +599,17 @@ mod tests {
         assert_eq!(d.observe(1, &e)[0].rule, "quota_exceeded");
         // Once per window.
         assert!(d.observe(2, &e).is_empty());
+    }
+
+    #[test]
+    fn reading_outside_a_grants_period_fires() {
+        let mut d = Detector::new(small());
+        let e = entry("data.denied.grant_expired", Some(5), "c", "denied", 0);
+        let found = d.observe(1, &e);
+        assert_eq!(found[0].rule, "outside_grant");
+        assert_eq!(found[0].dataset, Some(9));
+        let quota = entry("data.denied.quota", Some(6), "c", "denied", 0);
+        assert_eq!(d.observe(2, &quota)[0].rule, "quota_exceeded");
     }
 
     #[test]

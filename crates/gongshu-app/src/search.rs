@@ -61,46 +61,79 @@ impl App {
     }
 
     /// Counts a use of an entry's data for its tally (the portal's "most used", the
-    /// evaluation). A failure is logged and the data still served: the tally is a
-    /// statistic, not a control.
+    /// evaluation). Counted in memory and written with the index's periodic refresh, so
+    /// that a request does not wait for a write of a statistic (a crash loses at most
+    /// one period's counts).
     pub async fn count_use(&self, dataset_id: i64, used: Use) {
         let (downloads, api_calls) = match used {
             Use::Download => (1, 0),
             Use::ApiCall => (0, 1),
         };
         let day = gongshu_core::calendar::china_date(self.now());
-        match self
-            .store
-            .record_dataset_use(dataset_id, day, downloads, api_calls)
-            .await
-        {
-            Ok(()) => {
-                if used == Use::Download {
+        let mut pending = self.pending_use.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = pending.entry((dataset_id, day)).or_insert((0, 0));
+        counts.0 += downloads;
+        counts.1 += api_calls;
+    }
+
+    /// Writes the counted use to the store; what cannot be written is kept for the next
+    /// time.
+    pub async fn flush_use(&self) {
+        let taken =
+            std::mem::take(&mut *self.pending_use.lock().unwrap_or_else(|e| e.into_inner()));
+        for ((dataset_id, day), (downloads, api_calls)) in taken {
+            match self
+                .store
+                .record_dataset_use(dataset_id, day, downloads, api_calls)
+                .await
+            {
+                Ok(()) if downloads > 0 => {
                     self.used_since_indexed
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(dataset_id);
                 }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(dataset = dataset_id, error = %e, "use not written yet");
+                    let mut pending = self.pending_use.lock().unwrap_or_else(|e| e.into_inner());
+                    let counts = pending.entry((dataset_id, day)).or_insert((0, 0));
+                    counts.0 += downloads;
+                    counts.1 += api_calls;
+                }
             }
-            Err(e) => tracing::warn!(dataset = dataset_id, error = %e, "use not counted"),
         }
     }
 
-    /// The use in all of each of the entries `ids` (nothing for an entry never used).
+    /// The use in all of each of the entries `ids` (nothing for an entry never used),
+    /// counting what is not written yet.
     pub async fn usage(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, UsageTotals>> {
-        Ok(self
+        let mut totals: std::collections::HashMap<i64, UsageTotals> = self
             .store
             .usage_totals(ids)
             .await
             .map_err(store_error)?
             .into_iter()
             .map(|u| (u.dataset_id, u))
-            .collect())
+            .collect();
+        let pending = self.pending_use.lock().unwrap_or_else(|e| e.into_inner());
+        for ((dataset_id, _), (downloads, api_calls)) in pending.iter() {
+            if ids.contains(dataset_id) {
+                let t = totals.entry(*dataset_id).or_insert(UsageTotals {
+                    dataset_id: *dataset_id,
+                    ..UsageTotals::default()
+                });
+                t.downloads += downloads;
+                t.api_calls += api_calls;
+            }
+        }
+        Ok(totals)
     }
 
     /// Brings the download counts of the entries downloaded since the last call into the
     /// index, in one commit; returns how many entries moved.
     pub async fn refresh_usage_in_search(&self) -> Result<usize> {
+        self.flush_use().await;
         let ids: Vec<i64> = std::mem::take(
             &mut *self
                 .used_since_indexed

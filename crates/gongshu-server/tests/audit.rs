@@ -420,3 +420,35 @@ async fn bursts_raise_alerts_with_their_evidence_to_the_right_people() {
     let (s, _) = t.get("/api/v1/alerts", Some(&user)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+/// Requests given up by their clients while their audit entries wait to be written do
+/// not stall the log: later requests are still answered (the writer is not the request).
+#[tokio::test]
+async fn abandoned_requests_do_not_stall_the_audit_log() {
+    let t = spawn_boot(boot()).await;
+    let provider = t.token("demo-provider").await;
+    let id = entry_id(&t, &provider, OPEN_ENTRY).await;
+    let job = ingest(&t, id, &provider, "a.csv", "a,b\n1,2\n".as_bytes(), &[]).await;
+    let rows = t.url(&format!(
+        "/api/v1/resources/{}/rows",
+        job["resource_id"].as_str().unwrap()
+    ));
+    for _ in 0..5 {
+        let mut started = Vec::new();
+        for _ in 0..20 {
+            let client = t.client.clone();
+            let url = rows.clone();
+            started.push(tokio::spawn(async move { client.get(&url).send().await }));
+        }
+        // Give them a moment to reach the server, then abandon them all.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        for h in started {
+            h.abort();
+        }
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(30), t.client.get(&rows).send())
+        .await
+        .expect("a read after abandoned ones is answered")
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+}

@@ -1583,6 +1583,25 @@ async fn grants_open_conditional_data_to_their_holder_only() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(message(&body).contains("终止"), "{body}");
 
+    // Monitoring saw both: reading past the quota, and after the grant ended.
+    let mut rules = Vec::new();
+    for _ in 0..100 {
+        let (_, alerts) = t.get("/api/v1/alerts", Some(&provider)).await;
+        rules = alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["dataset_id"] == conditional)
+            .map(|a| a["rule"].as_str().unwrap().to_owned())
+            .collect();
+        if rules.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rules.sort();
+    assert_eq!(rules, vec!["outside_grant", "quota_exceeded"]);
+
     // The holder and the authority are told.
     for who in [citizen.clone(), t.token("demo-authority").await] {
         let (_, inbox) = t.get("/api/v1/inbox?unread=true", Some(&who)).await;

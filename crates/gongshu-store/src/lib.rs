@@ -391,8 +391,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The history of one object, oldest first.
     async fn list_events(&self, object_type: &str, object_id: &str) -> Result<Vec<EventRow>>;
 
-    /// Appends an entry to the audit log; returns its number (from 1, without gaps).
-    async fn append_audit(&self, entry: &str) -> Result<i64>;
+    /// Appends entries to the audit log in one transaction, in order; returns their
+    /// numbers (from 1, without gaps).
+    async fn append_audit(&self, entries: &[String]) -> Result<Vec<i64>>;
     /// Entries numbered after `after`, in order, at most `limit`.
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
     /// How many entries the log holds.

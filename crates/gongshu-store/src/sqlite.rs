@@ -2117,13 +2117,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_audit(&self, entry: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("INSERT INTO audit_log (entry) VALUES (?) RETURNING seq")
-                .bind(entry)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+    async fn append_audit(&self, entries: &[String]) -> Result<Vec<i64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for the whole batch: every query is a round trip to SQLite's
+        // worker thread. Its rows take consecutive numbers in the order of VALUES (the
+        // log never deletes, so each is the largest so far plus one).
+        let mut b = QueryBuilder::<Sqlite>::new("INSERT INTO audit_log (entry) ");
+        b.push_values(entries, |mut row, entry| {
+            row.push_bind(entry);
+        });
+        b.push(" RETURNING seq");
+        let mut seqs: Vec<i64> = b.build_query_scalar().fetch_all(&self.pool).await?;
+        seqs.sort_unstable();
+        Ok(seqs)
     }
 
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {

@@ -952,14 +952,15 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
     .into_iter()
     .enumerate()
     {
-        seqs.push(
+        seqs.extend(
             store
-                .append_audit(&entry(action, actor, dataset, i as u32))
+                .append_audit(&[entry(action, actor, dataset, i as u32)])
                 .await
                 .unwrap(),
         );
     }
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert!(store.append_audit(&[]).await.unwrap().is_empty());
     assert_eq!(store.audit_size().await.unwrap(), 5);
     let after = store.audit_entries(3, 10).await.unwrap();
     assert_eq!(after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
@@ -1008,6 +1009,17 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
         })
         .await,
         vec![5]
+    );
+
+    // A batch takes consecutive numbers in its order.
+    let batch: Vec<String> = (0..3)
+        .map(|i| entry("data.rows", 9, None, 10 + i))
+        .collect();
+    assert_eq!(store.append_audit(&batch).await.unwrap(), vec![6, 7, 8]);
+    let stored = store.audit_entries(5, 10).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(),
+        batch
     );
 
     let row = |size: i64, text: &str| AuditCheckpointRow {

@@ -711,7 +711,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         shutdown_signal(),
     )
     .await?;
-    // What was recorded since the last checkpoint is signed before the platform stops.
+    // Use counted since the last write, then what was recorded since the last
+    // checkpoint, are kept before the platform stops.
+    app.flush_use().await;
     match app.checkpoint_audit().await {
         Ok(Some(c)) => tracing::info!(size = c.size, "audit log checkpoint signed at shutdown"),
         Ok(None) => {}
