@@ -12,9 +12,8 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{DEMO_PASSWORD, TestApp, ingest, spawn};
+use common::{DEMO_PASSWORD, TestApp, cookie_value, hidden_csrf, ingest, spawn};
 use reqwest::StatusCode;
-use reqwest::header::SET_COOKIE;
 use serde_json::json;
 
 /// The callers, in the order of the table's columns.
@@ -316,20 +315,6 @@ struct Caller {
     token: Option<String>,
     cookie: Option<String>,
     csrf: String,
-}
-
-fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
 }
 
 async fn caller(t: &TestApp, username: Option<&str>, password: &str) -> Caller {

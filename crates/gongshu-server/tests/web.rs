@@ -2,23 +2,9 @@
 
 mod common;
 
-use common::{DEMO_PASSWORD, entry, spawn};
+use common::{DEMO_PASSWORD, cookie_value, entry, hidden_csrf, spawn};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
-
-fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
-}
 
 /// Signs in through the login form (with its CSRF cookie) and returns the session cookie.
 async fn session(t: &common::TestApp, username: &str) -> String {

@@ -7,11 +7,13 @@
 //! (where `.ci/run` installs it) or as `st` on the PATH. The seed is fixed, so a failure
 //! replays; `GONGSHU_FUZZ_SEED` and `GONGSHU_FUZZ_EXAMPLES` change the run.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn schemathesis() -> PathBuf {
     if let Ok(p) = std::env::var("GONGSHU_SCHEMATHESIS") {
@@ -55,7 +57,8 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_gongshu"))
+    let mut serve = common::gongshu();
+    serve
         .args([
             "serve",
             "--demo",
@@ -66,26 +69,8 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         ])
         .arg("--data-dir")
         .arg(dir.path())
-        .env_remove("GONGSHU_DEMO_PASSWORD")
-        .env("GONGSHU_LOG_FORMAT", "json")
-        .env("GONGSHU_LOG", "warn,gongshu=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap_or_default();
-        if let Some(a) = v["fields"]["addr"].as_str() {
-            addr = Some(a.to_owned());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-    }
-    let addr = addr.expect("the server logged its address");
-    std::thread::spawn(move || lines.for_each(drop));
+        .env("GONGSHU_LOG", "warn,gongshu=info");
+    let (mut server, addr) = common::start(serve);
 
     let seed = std::env::var("GONGSHU_FUZZ_SEED").unwrap_or_else(|_| "20261123".into());
     let examples = std::env::var("GONGSHU_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());

@@ -2,23 +2,15 @@
 //! non-zero when one byte of an entry was changed, an entry removed, two swapped, or the
 //! log cut short — however the database was got at.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
-
-fn gongshu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gongshu"));
-    c.env_remove("GONGSHU_ADMIN_PASSWORD")
-        .env_remove("GONGSHU_DATA_DIR")
-        .env_remove("GONGSHU_ADDR")
-        .env_remove("GONGSHU_MASTER_KEY")
-        .env("GONGSHU_LOG_FORMAT", "json");
-    c
-}
 
 /// A token request with a password; returns the status line.
 fn ask_token(addr: &str, password: &str) -> String {
@@ -38,7 +30,7 @@ fn ask_token(addr: &str, password: &str) -> String {
 }
 
 fn verify(data: &Path, key_file: &Path) -> Output {
-    gongshu()
+    common::gongshu()
         .args(["audit", "verify", "--data-dir"])
         .arg(data)
         .arg("--key-file")
@@ -84,30 +76,15 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, KEY).unwrap();
 
-    let mut server = gongshu()
+    let mut serve = common::gongshu();
+    serve
         .args(["serve", "--addr", "127.0.0.1:0", "--admin-password"])
         .arg("admin-password-1")
         .args(["--audit-checkpoint-secs", "1", "--data-dir"])
         .arg(&data)
         .arg("--key-file")
-        .arg(&key_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap_or_default();
-        if let Some(a) = v["fields"]["addr"].as_str() {
-            addr = Some(a.to_owned());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-    }
-    let addr = addr.expect("the server logged its address");
-    std::thread::spawn(move || lines.for_each(drop));
+        .arg(&key_file);
+    let (mut server, addr) = common::start(serve);
     // Six audited requests: refused sign-ins, then one that succeeds.
     for _ in 0..5 {
         assert!(ask_token(&addr, "wrong-password").contains(" 401 "));
@@ -131,7 +108,7 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
     );
 
     // Another key does not vouch for these checkpoints.
-    let other = gongshu()
+    let other = common::gongshu()
         .args(["audit", "verify", "--data-dir"])
         .arg(&data)
         .env("GONGSHU_MASTER_KEY", "11".repeat(32))
@@ -145,7 +122,7 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
     );
     // A public key that is not one is refused as such; without any key it says what it
     // needs.
-    let bad = gongshu()
+    let bad = common::gongshu()
         .args(["audit", "verify", "--public-key", "00", "--data-dir"])
         .arg(&data)
         .output()
@@ -155,7 +132,7 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
         "{}",
         stderr(&bad)
     );
-    let none = gongshu()
+    let none = common::gongshu()
         .args(["audit", "verify", "--data-dir"])
         .arg(&data)
         .output()

@@ -319,3 +319,19 @@ pub fn assert_valid_html(dir: &std::path::Path) {
         "invalid HTML:\n{report}"
     );
 }
+
+/// A cookie's value from a response's `Set-Cookie` headers.
+pub fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
+}
+
+/// The CSRF token in a page's form.
+pub fn hidden_csrf(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}

@@ -1,0 +1,50 @@
+//! Running the binary as an operator would, for the tests that need a live server.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary, with JSON logs and none of the caller's Gongshu settings.
+pub fn gongshu() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gongshu"));
+    c.env_remove("GONGSHU_ADMIN_PASSWORD")
+        .env_remove("GONGSHU_DATA_DIR")
+        .env_remove("GONGSHU_ADDR")
+        .env_remove("GONGSHU_MASTER_KEY")
+        .env_remove("GONGSHU_DEMO_PASSWORD")
+        .env("GONGSHU_LOG_FORMAT", "json");
+    c
+}
+
+/// Starts `serve` (its arguments already on `command`, with `--addr 127.0.0.1:0`) and
+/// returns it with the address it logged; its log keeps being read.
+pub fn start(mut command: Command) -> (Child, String) {
+    let mut server = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(a) = v["fields"]["addr"].as_str() {
+            addr = Some(a.to_owned());
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the server did not start");
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, addr)
+}
