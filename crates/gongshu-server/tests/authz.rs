@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{DEMO_PASSWORD, TestApp, cookie_value, hidden_csrf, ingest, spawn};
+use common::{DEMO_PASSWORD, TestApp, hidden_csrf, ingest, spawn};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -333,26 +333,7 @@ async fn caller(t: &TestApp, username: Option<&str>, password: &str) -> Caller {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{username}: {body}");
-    let form = t.client.get(t.url("/login")).send().await.unwrap();
-    let login_cookie = cookie_value(&form, "gongshu_login_csrf").unwrap();
-    let csrf = hidden_csrf(&form.text().await.unwrap());
-    let ok = t
-        .client
-        .post(t.url("/login"))
-        .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("_csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let cookie = format!(
-        "gongshu_session={}",
-        cookie_value(&ok, "gongshu_session").unwrap()
-    );
+    let cookie = t.session_with(username, password).await;
     let page = t
         .client
         .get(t.url("/console/tokens"))

@@ -8,33 +8,12 @@ use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
 
 /// Signs in through the login form (with its CSRF cookie) and returns the session cookie.
 async fn session(t: &common::TestApp, username: &str) -> String {
-    let form = t.client.get(t.url("/login")).send().await.unwrap();
-    let login_cookie = cookie_value(&form, "gongshu_login_csrf").unwrap();
-    let csrf = hidden_csrf(&form.text().await.unwrap());
-    let ok = t
-        .client
-        .post(t.url("/login"))
-        .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
-        .form(&[
-            ("username", username),
-            (
-                "password",
-                if username == "admin" {
-                    common::ADMIN_PASSWORD
-                } else {
-                    DEMO_PASSWORD
-                },
-            ),
-            ("_csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    format!(
-        "gongshu_session={}",
-        cookie_value(&ok, "gongshu_session").unwrap()
-    )
+    let password = if username == "admin" {
+        common::ADMIN_PASSWORD
+    } else {
+        DEMO_PASSWORD
+    };
+    t.session_with(username, password).await
 }
 
 /// An application for a demo entry open on conditions, so that consoles have work on them.

@@ -3,20 +3,18 @@
 //! while serving restores into a platform that serves the same data, with an audit log
 //! that verifies; a damaged backup is refused.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn gongshu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gongshu"));
-    c.env_remove("GONGSHU_ADMIN_PASSWORD")
-        .env_remove("GONGSHU_DATA_DIR")
-        .env_remove("GONGSHU_ADDR")
-        // Every process here shares one master key, as one installation's would.
-        .env("GONGSHU_MASTER_KEY", MASTER_KEY)
-        .env("GONGSHU_LOG_FORMAT", "json");
+    let mut c = common::gongshu();
+    // Every process here shares one master key, as one installation's would.
+    c.env("GONGSHU_MASTER_KEY", MASTER_KEY);
     c
 }
 
@@ -38,36 +36,11 @@ fn get_json(addr: &str, path: &str) -> serde_json::Value {
 
 /// Starts `serve --demo` on a free port and returns it with its address.
 fn serve(data: &Path) -> (Child, String) {
-    let mut server = gongshu()
-        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+    let mut c = gongshu();
+    c.args(["serve", "--demo", "--addr", "127.0.0.1:0"])
         .args(["--public-url", "https://data.example.gov.cn/", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut addr = None;
-    for line in stderr.by_ref() {
-        let Ok(line) = line else { break };
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(a) = v["fields"]["addr"].as_str() {
-            addr = Some(a.to_owned());
-            break;
-        }
-        if Instant::now() > deadline {
-            break;
-        }
-    }
-    let Some(addr) = addr else {
-        let _ = server.kill();
-        let _ = server.wait();
-        panic!("the server did not start");
-    };
-    // Keep reading its log, as a terminal or journald would.
-    std::thread::spawn(move || stderr.for_each(drop));
-    (server, addr)
+        .arg(data);
+    common::start(c)
 }
 
 fn import(data: &Path, file: &Path, resource: Option<&str>) -> Command {

@@ -335,3 +335,30 @@ pub fn hidden_csrf(html: &str) -> String {
     let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_owned()
 }
+
+impl TestApp {
+    /// Signs in through the login form (with its CSRF cookie) and returns the session
+    /// cookie, `gongshu_session=…`.
+    pub async fn session_with(&self, username: &str, password: &str) -> String {
+        let form = self.client.get(self.url("/login")).send().await.unwrap();
+        let login_cookie = cookie_value(&form, "gongshu_login_csrf").unwrap();
+        let csrf = hidden_csrf(&form.text().await.unwrap());
+        let ok = self
+            .client
+            .post(self.url("/login"))
+            .header("cookie", format!("gongshu_login_csrf={login_cookie}"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("_csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        format!(
+            "gongshu_session={}",
+            cookie_value(&ok, "gongshu_session").unwrap()
+        )
+    }
+}
