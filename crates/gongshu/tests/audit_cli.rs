@@ -1,6 +1,6 @@
 //! Issue 7: `gongshu audit verify` recomputes the log a stopped server left and exits
 //! non-zero when one byte of an entry was changed, an entry removed, two swapped, or the
-//! log cut short — however the database was got at.
+//! log cut short — however the database was got at. The server's log holds no secret.
 
 mod common;
 
@@ -84,7 +84,7 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
         .arg(&data)
         .arg("--key-file")
         .arg(&key_file);
-    let (mut server, addr) = common::start(serve);
+    let (mut server, addr, log) = common::start_logged(serve);
     // Six audited requests: refused sign-ins, then one that succeeds.
     for _ in 0..5 {
         assert!(ask_token(&addr, "wrong-password").contains(" 401 "));
@@ -98,6 +98,15 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
         .unwrap();
     assert!(status.success());
     assert!(server.wait().unwrap().success());
+    // Secrets never reach the log: not the passwords tried, not the master key.
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("audit log checkpoint signed at shutdown"),
+        "{log}"
+    );
+    for secret in ["admin-password-1", "wrong-password", KEY] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
 
     let ok = verify(&data, &key_file);
     assert!(ok.status.success(), "{}", stderr(&ok));

@@ -20,7 +20,16 @@ pub fn gongshu() -> Command {
 
 /// Starts `serve` (its arguments already on `command`, with `--addr 127.0.0.1:0`) and
 /// returns it with the address it logged; its log keeps being read.
-pub fn start(mut command: Command) -> (Child, String) {
+pub fn start(command: Command) -> (Child, String) {
+    let (child, addr, _) = start_logged(command);
+    (child, addr)
+}
+
+/// As `start`, keeping every line the server logs, to look for what must never be there.
+pub fn start_logged(
+    mut command: Command,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut server = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -31,6 +40,7 @@ pub fn start(mut command: Command) -> (Child, String) {
     let mut addr = None;
     for line in lines.by_ref() {
         let Ok(line) = line else { break };
+        log.lock().unwrap().push(line.clone());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(a) = v["fields"]["addr"].as_str() {
             addr = Some(a.to_owned());
@@ -45,6 +55,11 @@ pub fn start(mut command: Command) -> (Child, String) {
         let _ = server.wait();
         panic!("the server did not start");
     };
-    std::thread::spawn(move || lines.for_each(drop));
-    (server, addr)
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (server, addr, log)
 }
