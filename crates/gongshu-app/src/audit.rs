@@ -22,6 +22,8 @@ use crate::{App, MasterKey, Result, store_error};
 #[derive(Debug)]
 pub struct AuditState {
     key: SigningKey,
+    /// The key of the client-address pseudonyms, derived once.
+    client_key: [u8; 32],
     origin: String,
     alg: HashAlg,
     /// A checkpoint every this many entries (and by the clock; see `spawn_checkpoints`).
@@ -47,6 +49,7 @@ impl AuditState {
     pub fn new(master: &MasterKey, origin: &str, alg: HashAlg, every: u64) -> Self {
         Self {
             key: SigningKey::from_bytes(&master.derive("gongshu/audit-checkpoint/ed25519/v1")),
+            client_key: master.derive("gongshu/audit-client/v1"),
             origin: if origin.is_empty() {
                 "gongshu".to_owned()
             } else {
@@ -207,9 +210,8 @@ impl App {
     /// one, and without the master key it cannot be turned back into the address.
     fn client_pseudonym(&self, addr: std::net::IpAddr) -> String {
         use hmac::{Hmac, Mac};
-        let key = self.settings.master_key.derive("gongshu/audit-client/v1");
-        let mut mac =
-            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key");
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.audit_state().client_key)
+            .expect("HMAC takes any key");
         mac.update(addr.to_string().as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..12])
     }

@@ -9,11 +9,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 fn schemathesis() -> PathBuf {
     if let Ok(p) = std::env::var("GONGSHU_SCHEMATHESIS") {
@@ -25,24 +22,6 @@ fn schemathesis() -> PathBuf {
         return venv;
     }
     PathBuf::from("st")
-}
-
-fn token(addr: &str) -> String {
-    let body = r#"{"username":"demo-provider","password":"gongshu-demo"}"#;
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /api/v1/auth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"));
-    v["token"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -90,7 +69,12 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             "/api/v1/auth/token",
             "-H",
         ])
-        .arg(format!("Authorization: Bearer {}", token(&addr)))
+        .arg(format!(
+            "Authorization: Bearer {}",
+            common::ask_token(&addr, "demo-provider", "gongshu-demo").1["token"]
+                .as_str()
+                .unwrap()
+        ))
         .current_dir(dir.path())
         .output()
         .unwrap();

@@ -4,30 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
-
-/// A token request with a password; returns the status line.
-fn ask_token(addr: &str, password: &str) -> String {
-    let body = format!(r#"{{"username":"admin","password":"{password}"}}"#);
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /api/v1/auth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    line
-}
 
 fn verify(data: &Path, key_file: &Path) -> Output {
     common::gongshu()
@@ -87,9 +67,17 @@ fn audit_verify_passes_an_intact_log_and_fails_every_tampering() {
     let (mut server, addr, log) = common::start_logged(serve);
     // Six audited requests: refused sign-ins, then one that succeeds.
     for _ in 0..5 {
-        assert!(ask_token(&addr, "wrong-password").contains(" 401 "));
+        assert!(
+            common::ask_token(&addr, "admin", "wrong-password")
+                .0
+                .contains(" 401 ")
+        );
     }
-    assert!(ask_token(&addr, "admin-password-1").contains(" 200 "));
+    assert!(
+        common::ask_token(&addr, "admin", "admin-password-1")
+            .0
+            .contains(" 200 ")
+    );
     // Stopping signs a checkpoint over everything recorded.
     let status = Command::new("kill")
         .arg("-TERM")

@@ -2,7 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,4 +62,23 @@ pub fn start_logged(
         }
     });
     (server, addr, log)
+}
+
+/// `POST /api/v1/auth/token` over a plain connection: the status line and the body.
+pub fn ask_token(addr: &str, username: &str, password: &str) -> (String, serde_json::Value) {
+    let body = serde_json::json!({"username": username, "password": password}).to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/auth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, json) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, serde_json::from_str(json).unwrap_or_default())
 }
