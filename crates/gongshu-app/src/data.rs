@@ -26,6 +26,7 @@ use gongshu_store::{DatasetRow, JobRow, NewResource, ResourceRow, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::catalog_cache::{Generation, Key};
 use crate::{App, Result, store_error};
 
 /// Where data lives and how it is read.
@@ -412,6 +413,11 @@ impl App {
         &self.data
     }
 
+    /// The catalog's generation now: what the gate's kept reads are valid for.
+    pub(crate) async fn catalog_generation(&self) -> Result<Generation> {
+        self.catalog_cache.generation(self.store.as_ref()).await
+    }
+
     async fn dataset_row(&self, id: i64) -> Result<DatasetRow> {
         self.store
             .get_dataset(id)
@@ -440,6 +446,7 @@ impl App {
     /// is one (what the public was promised), else its working copy.
     async fn gate(
         &self,
+        at: Generation,
         caller: Option<&Principal>,
         dataset: &DatasetRow,
         mode: AccessMode,
@@ -459,12 +466,19 @@ impl App {
         }
         let grants: Vec<GrantFacts<'_>> = held.iter().map(grant_facts).collect();
         let published = self
-            .store
-            .get_published(dataset.id)
-            .await
-            .map_err(store_error)?;
+            .catalog_cache
+            .get_or_load(at, Key::Published(dataset.id), async {
+                self.store
+                    .get_published(dataset.id)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
         let doc = published.as_ref().map_or(&dataset.doc, |p| &p.doc);
-        let caps = self.grade_caps().await?;
+        let caps = self
+            .catalog_cache
+            .get_or_load(at, Key::GradeCaps, self.grade_caps())
+            .await?;
         let facts = EntryFacts {
             scope: scope(dataset),
             published: published.is_some(),
@@ -508,13 +522,19 @@ impl App {
         // every public data request.
         let provider = match &published {
             Some(p) => p.provider_name.clone(),
-            None => self
-                .store
-                .get_org(dataset.provider_id)
-                .await
-                .map_err(store_error)?
-                .map(|o| o.name)
-                .unwrap_or_default(),
+            None => {
+                self.catalog_cache
+                    .get_or_load(at, Key::OrgName(dataset.provider_id), async {
+                        Ok(self
+                            .store
+                            .get_org(dataset.provider_id)
+                            .await
+                            .map_err(store_error)?
+                            .map(|o| o.name)
+                            .unwrap_or_default())
+                    })
+                    .await?
+            }
         };
         let attribution = Attribution {
             provider,
@@ -535,14 +555,24 @@ impl App {
         resource_id: &str,
         mode: AccessMode,
     ) -> Result<Readable> {
+        let at = self.catalog_generation().await?;
         let resource = self
-            .store
-            .get_resource(resource_id)
-            .await
-            .map_err(store_error)?
+            .catalog_cache
+            .get_or_load(at, Key::Resource(resource_id.to_owned()), async {
+                self.store
+                    .get_resource(resource_id)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?
             .ok_or_else(not_found)?;
-        let dataset = self.dataset_row(resource.dataset_id).await?;
-        let (view, attribution, grant) = self.gate(caller, &dataset, mode).await?;
+        let dataset = self
+            .catalog_cache
+            .get_or_load(at, Key::Dataset(resource.dataset_id), async {
+                self.dataset_row(resource.dataset_id).await
+            })
+            .await?;
+        let (view, attribution, grant) = self.gate(at, caller, &dataset, mode).await?;
         match view {
             View::Raw | View::Open | View::Deidentified => {}
             View::Denied(DenyReason::NotVisible) => return Err(not_found()),
@@ -635,7 +665,14 @@ impl App {
         let (manifest, path, original_allowed) = match view {
             View::Open | View::Deidentified if raw.parquet.is_some() => {
                 let strict = view == View::Deidentified;
-                match self.open_table(&resource, &dataset, &raw, strict).await? {
+                let key = Key::Open(resource.id.clone(), raw.version as i64, strict);
+                let open = self
+                    .catalog_cache
+                    .get_or_load(at, key, async {
+                        self.open_table(&resource, &dataset, &raw, strict).await
+                    })
+                    .await?;
+                match open {
                     Some((open, hash)) => {
                         let path = Versions::open_path(&resource.id, raw.version, &hash);
                         let manifest = Manifest {
@@ -686,11 +723,16 @@ impl App {
         dataset_id: i64,
     ) -> Result<Vec<ResourceView>> {
         let dataset = self.dataset_row(dataset_id).await?;
-        let (meta, _, _) = self.gate(caller, &dataset, AccessMode::Metadata).await?;
+        let at = self.catalog_generation().await?;
+        let (meta, _, _) = self
+            .gate(at, caller, &dataset, AccessMode::Metadata)
+            .await?;
         if matches!(meta, View::Denied(_)) {
             return Err(Error::not_found("信息资源", "Dataset"));
         }
-        let (access, _, _) = self.gate(caller, &dataset, AccessMode::Download).await?;
+        let (access, _, _) = self
+            .gate(at, caller, &dataset, AccessMode::Download)
+            .await?;
         let rows = self
             .store
             .list_resources(dataset_id)
@@ -752,7 +794,10 @@ impl App {
         if let Uploader::User(p) = uploader
             && !authz::can_edit_entry(p, scope(&dataset))
         {
-            let (meta, _, _) = self.gate(Some(p), &dataset, AccessMode::Metadata).await?;
+            let at = self.catalog_generation().await?;
+            let (meta, _, _) = self
+                .gate(at, Some(p), &dataset, AccessMode::Metadata)
+                .await?;
             return Err(if matches!(meta, View::Denied(_)) {
                 Error::not_found("信息资源", "Dataset")
             } else {

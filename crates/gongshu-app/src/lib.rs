@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 pub mod calendar;
 pub mod catalog;
+pub(crate) mod catalog_cache;
 pub mod catalog_updates;
 pub mod changes;
 pub mod data;
@@ -63,6 +64,8 @@ pub struct App {
     pub(crate) monitor: Arc<tokio::sync::Mutex<()>>,
     /// Sign-ins under way through the identity provider.
     pub(crate) sso: Arc<sso::SsoState>,
+    /// The gate's catalog reads, kept while the store's catalog generation stands.
+    pub(crate) catalog_cache: Arc<catalog_cache::CatalogCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +196,7 @@ impl App {
             ))),
             monitor: Arc::default(),
             sso: Arc::default(),
+            catalog_cache: Arc::default(),
             audit: Arc::new(audit::AuditState::new(
                 &settings.master_key,
                 &settings.public_url,

@@ -11,7 +11,7 @@ use gongshu_data::table::{CsvOptions, read_csv};
 use gongshu_data::{XlsxLimits, read_json, read_xlsx};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let fuzz = Path::new(&manifest_dir()).join("../../fuzz");
     let mut out = Vec::new();
     for kind in ["seeds", "regressions"] {
         let dir = fuzz.join(kind).join(target);
@@ -77,4 +77,13 @@ fn the_sql_gate_refuses_what_is_not_one_select() {
     assert!(check_sql("DROP TABLE x").is_err());
     assert!(check_sql("SET datafusion.execution.batch_size = 1").is_err());
     assert!(check_sql("").is_err());
+}
+
+/// The package's directory when the test runs. Cargo sets it for the run as well as for
+/// the build; the build's value can name another checkout that shared the target
+/// directory, since cargo does not rebuild a test for having moved.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("run by cargo, which sets CARGO_MANIFEST_DIR")
+        .into()
 }

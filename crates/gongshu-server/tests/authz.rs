@@ -216,7 +216,7 @@ const API_FILES: [&str; 8] = [
 
 /// Every (method, path) the server's source declares with `.route(…)`.
 fn declared_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let dir = std::path::Path::new(&manifest_dir()).join("src");
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -546,4 +546,13 @@ fn the_route_inventory_reads_the_source() {
             .all(|(_, p)| p.starts_with('/') && !p.contains(' ')),
         "{declared:?}"
     );
+}
+
+/// The package's directory when the test runs. Cargo sets it for the run as well as for
+/// the build; the build's value can name another checkout that shared the target
+/// directory, since cargo does not rebuild a test for having moved.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("run by cargo, which sets CARGO_MANIFEST_DIR")
+        .into()
 }

@@ -52,7 +52,7 @@ impl Shots {
     fn new() -> Self {
         match std::env::var_os("GONGSHU_SCREENSHOTS") {
             Some(d) => {
-                let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+                let root = Path::new(&manifest_dir()).join("../..");
                 let dir = root.join(d);
                 std::fs::create_dir_all(&dir).unwrap();
                 Self {
@@ -648,4 +648,13 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
     shots.take(&c, "editor-en").await;
     c.close().await.unwrap();
     shots.validate();
+}
+
+/// The package's directory when the test runs. Cargo sets it for the run as well as for
+/// the build; the build's value can name another checkout that shared the target
+/// directory, since cargo does not rebuild a test for having moved.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("run by cargo, which sets CARGO_MANIFEST_DIR")
+        .into()
 }

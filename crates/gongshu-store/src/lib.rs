@@ -398,6 +398,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
     /// How many entries the log holds.
     async fn audit_size(&self) -> Result<i64>;
+    /// A counter that moves forward with every change to what the access gate reads
+    /// (organisations, entries and their published copies, resources and versions,
+    /// column classes, de-identification rules, open versions, grade caps).
+    async fn catalog_generation(&self) -> Result<i64>;
     async fn search_audit(&self, q: &AuditQuery) -> Result<Page<AuditRow>>;
     async fn insert_audit_checkpoint(
         &self,

@@ -2155,6 +2155,14 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn catalog_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT n FROM catalog_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn search_audit(&self, q: &AuditQuery) -> Result<Page<AuditRow>> {
         fn filters(b: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
             b.push(" WHERE 1 = 1");
