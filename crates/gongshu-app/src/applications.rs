@@ -866,6 +866,20 @@ impl App {
             .claim_deadline_notice(of, id, due, overdue)
             .await
             .map_err(store_error)?;
+        if claimed {
+            let kind = match of {
+                DeadlineOf::Application => "application",
+                DeadlineOf::AttributeChange => "attribute_change",
+                DeadlineOf::CatalogUpdate => "catalog_update",
+            };
+            let action = if overdue {
+                "deadline.overdue"
+            } else {
+                "deadline.reminder"
+            };
+            self.audit_system(action, format!("{kind}:{id}"), None)
+                .await;
+        }
         Ok(claimed.then_some((due, overdue)))
     }
 

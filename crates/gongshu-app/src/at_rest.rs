@@ -210,6 +210,11 @@ impl App {
             })
             .await
             .map_err(store_error)?;
+        // Through the API the request is audited; a signal has no request.
+        if actor.is_none() {
+            self.audit_system("at_rest.keys_reloaded", format!("key:{active}"), None)
+                .await;
+        }
         tracing::info!(active = %active, "at-rest keyring re-read; re-sealing in the background");
         self.start_seal_sweep();
         Ok(())
@@ -312,6 +317,15 @@ impl App {
             offset += n;
         }
         report.finished_at = Some(self.now());
+        // Files rewritten under another key change what a stolen disk would reveal.
+        if report.rewritten > 0 || !report.errors.is_empty() {
+            self.audit_system(
+                "at_rest.sweep",
+                format!("files:{}:errors:{}", report.rewritten, report.errors.len()),
+                None,
+            )
+            .await;
+        }
         *at_rest.last.lock().unwrap_or_else(|e| e.into_inner()) = report.clone();
         Ok(report)
     }

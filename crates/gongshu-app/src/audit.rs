@@ -218,6 +218,22 @@ impl App {
 
     /// Appends to the audit log what `caller` did. An entry that cannot be written is an
     /// error: the caller decides whether what it records may then go ahead.
+    /// An event the platform produces on its own (a deadline passing, a reminder, a key
+    /// sweep): no actor, no request. A scheduled task goes on when its entry cannot be
+    /// written, and says so in the log; there is no response to withhold.
+    pub async fn audit_system(&self, action: &str, object: String, dataset: Option<i64>) {
+        let event = AuditEvent {
+            action: action.to_owned(),
+            object,
+            dataset,
+            outcome: "ok",
+            ..AuditEvent::default()
+        };
+        if let Err(e) = self.audit(None, event).await {
+            tracing::error!(action, error = %e.message_en, "a scheduled event was not audited");
+        }
+    }
+
     pub async fn audit(&self, caller: Option<&Principal>, event: AuditEvent) -> Result<i64> {
         let (role, org) = caller
             .and_then(|p| {

@@ -597,6 +597,17 @@ impl App {
             {
                 continue;
             }
+            let action = if view.overdue {
+                "deadline.overdue"
+            } else {
+                "deadline.reminder"
+            };
+            self.audit_system(
+                action,
+                format!("share_review:{}", row.dataset_id),
+                Some(row.dataset_id),
+            )
+            .await;
             let to = self.provider_admins(row.provider_id).await?;
             self.notify(
                 &to,

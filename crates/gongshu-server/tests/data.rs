@@ -1972,6 +1972,32 @@ async fn deadlines_remind_then_escalate_once() {
     set_due((today - chrono::Duration::days(3)).to_string()).await;
     assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 1));
     assert_eq!(node.send_deadline_notices().await.unwrap(), (0, 0));
+    // The scheduler's notices are in the audit log too, once each, with no actor.
+    let (s, log) = t
+        .get("/api/v1/audit/entries?action=deadline.", Some(&authority))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{log}");
+    let notices: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"]["object"] == format!("application:{id}"))
+        .map(|e| {
+            assert!(e["entry"]["actor"].is_null(), "{e}");
+            (
+                e["entry"]["action"].as_str().unwrap().to_owned(),
+                e["entry"]["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            ("deadline.overdue".to_owned(), "ok".to_owned()),
+            ("deadline.reminder".to_owned(), "ok".to_owned())
+        ],
+        "{log}"
+    );
     let (_, inbox) = t.get("/api/v1/inbox", Some(&authority)).await;
     let k = kinds(&inbox);
     assert_eq!(
@@ -4234,6 +4260,17 @@ async fn important_data_is_encrypted_at_rest_and_its_keys_rotate_while_serving()
         "{status}"
     );
     assert_eq!(status["last_sweep"]["errors"], json!([]), "{status}");
+    // The rewrite is in the audit log, as the platform's own act.
+    let (_, log) = t
+        .get("/api/v1/audit/entries?action=at_rest.sweep", Some(&admin))
+        .await;
+    let sweep = &log["items"][0]["entry"];
+    assert_eq!(
+        sweep["object"],
+        format!("files:{sealed_files}:errors:0"),
+        "{log}"
+    );
+    assert!(sweep["actor"].is_null(), "{log}");
     assert_eq!(reading.await.unwrap(), 40);
     assert_eq!(
         canaries_on_disk(t.data_dir())
