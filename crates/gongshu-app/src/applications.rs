@@ -840,12 +840,15 @@ impl App {
                 tracing::warn!(item = id, error = %e.message_en, "deadline notice not sent");
             }
         }
+        let (reminders, escalations) = self.send_feedback_notices(&calendar, today).await?;
+        sent.0 += reminders;
+        sent.1 += escalations;
         Ok(sent)
     }
 
     /// Whether a notice is due for this deadline today, claimed so that it goes once:
     /// the deadline and whether it has passed (an escalation) or is near (a reminder).
-    async fn claim_notice(
+    pub(crate) async fn claim_notice(
         &self,
         calendar: &gongshu_core::calendar::Calendar,
         today: NaiveDate,
@@ -871,6 +874,7 @@ impl App {
                 DeadlineOf::Application => "application",
                 DeadlineOf::AttributeChange => "attribute_change",
                 DeadlineOf::CatalogUpdate => "catalog_update",
+                DeadlineOf::Feedback => "feedback",
             };
             let action = if overdue {
                 "deadline.overdue"

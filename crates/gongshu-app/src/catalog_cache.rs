@@ -37,6 +37,8 @@ pub(crate) enum Key {
     Published(i64),
     OrgName(i64),
     GradeCaps,
+    /// Whether an infringement report withholds the entry's data.
+    Offline(i64),
     /// The open version of a resource's version, strict or not.
     Open(String, i64, bool),
 }

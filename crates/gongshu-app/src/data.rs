@@ -638,6 +638,17 @@ impl App {
                 ));
             }
         }
+        // An infringement report under review withholds the data from everyone but the
+        // provider's own staff, who must be able to correct it (SD-BIGDATA §18).
+        if self.entry_offline(at, dataset.id).await?
+            && !caller.is_some_and(|p| authz::can_edit_entry(p, scope(&dataset)))
+        {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "该数据收到侵权举报，正在核查，暂停提供",
+                "This data is withheld while a report that it infringes privacy or secrets is reviewed",
+            ));
+        }
         let raw = manifest_of(&resource).ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,

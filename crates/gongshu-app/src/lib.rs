@@ -16,6 +16,7 @@ pub mod data;
 pub mod delivery;
 pub mod demo;
 pub mod directory;
+pub mod feedback;
 pub mod grant_use;
 pub mod grants;
 pub mod links;
@@ -87,6 +88,8 @@ pub struct Settings {
     pub share_via_authority: bool,
     /// The mail server for e-mail notifications; none sends no e-mail.
     pub smtp: Option<delivery::SmtpSettings>,
+    /// Working days a provider has to answer an objection or a demand (10 by default).
+    pub feedback_days: u32,
     /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
     pub share_review_days: u32,
     /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
@@ -164,6 +167,7 @@ impl Default for Settings {
             remind_days: 2,
             share_via_authority: false,
             share_review_days: 365,
+            feedback_days: 10,
             smtp: None,
             master_key: MasterKey::ephemeral(),
             audit_hash: gongshu_audit::HashAlg::Sha256,

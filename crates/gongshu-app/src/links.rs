@@ -17,3 +17,11 @@ pub fn attribute_change(id: i64) -> String {
 pub fn catalog_update(id: i64) -> String {
     format!("/console/catalog-updates/{id}")
 }
+
+pub fn objection(id: i64) -> String {
+    format!("/console/objections/{id}")
+}
+
+pub fn demand(id: i64) -> String {
+    format!("/demands/{id}")
+}

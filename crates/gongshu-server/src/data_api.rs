@@ -100,7 +100,7 @@ fn attribution_headers(headers: &mut HeaderMap, a: &Attribution) {
     }
 }
 
-fn disposition(file_name: &str) -> HeaderValue {
+pub(crate) fn disposition(file_name: &str) -> HeaderValue {
     let ascii: String = file_name
         .chars()
         .map(|c| {

@@ -12,6 +12,7 @@ mod console_catalog;
 mod ctx;
 mod data_api;
 mod error;
+mod feedback_api;
 mod grants_api;
 mod limits;
 mod metrics;
@@ -111,6 +112,8 @@ pub struct Bootstrap {
     pub monitor: Option<gongshu_app::monitor::Thresholds>,
     /// Single sign-on through an OpenID Connect provider.
     pub sso: Option<gongshu_app::sso::SsoSettings>,
+    /// Working days to answer an objection or a demand (10 when unset).
+    pub feedback_days: Option<u32>,
 }
 
 /// What start-up did, for the operator's log.
@@ -174,6 +177,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         audit_checkpoint_entries: boot.audit_checkpoint_entries.unwrap_or(1000),
         monitor: boot.monitor.clone().unwrap_or_default(),
         sso: boot.sso.clone(),
+        feedback_days: boot.feedback_days.unwrap_or(10).clamp(1, 60),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it
@@ -255,6 +259,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(calendar_api::CalendarApiDoc::openapi());
     doc.merge(grants_api::GrantsApiDoc::openapi());
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
+    doc.merge(feedback_api::FeedbackApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc.merge(audit::AuditApiDoc::openapi());
@@ -303,6 +308,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(calendar_api::routes())
         .merge(grants_api::routes())
         .merge(applications_api::routes())
+        .merge(feedback_api::routes())
         .merge(changes_api::routes())
         .merge(policies_api::routes())
         .merge(audit::routes())

@@ -58,6 +58,25 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/datasets/{id}/share-review", "nnnynnyn"),
     ("POST", "/api/v1/datasets/{id}/share-review", "nnnynnnn"),
     ("GET", "/api/v1/datasets/{id}/versions", "yyyyyyyy"),
+    // Feedback: anyone signed in files; who may act on a case is decided by the case
+    // (tests/feedback.rs), and a made-up case is "not found" to everyone signed in.
+    ("GET", "/api/v1/objections", "nyyyyyyy"),
+    ("POST", "/api/v1/objections", "nyyyyyyy"),
+    ("GET", "/api/v1/objections/{id}", "nyyyyyyy"),
+    ("GET", "/api/v1/objections/{id}/evidence", "nyyyyyyy"),
+    ("POST", "/api/v1/objections/{id}/evidence", "nyyyyyyy"),
+    ("POST", "/api/v1/objections/{id}/reply", "nyyyyyyy"),
+    ("POST", "/api/v1/objections/{id}/reopen", "nyyyyyyy"),
+    ("POST", "/api/v1/objections/{id}/offline", "nyyyyyyy"),
+    ("POST", "/api/v1/objections/{id}/restore", "nyyyyyyy"),
+    ("GET", "/api/v1/demands", "yyyyyyyy"),
+    ("POST", "/api/v1/demands", "nyyyyyyy"),
+    ("GET", "/api/v1/demands/{id}", "yyyyyyyy"),
+    ("POST", "/api/v1/demands/{id}/route", "nyyyyyyy"),
+    ("POST", "/api/v1/demands/{id}/answer", "nyyyyyyy"),
+    ("GET", "/api/v1/supply-demand", "yyyyyyyy"),
+    ("GET", "/api/v1/datasets/{id}/feedback", "yyyyyyyy"),
+    ("POST", "/api/v1/datasets/{id}/rating", "nyyyyyyy"),
     (
         "GET",
         "/api/v1/datasets/{id}/versions/{version}",
@@ -203,13 +222,14 @@ const TABLE: &[(&str, &str, &str)] = &[
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).
-const API_FILES: [&str; 8] = [
+const API_FILES: [&str; 9] = [
     "api.rs",
     "applications_api.rs",
     "audit.rs",
     "calendar_api.rs",
     "changes_api.rs",
     "data_api.rs",
+    "feedback_api.rs",
     "grants_api.rs",
     "policies_api.rs",
 ];

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, entry, error_fields, ingest, spawn, spawn_boot, spawn_with, upload};
+use common::{
+    TestApp, conditional_entry, entry, error_fields, ingest, ingest_ok, published_entry, spawn,
+    spawn_boot, spawn_with, upload,
+};
 use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
 use gongshu_app::gongshu_store::{NewGrant, SqliteStore, Store as _};
 use reqwest::StatusCode;
@@ -54,20 +57,6 @@ async fn fetch(t: &TestApp, path: &str, token: Option<&str>, headers: &[(&str, &
     }
 }
 
-/// Uploads and expects a published table; returns the job.
-async fn ingest_ok(
-    t: &TestApp,
-    dataset: i64,
-    token: &str,
-    file_name: &str,
-    bytes: &[u8],
-    fields: &[(&str, &str)],
-) -> Value {
-    let job = ingest(t, dataset, token, file_name, bytes, fields).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
-    job
-}
-
 async fn entry_id(t: &TestApp, provider: &str, title: &str) -> i64 {
     let (s, page) = t
         .get("/api/v1/workbench/datasets?per_page=100", Some(provider))
@@ -88,41 +77,6 @@ async fn other_provider(t: &TestApp) -> String {
     let hc = t.org_id("山东省卫生健康委员会").await;
     t.user_with_role("hc-provider", "provider_admin", Some(hc), None)
         .await
-}
-
-/// An entry open on conditions (有条件开放), open to all departments for sharing.
-fn conditional_entry(title: &str) -> Value {
-    let mut body = entry(title);
-    body["open_type"] = json!("conditional");
-    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
-    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
-    body
-}
-
-/// Creates, submits and has the authority approve an entry of the demo provider.
-async fn published_entry(t: &TestApp, provider: &str, body: Value) -> i64 {
-    let authority = t.token("demo-authority").await;
-    let (s, created) = t.post("/api/v1/datasets", Some(provider), body).await;
-    assert_eq!(s, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_i64().unwrap();
-    let (s, b) = t
-        .post(
-            &format!("/api/v1/datasets/{id}/submit"),
-            Some(provider),
-            json!({"version": 1}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = t
-        .post(
-            &format!("/api/v1/datasets/{id}/approve"),
-            Some(&authority),
-            json!({"version": 2}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["status"], "published");
-    id
 }
 
 fn percent_decoded(s: &str) -> String {

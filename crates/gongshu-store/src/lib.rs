@@ -398,6 +398,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
     /// How many entries the log holds.
     async fn audit_size(&self) -> Result<i64>;
+    /// A new case of feedback, with its `created` event, in one transaction.
+    async fn insert_feedback(&self, new: &NewFeedback<'_>) -> Result<FeedbackRow>;
+    async fn get_feedback(&self, id: i64) -> Result<Option<FeedbackRow>>;
+    /// Newest first.
+    async fn list_feedback(&self, q: &FeedbackQuery) -> Result<Page<FeedbackRow>>;
+    /// Writes a case's state, columns and document with its event, if nobody changed it
+    /// since `row.version` was read (`VersionConflict` otherwise); the new version.
+    async fn save_feedback(&self, row: &FeedbackRow, event: &NewEvent<'_>) -> Result<FeedbackRow>;
+    /// Objections and demands with a deadline still waiting for their provider.
+    async fn waiting_feedback(&self) -> Result<Vec<FeedbackRow>>;
+    /// Whether an infringement report keeps the entry's data withheld.
+    async fn dataset_offline(&self, dataset_id: i64) -> Result<bool>;
+    /// Sets (or changes) a user's rating of an entry.
+    async fn put_rating(
+        &self,
+        dataset_id: i64,
+        user_id: i64,
+        stars: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The entry's ratings: how many, their sum, and the user's own when given.
+    async fn rating_summary(
+        &self,
+        dataset_id: i64,
+        user_id: Option<i64>,
+    ) -> Result<(i64, i64, Option<i64>)>;
     /// A counter that moves forward with every change to what the access gate reads
     /// (organisations, entries and their published copies, resources and versions,
     /// column classes, de-identification rules, open versions, grade caps).

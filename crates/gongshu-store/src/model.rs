@@ -687,6 +687,8 @@ pub enum DeadlineOf {
     Application,
     AttributeChange,
     CatalogUpdate,
+    /// An objection or a demand waiting for its provider's answer.
+    Feedback,
 }
 
 /// A provider's duty to update its catalog after a change of law or of its duties
@@ -864,6 +866,91 @@ pub struct AlertRow {
 pub struct AlertQuery {
     /// Only alerts about entries of these providers (`None`: every alert).
     pub provider_ids: Option<Vec<i64>>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// What kind of case a piece of feedback is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseType {
+    /// 异议/纠错 on open data (SD-OPEN §13).
+    Objection,
+    /// 开放需求: a request for data not yet open (SD-OPEN §12).
+    Demand,
+    /// 利用成果: an application, study or product built on the data.
+    Reuse,
+    /// A suggestion about an entry.
+    Suggestion,
+}
+
+impl CaseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Objection => "objection",
+            Self::Demand => "demand",
+            Self::Reuse => "reuse",
+            Self::Suggestion => "suggestion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Objection, Self::Demand, Self::Reuse, Self::Suggestion]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// One case of feedback. `doc` is the case's own JSON, owned by the application.
+#[derive(Debug, Clone)]
+pub struct FeedbackRow {
+    pub id: i64,
+    pub case_type: CaseType,
+    pub dataset_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub region_code: String,
+    pub author_id: i64,
+    pub state: String,
+    pub public: bool,
+    pub offline: bool,
+    pub received_on: Option<chrono::NaiveDate>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    pub answered_on: Option<chrono::NaiveDate>,
+    pub doc: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFeedback<'a> {
+    pub case_type: CaseType,
+    pub dataset_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub region_code: &'a str,
+    pub author_id: i64,
+    pub state: &'a str,
+    pub public: bool,
+    pub received_on: Option<chrono::NaiveDate>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_provisional: bool,
+    pub doc: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Which cases a list shows. A case is listed when it matches the filters and any one
+/// of the ways of seeing it: its author, its provider, a region overseen, or public.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackQuery {
+    pub case_type: Option<CaseType>,
+    pub author: Option<i64>,
+    pub provider_ids: Vec<i64>,
+    pub region_prefixes: Vec<String>,
+    pub public: bool,
+    pub dataset: Option<i64>,
+    pub states: Vec<String>,
+    /// Words in the case's text.
+    pub q: Option<String>,
     pub limit: i64,
     pub offset: i64,
 }

@@ -616,6 +616,29 @@ fn catalog_update_row(r: &SqliteRow) -> Result<CatalogUpdateRow> {
     })
 }
 
+fn feedback_row(r: &SqliteRow) -> Result<FeedbackRow> {
+    let case: String = r.try_get("case_type")?;
+    Ok(FeedbackRow {
+        id: r.try_get("id")?,
+        case_type: CaseType::parse(&case).ok_or_else(|| corrupt("case_type", &case))?,
+        dataset_id: r.try_get("dataset_id")?,
+        provider_id: r.try_get("provider_id")?,
+        region_code: r.try_get("region_code")?,
+        author_id: r.try_get("author_id")?,
+        state: r.try_get("state")?,
+        public: r.try_get("public")?,
+        offline: r.try_get("offline")?,
+        received_on: naive_date(r, "received_on")?,
+        due_on: naive_date(r, "due_on")?,
+        due_provisional: r.try_get("due_provisional")?,
+        answered_on: naive_date(r, "answered_on")?,
+        doc: r.try_get("doc")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        version: r.try_get("version")?,
+    })
+}
+
 fn share_review_one_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| format!("{SHARE_REVIEW_SELECT} AND p.id = ?"))
@@ -2155,6 +2178,212 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn insert_feedback(&self, new: &NewFeedback<'_>) -> Result<FeedbackRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO feedback (case_type, dataset_id, provider_id, region_code, author_id, \
+             state, public, received_on, due_on, due_provisional, doc, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(new.case_type.as_str())
+        .bind(new.dataset_id)
+        .bind(new.provider_id)
+        .bind(new.region_code)
+        .bind(new.author_id)
+        .bind(new.state)
+        .bind(new.public)
+        .bind(new.received_on.map(|d| d.to_string()))
+        .bind(new.due_on.map(|d| d.to_string()))
+        .bind(new.due_provisional)
+        .bind(new.doc)
+        .bind(new.at)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = feedback_row(&row)?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: new.at,
+                actor_id: Some(new.author_id),
+                object_type: new.case_type.as_str(),
+                object_id: &created.id.to_string(),
+                action: "created",
+                reason: "",
+                detail: serde_json::json!({
+                    "dataset_id": new.dataset_id, "provider_id": new.provider_id,
+                    "due_on": new.due_on,
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn get_feedback(&self, id: i64) -> Result<Option<FeedbackRow>> {
+        self.optional(
+            sqlx::query("SELECT * FROM feedback WHERE id = ?").bind(id),
+            feedback_row,
+        )
+        .await
+    }
+
+    async fn list_feedback(&self, q: &FeedbackQuery) -> Result<Page<FeedbackRow>> {
+        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
+            b.push(" WHERE ((0 = 1");
+            if let Some(author) = q.author {
+                b.push(" OR author_id = ").push_bind(author);
+            }
+            if !q.provider_ids.is_empty() {
+                b.push(" OR provider_id IN (");
+                let mut list = b.separated(", ");
+                for id in &q.provider_ids {
+                    list.push_bind(*id);
+                }
+                b.push(")");
+            }
+            for prefix in &q.region_prefixes {
+                b.push(" OR region_code LIKE ")
+                    .push_bind(format!("{prefix}%"));
+            }
+            if q.public {
+                b.push(" OR public = 1");
+            }
+            b.push(")");
+            if let Some(case) = q.case_type {
+                b.push(" AND case_type = ").push_bind(case.as_str());
+            }
+            if let Some(dataset) = q.dataset {
+                b.push(" AND dataset_id = ").push_bind(dataset);
+            }
+            if !q.states.is_empty() {
+                b.push(" AND state IN (");
+                let mut list = b.separated(", ");
+                for state in &q.states {
+                    list.push_bind(state.clone());
+                }
+                b.push(")");
+            }
+            if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+                b.push(" AND instr(doc, ")
+                    .push_bind(text.trim().to_owned())
+                    .push(") > 0");
+            }
+            b.push(")");
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM feedback");
+        filter(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::<Sqlite>::new("SELECT * FROM feedback");
+        filter(&mut page);
+        page.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(q.limit.clamp(1, 500))
+            .push(" OFFSET ")
+            .push_bind(q.offset.max(0));
+        let items = page
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(feedback_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn save_feedback(&self, row: &FeedbackRow, event: &NewEvent<'_>) -> Result<FeedbackRow> {
+        let mut tx = self.pool.begin().await?;
+        let saved = sqlx::query(
+            "UPDATE feedback SET dataset_id = ?, provider_id = ?, region_code = ?, state = ?, \
+             public = ?, offline = ?, received_on = ?, due_on = ?, due_provisional = ?, \
+             answered_on = ?, doc = ?, updated_at = ?, version = version + 1 \
+             WHERE id = ? AND version = ? RETURNING *",
+        )
+        .bind(row.dataset_id)
+        .bind(row.provider_id)
+        .bind(&row.region_code)
+        .bind(&row.state)
+        .bind(row.public)
+        .bind(row.offline)
+        .bind(row.received_on.map(|d| d.to_string()))
+        .bind(row.due_on.map(|d| d.to_string()))
+        .bind(row.due_provisional)
+        .bind(row.answered_on.map(|d| d.to_string()))
+        .bind(&row.doc)
+        .bind(event.at)
+        .bind(row.id)
+        .bind(row.version)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::VersionConflict)?;
+        let saved = feedback_row(&saved)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    async fn waiting_feedback(&self) -> Result<Vec<FeedbackRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT * FROM feedback WHERE state IN ('open', 'reopened') \
+                 AND due_on IS NOT NULL ORDER BY id",
+            ),
+            feedback_row,
+        )
+        .await
+    }
+
+    async fn dataset_offline(&self, dataset_id: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM feedback WHERE dataset_id = ? AND offline = 1)",
+        )
+        .bind(dataset_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn put_rating(
+        &self,
+        dataset_id: i64,
+        user_id: i64,
+        stars: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ratings (dataset_id, user_id, stars, at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (dataset_id, user_id) DO UPDATE SET stars = excluded.stars, at = excluded.at",
+        )
+        .bind(dataset_id)
+        .bind(user_id)
+        .bind(stars)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rating_summary(
+        &self,
+        dataset_id: i64,
+        user_id: Option<i64>,
+    ) -> Result<(i64, i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(stars), 0) AS total, \
+             (SELECT stars FROM ratings WHERE dataset_id = ?1 AND user_id = ?2) AS own \
+             FROM ratings WHERE dataset_id = ?1",
+        )
+        .bind(dataset_id)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.try_get("n")?,
+            row.try_get("total")?,
+            row.try_get("own")?,
+        ))
+    }
+
     async fn catalog_generation(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT n FROM catalog_generation WHERE id = 1")
@@ -2978,6 +3207,7 @@ impl Store for SqliteStore {
             ),
             DeadlineOf::AttributeChange => ("attribute_changes", "state = 'pending'"),
             DeadlineOf::CatalogUpdate => ("catalog_updates", "state = 'open'"),
+            DeadlineOf::Feedback => ("feedback", "state IN ('open', 'reopened')"),
         };
         let due = due_on.to_string();
         let done = sqlx::query(&format!(

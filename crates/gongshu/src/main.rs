@@ -285,6 +285,10 @@ struct ServeArgs {
     /// … and every this many entries.
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_ENTRIES", default_value_t = 1000)]
     audit_checkpoint_entries: u64,
+    /// Working days a provider has to answer an objection or a data demand (1–60).
+    #[arg(long, env = "GONGSHU_FEEDBACK_DAYS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=60))]
+    feedback_days: u32,
 }
 
 fn parse_audit_hash(s: &str) -> Result<gongshu_app::gongshu_audit::HashAlg, String> {
@@ -360,6 +364,7 @@ struct FileConfig {
     oidc_org_claim: Option<String>,
     audit_checkpoint_secs: Option<u64>,
     audit_checkpoint_entries: Option<u64>,
+    feedback_days: Option<u32>,
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
     monitor: Option<String>,
@@ -464,6 +469,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
                 defaulted(m, "audit_checkpoint_entries"),
             ) {
                 s.audit_checkpoint_entries = v;
+            }
+            if let (Some(v), true) = (file.feedback_days, defaulted(m, "feedback_days")) {
+                s.feedback_days = v;
             }
             if let (Some(v), true) = (file.oidc_issuer, defaulted(m, "oidc_issuer")) {
                 s.oidc_issuer = Some(v);
@@ -584,6 +592,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tmp_dir: args.data.tmp_dir.clone(),
         audit_hash: Some(args.audit_hash),
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
+        feedback_days: Some(args.feedback_days),
         monitor: Some(args.monitor.clone()),
         sso: match (&args.oidc_issuer, &args.oidc_client_id) {
             (Some(issuer), Some(client_id)) => Some(gongshu_app::sso::SsoSettings {

@@ -362,3 +362,52 @@ impl TestApp {
         )
     }
 }
+
+/// Uploads and expects a published table; returns the job.
+pub async fn ingest_ok(
+    t: &TestApp,
+    dataset: i64,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Value {
+    let job = ingest(t, dataset, token, file_name, bytes, fields).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    job
+}
+
+/// Creates, submits and has the authority approve an entry of the demo provider.
+pub async fn published_entry(t: &TestApp, provider: &str, body: Value) -> i64 {
+    let authority = t.token("demo-authority").await;
+    let (s, created) = t.post("/api/v1/datasets", Some(provider), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/datasets/{id}/submit"),
+            Some(provider),
+            json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/datasets/{id}/approve"),
+            Some(&authority),
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "published");
+    id
+}
+
+/// An entry open on conditions (有条件开放), open to all departments for sharing.
+pub fn conditional_entry(title: &str) -> Value {
+    let mut body = entry(title);
+    body["open_type"] = json!("conditional");
+    body["open_condition"] = json!("限科研用途，须签订开放利用协议");
+    body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
+    body
+}

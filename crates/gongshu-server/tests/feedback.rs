@@ -1,0 +1,589 @@
+//! Issue 8: objections (SD-OPEN §13, SD-BIGDATA §18, SX-BIGDATA §27), data demands
+//! (SD-OPEN §12, §20(二)), the supply-and-demand list and ratings, over HTTP.
+
+mod common;
+
+use common::{TestApp, entry, error_fields, ingest_ok, published_entry, spawn};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A published entry of the demo provider with one table; (entry, resource).
+async fn entry_with_table(t: &TestApp, provider: &str, title: &str) -> (i64, String) {
+    let dataset = published_entry(t, provider, entry(title)).await;
+    let csv = "企业名称,统一社会信用代码\n济南甲公司,91370100MA3C00001X\n";
+    let rid = ingest_ok(t, dataset, provider, "a.csv", csv.as_bytes(), &[]).await["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (dataset, rid)
+}
+
+async fn inbox_kinds(t: &TestApp, token: &str) -> Vec<String> {
+    let (s, inbox) = t.get("/api/v1/inbox", Some(token)).await;
+    assert_eq!(s, StatusCode::OK, "{inbox}");
+    inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn post_raw(t: &TestApp, path: &str, token: &str, bytes: &[u8]) -> (StatusCode, Value) {
+    let resp = t
+        .client
+        .post(t.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn an_objection_is_answered_reopened_once_and_answered_again() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let stranger = t.user_with_role("stranger", "registered", None, None).await;
+    let (dataset, rid) = entry_with_table(&t, &provider, "异议测试").await;
+
+    // Refusals first: nothing is filed.
+    let (s, _) = t
+        .post(
+            "/api/v1/objections",
+            None,
+            json!({"dataset_id": dataset, "kind": "error", "description": "第一行信用代码错误"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": dataset, "kind": "error", "description": "错",
+                   "item": "没有这一项", "resource_id": "nope"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut fields = error_fields(&body);
+    fields.sort_unstable();
+    assert_eq!(fields, ["description", "item", "resource_id"]);
+    let (s, _) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": 999_999, "kind": "error", "description": "第一行信用代码错误"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": dataset, "kind": "typo", "description": "第一行信用代码错误"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (s, filed) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": dataset, "resource_id": rid, "row": "1",
+                   "item": "统一社会信用代码", "kind": "error",
+                   "description": "第1行济南甲公司的统一社会信用代码与营业执照不一致"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["state"], "open");
+    assert!(filed["due_on"].is_string(), "{filed}");
+    let id = filed["id"].as_i64().unwrap();
+    let path = format!("/api/v1/objections/{id}");
+
+    // The provider has it in its inbox and its list; a stranger does not see it.
+    assert!(
+        inbox_kinds(&t, &provider)
+            .await
+            .contains(&"objection_received".to_owned())
+    );
+    let (_, list) = t
+        .get("/api/v1/objections?state=open", Some(&provider))
+        .await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == id),
+        "{list}"
+    );
+    assert_eq!(t.get(&path, Some(&stranger)).await.0, StatusCode::NOT_FOUND);
+    let (_, theirs) = t.get("/api/v1/objections", Some(&stranger)).await;
+    assert_eq!(theirs["total"], 0, "{theirs}");
+
+    // The reporter may not answer; the provider may not re-open.
+    let reply = json!({"reply": "已核实并更正，见第1版", "correcting_version": 1});
+    assert_eq!(
+        t.post(&format!("{path}/reply"), Some(&citizen), reply.clone())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body) = t
+        .post(
+            &format!("{path}/reply"),
+            Some(&provider),
+            json!({"reply": "已更正", "correcting_version": 7}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["correcting_version"]);
+    let (s, answered) = t
+        .post(&format!("{path}/reply"), Some(&provider), reply)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{answered}");
+    assert_eq!(answered["state"], "answered");
+    assert_eq!(answered["correcting_version"], 1);
+    assert!(
+        inbox_kinds(&t, &citizen)
+            .await
+            .contains(&"objection_answered".to_owned())
+    );
+    let (s, _) = t
+        .post(
+            &format!("{path}/reply"),
+            Some(&provider),
+            json!({"reply": "再答一次"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Re-opened once, with a reason and a new deadline; not twice.
+    assert_eq!(
+        t.post(
+            &format!("{path}/reopen"),
+            Some(&provider),
+            json!({"reason": "提供单位不能重开"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, reopened) = t
+        .post(
+            &format!("{path}/reopen"),
+            Some(&citizen),
+            json!({"reason": "更正后的代码仍然不对"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{reopened}");
+    assert_eq!(reopened["state"], "reopened");
+    assert_eq!(reopened["reopened"], true);
+    assert!(
+        inbox_kinds(&t, &provider)
+            .await
+            .contains(&"objection_reopened".to_owned())
+    );
+    let (s, again) = t
+        .post(
+            &format!("{path}/reply"),
+            Some(&provider),
+            json!({"reply": "已再次核实，代码以登记机关为准"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    let (s, _) = t
+        .post(
+            &format!("{path}/reopen"),
+            Some(&citizen),
+            json!({"reason": "还想再开一次"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    let (s, detail) = t.get(&path, Some(&citizen)).await;
+    assert_eq!(s, StatusCode::OK, "{detail}");
+    let actions: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["created", "answered", "reopened", "answered"]);
+    assert_eq!(detail["may_reopen"], false);
+
+    // The public sees counts, not cases.
+    let (s, summary) = t
+        .get(&format!("/api/v1/datasets/{dataset}/feedback"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{summary}");
+    assert_eq!(summary["objections"], 1);
+    assert_eq!(summary["objections_answered"], 1);
+    assert_eq!(summary["offline"], false);
+}
+
+#[tokio::test]
+async fn evidence_is_checked_by_its_bytes_and_shown_only_to_the_parties() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let stranger = t.user_with_role("stranger", "registered", None, None).await;
+    let (dataset, _) = entry_with_table(&t, &provider, "证明材料测试").await;
+    let (_, filed) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": dataset, "kind": "outdated", "description": "数据停在去年，未按季度更新"}),
+        )
+        .await;
+    let id = filed["id"].as_i64().unwrap();
+    let evidence = format!("/api/v1/objections/{id}/evidence?name=截图.pdf");
+
+    let (s, body) = post_raw(&t, &evidence, &citizen, b"MZ\x90\x00\x03\x00\x00\x00").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, _) = post_raw(&t, &evidence, &citizen, &vec![b'%'; 11 * 1024 * 1024]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = post_raw(&t, &evidence, &stranger, b"%PDF-1.7\n").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = post_raw(&t, &evidence, &provider, b"%PDF-1.7\n").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n";
+    let (s, view) = post_raw(&t, &evidence, &citizen, pdf).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["evidence"]["content_type"], "application/pdf");
+    assert_eq!(view["evidence"]["name"], "截图.pdf");
+    assert_eq!(view["evidence"]["bytes"], pdf.len());
+    let (s, _) = post_raw(&t, &evidence, &citizen, pdf).await;
+    assert_eq!(s, StatusCode::CONFLICT, "one file per objection");
+
+    let get = |token: String| {
+        let t = &t;
+        async move {
+            t.client
+                .get(t.url(&format!("/api/v1/objections/{id}/evidence")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = get(provider.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), pdf);
+    assert_eq!(get(stranger).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_infringement_report_reaches_the_authority_and_can_withhold_the_data() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let (dataset, rid) = entry_with_table(&t, &provider, "侵权举报测试").await;
+    let rows = format!("/api/v1/resources/{rid}/rows");
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+
+    let (s, filed) = t
+        .post(
+            "/api/v1/objections",
+            Some(&citizen),
+            json!({"dataset_id": dataset, "kind": "infringement",
+                   "description": "表中公开了我本人的联系方式，侵犯个人隐私"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{filed}");
+    let id = filed["id"].as_i64().unwrap();
+    assert!(
+        inbox_kinds(&t, &authority)
+            .await
+            .contains(&"objection_infringement".to_owned())
+    );
+
+    // Only the provider or the authority may withhold, and only for such a report.
+    let offline = format!("/api/v1/objections/{id}/offline");
+    let reason = json!({"reason": "核查期间暂停提供"});
+    assert_eq!(
+        t.post(&offline, Some(&citizen), reason.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, view) = t.post(&offline, Some(&authority), reason.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["offline"], true);
+    assert_eq!(
+        t.post(&offline, Some(&authority), reason).await.0,
+        StatusCode::CONFLICT
+    );
+
+    // Withheld from the public and grant holders, not from the provider's staff.
+    let (s, body) = t.get(&rows, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("暂停提供"),
+        "{body}"
+    );
+    assert_eq!(t.get(&rows, Some(&citizen)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(t.get(&rows, Some(&provider)).await.0, StatusCode::OK);
+    let (_, summary) = t
+        .get(&format!("/api/v1/datasets/{dataset}/feedback"), None)
+        .await;
+    assert_eq!(summary["offline"], true);
+    // The metadata stays visible.
+    assert_eq!(
+        t.get(&format!("/api/v1/datasets/{dataset}"), None).await.0,
+        StatusCode::OK
+    );
+
+    // The provider cannot lift it; the authority ends the review.
+    let restore = format!("/api/v1/objections/{id}/restore");
+    let note = json!({"reason": "已删除联系方式列，恢复提供"});
+    assert_eq!(
+        t.post(&restore, Some(&provider), note.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, view) = t.post(&restore, Some(&authority), note).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["offline"], false);
+    assert_eq!(t.get(&rows, None).await.0, StatusCode::OK);
+    assert!(
+        inbox_kinds(&t, &citizen)
+            .await
+            .contains(&"objection_restored".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn demands_are_routed_answered_and_listed_as_supply_and_demand() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let stranger = t.user_with_role("stranger", "registered", None, None).await;
+    let answering = published_entry(&t, &provider, entry("供需对接测试数据")).await;
+    let (_, detail) = t.get(&format!("/api/v1/datasets/{answering}"), None).await;
+    let provider_org = detail["provider"]["id"].as_i64().unwrap();
+
+    let (s, body) = t
+        .post(
+            "/api/v1/demands",
+            Some(&citizen),
+            json!({"title": "", "description": "短", "purpose": "研究", "provider_id": 999_999}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut fields = error_fields(&body);
+    fields.sort_unstable();
+    assert_eq!(fields, ["description", "provider_id", "title"]);
+
+    // Naming no provider, the demand waits for the authority to route it.
+    let (s, demand) = t
+        .post(
+            "/api/v1/demands",
+            Some(&citizen),
+            json!({"title": "全省公共充电桩位置", "description": "希望开放全省公共充电桩的位置和接口类型",
+                   "purpose": "开发充电导航小程序", "provider_hint": "能源局"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{demand}");
+    assert_eq!(demand["state"], "routing");
+    assert!(demand["due_on"].is_null());
+    let id = demand["id"].as_i64().unwrap();
+    assert!(
+        inbox_kinds(&t, &authority)
+            .await
+            .contains(&"demand_routing".to_owned())
+    );
+
+    // Public: anyone reads it on the board.
+    let (s, board) = t.get("/api/v1/demands", None).await;
+    assert_eq!(s, StatusCode::OK, "{board}");
+    assert!(
+        board["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == id)
+    );
+    let (s, one) = t.get(&format!("/api/v1/demands/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!(one["history"], json!([]), "history is for participants");
+
+    let route = format!("/api/v1/demands/{id}/route");
+    assert_eq!(
+        t.post(
+            &route,
+            Some(&provider),
+            json!({"provider_id": provider_org})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, routed) = t
+        .post(
+            &route,
+            Some(&authority),
+            json!({"provider_id": provider_org}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{routed}");
+    assert_eq!(routed["state"], "open");
+    assert!(routed["due_on"].is_string());
+    assert!(
+        inbox_kinds(&t, &provider)
+            .await
+            .contains(&"demand_received".to_owned())
+    );
+
+    let answer = format!("/api/v1/demands/{id}/answer");
+    assert_eq!(
+        t.post(
+            &answer,
+            Some(&citizen),
+            json!({"kind": "cannot", "text": "不行", "legal_basis": "某法"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body) = t
+        .post(
+            &answer,
+            Some(&provider),
+            json!({"kind": "cannot", "text": "涉及安全"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["legal_basis"]);
+    let (s, body) = t
+        .post(
+            &answer,
+            Some(&provider),
+            json!({"kind": "already_open", "text": "已开放"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["dataset_id"]);
+    let (s, answered) = t
+        .post(
+            &answer,
+            Some(&provider),
+            json!({"kind": "already_open", "text": "该数据已在平台开放，可直接下载", "dataset_id": answering}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{answered}");
+    assert_eq!(answered["state"], "answered");
+    assert_eq!(answered["answer_dataset_title"], "供需对接测试数据");
+    assert!(
+        inbox_kinds(&t, &citizen)
+            .await
+            .contains(&"demand_answered".to_owned())
+    );
+
+    let (s, list) = t.get("/api/v1/supply-demand", None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let row = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(row["answer"]["kind"], "already_open");
+    assert_eq!(row["answer"]["dataset_id"], answering);
+
+    // A private demand is the requester's, the provider's and the authority's only.
+    let (s, private) = t
+        .post(
+            "/api/v1/demands",
+            Some(&citizen),
+            json!({"title": "本单位内部统计口径", "description": "希望了解某项统计的口径与字段定义",
+                   "purpose": "内部研究", "provider_id": provider_org, "public": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{private}");
+    assert_eq!(private["state"], "open");
+    let pid = private["id"].as_i64().unwrap();
+    assert_eq!(
+        t.get(&format!("/api/v1/demands/{pid}"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get(&format!("/api/v1/demands/{pid}"), Some(&stranger))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get(&format!("/api/v1/demands/{pid}"), Some(&provider))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, mine) = t.get("/api/v1/demands?mine=true", Some(&citizen)).await;
+    assert_eq!(mine["total"], 2, "{mine}");
+}
+
+#[tokio::test]
+async fn spam_is_held_back_and_ratings_average() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let other = t.user_with_role("other", "registered", None, None).await;
+    let dataset = published_entry(&t, &provider, entry("防刷测试")).await;
+    let file = |n: usize| json!({"dataset_id": dataset, "kind": "other", "description": format!("第{n}条建议：希望增加字段说明")});
+
+    for n in 0..10 {
+        let (s, body) = t.post("/api/v1/objections", Some(&citizen), file(n)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let (s, body) = t.post("/api/v1/objections", Some(&citizen), file(0)).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (s, body) = t.post("/api/v1/objections", Some(&other), file(0)).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = t.post("/api/v1/objections", Some(&other), file(0)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["description"]);
+    let (s, body) = t
+        .post(
+            "/api/v1/objections",
+            Some(&other),
+            json!({"dataset_id": dataset, "kind": "other", "description": "！！！！！！！！！！！！"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let rate = format!("/api/v1/datasets/{dataset}/rating");
+    assert_eq!(
+        t.post(&rate, None, json!({"stars": 4})).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, body) = t.post(&rate, Some(&citizen), json!({"stars": 6})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    t.post(&rate, Some(&citizen), json!({"stars": 5})).await;
+    // Rating again changes the rating rather than adding one.
+    let (s, summary) = t.post(&rate, Some(&citizen), json!({"stars": 4})).await;
+    assert_eq!(s, StatusCode::OK, "{summary}");
+    let (_, summary) = t.post(&rate, Some(&other), json!({"stars": 2})).await;
+    assert_eq!(summary["ratings"], 2);
+    assert_eq!(summary["rating_average"], 3.0);
+    assert_eq!(summary["own_rating"], 2);
+}
