@@ -169,7 +169,7 @@ impl Banner {
         })
     }
 
-    fn refused(ctx: &Ctx, e: &Error) -> Option<Self> {
+    pub(crate) fn refused(ctx: &Ctx, e: &Error) -> Option<Self> {
         Some(Self {
             ok: false,
             text: problem_text(e, ctx.lang),
@@ -188,11 +188,11 @@ pub(crate) fn day(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// A history line with the actor's name.
-struct HistoryLine {
-    at: String,
-    actor: String,
-    action: String,
-    reason: String,
+pub(crate) struct HistoryLine {
+    pub(crate) at: String,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) reason: String,
 }
 
 /// Staff (providers, authorities, auditors, administrators) see which official acted;
@@ -203,7 +203,11 @@ fn is_staff(p: &Principal) -> bool {
         || !p.provider_orgs().is_empty()
 }
 
-async fn history_lines(s: &AppState, ctx: &Ctx, events: &[EventView]) -> Vec<HistoryLine> {
+pub(crate) async fn history_lines(
+    s: &AppState,
+    ctx: &Ctx,
+    events: &[EventView],
+) -> Vec<HistoryLine> {
     let viewer = ctx.caller.as_ref();
     let staff = viewer.is_some_and(is_staff);
     let shown: Vec<i64> = events

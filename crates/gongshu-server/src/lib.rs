@@ -13,6 +13,7 @@ mod ctx;
 mod data_api;
 mod error;
 mod feedback_api;
+mod feedback_pages;
 mod grants_api;
 mod limits;
 mod metrics;
@@ -327,6 +328,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(console::routes())
         .merge(console_catalog::routes())
         .merge(audit::page_routes())
+        .merge(feedback_pages::routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

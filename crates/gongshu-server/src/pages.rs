@@ -372,6 +372,10 @@ struct DatasetPage<'a> {
     manages: bool,
     downloads: i64,
     api_calls: i64,
+    /// Objections, ratings and whether the data is withheld; the page shows without it
+    /// if it cannot be read.
+    feedback: Option<gongshu_app::feedback::FeedbackSummary>,
+    csrf: &'a str,
 }
 
 /// A resource on the dataset page: its facts, and for tables the caller may read, the
@@ -525,6 +529,8 @@ async fn dataset(
                 manages,
                 downloads: used.downloads,
                 api_calls: used.api_calls,
+                feedback: s.app.feedback_summary(ctx.caller.as_ref(), id).await.ok(),
+                csrf: ctx.csrf.as_deref().unwrap_or(""),
             })
         }
         Err(e) => error_page(&ctx, &e),

@@ -219,6 +219,20 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/console/jobs/{id}", "nnnynnnn"),
     ("POST", "/console/jobs/{id}/decide", "nnnynnnn"),
     ("GET", "/console/audit", "nnnnnnyy"),
+    // Feedback pages: as their API.
+    ("GET", "/datasets/{id}/objection", "nyyyyyyy"),
+    ("POST", "/datasets/{id}/objection", "nyyyyyyy"),
+    ("POST", "/datasets/{id}/rating", "nyyyyyyy"),
+    ("GET", "/console/objections", "nyyyyyyy"),
+    ("GET", "/console/objections/{id}", "nyyyyyyy"),
+    ("POST", "/console/objections/{id}/evidence", "nyyyyyyy"),
+    ("POST", "/console/objections/{id}/{action}", "nyyyyyyy"),
+    ("GET", "/demands", "yyyyyyyy"),
+    ("POST", "/demands", "nyyyyyyy"),
+    ("GET", "/demands/new", "nyyyyyyy"),
+    ("GET", "/demands/{id}", "yyyyyyyy"),
+    ("POST", "/demands/{id}/{action}", "nyyyyyyy"),
+    ("GET", "/supply-demand", "yyyyyyyy"),
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).

@@ -1702,3 +1702,195 @@ async fn metrics_and_readiness() {
         "a raw id became a label:\n{text}"
     );
 }
+
+/// Issue 8 on pages: a citizen reports a problem from the dataset page and asks for data
+/// on the demand board; the provider answers both in the console; the pages are valid
+/// HTML in both languages.
+#[tokio::test]
+async fn objections_and_demands_work_on_pages() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let dataset = common::published_entry(&t, &token, entry("页面异议测试")).await;
+    t.user_with_role("citizen", "registered", None, None).await;
+    let citizen = t.session_with("citizen", DEMO_PASSWORD).await;
+    let provider = session(&t, "demo-provider").await;
+    let pages = tempfile::tempdir().unwrap();
+
+    // Anonymous: the dataset page offers the way in; the form wants a sign-in.
+    let (s, html) = page_as(&t, "", &format!("/datasets/{dataset}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&format!("/datasets/{dataset}/objection")),
+        "{html}"
+    );
+    let form = t
+        .client
+        .get(t.url(&format!("/datasets/{dataset}/objection")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::SEE_OTHER);
+
+    let form_path = format!("/datasets/{dataset}/objection");
+    keep_page(&t, pages.path(), "objection-new", &citizen, &form_path).await;
+    let (_, html) = page_as(&t, &citizen, &form_path).await;
+    let csrf = hidden_csrf(&html);
+    // A refused form keeps what was typed and says why.
+    let (s, _, body) = submit_as(
+        &t,
+        &citizen,
+        &form_path,
+        &[("_csrf", &csrf), ("kind", "error"), ("description", "错")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("role=\"alert\""), "{body}");
+    let (s, to, _) = submit_as(
+        &t,
+        &citizen,
+        &form_path,
+        &[
+            ("_csrf", &csrf),
+            ("kind", "omission"),
+            ("description", "缺少2025年第四季度的数据"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let objection = to.trim_end_matches("?done=1").to_owned();
+    assert!(objection.starts_with("/console/objections/"), "{to}");
+    keep_page(&t, pages.path(), "objection-citizen", &citizen, &objection).await;
+    // Evidence through the page's multipart form, its CSRF field first.
+    let (_, html) = page_as(&t, &citizen, &objection).await;
+    let (content_type, body) = common::multipart(
+        &[("_csrf", &hidden_csrf(&html))],
+        "说明.txt",
+        "第四季度数据应于1月发布".as_bytes(),
+    );
+    let resp = t
+        .client
+        .post(t.url(&format!("{objection}/evidence")))
+        .header("cookie", &citizen)
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page_as(&t, &citizen, &objection).await;
+    assert!(html.contains("说明.txt"), "{html}");
+
+    // The provider answers on the console page.
+    let (s, html) = page_as(&t, &provider, "/console/objections").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("页面异议测试"), "{html}");
+    keep_page(
+        &t,
+        pages.path(),
+        "objections",
+        &provider,
+        "/console/objections",
+    )
+    .await;
+    let (_, html) = page_as(&t, &provider, &objection).await;
+    assert!(html.contains(&format!("{objection}/reply")), "{html}");
+    keep_page(
+        &t,
+        pages.path(),
+        "objection-provider",
+        &provider,
+        &objection,
+    )
+    .await;
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("{objection}/reply"),
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("text", "已补充第四季度数据"),
+            ("correcting_version", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page_as(&t, &citizen, &objection).await;
+    assert!(
+        html.contains("已补充第四季度数据") && html.contains("/reopen"),
+        "{html}"
+    );
+
+    // A rating from the dataset page.
+    let (_, rating_page) = page_as(&t, &citizen, &format!("/datasets/{dataset}")).await;
+    let (s, to, _) = submit_as(
+        &t,
+        &citizen,
+        &format!("/datasets/{dataset}/rating"),
+        &[("_csrf", &hidden_csrf(&rating_page)), ("stars", "4")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{to}");
+    let (_, html) = page_as(&t, &citizen, &format!("/datasets/{dataset}")).await;
+    assert!(html.contains("4 / 5"), "{html}");
+    keep_page(
+        &t,
+        pages.path(),
+        "dataset-feedback",
+        &citizen,
+        &format!("/datasets/{dataset}"),
+    )
+    .await;
+
+    // A demand on the board, answered by the provider on its page.
+    keep_page(&t, pages.path(), "demand-new", &citizen, "/demands/new").await;
+    let (_, html) = page_as(&t, &citizen, "/demands/new").await;
+    let (_, provider_me) = t.get("/api/v1/me", Some(&token)).await;
+    let org = provider_me["roles"][0]["org_id"].to_string();
+    let (s, to, body) = submit_as(
+        &t,
+        &citizen,
+        "/demands",
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("title", "历年企业注销名单"),
+            ("description", "希望开放近五年的企业注销登记信息"),
+            ("purpose", "信用研究"),
+            ("provider_id", &org),
+            ("provider_hint", ""),
+            ("public", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let demand = to.trim_end_matches("?done=1").to_owned();
+    let (s, html) = page_as(&t, "", "/demands").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("历年企业注销名单"), "{html}");
+    keep_page(&t, pages.path(), "demands", "", "/demands").await;
+    let (_, html) = page_as(&t, &provider, &demand).await;
+    assert!(html.contains(&format!("{demand}/answer")), "{html}");
+    keep_page(&t, pages.path(), "demand-provider", &provider, &demand).await;
+    let (s, _, _) = submit_as(
+        &t,
+        &provider,
+        &format!("{demand}/answer"),
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("kind", "will_open"),
+            ("text", "将于下季度开放"),
+            ("open_by", "2099-01-01"),
+            ("dataset_id", ""),
+            ("legal_basis", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, html) = page_as(&t, "", "/supply-demand").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("历年企业注销名单") && html.contains("2099-01-01"),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "supply-demand", "", "/supply-demand").await;
+    common::assert_valid_html(pages.path());
+}
