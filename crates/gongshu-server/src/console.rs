@@ -539,6 +539,56 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
         }
         update_rows.push(row);
     }
+    // Objections and demands waiting for this person: answers for a provider's data
+    // administrators, routing for the authority.
+    let waiting = gongshu_app::feedback::CaseFilter {
+        per_page: Some(100),
+        ..Default::default()
+    };
+    let objections = s.app.objections(p, &waiting).await.map(|p| p.items);
+    let demands = s.app.demands(Some(p), &waiting).await.map(|p| p.items);
+    let administers = |org: i64| {
+        p.grants
+            .iter()
+            .any(|g| g.role == Role::ProviderAdmin && g.org_id == Some(org))
+    };
+    for o in objections.unwrap_or_default() {
+        if matches!(o.state.as_str(), "open" | "reopened") && administers(o.provider_id) {
+            todo.push(WorkRow {
+                what: format!("{} #{}", ctx.t("数据异议", "Objection"), o.id),
+                link: gongshu_app::links::objection(o.id),
+                title: o.dataset_title.clone(),
+                action: t("答复异议", "Answer the objection"),
+                state: String::new(),
+                agreement: String::new(),
+                due: date(o.due_on),
+                overdue: o.overdue,
+            });
+        }
+    }
+    for d in demands.unwrap_or_default() {
+        let action = match (d.state.as_str(), d.provider_id) {
+            ("open", Some(org)) if administers(org) => t("答复开放需求", "Answer the demand"),
+            ("routing", _)
+                if p.authority_regions()
+                    .iter()
+                    .any(|r| gongshu_core::region::region_contains(r, &d.region_code)) =>
+            {
+                t("指定提供单位", "Route to a provider")
+            }
+            _ => continue,
+        };
+        todo.push(WorkRow {
+            what: format!("{} #{}", ctx.t("开放需求", "Demand"), d.id),
+            link: gongshu_app::links::demand(d.id),
+            title: d.title.clone(),
+            action,
+            state: String::new(),
+            agreement: String::new(),
+            due: date(d.due_on),
+            overdue: d.overdue,
+        });
+    }
     // The most urgent first: overdue, then by due date.
     todo.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.due.cmp(&b.due)));
     let grant_lines = grants

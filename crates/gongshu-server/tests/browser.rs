@@ -618,6 +618,8 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("developers", "/developers".to_owned()),
         ("register", "/register".to_owned()),
         ("organizations", "/organizations".to_owned()),
+        ("demands", "/demands".to_owned()),
+        ("supply-demand", "/supply-demand".to_owned()),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;
@@ -634,6 +636,9 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("grading", "/console/grading".to_owned()),
         // Who used the provider's entry: its audit records.
         ("audit", format!("/console/audit?dataset={id}")),
+        ("objection-new", format!("/datasets/{id}/objection")),
+        ("objections", "/console/objections".to_owned()),
+        ("demand-new", "/demands/new".to_owned()),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;

@@ -1780,7 +1780,12 @@ async fn objections_and_demands_work_on_pages() {
     let (_, html) = page_as(&t, &citizen, &objection).await;
     assert!(html.contains("说明.txt"), "{html}");
 
-    // The provider answers on the console page.
+    // The provider finds it among its work, with the deadline, and answers on its page.
+    let (_, html) = page_as(&t, &provider, "/console").await;
+    assert!(
+        html.contains("答复异议") && html.contains(&objection),
+        "{html}"
+    );
     let (s, html) = page_as(&t, &provider, "/console/objections").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("页面异议测试"), "{html}");
