@@ -272,12 +272,12 @@ fn case_scope(row: &FeedbackRow) -> Option<EntryScope<'_>> {
     row.provider_id.map(|p| entry_scope(p, &row.region_code))
 }
 
-fn bad_doc(e: serde_json::Error) -> Error {
+pub(crate) fn bad_doc(e: serde_json::Error) -> Error {
     tracing::error!(error = %e, "a feedback document is unreadable");
     Error::internal()
 }
 
-fn moved_on(state: &str) -> Error {
+pub(crate) fn moved_on(state: &str) -> Error {
     Error::new(
         ErrorCode::InvalidState,
         format!("当前状态为“{state}”，不能执行此操作"),
@@ -285,18 +285,18 @@ fn moved_on(state: &str) -> Error {
     )
 }
 
-fn conflict(e: StoreError) -> Error {
+pub(crate) fn conflict(e: StoreError) -> Error {
     match e {
         StoreError::VersionConflict => Error::version_conflict(),
         other => store_error(other),
     }
 }
 
-fn checked(errors: &mut Vec<FieldError>, problem: Option<FieldError>) {
+pub(crate) fn checked(errors: &mut Vec<FieldError>, problem: Option<FieldError>) {
     errors.extend(problem);
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     errors: &mut Vec<FieldError>,
     field: &str,
     text: Option<&str>,
@@ -307,14 +307,14 @@ fn optional_text(
     Some(text.to_owned())
 }
 
-fn page_of(filter: &CaseFilter) -> (i64, i64) {
+pub(crate) fn page_of(filter: &CaseFilter) -> (i64, i64) {
     let per_page = filter.per_page.unwrap_or(20).clamp(1, 100);
     let page = filter.page.unwrap_or(1).max(1);
     (page, per_page)
 }
 
 impl App {
-    fn event<'a>(
+    pub(crate) fn event<'a>(
         &self,
         actor: Option<i64>,
         row: &'a FeedbackRow,
@@ -335,7 +335,12 @@ impl App {
     }
 
     /// Refuses a person's case past the day's allowance, or the same text filed again.
-    async fn check_allowance(&self, caller: &Principal, case: CaseType, text: &str) -> Result<()> {
+    pub(crate) async fn check_allowance(
+        &self,
+        caller: &Principal,
+        case: CaseType,
+        text: &str,
+    ) -> Result<()> {
         let recent = self
             .store
             .list_feedback(&FeedbackQuery {
@@ -373,7 +378,7 @@ impl App {
     }
 
     /// A published entry the public may see, or "not found".
-    async fn public_entry(&self, id: i64) -> Result<PublishedRow> {
+    pub(crate) async fn public_entry(&self, id: i64) -> Result<PublishedRow> {
         self.store
             .get_published(id)
             .await
@@ -1086,7 +1091,7 @@ impl App {
 
     /// Where a demand naming no provider goes: the highest region with an authority on
     /// this platform (the province's big-data bureau on a province's platform).
-    async fn root_region(&self) -> Result<String> {
+    pub(crate) async fn root_region(&self) -> Result<String> {
         let authorities = self
             .store
             .list_orgs(&gongshu_store::OrgFilter {
@@ -1542,7 +1547,7 @@ fn evidence_path(id: i64) -> object_store::path::Path {
 /// The media type of an evidence file, from its first bytes; `None` for anything not
 /// accepted. What a browser will be served back is what was sniffed, never what the
 /// uploader claimed.
-fn evidence_type(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn evidence_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"%PDF-") {
         Some("application/pdf")
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {

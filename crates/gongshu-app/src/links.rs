@@ -25,3 +25,7 @@ pub fn objection(id: i64) -> String {
 pub fn demand(id: i64) -> String {
     format!("/demands/{id}")
 }
+
+pub fn reuse(id: i64) -> String {
+    format!("/reuses/{id}")
+}

@@ -10,6 +10,7 @@ use gongshu_app::feedback::{
     FeedbackSummary, ObjectionDetail, ObjectionInput, ObjectionReply, ObjectionView, RatingInput,
     ReasonInput, RouteInput,
 };
+use gongshu_app::reuse::{ModerationInput, ReuseInput, ReuseKind, ReuseView, SCREENSHOT_LIMIT};
 use gongshu_app::views::PageView;
 
 use crate::AppState;
@@ -41,6 +42,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/supply-demand", get(supply_demand))
         .route("/datasets/{id}/feedback", get(summary))
         .route("/datasets/{id}/rating", post(rate))
+        .route("/reuses", get(list_reuses).post(register_reuse))
+        .route("/reuses/{id}", get(reuse))
+        .route("/reuses/{id}/moderate", post(moderate))
+        .route(
+            "/reuses/{id}/screenshots",
+            post(add_screenshot).layer(DefaultBodyLimit::max(SCREENSHOT_LIMIT + 1)),
+        )
+        .route("/reuses/{id}/screenshots/{n}", get(screenshot))
 }
 
 /// Report a problem with a published entry, one of its resources, a row or a data
@@ -387,14 +396,136 @@ async fn rate(
     ))
 }
 
+/// Register an application, study or product built on published entries (signed in);
+/// it is shown once the authority approves it.
+#[utoipa::path(post, path = "/api/v1/reuses", tag = "feedback", request_body = ReuseInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = ReuseView), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn register_reuse(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ReuseView>)> {
+    let p = ctx.principal()?;
+    let input: ReuseInput = json_body(&ctx, &headers, &body)?;
+    let view = s
+        .app
+        .register_reuse(p, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The showcase of approved records (`dataset_id=` for one entry's), with the caller's
+/// own and, for the authority, those waiting for moderation (`state=pending`).
+#[utoipa::path(get, path = "/api/v1/reuses", tag = "feedback", params(CaseFilter),
+    responses((status = 200, body = PageView<ReuseView>), (status = 422, body = ErrorBody)))]
+async fn list_reuses(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Filter,
+) -> ApiResult<Json<PageView<ReuseView>>> {
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    Ok(Json(
+        s.app
+            .reuses(ctx.caller.as_ref(), &q)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// One record: approved ones to anyone, others to the author and the authority.
+#[utoipa::path(get, path = "/api/v1/reuses/{id}", tag = "feedback",
+    responses((status = 200, body = ReuseView), (status = 404, body = ErrorBody)))]
+async fn reuse(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ReuseView>> {
+    Ok(Json(
+        s.app
+            .reuse(ctx.caller.as_ref(), id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The authority approves or rejects a waiting record (a note is required to reject).
+#[utoipa::path(post, path = "/api/v1/reuses/{id}/moderate", tag = "feedback", request_body = ModerationInput,
+    security(("bearer" = [])),
+    responses((status = 200, body = ReuseView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn moderate(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ReuseView>> {
+    let p = ctx.principal()?;
+    let input: ModerationInput = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .moderate_reuse(p, id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The author adds a screenshot (PNG or JPEG, ≤ 2 MiB, three at most) as the request
+/// body, before moderation.
+#[utoipa::path(post, path = "/api/v1/reuses/{id}/screenshots", tag = "feedback",
+    request_body(content = String, content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReuseView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_screenshot(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<ReuseView>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .add_reuse_screenshot(p, id, body.to_vec())
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// A screenshot of a record the caller may see.
+#[utoipa::path(get, path = "/api/v1/reuses/{id}/screenshots/{n}", tag = "feedback",
+    responses((status = 200, description = "The image"), (status = 404, body = ErrorBody)))]
+async fn screenshot(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((id, n)): Path<(i64, usize)>,
+) -> ApiResult<Response> {
+    let (media, bytes) = s
+        .app
+        .reuse_screenshot(ctx.caller.as_ref(), id, n)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    let mut response = bytes.into_response();
+    if let Ok(v) = HeaderValue::from_str(&media) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    Ok(response)
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(file_objection, list_objections, objection, add_evidence, evidence, reply, reopen,
         offline, restore, file_demand, list_demands, supply_demand, demand, route_demand,
-        answer, summary, rate),
+        answer, summary, rate, register_reuse, list_reuses, reuse, moderate, add_screenshot,
+        screenshot),
     components(schemas(ObjectionInput, ObjectionView, ObjectionDetail, ObjectionReply,
         ReasonInput, DemandInput, DemandView, DemandDetail, DemandAnswer, RouteInput,
-        RatingInput, FeedbackSummary, gongshu_app::feedback::Evidence,
+        RatingInput, FeedbackSummary, ReuseInput, ReuseView, ReuseKind, ModerationInput,
+        gongshu_app::reuse::ReuseDataset, gongshu_app::feedback::Evidence,
         gongshu_core::feedback::ObjectionKind, gongshu_core::feedback::DemandAnswerKind)),
     tags((name = "feedback", description = "Objections, data demands, ratings (SD-OPEN §12, §13)"))
 )]

@@ -77,6 +77,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/supply-demand", "yyyyyyyy"),
     ("GET", "/api/v1/datasets/{id}/feedback", "yyyyyyyy"),
     ("POST", "/api/v1/datasets/{id}/rating", "nyyyyyyy"),
+    ("GET", "/api/v1/reuses", "yyyyyyyy"),
+    ("POST", "/api/v1/reuses", "nyyyyyyy"),
+    ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),
+    ("POST", "/api/v1/reuses/{id}/moderate", "nyyyyyyy"),
+    ("POST", "/api/v1/reuses/{id}/screenshots", "nyyyyyyy"),
+    ("GET", "/api/v1/reuses/{id}/screenshots/{n}", "yyyyyyyy"),
     (
         "GET",
         "/api/v1/datasets/{id}/versions/{version}",
@@ -323,7 +329,7 @@ impl Fixture {
                 }
                 "{code}" => "370000".to_owned(),
                 "{kind}" => "open".to_owned(),
-                "{version}" => "1".to_owned(),
+                "{version}" | "{n}" => "1".to_owned(),
                 "{year}" => "2026".to_owned(),
                 "{step}" => "submit".to_owned(),
                 "{action}" => "approve".to_owned(),

@@ -587,3 +587,124 @@ async fn spam_is_held_back_and_ratings_average() {
     assert_eq!(summary["rating_average"], 3.0);
     assert_eq!(summary["own_rating"], 2);
 }
+
+#[tokio::test]
+async fn reuse_records_are_moderated_before_they_are_shown() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let authority = t.token("demo-authority").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let stranger = t.user_with_role("stranger", "registered", None, None).await;
+    let dataset = published_entry(&t, &provider, entry("利用成果测试")).await;
+
+    let (s, body) = t
+        .post(
+            "/api/v1/reuses",
+            Some(&citizen),
+            json!({"name": "X", "kind": "app", "description": "短", "link": "http://a.cn",
+                   "dataset_ids": [999_999]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut fields = error_fields(&body);
+    fields.sort_unstable();
+    assert_eq!(fields, ["dataset_ids", "description", "link", "name"]);
+
+    let (s, created) = t
+        .post(
+            "/api/v1/reuses",
+            Some(&citizen),
+            json!({"name": "企业信用查询小程序", "kind": "app",
+                   "description": "基于企业登记数据，提供信用代码查询与经营状态提醒",
+                   "link": "https://example.cn/app", "dataset_ids": [dataset, dataset]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "pending");
+    assert_eq!(created["datasets"].as_array().unwrap().len(), 1);
+    let id = created["id"].as_i64().unwrap();
+    assert!(
+        inbox_kinds(&t, &authority)
+            .await
+            .contains(&"reuse_pending".to_owned())
+    );
+
+    // Waiting: the author and the authority see it; the public and strangers do not.
+    let path = format!("/api/v1/reuses/{id}");
+    assert_eq!(t.get(&path, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.get(&path, Some(&stranger)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.get(&path, Some(&citizen)).await.0, StatusCode::OK);
+    let (_, showcase) = t.get("/api/v1/reuses", None).await;
+    assert_eq!(showcase["total"], 0, "{showcase}");
+
+    // A screenshot: an image, by its bytes.
+    let shots = format!("/api/v1/reuses/{id}/screenshots");
+    let (s, _) = post_raw(&t, &shots, &citizen, b"%PDF-1.7\n").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let (s, view) = post_raw(&t, &shots, &citizen, png).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["screenshots"], 1);
+    assert_eq!(
+        post_raw(&t, &shots, &stranger, png).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Only the authority moderates; rejecting needs a reason.
+    let moderate = format!("/api/v1/reuses/{id}/moderate");
+    assert_eq!(
+        t.post(&moderate, Some(&citizen), json!({"approve": true}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body) = t
+        .post(&moderate, Some(&authority), json!({"approve": false}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, approved) = t
+        .post(
+            &moderate,
+            Some(&authority),
+            json!({"approve": true, "note": "内容属实"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{approved}");
+    assert_eq!(approved["state"], "approved");
+    assert!(
+        inbox_kinds(&t, &citizen)
+            .await
+            .contains(&"reuse_approved".to_owned())
+    );
+    assert_eq!(
+        t.post(
+            &moderate,
+            Some(&authority),
+            json!({"approve": false, "note": "撤回"})
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+
+    // Shown: on the showcase, for the entry, with its screenshot to anyone.
+    let (_, showcase) = t
+        .get(&format!("/api/v1/reuses?dataset_id={dataset}"), None)
+        .await;
+    assert_eq!(showcase["items"][0]["id"], id, "{showcase}");
+    let resp = t
+        .client
+        .get(t.url(&format!("/api/v1/reuses/{id}/screenshots/1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), png);
+    assert_eq!(
+        t.get(&format!("/api/v1/reuses/{id}/screenshots/2"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}

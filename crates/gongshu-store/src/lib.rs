@@ -408,6 +408,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn save_feedback(&self, row: &FeedbackRow, event: &NewEvent<'_>) -> Result<FeedbackRow>;
     /// Objections and demands with a deadline still waiting for their provider.
     async fn waiting_feedback(&self) -> Result<Vec<FeedbackRow>>;
+    /// Sets the entries a case is about (a reuse record's datasets), replacing any.
+    async fn set_feedback_datasets(&self, feedback_id: i64, dataset_ids: &[i64]) -> Result<()>;
+    async fn feedback_datasets(&self, feedback_id: i64) -> Result<Vec<i64>>;
+    /// Public cases of this type about this entry, newest first.
+    async fn public_feedback_for(
+        &self,
+        case_type: CaseType,
+        dataset_id: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedbackRow>>;
     /// Whether an infringement report keeps the entry's data withheld.
     async fn dataset_offline(&self, dataset_id: i64) -> Result<bool>;
     /// Sets (or changes) a user's rating of an entry.

@@ -2334,6 +2334,54 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_feedback_datasets(&self, feedback_id: i64, dataset_ids: &[i64]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM feedback_datasets WHERE feedback_id = ?")
+            .bind(feedback_id)
+            .execute(&mut *tx)
+            .await?;
+        for id in dataset_ids {
+            sqlx::query(
+                "INSERT OR IGNORE INTO feedback_datasets (feedback_id, dataset_id) VALUES (?, ?)",
+            )
+            .bind(feedback_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn feedback_datasets(&self, feedback_id: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT dataset_id FROM feedback_datasets WHERE feedback_id = ? ORDER BY dataset_id",
+        )
+        .bind(feedback_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn public_feedback_for(
+        &self,
+        case_type: CaseType,
+        dataset_id: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedbackRow>> {
+        self.all(
+            sqlx::query(
+                "SELECT f.* FROM feedback f JOIN feedback_datasets d ON d.feedback_id = f.id \
+                 WHERE d.dataset_id = ? AND f.case_type = ? AND f.public = 1 \
+                 ORDER BY f.id DESC LIMIT ?",
+            )
+            .bind(dataset_id)
+            .bind(case_type.as_str())
+            .bind(limit.clamp(1, 100)),
+            feedback_row,
+        )
+        .await
+    }
+
     async fn dataset_offline(&self, dataset_id: i64) -> Result<bool> {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM feedback WHERE dataset_id = ? AND offline = 1)",
