@@ -14,6 +14,7 @@ use gongshu_app::feedback::{
     ObjectionDetail, ObjectionInput, ObjectionReply, ObjectionView, RatingInput, ReasonInput,
     RouteInput,
 };
+use gongshu_app::reuse::{ModerationInput, ReuseInput, ReuseKind, ReuseView, SCREENSHOT_LIMIT};
 use gongshu_app::views::PageView;
 use gongshu_core::authz::Principal;
 use gongshu_core::error::Lang;
@@ -48,6 +49,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/demands/{id}", get(demand))
         .route("/demands/{id}/{action}", post(act_on_demand))
         .route("/supply-demand", get(supply_demand))
+        .route("/reuses", get(reuses).post(register_reuse))
+        .route("/reuses/new", get(reuse_form))
+        .route("/reuses/{id}", get(reuse))
+        .route("/reuses/{id}/moderate", post(moderate_reuse))
+        .route(
+            "/reuses/{id}/screenshot",
+            post(add_screenshot).layer(DefaultBodyLimit::max(SCREENSHOT_LIMIT + 64 * 1024)),
+        )
 }
 
 fn refused(ctx: &Ctx, e: &Error) -> Option<Banner> {
@@ -392,28 +401,12 @@ async fn add_evidence(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
-    let mut csrf = String::new();
-    let mut file: Option<(String, Vec<u8>)> = None;
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_owned();
-                let file_name = field.file_name().unwrap_or("").to_owned();
-                let Ok(bytes) = field.bytes().await else {
-                    return too_large(&ctx);
-                };
-                match name.as_str() {
-                    "_csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-                    "file" => file = Some((file_name, bytes.to_vec())),
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(_) => return too_large(&ctx),
-        }
-    }
+    let (csrf, file) = match csrf_and_file(form).await {
+        Some(parts) => parts,
+        None => return too_large(&ctx),
+    };
     let p = match checked(&ctx, &csrf) {
         Ok(p) => p,
         Err(r) => return *r,
@@ -441,8 +434,8 @@ fn too_large(ctx: &Ctx) -> Response {
             ctx,
             &Error::new(
                 ErrorCode::PayloadTooLarge,
-                "证明材料不能超过 10 MiB",
-                "Evidence is at most 10 MiB",
+                "文件过大或上传不完整（证明材料不超过 10 MiB，截图不超过 2 MiB）",
+                "The file is too large or arrived incomplete (evidence up to 10 MiB, screenshots up to 2 MiB)",
             ),
         ),
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -736,4 +729,275 @@ async fn act_on_demand(
             demand_page(&s, &ctx, id, refused(&ctx, &e), status).await
         }
     }
+}
+
+// ---------------------------------------------------------------- reuse showcase
+
+const REUSE_KINDS: [(&str, ReuseKind); 5] = [
+    ("app", ReuseKind::App),
+    ("research", ReuseKind::Research),
+    ("product", ReuseKind::Product),
+    ("visualization", ReuseKind::Visualization),
+    ("other", ReuseKind::Other),
+];
+
+fn reuse_kind_label(ctx: &Ctx, k: ReuseKind) -> &'static str {
+    k.label(ctx.lang == Lang::Zh)
+}
+
+#[derive(Template)]
+#[template(path = "reuses.html")]
+struct ReusesPage<'a> {
+    ctx: &'a Ctx,
+    page: PageView<ReuseView>,
+    pending: bool,
+}
+
+impl ReusesPage<'_> {
+    fn kind(&self, k: &ReuseKind) -> &'static str {
+        reuse_kind_label(self.ctx, *k)
+    }
+}
+
+async fn reuses(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<CaseFilter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    match s.app.reuses(ctx.caller.as_ref(), &q).await {
+        Ok(page) => render(&ReusesPage {
+            ctx: &ctx,
+            page,
+            pending: q.state.as_deref() == Some("pending"),
+        }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReuseForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    link: String,
+    /// Entry numbers, separated by commas or spaces.
+    #[serde(default)]
+    datasets: String,
+}
+
+#[derive(Template)]
+#[template(path = "reuse_new.html")]
+struct ReuseNewPage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    kinds: Vec<(&'static str, &'static str)>,
+    form: ReuseForm,
+    banner: Option<Banner>,
+}
+
+fn reuse_new_page(
+    ctx: &Ctx,
+    form: ReuseForm,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    with_status(
+        render(&ReuseNewPage {
+            ctx,
+            csrf: ctx.csrf.as_deref().unwrap_or(""),
+            kinds: REUSE_KINDS
+                .iter()
+                .map(|(wire, k)| (*wire, reuse_kind_label(ctx, *k)))
+                .collect(),
+            form,
+            banner,
+        }),
+        status,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewReuseQuery {
+    dataset: Option<String>,
+}
+
+async fn reuse_form(
+    ctx: Ctx,
+    q: Result<Query<NewReuseQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = signed_in(&ctx) {
+        return *r;
+    }
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let form = ReuseForm {
+        kind: "app".into(),
+        datasets: q.dataset.unwrap_or_default(),
+        ..ReuseForm::default()
+    };
+    reuse_new_page(&ctx, form, None, StatusCode::OK)
+}
+
+async fn register_reuse(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ReuseForm>) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let kind = REUSE_KINDS
+        .iter()
+        .find(|(wire, _)| *wire == f.kind)
+        .map_or(ReuseKind::Other, |(_, k)| *k);
+    let input = ReuseInput {
+        name: f.name.clone(),
+        kind,
+        description: f.description.clone(),
+        link: some(&f.link),
+        dataset_ids: f
+            .datasets
+            .split(|c: char| c == ',' || c == '，' || c.is_whitespace())
+            .filter_map(|n| n.trim().parse().ok())
+            .collect(),
+    };
+    match s.app.register_reuse(p, input).await {
+        Ok(r) => done(gongshu_app::links::reuse(r.id)),
+        Err(e) => {
+            let status = status_of(e.code);
+            reuse_new_page(&ctx, f, refused(&ctx, &e), status)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reuse.html")]
+struct ReusePage<'a> {
+    ctx: &'a Ctx,
+    csrf: &'a str,
+    r: ReuseView,
+    banner: Option<Banner>,
+}
+
+impl ReusePage<'_> {
+    fn kind(&self) -> &'static str {
+        reuse_kind_label(self.ctx, self.r.kind)
+    }
+}
+
+async fn reuse_page(
+    s: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    match s.app.reuse(ctx.caller.as_ref(), id).await {
+        Ok(r) => with_status(
+            render(&ReusePage {
+                ctx,
+                csrf: ctx.csrf.as_deref().unwrap_or(""),
+                r,
+                banner,
+            }),
+            status,
+        ),
+        Err(e) => error_page(ctx, &e),
+    }
+}
+
+async fn reuse(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    reuse_page(&s, &ctx, id, Banner::from(&ctx, &q), StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ModerationForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn moderate_reuse(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<ModerationForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let input = ModerationInput {
+        approve: f.decision == "approve",
+        note: f.note,
+    };
+    match s.app.moderate_reuse(p, id, input).await {
+        Ok(_) => done(gongshu_app::links::reuse(id)),
+        Err(e) => {
+            let status = status_of(e.code);
+            reuse_page(&s, &ctx, id, refused(&ctx, &e), status).await
+        }
+    }
+}
+
+/// The screenshot form is multipart: the CSRF field, then the image as `file`.
+async fn add_screenshot(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    form: Multipart,
+) -> Response {
+    let (csrf, file) = match csrf_and_file(form).await {
+        Some(parts) => parts,
+        None => return too_large(&ctx),
+    };
+    let p = match checked(&ctx, &csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let outcome = match file.filter(|(_, b)| !b.is_empty()) {
+        Some((_, bytes)) => s.app.add_reuse_screenshot(p, id, bytes).await,
+        None => Err(Error::new(
+            ErrorCode::Validation,
+            "请选择截图文件",
+            "Choose a screenshot",
+        )),
+    };
+    match outcome {
+        Ok(_) => done(gongshu_app::links::reuse(id)),
+        Err(e) => {
+            let status = status_of(e.code);
+            reuse_page(&s, &ctx, id, refused(&ctx, &e), status).await
+        }
+    }
+}
+
+/// Reads a multipart form's `_csrf` field and its `file` (name and bytes); `None` when
+/// the body is cut off or over its limit.
+async fn csrf_and_file(mut form: Multipart) -> Option<(String, Option<(String, Vec<u8>)>)> {
+    let mut csrf = String::new();
+    let mut file = None;
+    while let Some(field) = form.next_field().await.ok()? {
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().unwrap_or("").to_owned();
+        let bytes = field.bytes().await.ok()?;
+        match name.as_str() {
+            "_csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+            "file" => file = Some((file_name, bytes.to_vec())),
+            _ => {}
+        }
+    }
+    Some((csrf, file))
 }

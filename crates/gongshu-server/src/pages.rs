@@ -375,6 +375,8 @@ struct DatasetPage<'a> {
     /// Objections, ratings and whether the data is withheld; the page shows without it
     /// if it cannot be read.
     feedback: Option<gongshu_app::feedback::FeedbackSummary>,
+    /// Approved reuse records naming the entry.
+    reuses: Vec<gongshu_app::reuse::ReuseView>,
     csrf: &'a str,
 }
 
@@ -530,6 +532,7 @@ async fn dataset(
                 downloads: used.downloads,
                 api_calls: used.api_calls,
                 feedback: s.app.feedback_summary(ctx.caller.as_ref(), id).await.ok(),
+                reuses: s.app.reuses_of(id).await.unwrap_or_default(),
                 csrf: ctx.csrf.as_deref().unwrap_or(""),
             })
         }

@@ -239,6 +239,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/demands/{id}", "yyyyyyyy"),
     ("POST", "/demands/{id}/{action}", "nyyyyyyy"),
     ("GET", "/supply-demand", "yyyyyyyy"),
+    ("GET", "/reuses", "yyyyyyyy"),
+    ("POST", "/reuses", "nyyyyyyy"),
+    ("GET", "/reuses/new", "nyyyyyyy"),
+    ("GET", "/reuses/{id}", "yyyyyyyy"),
+    ("POST", "/reuses/{id}/moderate", "nyyyyyyy"),
+    ("POST", "/reuses/{id}/screenshot", "nyyyyyyy"),
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).

@@ -620,6 +620,7 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("organizations", "/organizations".to_owned()),
         ("demands", "/demands".to_owned()),
         ("supply-demand", "/supply-demand".to_owned()),
+        ("reuses", "/reuses".to_owned()),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;
@@ -639,6 +640,7 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("objection-new", format!("/datasets/{id}/objection")),
         ("objections", "/console/objections".to_owned()),
         ("demand-new", "/demands/new".to_owned()),
+        ("reuse-new", format!("/reuses/new?dataset={id}")),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;

@@ -1899,3 +1899,68 @@ async fn objections_and_demands_work_on_pages() {
     keep_page(&t, pages.path(), "supply-demand", "", "/supply-demand").await;
     common::assert_valid_html(pages.path());
 }
+
+/// The reuse showcase on pages: registered from a dataset page's link, moderated by the
+/// authority on the record's page, then shown on the entry's page and the showcase.
+#[tokio::test]
+async fn reuse_records_are_registered_and_moderated_on_pages() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let dataset = common::published_entry(&t, &token, entry("页面成果测试")).await;
+    t.user_with_role("citizen", "registered", None, None).await;
+    let citizen = t.session_with("citizen", DEMO_PASSWORD).await;
+    let authority = session(&t, "demo-authority").await;
+    let pages = tempfile::tempdir().unwrap();
+
+    let form = format!("/reuses/new?dataset={dataset}");
+    let (_, html) = page_as(&t, &citizen, &format!("/datasets/{dataset}")).await;
+    assert!(
+        html.contains(&form.replace('&', "&amp;")) || html.contains(&form),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "reuse-new", &citizen, &form).await;
+    let (_, html) = page_as(&t, &citizen, &form).await;
+    let (s, to, body) = submit_as(
+        &t,
+        &citizen,
+        "/reuses",
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("name", "开办企业地图"),
+            ("kind", "visualization"),
+            ("description", "把新登记企业按区县画在地图上，每周更新"),
+            ("link", ""),
+            ("datasets", &dataset.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let record = to.trim_end_matches("?done=1").to_owned();
+    keep_page(&t, pages.path(), "reuse-pending", &citizen, &record).await;
+    let (s, _) = page_as(&t, "", &record).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not shown before review");
+
+    let (_, html) = page_as(&t, &authority, &record).await;
+    assert!(html.contains(&format!("{record}/moderate")), "{html}");
+    keep_page(&t, pages.path(), "reuse-review", &authority, &record).await;
+    let (s, _, _) = submit_as(
+        &t,
+        &authority,
+        &format!("{record}/moderate"),
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("decision", "approve"),
+            ("note", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page_as(&t, "", &format!("/datasets/{dataset}")).await;
+    assert!(html.contains("开办企业地图"), "{html}");
+    let (s, html) = page_as(&t, "", "/reuses").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("开办企业地图"), "{html}");
+    keep_page(&t, pages.path(), "reuses", "", "/reuses").await;
+    keep_page(&t, pages.path(), "reuse", "", &record).await;
+    common::assert_valid_html(pages.path());
+}
