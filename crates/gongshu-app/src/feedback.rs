@@ -285,7 +285,7 @@ pub(crate) fn moved_on(state: &str) -> Error {
     )
 }
 
-pub(crate) fn conflict(e: StoreError) -> Error {
+fn conflict(e: StoreError) -> Error {
     match e {
         StoreError::VersionConflict => Error::version_conflict(),
         other => store_error(other),
@@ -307,31 +307,81 @@ pub(crate) fn optional_text(
     Some(text.to_owned())
 }
 
-pub(crate) fn page_of(filter: &CaseFilter) -> (i64, i64) {
+fn page_of(filter: &CaseFilter) -> (i64, i64) {
     let per_page = filter.per_page.unwrap_or(20).clamp(1, 100);
     let page = filter.page.unwrap_or(1).max(1);
     (page, per_page)
 }
 
+/// The list of cases a caller reads: their own; unless `mine`, also those of the
+/// providers they act for and the regions they oversee, and with `public`, the public
+/// ones. The filter's page becomes the query's window.
+pub(crate) fn case_query(
+    caller: Option<&Principal>,
+    case: CaseType,
+    filter: &CaseFilter,
+    public: bool,
+) -> FeedbackQuery {
+    let (page, per_page) = page_of(filter);
+    let mine = filter.mine.unwrap_or(false);
+    let others = caller.filter(|_| !mine);
+    FeedbackQuery {
+        case_type: Some(case),
+        author: caller.map(|p| p.user_id),
+        provider_ids: others.map(Principal::provider_orgs).unwrap_or_default(),
+        region_prefixes: others
+            .map(|p| {
+                p.oversight_regions()
+                    .iter()
+                    .map(|r| region_prefix_of(r))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        public: public && !mine,
+        dataset: filter.dataset_id,
+        states: filter.state.iter().cloned().collect(),
+        q: filter.q.clone(),
+        limit: per_page,
+        offset: (page - 1) * per_page,
+    }
+}
+
+/// A page of cases as the API shows it.
+pub(crate) fn case_page_view<T>(items: Vec<T>, total: i64, query: &FeedbackQuery) -> PageView<T> {
+    PageView {
+        items,
+        total,
+        page: query.offset / query.limit.max(1) + 1,
+        per_page: query.limit,
+        facets: None,
+        partial_match: false,
+    }
+}
+
 impl App {
-    pub(crate) fn event<'a>(
+    /// Saves a case's change with its event, if nobody changed the case meanwhile.
+    pub(crate) async fn save_case(
         &self,
-        actor: Option<i64>,
-        row: &'a FeedbackRow,
-        id: &'a str,
-        action: &'a str,
-        reason: &'a str,
+        caller: &Principal,
+        row: &FeedbackRow,
+        action: &str,
+        reason: &str,
         detail: serde_json::Value,
-    ) -> NewEvent<'a> {
-        NewEvent {
+    ) -> Result<FeedbackRow> {
+        let id = row.id.to_string();
+        let event = NewEvent {
             at: self.now(),
-            actor_id: actor,
+            actor_id: Some(caller.user_id),
             object_type: row.case_type.as_str(),
-            object_id: id,
+            object_id: &id,
             action,
             reason,
             detail: detail.to_string(),
-        }
+        };
+        self.store
+            .save_feedback(row, &event)
+            .await
+            .map_err(conflict)
     }
 
     /// Refuses a person's case past the day's allowance, or the same text filed again.
@@ -597,32 +647,7 @@ impl App {
         filter: &CaseFilter,
         view: impl Fn(&Self, &FeedbackRow, String) -> Result<T>,
     ) -> Result<PageView<T>> {
-        let (page, per_page) = page_of(filter);
-        let mine = filter.mine.unwrap_or(false);
-        let query = FeedbackQuery {
-            case_type: Some(case),
-            author: Some(caller.user_id),
-            provider_ids: if mine {
-                Vec::new()
-            } else {
-                caller.provider_orgs()
-            },
-            region_prefixes: if mine {
-                Vec::new()
-            } else {
-                caller
-                    .oversight_regions()
-                    .iter()
-                    .map(|r| region_prefix_of(r))
-                    .collect()
-            },
-            public: false,
-            dataset: filter.dataset_id,
-            states: filter.state.iter().cloned().collect(),
-            q: filter.q.clone(),
-            limit: per_page,
-            offset: (page - 1) * per_page,
-        };
+        let query = case_query(Some(caller), case, filter, false);
         let rows = self
             .store
             .list_feedback(&query)
@@ -632,14 +657,7 @@ impl App {
         for row in &rows.items {
             items.push(view(self, row, self.title_of(row.dataset_id).await?)?);
         }
-        Ok(PageView {
-            items,
-            total: rows.total,
-            page,
-            per_page,
-            facets: None,
-            partial_match: false,
-        })
+        Ok(case_page_view(items, rows.total, &query))
     }
 
     /// The reporter adds one evidence file while the objection waits.
@@ -701,14 +719,8 @@ impl App {
             })?;
         doc.evidence = Some(evidence.clone());
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let detail = serde_json::json!({ "evidence": evidence });
-        let event = self.event(Some(caller.user_id), &row, &sid, "evidence", "", detail);
-        let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+        let saved = self.save_case(caller, &row, "evidence", "", detail).await?;
         self.objection_view(&saved, self.title_of(saved.dataset_id).await?)
     }
 
@@ -783,15 +795,11 @@ impl App {
         row.state = "answered".into();
         row.answered_on = Some(china_date(self.now()));
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let detail = serde_json::json!({ "correcting_version": input.correcting_version });
         let reply = doc.reply.clone().unwrap_or_default();
-        let event = self.event(Some(caller.user_id), &row, &sid, "answered", &reply, detail);
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, "answered", &reply, detail)
+            .await?;
         let title = self.title_of(saved.dataset_id).await?;
         self.notify(
             &[saved.author_id],
@@ -837,15 +845,11 @@ impl App {
         row.due_provisional = due.provisional;
         row.answered_on = None;
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let reason = input.reason.trim();
         let detail = serde_json::json!({ "due_on": due.deadline });
-        let event = self.event(Some(caller.user_id), &row, &sid, "reopened", reason, detail);
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, "reopened", reason, detail)
+            .await?;
         if let Some(provider) = saved.provider_id {
             let to = self.provider_admins(provider).await?;
             self.notify(
@@ -891,15 +895,11 @@ impl App {
         doc.offline_reason = Some(input.reason.trim().to_owned());
         row.offline = true;
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let reason = input.reason.trim();
         let detail = serde_json::json!({ "dataset_id": row.dataset_id });
-        let event = self.event(Some(caller.user_id), &row, &sid, "offline", reason, detail);
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, "offline", reason, detail)
+            .await?;
         let mut to = self.authorities_over(&saved.region_code).await?;
         if let Some(p) = saved.provider_id {
             to.extend(self.provider_admins(p).await?);
@@ -937,15 +937,11 @@ impl App {
         doc.review_note = Some(input.reason.trim().to_owned());
         row.offline = false;
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let reason = input.reason.trim();
         let detail = serde_json::json!({ "dataset_id": row.dataset_id });
-        let event = self.event(Some(caller.user_id), &row, &sid, "restored", reason, detail);
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, "restored", reason, detail)
+            .await?;
         let mut to = vec![saved.author_id];
         if let Some(p) = saved.provider_id {
             to.extend(self.provider_admins(p).await?);
@@ -1297,30 +1293,7 @@ impl App {
         caller: Option<&Principal>,
         filter: &CaseFilter,
     ) -> Result<PageView<DemandView>> {
-        let (page, per_page) = page_of(filter);
-        let mine = filter.mine.unwrap_or(false);
-        let query = FeedbackQuery {
-            case_type: Some(CaseType::Demand),
-            author: caller.map(|p| p.user_id),
-            provider_ids: match caller {
-                Some(p) if !mine => p.provider_orgs(),
-                _ => Vec::new(),
-            },
-            region_prefixes: match caller {
-                Some(p) if !mine => p
-                    .oversight_regions()
-                    .iter()
-                    .map(|r| region_prefix_of(r))
-                    .collect(),
-                _ => Vec::new(),
-            },
-            public: !mine,
-            dataset: None,
-            states: filter.state.iter().cloned().collect(),
-            q: filter.q.clone(),
-            limit: per_page,
-            offset: (page - 1) * per_page,
-        };
+        let query = case_query(caller, CaseType::Demand, filter, true);
         let rows = self
             .store
             .list_feedback(&query)
@@ -1330,14 +1303,7 @@ impl App {
         for row in &rows.items {
             items.push(self.demand_view(row).await?);
         }
-        Ok(PageView {
-            items,
-            total: rows.total,
-            page,
-            per_page,
-            facets: None,
-            partial_match: false,
-        })
+        Ok(case_page_view(items, rows.total, &query))
     }
 
     /// The authority picks the provider a demand goes to; its deadline starts.
@@ -1369,14 +1335,8 @@ impl App {
         row.received_on = Some(today);
         row.due_on = Some(due.deadline);
         row.due_provisional = due.provisional;
-        let sid = id.to_string();
         let detail = serde_json::json!({ "provider_id": org.id, "due_on": due.deadline });
-        let event = self.event(Some(caller.user_id), &row, &sid, "routed", "", detail);
-        let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+        let saved = self.save_case(caller, &row, "routed", "", detail).await?;
         let doc: DemandDoc = serde_json::from_str(&saved.doc).map_err(bad_doc)?;
         self.announce_demand(&saved, &doc.title).await?;
         self.demand_view(&saved).await
@@ -1451,21 +1411,10 @@ impl App {
         row.answered_on = Some(today);
         row.dataset_id = answer.dataset_id;
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let detail = serde_json::json!({ "answer": answer, "provider_id": provider });
-        let event = self.event(
-            Some(caller.user_id),
-            &row,
-            &sid,
-            "answered",
-            &answer.text,
-            detail,
-        );
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, "answered", &answer.text, detail)
+            .await?;
         self.notify(
             &[saved.author_id],
             "demand_answered",

@@ -7,14 +7,14 @@ use gongshu_core::authz::Principal;
 use gongshu_core::calendar::china_date;
 use gongshu_core::feedback::text_problem;
 use gongshu_core::{Error, ErrorCode, FieldError};
-use gongshu_store::{CaseType, FeedbackQuery, FeedbackRow, NewFeedback};
+use gongshu_store::{CaseType, FeedbackRow, NewFeedback};
 use object_store::ObjectStoreExt as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::applications::region_prefix_of;
 use crate::feedback::{
-    CaseFilter, bad_doc, checked, conflict, evidence_type, moved_on, optional_text, page_of,
+    CaseFilter, bad_doc, case_page_view, case_query, checked, evidence_type, moved_on,
+    optional_text,
 };
 use crate::views::PageView;
 use crate::{App, Result, store_error};
@@ -277,27 +277,7 @@ impl App {
         caller: Option<&Principal>,
         filter: &CaseFilter,
     ) -> Result<PageView<ReuseView>> {
-        let (page, per_page) = page_of(filter);
-        let mine = filter.mine.unwrap_or(false);
-        let query = FeedbackQuery {
-            case_type: Some(CaseType::Reuse),
-            author: caller.map(|p| p.user_id),
-            provider_ids: Vec::new(),
-            region_prefixes: match caller {
-                Some(p) if !mine => p
-                    .oversight_regions()
-                    .iter()
-                    .map(|r| region_prefix_of(r))
-                    .collect(),
-                _ => Vec::new(),
-            },
-            public: !mine,
-            dataset: filter.dataset_id,
-            states: filter.state.iter().cloned().collect(),
-            q: filter.q.clone(),
-            limit: per_page,
-            offset: (page - 1) * per_page,
-        };
+        let query = case_query(caller, CaseType::Reuse, filter, true);
         let rows = self
             .store
             .list_feedback(&query)
@@ -307,14 +287,7 @@ impl App {
         for row in &rows.items {
             items.push(self.reuse_view(caller, row).await?);
         }
-        Ok(PageView {
-            items,
-            total: rows.total,
-            page,
-            per_page,
-            facets: None,
-            partial_match: false,
-        })
+        Ok(case_page_view(items, rows.total, &query))
     }
 
     /// Approved records naming this entry, for its page.
@@ -365,25 +338,14 @@ impl App {
         row.public = input.approve;
         row.answered_on = Some(china_date(self.now()));
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
         let action = if input.approve {
             "approved"
         } else {
             "rejected"
         };
-        let event = self.event(
-            Some(caller.user_id),
-            &row,
-            &sid,
-            action,
-            note,
-            serde_json::json!({}),
-        );
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(caller, &row, action, note, serde_json::json!({}))
+            .await?;
         let (subject, body) = if input.approve {
             (
                 "您的利用成果已公开展示",
@@ -453,20 +415,15 @@ impl App {
             })?;
         doc.screenshots.push(media.to_owned());
         row.doc = serde_json::to_string(&doc).map_err(bad_doc)?;
-        let sid = id.to_string();
-        let event = self.event(
-            Some(caller.user_id),
-            &row,
-            &sid,
-            "screenshot",
-            "",
-            serde_json::json!({ "n": n }),
-        );
         let saved = self
-            .store
-            .save_feedback(&row, &event)
-            .await
-            .map_err(conflict)?;
+            .save_case(
+                caller,
+                &row,
+                "screenshot",
+                "",
+                serde_json::json!({ "n": n }),
+            )
+            .await?;
         self.reuse_view(Some(caller), &saved).await
     }
 
