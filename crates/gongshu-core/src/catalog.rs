@@ -653,6 +653,51 @@ pub(crate) mod tests {
         }
     }
 
+    /// SD-BIGDATA §20, SX-BIGDATA §24: metadata quality names what is missing.
+    #[test]
+    fn metadata_quality_scores_what_the_entry_says() {
+        // The sample: a short summary, one undescribed item, one keyword, no contact
+        // or licence; unrestricted, so no legal basis is needed.
+        let q = sample().metadata_quality();
+        let earned: Vec<(&str, u32)> = q.checks.iter().map(|c| (c.code, c.earned)).collect();
+        assert_eq!(
+            earned,
+            [
+                ("summary", 0),
+                ("items", 20),
+                ("item_descriptions", 0),
+                ("keywords", 0),
+                ("domains", 10),
+                ("legal_basis", 15),
+                ("contact", 0),
+                ("license", 0),
+                ("file_formats", 5),
+            ]
+        );
+        assert_eq!(q.score, 50);
+        assert_eq!(q.checks.iter().map(|c| c.weight).sum::<u32>(), 100);
+
+        let mut full = sample();
+        full.summary =
+            "全市各类市场主体的登记注册基本信息，包括名称、统一社会信用代码、住所和经营范围。"
+                .into();
+        full.items[0].description = "市场主体登记的名称".into();
+        full.keywords.push("登记".into());
+        full.contact = "0531-12345678".into();
+        full.license = "CC BY 4.0".into();
+        assert_eq!(full.metadata_quality().score, 100);
+        // Restricted without a legal basis loses that check.
+        full.open_type = OpenType::Conditional;
+        assert_eq!(full.metadata_quality().score, 85);
+        // Half the items described earns half of that check.
+        full.legal_basis = "《山东省公共数据开放办法》第八条".into();
+        full.items.push(DataItem {
+            description: String::new(),
+            ..full.items[0].clone()
+        });
+        assert_eq!(full.metadata_quality().score, 95);
+    }
+
     #[test]
     fn a_complete_entry_is_valid() {
         assert!(field_codes(&sample()).is_empty());
@@ -810,6 +855,131 @@ pub(crate) mod tests {
         ];
         for (from, step, want) in table {
             assert_eq!(next_status(from, step).ok(), want, "{from} {step:?}");
+        }
+    }
+}
+
+/// One check of an entry's metadata quality (SD-BIGDATA §20, SX-BIGDATA §24): what it
+/// asks, its weight in the score, and how much of it the entry earns.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetadataCheck {
+    /// Stable code: `summary`, `items`, `item_descriptions`, `keywords`, `domains`,
+    /// `legal_basis`, `contact`, `license`, `file_formats`.
+    pub code: &'static str,
+    pub weight: u32,
+    /// Points earned, 0 to `weight`.
+    pub earned: u32,
+    pub message_zh: String,
+    pub message_en: String,
+}
+
+/// An entry's metadata quality: a score out of 100 and the checks behind it, the
+/// failing ones telling the provider what to add.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetadataQuality {
+    pub score: u32,
+    pub checks: Vec<MetadataCheck>,
+}
+
+/// Summaries shorter than this say too little for a user to know what the data is.
+pub const SUMMARY_ENOUGH: usize = 30;
+
+impl DatasetDraft {
+    /// How complete the entry's metadata is. The weights favour what a user needs to
+    /// find and understand the data (summary, data items) and what the rules require
+    /// (the legal basis of a restricted entry).
+    pub fn metadata_quality(&self) -> MetadataQuality {
+        let all = |ok: bool, weight: u32| if ok { weight } else { 0 };
+        let described = self
+            .items
+            .iter()
+            .filter(|i| !i.description.trim().is_empty())
+            .count();
+        let restricted = self.open_type != OpenType::Unconditional
+            || self.share_type != ShareType::Unconditional;
+        let summary_chars = self.summary.trim().chars().count();
+        let check = |code, weight, earned, zh: String, en: String| MetadataCheck {
+            code,
+            weight,
+            earned,
+            message_zh: zh,
+            message_en: en,
+        };
+        let checks = vec![
+            check(
+                "summary",
+                15,
+                all(summary_chars >= SUMMARY_ENOUGH, 15),
+                format!("摘要不少于{SUMMARY_ENOUGH}字（现为{summary_chars}字）"),
+                format!("A summary of at least {SUMMARY_ENOUGH} characters (now {summary_chars})"),
+            ),
+            check(
+                "items",
+                20,
+                all(!self.items.is_empty(), 20),
+                "列出信息项".into(),
+                "Data items declared".into(),
+            ),
+            check(
+                "item_descriptions",
+                10,
+                if self.items.is_empty() {
+                    0
+                } else {
+                    (10 * described / self.items.len()) as u32
+                },
+                format!("每个信息项都有描述（{described}/{}）", self.items.len()),
+                format!(
+                    "Every data item described ({described}/{})",
+                    self.items.len()
+                ),
+            ),
+            check(
+                "keywords",
+                10,
+                all(self.keywords.len() >= 2, 10),
+                "至少两个关键词".into(),
+                "At least two keywords".into(),
+            ),
+            check(
+                "domains",
+                10,
+                all(!self.domains.is_empty(), 10),
+                "标明所属领域".into(),
+                "A domain named".into(),
+            ),
+            check(
+                "legal_basis",
+                15,
+                all(!restricted || !self.legal_basis.trim().is_empty(), 15),
+                "有条件或不予开放、共享的，写明法律法规依据".into(),
+                "The legal basis of a restricted entry".into(),
+            ),
+            check(
+                "contact",
+                10,
+                all(!self.contact.trim().is_empty(), 10),
+                "提供联系方式".into(),
+                "A contact".into(),
+            ),
+            check(
+                "license",
+                5,
+                all(!self.license.trim().is_empty(), 5),
+                "写明使用许可或条款".into(),
+                "A licence or terms of use".into(),
+            ),
+            check(
+                "file_formats",
+                5,
+                all(!self.file_formats.is_empty(), 5),
+                "写明文件格式".into(),
+                "File formats named".into(),
+            ),
+        ];
+        MetadataQuality {
+            score: checks.iter().map(|c| c.earned).sum(),
+            checks,
         }
     }
 }

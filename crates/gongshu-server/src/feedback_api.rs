@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/supply-demand", get(supply_demand))
         .route("/datasets/{id}/feedback", get(summary))
         .route("/datasets/{id}/rating", post(rate))
+        .route("/datasets/{id}/quality", get(quality))
         .route("/reuses", get(list_reuses).post(register_reuse))
         .route("/reuses/{id}", get(reuse))
         .route("/reuses/{id}/moderate", post(moderate))
@@ -516,16 +517,30 @@ async fn screenshot(
     Ok(response)
 }
 
+/// The metadata quality of a published entry (SD-BIGDATA §20, SX-BIGDATA §24): a score
+/// out of 100 and each check with its weight and what the entry earns.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/quality", tag = "feedback",
+    responses((status = 200, body = gongshu_core::catalog::MetadataQuality), (status = 404, body = ErrorBody)))]
+async fn quality(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<gongshu_core::catalog::MetadataQuality>> {
+    let entry = s.app.public_dataset(id).await.map_err(|e| ctx.fail(e))?;
+    Ok(Json(entry.metadata.metadata_quality()))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(file_objection, list_objections, objection, add_evidence, evidence, reply, reopen,
         offline, restore, file_demand, list_demands, supply_demand, demand, route_demand,
         answer, summary, rate, register_reuse, list_reuses, reuse, moderate, add_screenshot,
-        screenshot),
+        screenshot, quality),
     components(schemas(ObjectionInput, ObjectionView, ObjectionDetail, ObjectionReply,
         ReasonInput, DemandInput, DemandView, DemandDetail, DemandAnswer, RouteInput,
         RatingInput, FeedbackSummary, ReuseInput, ReuseView, ReuseKind, ModerationInput,
-        gongshu_app::reuse::ReuseDataset, gongshu_app::feedback::Evidence,
+        gongshu_app::reuse::ReuseDataset, gongshu_core::catalog::MetadataQuality,
+        gongshu_core::catalog::MetadataCheck, gongshu_app::feedback::Evidence,
         gongshu_core::feedback::ObjectionKind, gongshu_core::feedback::DemandAnswerKind)),
     tags((name = "feedback", description = "Objections, data demands, ratings (SD-OPEN §12, §13)"))
 )]

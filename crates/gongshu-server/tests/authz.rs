@@ -76,6 +76,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/demands/{id}/answer", "nyyyyyyy"),
     ("GET", "/api/v1/supply-demand", "yyyyyyyy"),
     ("GET", "/api/v1/datasets/{id}/feedback", "yyyyyyyy"),
+    ("GET", "/api/v1/datasets/{id}/quality", "yyyyyyyy"),
     ("POST", "/api/v1/datasets/{id}/rating", "nyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),

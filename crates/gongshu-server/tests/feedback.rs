@@ -220,6 +220,25 @@ async fn an_objection_is_answered_reopened_once_and_answered_again() {
     assert_eq!(actions, ["created", "answered", "reopened", "answered"]);
     assert_eq!(detail["may_reopen"], false);
 
+    // The entry's metadata quality, with what it lacks.
+    let (s, quality) = t
+        .get(&format!("/api/v1/datasets/{dataset}/quality"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{quality}");
+    let score = quality["score"].as_u64().unwrap();
+    let earned: u64 = quality["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["earned"].as_u64().unwrap())
+        .sum();
+    assert_eq!(score, earned);
+    assert!(score > 0 && score <= 100, "{quality}");
+    assert_eq!(
+        t.get("/api/v1/datasets/999999/quality", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
     // The public sees counts, not cases.
     let (s, summary) = t
         .get(&format!("/api/v1/datasets/{dataset}/feedback"), None)
