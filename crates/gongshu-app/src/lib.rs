@@ -23,6 +23,7 @@ pub mod links;
 pub mod monitor;
 pub mod policies;
 pub mod protection;
+pub mod quality;
 pub mod reuse;
 pub mod search;
 pub mod sso;

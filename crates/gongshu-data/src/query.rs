@@ -814,6 +814,7 @@ impl Engine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
+        register_code_checks(&ctx);
         for t in tables {
             let provider = self.provider(&t.path).await?;
             ctx.register_table(TableReference::bare(t.name.as_str()), provider)
@@ -1379,6 +1380,55 @@ fn plain_batch(schema: &SchemaRef, columns: &[ArrayRef]) -> Result<RecordBatch, 
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| QueryError::Engine(e.to_string()))?;
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| QueryError::Engine(e.to_string()))
+}
+
+/// `gs_valid_uscc(text)` and `gs_valid_resident_id(text)`: whether a value is a
+/// well-formed unified social credit code (GB 32100) or resident ID number (GB 11643)
+/// with its check character right; NULL for NULL. Quality checks count invalid codes
+/// with them, and anyone's SQL may use them.
+fn register_code_checks(ctx: &SessionContext) {
+    use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+
+    fn check(
+        args: &[ColumnarValue],
+        valid: fn(&str) -> bool,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let array = match &args[0] {
+            ColumnarValue::Array(a) => Arc::clone(a),
+            ColumnarValue::Scalar(v) => v.to_array()?,
+        };
+        let text = datafusion::arrow::compute::cast(&array, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| DataFusionError::Internal("text expected".into()))?;
+        let out: BooleanArray = text.iter().map(|v| v.map(|v| valid(v.trim()))).collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+    let uscc = create_udf(
+        "gs_valid_uscc",
+        vec![DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            check(args, |v| gongshu_core::validate::check_uscc(v).is_ok())
+        }),
+    );
+    let id = create_udf(
+        "gs_valid_resident_id",
+        vec![DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            check(args, |v| {
+                gongshu_core::validate::check_resident_id(v).is_ok()
+            })
+        }),
+    );
+    ctx.register_udf(uscc);
+    ctx.register_udf(id);
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/datasets/{id}/feedback", get(summary))
         .route("/datasets/{id}/rating", post(rate))
         .route("/datasets/{id}/quality", get(quality))
+        .route("/resources/{id}/quality", get(resource_quality))
         .route("/reuses", get(list_reuses).post(register_reuse))
         .route("/reuses/{id}", get(reuse))
         .route("/reuses/{id}/moderate", post(moderate))
@@ -530,17 +531,39 @@ async fn quality(
     Ok(Json(entry.metadata.metadata_quality()))
 }
 
+/// The quality of a resource's current version and the trend of its last versions
+/// (completeness, check digits, repeated keys and rows, a sharp drop in rows,
+/// timeliness), for its provider and those who oversee it. Counts only, no values.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/quality", tag = "feedback", security(("bearer" = [])),
+    responses((status = 200, body = gongshu_app::quality::QualityReport), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn resource_quality(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<gongshu_app::quality::QualityReport>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .resource_quality(p, &id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(file_objection, list_objections, objection, add_evidence, evidence, reply, reopen,
         offline, restore, file_demand, list_demands, supply_demand, demand, route_demand,
         answer, summary, rate, register_reuse, list_reuses, reuse, moderate, add_screenshot,
-        screenshot, quality),
+        screenshot, quality, resource_quality),
     components(schemas(ObjectionInput, ObjectionView, ObjectionDetail, ObjectionReply,
         ReasonInput, DemandInput, DemandView, DemandDetail, DemandAnswer, RouteInput,
         RatingInput, FeedbackSummary, ReuseInput, ReuseView, ReuseKind, ModerationInput,
         gongshu_app::reuse::ReuseDataset, gongshu_core::catalog::MetadataQuality,
-        gongshu_core::catalog::MetadataCheck, gongshu_app::feedback::Evidence,
+        gongshu_core::catalog::MetadataCheck, gongshu_app::quality::QualityReport,
+        gongshu_app::quality::VersionQuality, gongshu_app::quality::ColumnQuality,
+        gongshu_app::quality::QualityProblem, gongshu_app::feedback::Evidence,
         gongshu_core::feedback::ObjectionKind, gongshu_core::feedback::DemandAnswerKind)),
     tags((name = "feedback", description = "Objections, data demands, ratings (SD-OPEN §12, §13)"))
 )]

@@ -77,6 +77,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/supply-demand", "yyyyyyyy"),
     ("GET", "/api/v1/datasets/{id}/feedback", "yyyyyyyy"),
     ("GET", "/api/v1/datasets/{id}/quality", "yyyyyyyy"),
+    ("GET", "/api/v1/resources/{id}/quality", "nnnynnyn"),
     ("POST", "/api/v1/datasets/{id}/rating", "nyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),

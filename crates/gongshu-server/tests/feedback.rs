@@ -727,3 +727,99 @@ async fn reuse_records_are_moderated_before_they_are_shown() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// SD-BIGDATA §20, R8.1: each version's quality from counts over the raw table, the
+/// problems named, and the trend across versions.
+#[tokio::test]
+async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let citizen = t.user_with_role("citizen", "registered", None, None).await;
+    let dataset = published_entry(&t, &provider, entry("质量测试")).await;
+    // Six rows: one blank name, one credit code with a wrong check character, one
+    // repeated code, and one row that repeats another exactly.
+    let first = "企业名称,统一社会信用代码\n\
+                 甲公司,91370100MA3C00001X\n\
+                 ,91370100MA3C00002L\n\
+                 丙公司,91370100MA3C00003Y\n\
+                 丁公司,91370100MA3C00001X\n\
+                 甲公司,91370100MA3C00001X\n\
+                 戊公司,91370100MA3C00005Q\n";
+    let rid =
+        ingest_ok(&t, dataset, &provider, "q.csv", first.as_bytes(), &[]).await["resource_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let path = format!("/api/v1/resources/{rid}/quality");
+    assert_eq!(t.get(&path, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.get(&path, Some(&citizen)).await.0, StatusCode::NOT_FOUND);
+    let (s, report) = t.get(&path, Some(&provider)).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let q = &report["current"];
+    assert_eq!(q["rows"], 6, "{report}");
+    let column = |name: &str| {
+        q["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{report}"))
+    };
+    assert_eq!(column("企业名称")["filled"], 5);
+    let code = column("统一社会信用代码");
+    assert_eq!(code["checked_as"], "uscc", "{report}");
+    let invalid = code["invalid"].as_u64().unwrap();
+    assert!(
+        invalid >= 1,
+        "the made-up codes fail their check character: {report}"
+    );
+    assert_eq!(code["repeated"], 2, "{report}");
+    assert_eq!(q["duplicate_rows"], 1, "{report}");
+    let codes: Vec<&str> = q["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "incomplete",
+        "invalid_code",
+        "duplicate_key",
+        "duplicate_rows",
+    ] {
+        assert!(codes.contains(&expected), "{expected}: {report}");
+    }
+    let first_score = q["score"].as_u64().unwrap();
+    assert!(first_score < 100, "{report}");
+    // No value leaves in the report.
+    assert!(!report.to_string().contains("91370100MA3C"), "{report}");
+
+    // A second version with one clean row: a sharp drop, and the trend has both.
+    let second = "企业名称,统一社会信用代码\n甲公司,91370100MA3C00001X\n";
+    ingest_ok(
+        &t,
+        dataset,
+        &provider,
+        "q.csv",
+        second.as_bytes(),
+        &[("resource_id", &rid)],
+    )
+    .await;
+    let (_, report) = t.get(&path, Some(&provider)).await;
+    let q = &report["current"];
+    assert_eq!(q["version"], 2, "{report}");
+    assert_eq!(q["previous_rows"], 6);
+    assert!(
+        q["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["code"] == "row_drop" && p["count"] == 5),
+        "{report}"
+    );
+    let trend = report["trend"].as_array().unwrap();
+    assert_eq!(trend.len(), 2, "{report}");
+    assert_eq!(trend[0][0], 1);
+    assert_eq!(trend[0][1], first_score);
+}
