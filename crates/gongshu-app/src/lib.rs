@@ -58,6 +58,9 @@ pub struct App {
     pub(crate) used_since_indexed: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
     /// Use counted since the last write to the store: (entry, day) → (downloads, calls).
     pub(crate) pending_use: Arc<std::sync::Mutex<PendingUse>>,
+    /// Held while counted use moves from memory to the store, so that no reader sees it
+    /// in neither.
+    pub(crate) use_flush: Arc<tokio::sync::Mutex<()>>,
     /// The audit log's key and proof tree.
     pub(crate) audit: Arc<audit::AuditState>,
     /// Sign-in failures per account and address.
@@ -196,6 +199,7 @@ impl App {
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
             used_since_indexed: Arc::default(),
             pending_use: Arc::default(),
+            use_flush: Arc::default(),
             logins: Arc::default(),
             detector: Arc::new(std::sync::Mutex::new(monitor::Detector::new(
                 settings.monitor.clone(),

@@ -79,6 +79,9 @@ impl App {
     /// Writes the counted use to the store; what cannot be written is kept for the next
     /// time.
     pub async fn flush_use(&self) {
+        // Readers wait while counts are between memory and the store, where they would
+        // see them in neither.
+        let _flushing = self.use_flush.lock().await;
         let taken =
             std::mem::take(&mut *self.pending_use.lock().unwrap_or_else(|e| e.into_inner()));
         for ((dataset_id, day), (downloads, api_calls)) in taken {
@@ -108,6 +111,7 @@ impl App {
     /// The use in all of each of the entries `ids` (nothing for an entry never used),
     /// counting what is not written yet.
     pub async fn usage(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, UsageTotals>> {
+        let _not_flushing = self.use_flush.lock().await;
         let mut totals: std::collections::HashMap<i64, UsageTotals> = self
             .store
             .usage_totals(ids)
