@@ -339,7 +339,13 @@ pub(crate) fn case_query(
             .unwrap_or_default(),
         public: public && !mine,
         dataset: filter.dataset_id,
-        states: filter.state.iter().cloned().collect(),
+        // An empty choice in a form's filter is no filter.
+        states: filter
+            .state
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
         q: filter.q.clone(),
         limit: per_page,
         offset: (page - 1) * per_page,
@@ -981,23 +987,9 @@ impl App {
         dataset_id: i64,
     ) -> Result<FeedbackSummary> {
         let entry = self.public_entry(dataset_id).await?;
-        let count = |states: Vec<String>| FeedbackQuery {
-            case_type: Some(CaseType::Objection),
-            dataset: Some(entry.id),
-            // Counted over every case of the entry, whoever filed it.
-            region_prefixes: vec![String::new()],
-            states,
-            limit: 1,
-            ..FeedbackQuery::default()
-        };
-        let all = self
+        let (objections, objections_answered) = self
             .store
-            .list_feedback(&count(Vec::new()))
-            .await
-            .map_err(store_error)?;
-        let answered = self
-            .store
-            .list_feedback(&count(vec!["answered".into()]))
+            .objection_counts(entry.id)
             .await
             .map_err(store_error)?;
         let (n, sum, own) = self
@@ -1006,8 +998,8 @@ impl App {
             .await
             .map_err(store_error)?;
         Ok(FeedbackSummary {
-            objections: all.total,
-            objections_answered: answered.total,
+            objections,
+            objections_answered,
             ratings: n,
             rating_average: (n > 0).then(|| (sum as f64 / n as f64 * 10.0).round() / 10.0),
             own_rating: own,

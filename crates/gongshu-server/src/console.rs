@@ -541,18 +541,29 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
     }
     // Objections and demands waiting for this person: answers for a provider's data
     // administrators, routing for the authority.
-    let waiting = gongshu_app::feedback::CaseFilter {
+    let waiting = |state: &str| gongshu_app::feedback::CaseFilter {
+        state: Some(state.to_owned()),
         per_page: Some(100),
         ..Default::default()
     };
-    let objections = s.app.objections(p, &waiting).await.map(|p| p.items);
-    let demands = s.app.demands(Some(p), &waiting).await.map(|p| p.items);
+    let mut objections = Vec::new();
+    let mut demands = Vec::new();
+    for state in ["open", "reopened"] {
+        if let Ok(page) = s.app.objections(p, &waiting(state)).await {
+            objections.extend(page.items);
+        }
+    }
+    for state in ["open", "routing"] {
+        if let Ok(page) = s.app.demands(Some(p), &waiting(state)).await {
+            demands.extend(page.items);
+        }
+    }
     let administers = |org: i64| {
         p.grants
             .iter()
             .any(|g| g.role == Role::ProviderAdmin && g.org_id == Some(org))
     };
-    for o in objections.unwrap_or_default() {
+    for o in objections {
         if matches!(o.state.as_str(), "open" | "reopened") && administers(o.provider_id) {
             todo.push(WorkRow {
                 what: format!("{} #{}", ctx.t("数据异议", "Objection"), o.id),
@@ -566,7 +577,7 @@ async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
             });
         }
     }
-    for d in demands.unwrap_or_default() {
+    for d in demands {
         let action = match (d.state.as_str(), d.provider_id) {
             ("open", Some(org)) if administers(org) => t("答复开放需求", "Answer the demand"),
             ("routing", _)

@@ -441,6 +441,9 @@ async fn demands_are_routed_answered_and_listed_as_supply_and_demand() {
             .iter()
             .any(|d| d["id"] == id)
     );
+    // An empty choice in the board's filter is no filter.
+    let (_, all) = t.get("/api/v1/demands?state=&q=", None).await;
+    assert_eq!(all["total"], board["total"], "{all}");
     let (s, one) = t.get(&format!("/api/v1/demands/{id}"), None).await;
     assert_eq!(s, StatusCode::OK, "{one}");
     assert_eq!(one["history"], json!([]), "history is for participants");

@@ -418,6 +418,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         dataset_id: i64,
         limit: i64,
     ) -> Result<Vec<FeedbackRow>>;
+    /// An entry's objections: how many, and how many are answered.
+    async fn objection_counts(&self, dataset_id: i64) -> Result<(i64, i64)>;
     /// Whether an infringement report keeps the entry's data withheld.
     async fn dataset_offline(&self, dataset_id: i64) -> Result<bool>;
     /// Sets (or changes) a user's rating of an entry.

@@ -2382,6 +2382,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn objection_counts(&self, dataset_id: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(state = 'answered'), 0) AS answered \
+             FROM feedback WHERE dataset_id = ? AND case_type = 'objection'",
+        )
+        .bind(dataset_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("answered")?))
+    }
+
     async fn dataset_offline(&self, dataset_id: i64) -> Result<bool> {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM feedback WHERE dataset_id = ? AND offline = 1)",
