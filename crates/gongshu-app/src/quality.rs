@@ -37,7 +37,8 @@ pub struct ColumnQuality {
     pub checked_as: Option<String>,
     /// Values that fail the code's format or check character.
     pub invalid: Option<u64>,
-    /// Values that occur more than once (beyond their first), for a code column.
+    /// Values that occur more than once (beyond their first), for a code column; none
+    /// when the engine could not count them within its memory limit.
     pub repeated: Option<u64>,
 }
 
@@ -200,7 +201,6 @@ impl App {
                     "SUM(CASE WHEN {col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '' THEN 0 \
                      WHEN {check}(CAST({col} AS VARCHAR)) THEN 0 ELSE 1 END) AS v{i}"
                 ));
-                select.push(format!("COUNT(DISTINCT {col}) AS d{i}"));
             }
         }
         let table = TableRef {
@@ -238,6 +238,19 @@ impl App {
                 .map(|d| rows.saturating_sub(count_at(&d.batches, "n")))
         };
 
+        // Distinct counts of the code columns, each on its own: like the duplicate rows,
+        // one that does not fit the engine's memory is unknown, not a failed report.
+        let mut distinct = std::collections::HashMap::new();
+        for c in columns.iter().filter(|c| code_kind(&c.name).is_some()) {
+            let sql = format!(
+                "SELECT COUNT(DISTINCT {}) AS d FROM {from}",
+                quoted(&c.name)
+            );
+            if let Ok(d) = engine.sql(std::slice::from_ref(&table), &sql).await {
+                distinct.insert(c.name.clone(), count_at(&d.batches, "d"));
+            }
+        }
+
         let mut problems = Vec::new();
         let mut column_reports = Vec::new();
         let mut completeness_sum = 0.0;
@@ -266,10 +279,10 @@ impl App {
             let (invalid, repeated) = match kind {
                 Some(_) => {
                     let invalid = count_at(b, &format!("v{i}"));
-                    let repeated = filled.saturating_sub(count_at(b, &format!("d{i}")));
+                    let repeated = distinct.get(&c.name).map(|d| filled.saturating_sub(*d));
                     checked += filled;
                     invalid_total += invalid;
-                    if filled > 0 {
+                    if let Some(repeated) = repeated.filter(|_| filled > 0) {
                         worst_repeat = worst_repeat.max(repeated as f64 / filled as f64);
                     }
                     if invalid > 0 {
@@ -287,7 +300,7 @@ impl App {
                             ),
                         });
                     }
-                    if repeated > 0 {
+                    if let Some(repeated) = repeated.filter(|r| *r > 0) {
                         problems.push(QualityProblem {
                             code: "duplicate_key",
                             column: Some(c.name.clone()),
@@ -296,7 +309,7 @@ impl App {
                             message_en: format!("Column “{}” repeats {repeated} values", c.name),
                         });
                     }
-                    (Some(invalid), Some(repeated))
+                    (Some(invalid), repeated)
                 }
                 None => (None, None),
             };
