@@ -739,15 +739,21 @@ async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions(
     let provider = t.token("demo-provider").await;
     let citizen = t.user_with_role("citizen", "registered", None, None).await;
     let dataset = published_entry(&t, &provider, entry("质量测试")).await;
-    // Six rows: one blank name, one credit code with a wrong check character, one
-    // repeated code, and one row that repeats another exactly.
-    let first = "企业名称,统一社会信用代码\n\
-                 甲公司,91370100MA3C00001X\n\
-                 ,91370100MA3C00002L\n\
-                 丙公司,91370100MA3C00003Y\n\
-                 丁公司,91370100MA3C00001X\n\
-                 甲公司,91370100MA3C00001X\n\
-                 戊公司,91370100MA3C00005Q\n";
+    // Seven rows: one blank name, one credit code with a wrong check character, two
+    // companies under one code, and one row that repeats another exactly.
+    let code = |n: u32| {
+        let body = format!("91370100MA3C{n:05}");
+        let check = gongshu_core::validate::uscc_check_char(&body).unwrap();
+        format!("{body}{check}")
+    };
+    let (a, b, c, e) = (code(1), code(2), code(3), code(5));
+    let mut wrong = code(4);
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    let first = format!(
+        "企业名称,统一社会信用代码\n甲公司,{a}\n,{b}\n丙公司,{c}\n丁公司,{wrong}\n\
+         甲公司,{a}\n戊公司,{e}\n戊分公司,{e}\n"
+    );
     let rid =
         ingest_ok(&t, dataset, &provider, "q.csv", first.as_bytes(), &[]).await["resource_id"]
             .as_str()
@@ -759,7 +765,7 @@ async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions(
     let (s, report) = t.get(&path, Some(&provider)).await;
     assert_eq!(s, StatusCode::OK, "{report}");
     let q = &report["current"];
-    assert_eq!(q["rows"], 6, "{report}");
+    assert_eq!(q["rows"], 7, "{report}");
     let column = |name: &str| {
         q["columns"]
             .as_array()
@@ -769,14 +775,10 @@ async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions(
             .cloned()
             .unwrap_or_else(|| panic!("{report}"))
     };
-    assert_eq!(column("企业名称")["filled"], 5);
+    assert_eq!(column("企业名称")["filled"], 6);
     let code = column("统一社会信用代码");
     assert_eq!(code["checked_as"], "uscc", "{report}");
-    let invalid = code["invalid"].as_u64().unwrap();
-    assert!(
-        invalid >= 1,
-        "the made-up codes fail their check character: {report}"
-    );
+    assert_eq!(code["invalid"], 1, "{report}");
     assert_eq!(code["repeated"], 2, "{report}");
     assert_eq!(q["duplicate_rows"], 1, "{report}");
     let codes: Vec<&str> = q["problems"]
@@ -797,9 +799,10 @@ async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions(
     assert!(first_score < 100, "{report}");
     // No value leaves in the report.
     assert!(!report.to_string().contains("91370100MA3C"), "{report}");
+    assert_eq!(q["previous_rows"], Value::Null);
 
     // A second version with one clean row: a sharp drop, and the trend has both.
-    let second = "企业名称,统一社会信用代码\n甲公司,91370100MA3C00001X\n";
+    let second = format!("企业名称,统一社会信用代码\n甲公司,{a}\n");
     ingest_ok(
         &t,
         dataset,
@@ -812,13 +815,13 @@ async fn a_version_quality_report_counts_what_is_wrong_and_follows_the_versions(
     let (_, report) = t.get(&path, Some(&provider)).await;
     let q = &report["current"];
     assert_eq!(q["version"], 2, "{report}");
-    assert_eq!(q["previous_rows"], 6);
+    assert_eq!(q["previous_rows"], 7);
     assert!(
         q["problems"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["code"] == "row_drop" && p["count"] == 5),
+            .any(|p| p["code"] == "row_drop" && p["count"] == 6),
         "{report}"
     );
     let trend = report["trend"].as_array().unwrap();
