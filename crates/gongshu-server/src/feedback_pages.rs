@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/demands/{id}", get(demand))
         .route("/demands/{id}/{action}", post(act_on_demand))
         .route("/supply-demand", get(supply_demand))
+        .route("/console/resources/{id}/quality", get(quality))
         .route("/reuses", get(reuses).post(register_reuse))
         .route("/reuses/new", get(reuse_form))
         .route("/reuses/{id}", get(reuse))
@@ -1000,4 +1001,31 @@ async fn csrf_and_file(mut form: Multipart) -> Option<(String, Option<(String, V
         }
     }
     Some((csrf, file))
+}
+
+// ---------------------------------------------------------------- version quality
+
+#[derive(Template)]
+#[template(path = "quality.html")]
+struct QualityPage<'a> {
+    ctx: &'a Ctx,
+    q: gongshu_app::quality::QualityReport,
+}
+
+impl QualityPage<'_> {
+    fn percent(&self, ratio: &f64) -> String {
+        format!("{:.1} %", ratio * 100.0)
+    }
+}
+
+/// The quality report of a resource's served version, for the provider to work through.
+async fn quality(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.resource_quality(p, &id).await {
+        Ok(q) => render(&QualityPage { ctx: &ctx, q }),
+        Err(e) => error_page(&ctx, &e),
+    }
 }

@@ -241,6 +241,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/demands/{id}", "yyyyyyyy"),
     ("POST", "/demands/{id}/{action}", "nyyyyyyy"),
     ("GET", "/supply-demand", "yyyyyyyy"),
+    ("GET", "/console/resources/{id}/quality", "nnnynnyn"),
     ("GET", "/reuses", "yyyyyyyy"),
     ("POST", "/reuses", "nyyyyyyy"),
     ("GET", "/reuses/new", "nyyyyyyy"),

@@ -632,6 +632,7 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("workbench", "/console/datasets".to_owned()),
         ("entry", format!("/console/datasets/{id}")),
         ("protection", format!("/console/resources/{rid}/protection")),
+        ("quality", format!("/console/resources/{rid}/quality")),
         ("tokens", "/console/tokens".to_owned()),
         ("calendar", "/console/calendar".to_owned()),
         ("grading", "/console/grading".to_owned()),

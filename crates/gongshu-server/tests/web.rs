@@ -1209,6 +1209,14 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
     assert_eq!(job["state"], "succeeded", "{job}");
     let rid = job["resource_id"].as_str().unwrap().to_owned();
     let provider = session(&t, "demo-provider").await;
+    // The quality page of the same table: counts, and never a value.
+    let quality = format!("/console/resources/{rid}/quality");
+    let (s, html) = page_as(&t, &provider, &quality).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("数据质量") && !html.contains("欧阳金丝雀"),
+        "{html}"
+    );
     let page = format!("/console/resources/{rid}/protection");
     let (s, html) = page_as(&t, &provider, &page).await;
     assert_eq!(s, StatusCode::OK, "{html}");
@@ -1218,6 +1226,7 @@ async fn the_provider_confirms_columns_and_sets_rules_on_a_page() {
     );
     let pages = tempfile::tempdir().unwrap();
     keep_page(&t, pages.path(), "protection", &provider, &page).await;
+    keep_page(&t, pages.path(), "quality", &provider, &quality).await;
     let csrf = hidden_csrf(&html);
     let (s, _, _) = submit_as(
         &t,
