@@ -422,7 +422,13 @@ impl App {
                 format!("At most {DAILY_CASES} a day per person: please try again tomorrow"),
             ));
         }
-        if today.iter().any(|r| r.doc.contains(&json_text(text))) {
+        // Every kind of case keeps its main text as `description`; the same text is a
+        // duplicate, a shorter text that an earlier one happens to contain is not.
+        let same_text = |r: &FeedbackRow| {
+            serde_json::from_str::<serde_json::Value>(&r.doc)
+                .is_ok_and(|doc| doc["description"].as_str().map(str::trim) == Some(text.trim()))
+        };
+        if today.iter().any(|r| same_text(r)) {
             return Err(Error::validation(vec![FieldError::new(
                 "description",
                 "duplicate",
@@ -1500,12 +1506,6 @@ pub(crate) fn evidence_type(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// `text` as it appears inside the stored JSON document.
-fn json_text(text: &str) -> String {
-    let quoted = serde_json::to_string(text).unwrap_or_default();
-    quoted.trim_matches('"').to_owned()
 }
 
 #[cfg(test)]

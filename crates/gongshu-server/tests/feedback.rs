@@ -584,6 +584,15 @@ async fn spam_is_held_back_and_ratings_average() {
     let (s, body) = t.post("/api/v1/objections", Some(&other), file(0)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(error_fields(&body), ["description"]);
+    // A shorter text that the earlier one contains is not a duplicate.
+    let (s, body) = t
+        .post(
+            "/api/v1/objections",
+            Some(&other),
+            json!({"dataset_id": dataset, "kind": "other", "description": "希望增加字段说明"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, body) = t
         .post(
             "/api/v1/objections",
