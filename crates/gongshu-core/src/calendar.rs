@@ -252,6 +252,17 @@ impl Calendar {
         })
     }
 
+    /// Working days after `start` up to and including `end`: how long an answer given on
+    /// `end` to a request received on `start` took, counted as deadlines are.
+    pub fn working_days_between(&self, start: NaiveDate, end: NaiveDate) -> u32 {
+        start
+            .iter_days()
+            .skip(1)
+            .take_while(|d| *d <= end)
+            .filter(|d| self.day(*d).0.is_working())
+            .count() as u32
+    }
+
     /// The `days`-th working day before `deadline`: when to remind someone that a
     /// deadline is `days` working days away.
     pub fn working_days_before(&self, deadline: NaiveDate, days: u32) -> Option<NaiveDate> {
@@ -363,7 +374,11 @@ mod tests {
                 (d(want), provisional),
                 "{days} working days from {start}"
             );
+            // Counting back over the same span gives the same number of days.
+            assert_eq!(cal.working_days_between(d(start), d(want)), days, "{start}");
         }
+        assert_eq!(cal.working_days_between(d("2026-03-05"), d("2026-03-05")), 0);
+        assert_eq!(cal.working_days_between(d("2026-03-05"), d("2026-03-01")), 0);
         assert_eq!(
             cal.years().collect::<Vec<_>>(),
             (2019..=2026).collect::<Vec<_>>()

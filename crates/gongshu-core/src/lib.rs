@@ -13,6 +13,7 @@ pub mod change;
 pub mod deident;
 pub mod diff;
 pub mod error;
+pub mod evaluation;
 pub mod feedback;
 pub mod pii;
 pub mod region;

@@ -467,4 +467,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user_id: i64,
         at: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// A new security incident with its entries and its `recorded` event.
+    async fn insert_incident(&self, new: &NewIncident<'_>) -> Result<IncidentRow>;
+    async fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>>;
+    /// Newest first.
+    async fn list_incidents(&self, q: &IncidentQuery) -> Result<Page<IncidentRow>>;
+    /// Writes an incident's columns and document with its event, if nobody changed it
+    /// since `row.version` was read (`VersionConflict` otherwise).
+    async fn save_incident(&self, row: &IncidentRow, event: &NewEvent<'_>) -> Result<IncidentRow>;
+
+    /// The indicator weights an authority set for its region (JSON), if any.
+    async fn evaluation_scheme(&self, region: &str) -> Result<Option<String>>;
+    async fn put_evaluation_scheme(
+        &self,
+        region: &str,
+        doc: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn insert_evaluation(&self, new: &NewEvaluation<'_>) -> Result<EvaluationRow>;
+    async fn get_evaluation(&self, id: i64) -> Result<Option<EvaluationRow>>;
+    /// Newest period first.
+    async fn list_evaluations(&self, q: &EvaluationQuery) -> Result<Vec<EvaluationRow>>;
+    /// Publishes a draft (`VersionConflict` if it is released already).
+    async fn release_evaluation(&self, id: i64, by: i64, at: DateTime<Utc>)
+    -> Result<EvaluationRow>;
+    /// Everything recorded about a region's providers from `from` to `to` (China dates,
+    /// both included), for the evaluation to derive its figures from.
+    async fn evaluation_facts(
+        &self,
+        region_prefix: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<EvaluationFacts>;
+    /// Keeps the quality report (JSON) of a resource version.
+    async fn set_version_quality(&self, resource_id: &str, version: i64, quality: &str)
+    -> Result<()>;
+    async fn version_quality(&self, resource_id: &str, version: i64) -> Result<Option<String>>;
 }

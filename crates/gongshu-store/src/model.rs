@@ -954,3 +954,161 @@ pub struct FeedbackQuery {
     pub limit: i64,
     pub offset: i64,
 }
+
+/// A security incident (数据安全事件). `doc` is the record's own JSON, owned by the
+/// application; `dataset_ids` are the entries whose data it touched.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub region_code: String,
+    pub severity: String,
+    pub kind: String,
+    pub state: String,
+    pub occurred_on: chrono::NaiveDate,
+    pub discovered_on: chrono::NaiveDate,
+    pub doc: String,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub dataset_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIncident<'a> {
+    pub region_code: &'a str,
+    pub severity: &'a str,
+    pub kind: &'a str,
+    pub occurred_on: chrono::NaiveDate,
+    pub discovered_on: chrono::NaiveDate,
+    pub doc: &'a str,
+    pub created_by: i64,
+    pub at: DateTime<Utc>,
+    pub dataset_ids: &'a [i64],
+}
+
+/// Which incidents a list shows: those in a region overseen, or touching an entry of
+/// one of the providers.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    pub region_prefixes: Vec<String>,
+    pub provider_ids: Vec<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One evaluation: its period, state, and the scheme and figures as computed (`doc`).
+#[derive(Debug, Clone)]
+pub struct EvaluationRow {
+    pub id: i64,
+    pub region_code: String,
+    pub period_from: chrono::NaiveDate,
+    pub period_to: chrono::NaiveDate,
+    pub state: String,
+    pub doc: String,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub released_by: Option<i64>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvaluation<'a> {
+    pub region_code: &'a str,
+    pub period_from: chrono::NaiveDate,
+    pub period_to: chrono::NaiveDate,
+    pub doc: &'a str,
+    pub created_by: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Which evaluations a list shows: released ones, and drafts of the regions given.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationQuery {
+    pub draft_regions: Vec<String>,
+    /// Only this region's (exactly).
+    pub region: Option<String>,
+    pub limit: i64,
+}
+
+/// What happened in a region up to the end of a period, as recorded: the raw material of
+/// an evaluation. Nothing here is typed in; every figure is derived from these rows.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationFacts {
+    /// Every provider of the region.
+    pub providers: Vec<OrgRow>,
+    /// Entries in the catalog at the end of the period, as last published by then.
+    pub entries: Vec<EntryFact>,
+    /// Resources of those entries, with their last publication by the end.
+    pub resources: Vec<ResourceFact>,
+    /// Events of applications and sharing requests on the region's entries, up to the
+    /// end, in order.
+    pub application_events: Vec<ApplicationEventFact>,
+    /// Objections and demands received in the period.
+    pub cases: Vec<CaseFact>,
+    /// Downloads and API calls in the period, per entry.
+    pub usage: Vec<UsageFact>,
+    /// Approved reuse records registered in the period, per entry used.
+    pub reuses: Vec<DatasetCount>,
+    /// Monitoring alerts raised in the period, per entry.
+    pub alerts: Vec<DatasetCount>,
+    /// Security incidents that occurred in the period, per entry touched.
+    pub incidents: Vec<DatasetCount>,
+    /// Quality scores kept for the versions serving at the end, per resource.
+    pub quality: Vec<QualityFact>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryFact {
+    pub dataset_id: i64,
+    pub provider_id: i64,
+    pub doc: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceFact {
+    pub resource_id: String,
+    pub dataset_id: i64,
+    pub last_published: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationEventFact {
+    pub application_id: i64,
+    pub dataset_id: i64,
+    /// A department's sharing request rather than an application to use open data.
+    pub share: bool,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseFact {
+    pub case_type: CaseType,
+    pub provider_id: Option<i64>,
+    pub received_on: Option<chrono::NaiveDate>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub answered_on: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UsageFact {
+    pub dataset_id: i64,
+    pub downloads: i64,
+    pub api_calls: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetCount {
+    pub dataset_id: i64,
+    pub count: i64,
+}
+
+/// The quality score kept for a published resource version (0–100).
+#[derive(Debug, Clone)]
+pub struct QualityFact {
+    pub dataset_id: i64,
+    pub score: i64,
+}

@@ -24,6 +24,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
+mod reports;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -2873,7 +2875,12 @@ impl Store for SqliteStore {
                 object_id: &id,
                 action: "submitted",
                 reason: "",
-                detail: serde_json::json!({ "content_hash": new.content_hash }).to_string(),
+                detail: serde_json::json!({
+                    "content_hash": new.content_hash,
+                    "to": new.state.as_str(),
+                    "due_on": new.due_on,
+                })
+                .to_string(),
             },
         )
         .await?;
@@ -2957,6 +2964,7 @@ impl Store for SqliteStore {
                     "from": m.from.as_str(),
                     "to": m.to.as_str(),
                     "agreement_hash": m.agreement.map(|(_, hash)| hash),
+                    "due_on": m.due_on,
                 })
                 .to_string(),
             },
@@ -3071,7 +3079,10 @@ impl Store for SqliteStore {
                 object_id: &object_id,
                 action,
                 reason,
-                detail: serde_json::json!({ "grant_id": grant_id }).to_string(),
+                detail: serde_json::json!({
+                    "grant_id": grant_id, "from": from.as_str(), "to": "in_force",
+                })
+                .to_string(),
             },
         )
         .await?;
@@ -3598,5 +3609,79 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_incident(&self, new: &NewIncident<'_>) -> Result<IncidentRow> {
+        self.insert_incident_impl(new).await
+    }
+
+    async fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>> {
+        self.get_incident_impl(id).await
+    }
+
+    async fn list_incidents(&self, q: &IncidentQuery) -> Result<Page<IncidentRow>> {
+        self.list_incidents_impl(q).await
+    }
+
+    async fn save_incident(&self, row: &IncidentRow, event: &NewEvent<'_>) -> Result<IncidentRow> {
+        self.save_incident_impl(row, event).await
+    }
+
+    async fn evaluation_scheme(&self, region: &str) -> Result<Option<String>> {
+        self.evaluation_scheme_impl(region).await
+    }
+
+    async fn put_evaluation_scheme(
+        &self,
+        region: &str,
+        doc: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.put_evaluation_scheme_impl(region, doc, by, at).await
+    }
+
+    async fn insert_evaluation(&self, new: &NewEvaluation<'_>) -> Result<EvaluationRow> {
+        self.insert_evaluation_impl(new).await
+    }
+
+    async fn get_evaluation(&self, id: i64) -> Result<Option<EvaluationRow>> {
+        self.get_evaluation_impl(id).await
+    }
+
+    async fn list_evaluations(&self, q: &EvaluationQuery) -> Result<Vec<EvaluationRow>> {
+        self.list_evaluations_impl(q).await
+    }
+
+    async fn release_evaluation(
+        &self,
+        id: i64,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<EvaluationRow> {
+        self.release_evaluation_impl(id, by, at).await
+    }
+
+    async fn evaluation_facts(
+        &self,
+        region_prefix: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<EvaluationFacts> {
+        self.evaluation_facts_impl(region_prefix, from, to).await
+    }
+
+    async fn set_version_quality(
+        &self,
+        resource_id: &str,
+        version: i64,
+        quality: &str,
+    ) -> Result<()> {
+        self.set_version_quality_impl(resource_id, version, quality)
+            .await
+    }
+
+    async fn version_quality(&self, resource_id: &str, version: i64) -> Result<Option<String>> {
+        self.version_quality_impl(resource_id, version).await
     }
 }

@@ -1,0 +1,605 @@
+//! Security incidents and performance evaluations: the records authorities keep about the
+//! platform's conduct, and the one read that gathers a region's history for evaluation.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone as _, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{SqliteStore, corrupt, insert_event, naive_date, org_row};
+use crate::model::*;
+use crate::{Result, StoreError};
+
+/// The first instant of a China Standard Time day.
+fn china_midnight(day: NaiveDate) -> DateTime<Utc> {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    offset
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.to_utc())
+}
+
+fn incident_row(r: &SqliteRow) -> Result<IncidentRow> {
+    let occurred_on = naive_date(r, "occurred_on")?.ok_or_else(|| corrupt("occurred_on", ""))?;
+    let discovered_on =
+        naive_date(r, "discovered_on")?.ok_or_else(|| corrupt("discovered_on", ""))?;
+    let datasets: Option<String> = r.try_get("dataset_ids")?;
+    let dataset_ids = datasets
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| corrupt("dataset_ids", s)))
+        .collect::<Result<Vec<i64>>>()?;
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        region_code: r.try_get("region_code")?,
+        severity: r.try_get("severity")?,
+        kind: r.try_get("kind")?,
+        state: r.try_get("state")?,
+        occurred_on,
+        discovered_on,
+        doc: r.try_get("doc")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        closed_at: r.try_get("closed_at")?,
+        version: r.try_get("version")?,
+        dataset_ids,
+    })
+}
+
+const INCIDENT_SELECT: &str = "SELECT i.*, (SELECT group_concat(dataset_id) FROM \
+     (SELECT dataset_id FROM incident_datasets WHERE incident_id = i.id ORDER BY dataset_id)) \
+     AS dataset_ids FROM incidents i";
+
+fn evaluation_row(r: &SqliteRow) -> Result<EvaluationRow> {
+    Ok(EvaluationRow {
+        id: r.try_get("id")?,
+        region_code: r.try_get("region_code")?,
+        period_from: naive_date(r, "period_from")?.ok_or_else(|| corrupt("period_from", ""))?,
+        period_to: naive_date(r, "period_to")?.ok_or_else(|| corrupt("period_to", ""))?,
+        state: r.try_get("state")?,
+        doc: r.try_get("doc")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        released_by: r.try_get("released_by")?,
+        released_at: r.try_get("released_at")?,
+    })
+}
+
+fn dataset_count(r: &SqliteRow) -> Result<DatasetCount> {
+    Ok(DatasetCount {
+        dataset_id: r.try_get(0)?,
+        count: r.try_get(1)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_incident_impl(&self, new: &NewIncident<'_>) -> Result<IncidentRow> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (region_code, severity, kind, state, occurred_on, \
+             discovered_on, doc, created_by, created_at, updated_at) \
+             VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.region_code)
+        .bind(new.severity)
+        .bind(new.kind)
+        .bind(new.occurred_on.to_string())
+        .bind(new.discovered_on.to_string())
+        .bind(new.doc)
+        .bind(new.created_by)
+        .bind(new.at)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        for dataset in new.dataset_ids {
+            sqlx::query("INSERT OR IGNORE INTO incident_datasets (incident_id, dataset_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(dataset)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: new.at,
+                actor_id: Some(new.created_by),
+                object_type: "incident",
+                object_id: &id.to_string(),
+                action: "recorded",
+                reason: "",
+                detail: serde_json::json!({
+                    "severity": new.severity, "kind": new.kind, "datasets": new.dataset_ids,
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        let row = sqlx::query(&format!("{INCIDENT_SELECT} WHERE i.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        incident_row(&row)
+    }
+
+    pub(super) async fn get_incident_impl(&self, id: i64) -> Result<Option<IncidentRow>> {
+        let sql = format!("{INCIDENT_SELECT} WHERE i.id = ?");
+        self.optional(sqlx::query(&sql).bind(id), incident_row).await
+    }
+
+    pub(super) async fn list_incidents_impl(
+        &self,
+        q: &IncidentQuery,
+    ) -> Result<Page<IncidentRow>> {
+        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
+            b.push(" WHERE (0 = 1");
+            for prefix in &q.region_prefixes {
+                b.push(" OR i.region_code LIKE ")
+                    .push_bind(format!("{prefix}%"));
+            }
+            if !q.provider_ids.is_empty() {
+                b.push(
+                    " OR EXISTS (SELECT 1 FROM incident_datasets x JOIN datasets d \
+                     ON d.id = x.dataset_id WHERE x.incident_id = i.id AND d.provider_id IN (",
+                );
+                let mut list = b.separated(", ");
+                for id in &q.provider_ids {
+                    list.push_bind(*id);
+                }
+                b.push("))");
+            }
+            b.push(")");
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM incidents i");
+        filter(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::<Sqlite>::new(INCIDENT_SELECT);
+        filter(&mut page);
+        page.push(" ORDER BY i.id DESC LIMIT ")
+            .push_bind(q.limit.clamp(1, 500))
+            .push(" OFFSET ")
+            .push_bind(q.offset.max(0));
+        let items = page
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(incident_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    pub(super) async fn save_incident_impl(
+        &self,
+        row: &IncidentRow,
+        event: &NewEvent<'_>,
+    ) -> Result<IncidentRow> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE incidents SET severity = ?, kind = ?, state = ?, doc = ?, updated_at = ?, \
+             closed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+        )
+        .bind(&row.severity)
+        .bind(&row.kind)
+        .bind(&row.state)
+        .bind(&row.doc)
+        .bind(event.at)
+        .bind(row.closed_at)
+        .bind(row.id)
+        .bind(row.version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        insert_event(&mut tx, event).await?;
+        let saved = sqlx::query(&format!("{INCIDENT_SELECT} WHERE i.id = ?"))
+            .bind(row.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        incident_row(&saved)
+    }
+
+    pub(super) async fn evaluation_scheme_impl(&self, region: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM evaluation_schemes WHERE region_code = ?")
+                .bind(region)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn put_evaluation_scheme_impl(
+        &self,
+        region: &str,
+        doc: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO evaluation_schemes (region_code, doc, updated_by, updated_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (region_code) DO UPDATE SET doc = excluded.doc, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+        )
+        .bind(region)
+        .bind(doc)
+        .bind(by)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(by),
+                object_type: "evaluation_scheme",
+                object_id: region,
+                action: "updated",
+                reason: "",
+                detail: doc.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_evaluation_impl(
+        &self,
+        new: &NewEvaluation<'_>,
+    ) -> Result<EvaluationRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO evaluations (region_code, period_from, period_to, state, doc, \
+             created_by, created_at) VALUES (?, ?, ?, 'draft', ?, ?, ?) RETURNING *",
+        )
+        .bind(new.region_code)
+        .bind(new.period_from.to_string())
+        .bind(new.period_to.to_string())
+        .bind(new.doc)
+        .bind(new.created_by)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = evaluation_row(&row)?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at: new.at,
+                actor_id: Some(new.created_by),
+                object_type: "evaluation",
+                object_id: &created.id.to_string(),
+                action: "computed",
+                reason: "",
+                detail: serde_json::json!({
+                    "region": new.region_code,
+                    "from": new.period_from, "to": new.period_to,
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub(super) async fn get_evaluation_impl(&self, id: i64) -> Result<Option<EvaluationRow>> {
+        self.optional(
+            sqlx::query("SELECT * FROM evaluations WHERE id = ?").bind(id),
+            evaluation_row,
+        )
+        .await
+    }
+
+    pub(super) async fn list_evaluations_impl(
+        &self,
+        q: &EvaluationQuery,
+    ) -> Result<Vec<EvaluationRow>> {
+        let mut b = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM evaluations WHERE (state = 'released'",
+        );
+        for prefix in &q.draft_regions {
+            b.push(" OR region_code LIKE ")
+                .push_bind(format!("{prefix}%"));
+        }
+        b.push(")");
+        if let Some(region) = &q.region {
+            b.push(" AND region_code = ").push_bind(region.clone());
+        }
+        b.push(" ORDER BY period_to DESC, id DESC LIMIT ")
+            .push_bind(q.limit.clamp(1, 500));
+        b.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(evaluation_row)
+            .collect()
+    }
+
+    pub(super) async fn release_evaluation_impl(
+        &self,
+        id: i64,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<EvaluationRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE evaluations SET state = 'released', released_by = ?, released_at = ? \
+             WHERE id = ? AND state = 'draft' RETURNING *",
+        )
+        .bind(by)
+        .bind(at)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM evaluations WHERE id = ?)")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(if exists {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            });
+        };
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                at,
+                actor_id: Some(by),
+                object_type: "evaluation",
+                object_id: &id.to_string(),
+                action: "released",
+                reason: "",
+                detail: "{}".to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        evaluation_row(&row)
+    }
+
+    pub(super) async fn set_version_quality_impl(
+        &self,
+        resource_id: &str,
+        version: i64,
+        quality: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE resource_versions SET quality = ? WHERE resource_id = ? AND version = ?")
+            .bind(quality)
+            .bind(resource_id)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn version_quality_impl(
+        &self,
+        resource_id: &str,
+        version: i64,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT quality FROM resource_versions WHERE resource_id = ? AND version = ?",
+        )
+        .bind(resource_id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
+    pub(super) async fn evaluation_facts_impl(
+        &self,
+        region_prefix: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<EvaluationFacts> {
+        let like = format!("{region_prefix}%");
+        let start = china_midnight(from);
+        let end = china_midnight(to.succ_opt().unwrap_or(to));
+        let (from_day, to_day) = (from.to_string(), to.to_string());
+        let providers = self
+            .all(
+                sqlx::query(
+                    "SELECT * FROM organizations WHERE kind = 'provider' AND region_code LIKE ? \
+                     ORDER BY region_code, id",
+                )
+                .bind(&like),
+                org_row,
+            )
+            .await?;
+        // An entry is in the catalog at the end when, of its revisions up to then that
+        // published or withdrew it, the last one published it.
+        let entries = self
+            .all(
+                sqlx::query(
+                    "WITH last AS (SELECT r.dataset_id, MAX(r.version) AS v \
+                     FROM dataset_revisions r JOIN datasets d ON d.id = r.dataset_id \
+                     WHERE d.region_code LIKE ? AND r.created_at < ? \
+                     AND (r.published = 1 OR r.status = 'withdrawn') GROUP BY r.dataset_id) \
+                     SELECT r.dataset_id, d.provider_id, r.doc FROM last \
+                     JOIN dataset_revisions r ON r.dataset_id = last.dataset_id AND r.version = last.v \
+                     JOIN datasets d ON d.id = r.dataset_id WHERE r.published = 1 \
+                     ORDER BY r.dataset_id",
+                )
+                .bind(&like)
+                .bind(end),
+                |r| {
+                    Ok(EntryFact {
+                        dataset_id: r.try_get(0)?,
+                        provider_id: r.try_get(1)?,
+                        doc: r.try_get(2)?,
+                    })
+                },
+            )
+            .await?;
+        let resources = self
+            .all(
+                sqlx::query(
+                    "SELECT res.id, res.dataset_id, (SELECT MAX(v.published_at) \
+                     FROM resource_versions v WHERE v.resource_id = res.id \
+                     AND v.published_at IS NOT NULL AND v.published_at < ?) \
+                     FROM resources res JOIN datasets d ON d.id = res.dataset_id \
+                     WHERE d.region_code LIKE ? AND res.created_at < ? ORDER BY res.id",
+                )
+                .bind(end)
+                .bind(&like)
+                .bind(end),
+                |r| {
+                    Ok(ResourceFact {
+                        resource_id: r.try_get(0)?,
+                        dataset_id: r.try_get(1)?,
+                        last_published: r.try_get(2)?,
+                    })
+                },
+            )
+            .await?;
+        let quality = self
+            .all(
+                sqlx::query(
+                    "SELECT res.dataset_id, CAST(json_extract(v.quality, '$.score') AS INTEGER) \
+                     FROM resources res JOIN datasets d ON d.id = res.dataset_id \
+                     JOIN resource_versions v ON v.resource_id = res.id AND v.version = \
+                     (SELECT MAX(w.version) FROM resource_versions w WHERE w.resource_id = res.id \
+                      AND w.published_at IS NOT NULL AND w.published_at < ?) \
+                     WHERE d.region_code LIKE ? AND v.quality IS NOT NULL ORDER BY res.id",
+                )
+                .bind(end)
+                .bind(&like),
+                |r| {
+                    Ok(QualityFact {
+                        dataset_id: r.try_get(0)?,
+                        score: r.try_get(1)?,
+                    })
+                },
+            )
+            .await?;
+        let application_events = self
+            .all(
+                sqlx::query(
+                    "SELECT a.id, a.dataset_id, a.requester_org_id IS NOT NULL, e.at, e.action, \
+                     e.detail FROM applications a JOIN datasets d ON d.id = a.dataset_id \
+                     JOIN events e ON e.object_type = 'application' \
+                     AND e.object_id = CAST(a.id AS TEXT) \
+                     WHERE d.region_code LIKE ? AND e.at < ? ORDER BY a.id, e.id",
+                )
+                .bind(&like)
+                .bind(end),
+                |r| {
+                    Ok(ApplicationEventFact {
+                        application_id: r.try_get(0)?,
+                        dataset_id: r.try_get(1)?,
+                        share: r.try_get(2)?,
+                        at: r.try_get(3)?,
+                        action: r.try_get(4)?,
+                        detail: r.try_get(5)?,
+                    })
+                },
+            )
+            .await?;
+        let cases = self
+            .all(
+                sqlx::query(
+                    "SELECT f.case_type, f.provider_id, f.received_on, f.due_on, f.answered_on \
+                     FROM feedback f JOIN organizations o ON o.id = f.provider_id \
+                     WHERE f.case_type IN ('objection', 'demand') AND o.region_code LIKE ? \
+                     AND f.received_on BETWEEN ? AND ? ORDER BY f.id",
+                )
+                .bind(&like)
+                .bind(&from_day)
+                .bind(&to_day),
+                |r| {
+                    let case: String = r.try_get(0)?;
+                    Ok(CaseFact {
+                        case_type: CaseType::parse(&case).ok_or_else(|| corrupt("case_type", &case))?,
+                        provider_id: r.try_get(1)?,
+                        received_on: naive_date(r, "received_on")?,
+                        due_on: naive_date(r, "due_on")?,
+                        answered_on: naive_date(r, "answered_on")?,
+                    })
+                },
+            )
+            .await?;
+        let usage = self
+            .all(
+                sqlx::query(
+                    "SELECT u.dataset_id, SUM(u.downloads), SUM(u.api_calls) FROM dataset_usage u \
+                     JOIN datasets d ON d.id = u.dataset_id WHERE d.region_code LIKE ? \
+                     AND u.day BETWEEN ? AND ? GROUP BY u.dataset_id ORDER BY u.dataset_id",
+                )
+                .bind(&like)
+                .bind(&from_day)
+                .bind(&to_day),
+                |r| {
+                    Ok(UsageFact {
+                        dataset_id: r.try_get(0)?,
+                        downloads: r.try_get(1)?,
+                        api_calls: r.try_get(2)?,
+                    })
+                },
+            )
+            .await?;
+        let reuses = self
+            .all(
+                sqlx::query(
+                    "SELECT x.dataset_id, COUNT(*) FROM feedback f \
+                     JOIN feedback_datasets x ON x.feedback_id = f.id \
+                     JOIN datasets d ON d.id = x.dataset_id \
+                     WHERE f.case_type = 'reuse' AND f.state = 'approved' \
+                     AND d.region_code LIKE ? AND f.created_at >= ? AND f.created_at < ? \
+                     GROUP BY x.dataset_id ORDER BY x.dataset_id",
+                )
+                .bind(&like)
+                .bind(start)
+                .bind(end),
+                dataset_count,
+            )
+            .await?;
+        let alerts = self
+            .all(
+                sqlx::query(
+                    "SELECT a.dataset_id, COUNT(*) FROM alerts a JOIN datasets d \
+                     ON d.id = a.dataset_id WHERE d.region_code LIKE ? \
+                     AND a.created_at >= ? AND a.created_at < ? \
+                     GROUP BY a.dataset_id ORDER BY a.dataset_id",
+                )
+                .bind(&like)
+                .bind(start)
+                .bind(end),
+                dataset_count,
+            )
+            .await?;
+        let incidents = self
+            .all(
+                sqlx::query(
+                    "SELECT x.dataset_id, COUNT(*) FROM incidents i \
+                     JOIN incident_datasets x ON x.incident_id = i.id \
+                     JOIN datasets d ON d.id = x.dataset_id WHERE d.region_code LIKE ? \
+                     AND i.occurred_on BETWEEN ? AND ? GROUP BY x.dataset_id ORDER BY x.dataset_id",
+                )
+                .bind(&like)
+                .bind(&from_day)
+                .bind(&to_day),
+                dataset_count,
+            )
+            .await?;
+        Ok(EvaluationFacts {
+            providers,
+            entries,
+            resources,
+            application_events,
+            cases,
+            usage,
+            reuses,
+            alerts,
+            incidents,
+            quality,
+        })
+    }
+}
