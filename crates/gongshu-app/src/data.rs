@@ -1084,6 +1084,9 @@ impl App {
                 {
                     tracing::warn!(resource = %resource.id, error = %e.message_en, "open version not computed");
                 }
+                if let Err(e) = self.keep_published_quality(&resource.id).await {
+                    tracing::warn!(resource = %resource.id, error = %e.message_en, "quality not counted");
+                }
                 Ok(())
             }
             Err(StoreError::VersionConflict) => Err(

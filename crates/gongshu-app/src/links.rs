@@ -29,3 +29,11 @@ pub fn demand(id: i64) -> String {
 pub fn reuse(id: i64) -> String {
     format!("/reuses/{id}")
 }
+
+pub fn evaluation(id: i64) -> String {
+    format!("/evaluations/{id}")
+}
+
+pub fn incident(id: i64) -> String {
+    format!("/console/incidents/{id}")
+}

@@ -15,7 +15,7 @@ use gongshu_data::Manifest;
 use gongshu_data::query::TableRef;
 use gongshu_data::versions::Versions;
 use gongshu_store::{ResourceRow, VersionState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::catalog::scope;
@@ -26,7 +26,7 @@ const TREND: usize = 5;
 /// A version with fewer than this share of the previous one's rows has dropped sharply.
 const DROP_RATIO: f64 = 0.8;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ColumnQuality {
     pub name: String,
     /// Rows with a value (not NULL, not blank).
@@ -42,18 +42,18 @@ pub struct ColumnQuality {
     pub repeated: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QualityProblem {
     /// `incomplete`, `invalid_code`, `duplicate_key`, `duplicate_rows`, `row_drop`,
     /// `overdue`.
-    pub code: &'static str,
+    pub code: String,
     pub column: Option<String>,
     pub count: u64,
     pub message_zh: String,
     pub message_en: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionQuality {
     pub version: i64,
     pub rows: u64,
@@ -120,26 +120,29 @@ impl App {
         if !can_view_working_copy(caller, scope(&dataset)) {
             return Err(Error::not_found("资源", "Resource"));
         }
-        let mut versions: Vec<Manifest> = self
-            .store
-            .list_resource_versions(&resource.id)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|v| v.state == VersionState::Published)
-            .filter_map(|v| serde_json::from_str::<Manifest>(&v.manifest).ok())
-            .filter(|m| m.parquet.is_some())
-            .collect();
-        versions.sort_by_key(|m| m.version);
-        let current_version = resource.current_version.unwrap_or_default();
-        versions.retain(|m| m.version as i64 <= current_version);
+        let versions = self.published_tables(&resource).await?;
         let start = versions.len().saturating_sub(TREND);
         let mut trend = Vec::new();
         let mut current = None;
         for (i, m) in versions.iter().enumerate().skip(start) {
             let previous = i.checked_sub(1).map(|p| versions[p].rows);
-            let mut q = self.version_quality(&resource, m, previous).await?;
-            if i + 1 == versions.len() {
+            let last = i + 1 == versions.len();
+            // Earlier versions are read as kept; the current one is counted again, since
+            // its provider may have confirmed columns as codes since it was published.
+            let kept = if last {
+                None
+            } else {
+                self.kept_quality(&resource.id, m.version as i64).await
+            };
+            let mut q = match kept {
+                Some(q) => q,
+                None => {
+                    let q = self.version_quality(&resource, m, previous).await?;
+                    self.keep_quality(&resource.id, &q).await;
+                    q
+                }
+            };
+            if last {
                 self.add_timeliness(&resource, dataset.doc.update_cycle, &mut q);
                 current = Some(q.clone());
             }
@@ -157,6 +160,61 @@ impl App {
             current,
             trend,
         })
+    }
+
+    /// The published table versions of a resource up to the one serving, oldest first.
+    async fn published_tables(&self, resource: &ResourceRow) -> Result<Vec<Manifest>> {
+        let mut versions: Vec<Manifest> = self
+            .store
+            .list_resource_versions(&resource.id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|v| v.state == VersionState::Published)
+            .filter_map(|v| serde_json::from_str::<Manifest>(&v.manifest).ok())
+            .filter(|m| m.parquet.is_some())
+            .collect();
+        versions.sort_by_key(|m| m.version);
+        let current = resource.current_version.unwrap_or_default();
+        versions.retain(|m| m.version as i64 <= current);
+        Ok(versions)
+    }
+
+    async fn kept_quality(&self, resource_id: &str, version: i64) -> Option<VersionQuality> {
+        let text = self
+            .store
+            .version_quality(resource_id, version)
+            .await
+            .ok()??;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Keeps a version's report for the trend and the evaluation; a failure only means
+    /// it is counted again next time.
+    async fn keep_quality(&self, resource_id: &str, q: &VersionQuality) {
+        let Ok(text) = serde_json::to_string(q) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .set_version_quality(resource_id, q.version, &text)
+            .await
+        {
+            tracing::warn!(resource = %resource_id, error = %e, "quality not kept");
+        }
+    }
+
+    /// Counts the quality of a version just published and keeps it.
+    pub(crate) async fn keep_published_quality(&self, resource_id: &str) -> Result<()> {
+        let (resource, _) = self.resource_and_entry(resource_id).await?;
+        let versions = self.published_tables(&resource).await?;
+        let Some(m) = versions.last() else {
+            return Ok(());
+        };
+        let previous = versions.len().checked_sub(2).map(|p| versions[p].rows);
+        let q = self.version_quality(&resource, m, previous).await?;
+        self.keep_quality(&resource.id, &q).await;
+        Ok(())
     }
 
     async fn version_quality(
@@ -268,7 +326,7 @@ impl App {
             let missing = rows.saturating_sub(filled);
             if completeness < 0.95 && missing > 0 {
                 problems.push(QualityProblem {
-                    code: "incomplete",
+                    code: "incomplete".into(),
                     column: Some(c.name.clone()),
                     count: missing,
                     message_zh: format!("“{}”列有 {missing} 行为空", c.name),
@@ -287,7 +345,7 @@ impl App {
                     }
                     if invalid > 0 {
                         problems.push(QualityProblem {
-                            code: "invalid_code",
+                            code: "invalid_code".into(),
                             column: Some(c.name.clone()),
                             count: invalid,
                             message_zh: format!(
@@ -302,7 +360,7 @@ impl App {
                     }
                     if let Some(repeated) = repeated.filter(|r| *r > 0) {
                         problems.push(QualityProblem {
-                            code: "duplicate_key",
+                            code: "duplicate_key".into(),
                             column: Some(c.name.clone()),
                             count: repeated,
                             message_zh: format!("“{}”列有 {repeated} 个重复值", c.name),
@@ -324,7 +382,7 @@ impl App {
         }
         if let Some(d) = duplicate_rows.filter(|d| *d > 0) {
             problems.push(QualityProblem {
-                code: "duplicate_rows",
+                code: "duplicate_rows".into(),
                 column: None,
                 count: d,
                 message_zh: format!("有 {d} 行与前面的行完全相同"),
@@ -334,7 +392,7 @@ impl App {
         let dropped = previous_rows.is_some_and(|p| p > 0 && (rows as f64) < p as f64 * DROP_RATIO);
         if let (true, Some(p)) = (dropped, previous_rows) {
             problems.push(QualityProblem {
-                code: "row_drop",
+                code: "row_drop".into(),
                 column: None,
                 count: p - rows,
                 message_zh: format!("行数由上一版本的 {p} 骤降至 {rows}"),
@@ -386,7 +444,7 @@ impl App {
             let late = (self.now() - due).num_days().max(0) as u64;
             q.score = q.score.saturating_sub(10);
             q.problems.push(QualityProblem {
-                code: "overdue",
+                code: "overdue".into(),
                 column: None,
                 count: late,
                 message_zh: format!("已超过更新周期 {late} 天未更新"),

@@ -1047,15 +1047,15 @@ pub struct EvaluationFacts {
     pub application_events: Vec<ApplicationEventFact>,
     /// Objections and demands received in the period.
     pub cases: Vec<CaseFact>,
-    /// Downloads and API calls in the period, per entry.
+    /// Downloads and API calls in the period, per provider.
     pub usage: Vec<UsageFact>,
-    /// Approved reuse records registered in the period, per entry used.
-    pub reuses: Vec<DatasetCount>,
-    /// Monitoring alerts raised in the period, per entry.
-    pub alerts: Vec<DatasetCount>,
-    /// Security incidents that occurred in the period, per entry touched.
-    pub incidents: Vec<DatasetCount>,
-    /// Quality scores kept for the versions serving at the end, per resource.
+    /// Approved reuse records registered in the period, per provider whose data they use.
+    pub reuses: Vec<ProviderCount>,
+    /// Monitoring alerts raised in the period about the provider's entries.
+    pub alerts: Vec<ProviderCount>,
+    /// Security incidents that occurred in the period touching the provider's entries.
+    pub incidents: Vec<ProviderCount>,
+    /// Quality scores kept for the versions serving at the end, one per resource.
     pub quality: Vec<QualityFact>,
 }
 
@@ -1076,7 +1076,7 @@ pub struct ResourceFact {
 #[derive(Debug, Clone)]
 pub struct ApplicationEventFact {
     pub application_id: i64,
-    pub dataset_id: i64,
+    pub provider_id: i64,
     /// A department's sharing request rather than an application to use open data.
     pub share: bool,
     pub at: DateTime<Utc>,
@@ -1095,20 +1095,20 @@ pub struct CaseFact {
 
 #[derive(Debug, Clone)]
 pub struct UsageFact {
-    pub dataset_id: i64,
+    pub provider_id: i64,
     pub downloads: i64,
     pub api_calls: i64,
 }
 
 #[derive(Debug, Clone)]
-pub struct DatasetCount {
-    pub dataset_id: i64,
+pub struct ProviderCount {
+    pub provider_id: i64,
     pub count: i64,
 }
 
 /// The quality score kept for a published resource version (0–100).
 #[derive(Debug, Clone)]
 pub struct QualityFact {
-    pub dataset_id: i64,
+    pub provider_id: i64,
     pub score: i64,
 }

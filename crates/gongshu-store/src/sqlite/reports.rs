@@ -66,9 +66,9 @@ fn evaluation_row(r: &SqliteRow) -> Result<EvaluationRow> {
     })
 }
 
-fn dataset_count(r: &SqliteRow) -> Result<DatasetCount> {
-    Ok(DatasetCount {
-        dataset_id: r.try_get(0)?,
+fn provider_count(r: &SqliteRow) -> Result<ProviderCount> {
+    Ok(ProviderCount {
+        provider_id: r.try_get(0)?,
         count: r.try_get(1)?,
     })
 }
@@ -463,7 +463,7 @@ impl SqliteStore {
         let quality = self
             .all(
                 sqlx::query(
-                    "SELECT res.dataset_id, CAST(json_extract(v.quality, '$.score') AS INTEGER) \
+                    "SELECT d.provider_id, CAST(json_extract(v.quality, '$.score') AS INTEGER) \
                      FROM resources res JOIN datasets d ON d.id = res.dataset_id \
                      JOIN resource_versions v ON v.resource_id = res.id AND v.version = \
                      (SELECT MAX(w.version) FROM resource_versions w WHERE w.resource_id = res.id \
@@ -474,7 +474,7 @@ impl SqliteStore {
                 .bind(&like),
                 |r| {
                     Ok(QualityFact {
-                        dataset_id: r.try_get(0)?,
+                        provider_id: r.try_get(0)?,
                         score: r.try_get(1)?,
                     })
                 },
@@ -483,7 +483,7 @@ impl SqliteStore {
         let application_events = self
             .all(
                 sqlx::query(
-                    "SELECT a.id, a.dataset_id, a.requester_org_id IS NOT NULL, e.at, e.action, \
+                    "SELECT a.id, d.provider_id, a.requester_org_id IS NOT NULL, e.at, e.action, \
                      e.detail FROM applications a JOIN datasets d ON d.id = a.dataset_id \
                      JOIN events e ON e.object_type = 'application' \
                      AND e.object_id = CAST(a.id AS TEXT) \
@@ -494,7 +494,7 @@ impl SqliteStore {
                 |r| {
                     Ok(ApplicationEventFact {
                         application_id: r.try_get(0)?,
-                        dataset_id: r.try_get(1)?,
+                        provider_id: r.try_get(1)?,
                         share: r.try_get(2)?,
                         at: r.try_get(3)?,
                         action: r.try_get(4)?,
@@ -529,16 +529,16 @@ impl SqliteStore {
         let usage = self
             .all(
                 sqlx::query(
-                    "SELECT u.dataset_id, SUM(u.downloads), SUM(u.api_calls) FROM dataset_usage u \
+                    "SELECT d.provider_id, SUM(u.downloads), SUM(u.api_calls) FROM dataset_usage u \
                      JOIN datasets d ON d.id = u.dataset_id WHERE d.region_code LIKE ? \
-                     AND u.day BETWEEN ? AND ? GROUP BY u.dataset_id ORDER BY u.dataset_id",
+                     AND u.day BETWEEN ? AND ? GROUP BY d.provider_id ORDER BY d.provider_id",
                 )
                 .bind(&like)
                 .bind(&from_day)
                 .bind(&to_day),
                 |r| {
                     Ok(UsageFact {
-                        dataset_id: r.try_get(0)?,
+                        provider_id: r.try_get(0)?,
                         downloads: r.try_get(1)?,
                         api_calls: r.try_get(2)?,
                     })
@@ -548,45 +548,45 @@ impl SqliteStore {
         let reuses = self
             .all(
                 sqlx::query(
-                    "SELECT x.dataset_id, COUNT(*) FROM feedback f \
+                    "SELECT d.provider_id, COUNT(DISTINCT f.id) FROM feedback f \
                      JOIN feedback_datasets x ON x.feedback_id = f.id \
                      JOIN datasets d ON d.id = x.dataset_id \
                      WHERE f.case_type = 'reuse' AND f.state = 'approved' \
                      AND d.region_code LIKE ? AND f.created_at >= ? AND f.created_at < ? \
-                     GROUP BY x.dataset_id ORDER BY x.dataset_id",
+                     GROUP BY d.provider_id ORDER BY d.provider_id",
                 )
                 .bind(&like)
                 .bind(start)
                 .bind(end),
-                dataset_count,
+                provider_count,
             )
             .await?;
         let alerts = self
             .all(
                 sqlx::query(
-                    "SELECT a.dataset_id, COUNT(*) FROM alerts a JOIN datasets d \
+                    "SELECT d.provider_id, COUNT(*) FROM alerts a JOIN datasets d \
                      ON d.id = a.dataset_id WHERE d.region_code LIKE ? \
                      AND a.created_at >= ? AND a.created_at < ? \
-                     GROUP BY a.dataset_id ORDER BY a.dataset_id",
+                     GROUP BY d.provider_id ORDER BY d.provider_id",
                 )
                 .bind(&like)
                 .bind(start)
                 .bind(end),
-                dataset_count,
+                provider_count,
             )
             .await?;
         let incidents = self
             .all(
                 sqlx::query(
-                    "SELECT x.dataset_id, COUNT(*) FROM incidents i \
+                    "SELECT d.provider_id, COUNT(DISTINCT i.id) FROM incidents i \
                      JOIN incident_datasets x ON x.incident_id = i.id \
                      JOIN datasets d ON d.id = x.dataset_id WHERE d.region_code LIKE ? \
-                     AND i.occurred_on BETWEEN ? AND ? GROUP BY x.dataset_id ORDER BY x.dataset_id",
+                     AND i.occurred_on BETWEEN ? AND ? GROUP BY d.provider_id ORDER BY d.provider_id",
                 )
                 .bind(&like)
                 .bind(&from_day)
                 .bind(&to_day),
-                dataset_count,
+                provider_count,
             )
             .await?;
         Ok(EvaluationFacts {
