@@ -379,6 +379,8 @@ impl App {
         let evaluated = RegionCode::parse(&input.region_code)
             .ok_or_else(|| Error::not_found("地区", "region"))?;
         let scheme = self.evaluation_scheme(&input.region_code).await?;
+        // Use counted in memory and not yet written belongs to the period too.
+        self.flush_use().await;
         let facts = self
             .store
             .evaluation_facts(evaluated.prefix(), input.from, input.to)

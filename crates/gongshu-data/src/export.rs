@@ -964,3 +964,50 @@ fn write_xlsx_batch(
     }
     Ok(())
 }
+
+/// A small table of figures (a report's every number) as CSV with a byte-order mark, so
+/// that Excel reads the Chinese headers right. Text that a spreadsheet would take for a
+/// formula is neutralised.
+pub fn table_csv(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>, ExportError> {
+    let mut out = BOM.to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        w.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
+        for row in rows {
+            w.write_record(row.iter().map(|c| neutralise(c).into_owned()))?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+/// The same table as an XLSX workbook of one sheet; cells that read as numbers are
+/// written as numbers.
+pub fn table_xlsx(
+    sheet_name: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>, ExportError> {
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, col(c), &*neutralise(h), &bold)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = u32::try_from(r + 1).unwrap_or(u32::MAX);
+        for (c, cell) in row.iter().enumerate() {
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => {
+                    sheet.write_number(r, col(c), v)?;
+                }
+                _ => {
+                    sheet.write_string(r, col(c), &*neutralise(cell))?;
+                }
+            }
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    Ok(workbook.save_to_buffer()?)
+}

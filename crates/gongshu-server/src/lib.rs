@@ -13,6 +13,7 @@ mod ctx;
 mod data_api;
 mod error;
 mod feedback_api;
+mod governance_api;
 mod feedback_pages;
 mod grants_api;
 mod limits;
@@ -261,6 +262,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(grants_api::GrantsApiDoc::openapi());
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc.merge(feedback_api::FeedbackApiDoc::openapi());
+    doc.merge(governance_api::GovernanceApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc.merge(audit::AuditApiDoc::openapi());
@@ -310,6 +312,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(grants_api::routes())
         .merge(applications_api::routes())
         .merge(feedback_api::routes())
+        .merge(governance_api::routes())
         .merge(changes_api::routes())
         .merge(policies_api::routes())
         .merge(audit::routes())
