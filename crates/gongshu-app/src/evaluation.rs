@@ -15,8 +15,8 @@ use gongshu_core::region::{RegionCode, RegionLevel, region_contains};
 use gongshu_core::types::OpenType;
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
-    ApplicationEventFact, CaseType, EvaluationFacts, EvaluationQuery, EvaluationRow,
-    NewEvaluation, ProviderCount,
+    ApplicationEventFact, CaseType, EvaluationFacts, EvaluationQuery, EvaluationRow, NewEvaluation,
+    ProviderCount,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -107,9 +107,9 @@ fn unit_region(evaluated: &RegionCode, org_region: &str) -> String {
     };
     match (evaluated.level(), org.level()) {
         (RegionLevel::Province, RegionLevel::City) => org.as_str().to_owned(),
-        (RegionLevel::Province, RegionLevel::County) => {
-            org.parent().map_or_else(|| evaluated.as_str().to_owned(), |c| c.as_str().to_owned())
-        }
+        (RegionLevel::Province, RegionLevel::County) => org
+            .parent()
+            .map_or_else(|| evaluated.as_str().to_owned(), |c| c.as_str().to_owned()),
         (RegionLevel::City, RegionLevel::County) => org.as_str().to_owned(),
         _ => evaluated.as_str().to_owned(),
     }
@@ -140,8 +140,7 @@ fn application_responses(
         } else {
             &mut t.applications
         };
-        let answered =
-            answered.map(|day| (day, cal.working_days_between(spell.received, day)));
+        let answered = answered.map(|day| (day, cal.working_days_between(spell.received, day)));
         r.record(spell.due, answered, to);
     };
     let mut last: HashMap<i64, &ApplicationEventFact> = HashMap::new();
@@ -212,8 +211,7 @@ pub fn tally(
         };
         let t = tallies.entry(*provider).or_default();
         t.resources_with_cycle += 1;
-        if r
-            .last_published
+        if r.last_published
             .is_some_and(|at| end - at <= chrono::Duration::days(i64::from(days)))
         {
             t.resources_on_time += 1;
@@ -485,11 +483,7 @@ impl App {
     }
 
     /// A released evaluation to anyone; a draft to the authorities and auditors over it.
-    pub async fn evaluation(
-        &self,
-        caller: Option<&Principal>,
-        id: i64,
-    ) -> Result<EvaluationView> {
+    pub async fn evaluation(&self, caller: Option<&Principal>, id: i64) -> Result<EvaluationView> {
         let row = self
             .store
             .get_evaluation(id)
@@ -599,7 +593,11 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
         if zh { "类别" } else { "Kind" },
         if zh { "排名" } else { "Rank" },
         if zh { "名称" } else { "Name" },
-        if zh { "行政区划代码" } else { "Region code" },
+        if zh {
+            "行政区划代码"
+        } else {
+            "Region code"
+        },
         if zh { "总分" } else { "Total" },
     ]
     .iter()
@@ -623,7 +621,11 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
         ("监测告警", "Alerts"),
         ("安全事件", "Incidents"),
     ];
-    header.extend(counts.iter().map(|(z, e)| (if zh { *z } else { *e }).to_owned()));
+    header.extend(
+        counts
+            .iter()
+            .map(|(z, e)| (if zh { *z } else { *e }).to_owned()),
+    );
     let kinds: [(&str, &str); 4] = [
         ("共享申请", "Sharing requests"),
         ("开放申请", "Applications"),
@@ -640,7 +642,10 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
             ("中位工作日", "median working days"),
             ("最长工作日", "worst working days"),
         ] {
-            header.push(format!("{k}{}", if zh { fz.to_owned() } else { format!(" {fe}") }));
+            header.push(format!(
+                "{k}{}",
+                if zh { fz.to_owned() } else { format!(" {fe}") }
+            ));
         }
     }
     for i in Indicator::ALL {
@@ -669,14 +674,9 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
                 row.push(num(u.scored.dimensions.get(&d).copied()));
             }
             row.extend(
-                [
-                    t.entries,
-                    t.unconditional,
-                    t.conditional,
-                    t.not_open,
-                ]
-                .iter()
-                .map(u64::to_string),
+                [t.entries, t.unconditional, t.conditional, t.not_open]
+                    .iter()
+                    .map(u64::to_string),
             );
             row.push(num(t.metadata_quality()));
             row.push(num(t.data_quality()));
@@ -693,7 +693,12 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
                 .iter()
                 .map(u64::to_string),
             );
-            for r in [&t.share_requests, &t.applications, &t.objections, &t.demands] {
+            for r in [
+                &t.share_requests,
+                &t.applications,
+                &t.objections,
+                &t.demands,
+            ] {
                 row.push(r.cases().to_string());
                 row.push(r.on_time.to_string());
                 row.push(r.overdue.to_string());

@@ -377,8 +377,14 @@ mod tests {
             // Counting back over the same span gives the same number of days.
             assert_eq!(cal.working_days_between(d(start), d(want)), days, "{start}");
         }
-        assert_eq!(cal.working_days_between(d("2026-03-05"), d("2026-03-05")), 0);
-        assert_eq!(cal.working_days_between(d("2026-03-05"), d("2026-03-01")), 0);
+        assert_eq!(
+            cal.working_days_between(d("2026-03-05"), d("2026-03-05")),
+            0
+        );
+        assert_eq!(
+            cal.working_days_between(d("2026-03-05"), d("2026-03-01")),
+            0
+        );
         assert_eq!(
             cal.years().collect::<Vec<_>>(),
             (2019..=2026).collect::<Vec<_>>()

@@ -620,7 +620,8 @@ mod tests {
             alerts: 2,
             ..Tally::default()
         };
-        a.objections.record(None, Some((day("2026-01-02"), 1)), day("2026-02-01"));
+        a.objections
+            .record(None, Some((day("2026-01-02"), 1)), day("2026-02-01"));
         let b = Tally {
             entries: 1,
             unconditional: 0,
@@ -633,11 +634,17 @@ mod tests {
         let scored = score(&[&a, &b], &scheme);
         let (sa, sb) = (&scored[0], &scored[1]);
         assert_eq!(sa.scores[&Indicator::Entries], 100.0);
-        assert_eq!(sb.scores[&Indicator::Entries], round2(100.0 * 2f64.ln() / 11f64.ln()));
+        assert_eq!(
+            sb.scores[&Indicator::Entries],
+            round2(100.0 * 2f64.ln() / 11f64.ln())
+        );
         assert_eq!(sa.scores[&Indicator::OpenRatio], 80.0);
         assert_eq!(sb.scores[&Indicator::OpenRatio], 0.0);
         assert_eq!(sa.scores[&Indicator::Quality], 80.0);
-        assert!(!sb.scores.contains_key(&Indicator::Quality), "no entry quality known");
+        assert!(
+            !sb.scores.contains_key(&Indicator::Quality),
+            "no entry quality known"
+        );
         assert_eq!(sa.scores[&Indicator::Downloads], 100.0);
         assert_eq!(sb.scores[&Indicator::Downloads], 50.0);
         assert_eq!(sa.scores[&Indicator::Security], 70.0);
@@ -669,13 +676,18 @@ mod tests {
             unconditional: 1,
             ..Tally::default()
         };
-        a.demands.record(Some(day("2026-01-10")), None, day("2026-02-01"));
+        a.demands
+            .record(Some(day("2026-01-10")), None, day("2026-02-01"));
         let mut b = Tally {
             entries: 3,
             conditional: 3,
             ..Tally::default()
         };
-        b.demands.record(Some(day("2026-01-10")), Some((day("2026-01-05"), 2)), day("2026-02-01"));
+        b.demands.record(
+            Some(day("2026-01-10")),
+            Some((day("2026-01-05"), 2)),
+            day("2026-02-01"),
+        );
         a.merge(&b);
         assert_eq!(a.entries, 5);
         assert_eq!(a.value(Indicator::OpenRatio), Some(0.8));

@@ -163,7 +163,7 @@ fn short(v: f64, zh: bool) -> String {
 }
 
 /// Vertical bars in time order, or horizontal bars for categories, largest first.
-fn draw(title: &str, points: &[Point], over_time: bool, zh: bool) -> String {
+pub(crate) fn draw(title: &str, points: &[Point], over_time: bool, zh: bool) -> String {
     let max = points.iter().map(|p| p.value).fold(0.0_f64, f64::max);
     let scale = |v: f64| if max > 0.0 { v.max(0.0) / max } else { 0.0 };
     let mut svg = String::new();

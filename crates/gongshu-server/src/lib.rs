@@ -13,8 +13,9 @@ mod ctx;
 mod data_api;
 mod error;
 mod feedback_api;
-mod governance_api;
 mod feedback_pages;
+mod governance_api;
+mod governance_pages;
 mod grants_api;
 mod limits;
 mod metrics;
@@ -332,6 +333,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(console_catalog::routes())
         .merge(audit::page_routes())
         .merge(feedback_pages::routes())
+        .merge(governance_pages::routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

@@ -79,6 +79,18 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/datasets/{id}/quality", "yyyyyyyy"),
     ("GET", "/api/v1/resources/{id}/quality", "nnnynnyn"),
     ("POST", "/api/v1/datasets/{id}/rating", "nyyyyyyy"),
+    ("GET", "/api/v1/evaluations", "yyyyyyyy"),
+    ("POST", "/api/v1/evaluations", "nyyyyyyy"),
+    ("GET", "/api/v1/evaluations/{id}", "yyyyyyyy"),
+    ("POST", "/api/v1/evaluations/{id}/release", "nyyyyyny"),
+    ("GET", "/api/v1/evaluations/{id}/export", "yyyyyyyy"),
+    ("GET", "/api/v1/evaluation-schemes/{region}", "yyyyyyyy"),
+    ("PUT", "/api/v1/evaluation-schemes/{region}", "nyyyyyyy"),
+    ("GET", "/api/v1/incidents", "nyyyyyyy"),
+    ("POST", "/api/v1/incidents", "nyyyyyyy"),
+    ("GET", "/api/v1/incidents/{id}", "nyyyyyyy"),
+    ("POST", "/api/v1/incidents/{id}/updates", "nyynyyny"),
+    ("GET", "/api/v1/security-notices", "yyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),
     ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),
@@ -231,6 +243,16 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/datasets/{id}/objection", "nyyyyyyy"),
     ("POST", "/datasets/{id}/objection", "nyyyyyyy"),
     ("POST", "/datasets/{id}/rating", "nyyyyyyy"),
+    ("GET", "/evaluations", "yyyyyyyy"),
+    ("POST", "/evaluations", "nyyyyyyy"),
+    ("GET", "/evaluations/{id}", "yyyyyyyy"),
+    ("POST", "/evaluations/{id}", "nyyyyyny"),
+    ("GET", "/evaluations/{id}/export.{format}", "yyyyyyyy"),
+    ("GET", "/console/incidents", "nyyyyyyy"),
+    ("POST", "/console/incidents", "nyyyyyyy"),
+    ("GET", "/console/incidents/{id}", "nyyyyyyy"),
+    ("POST", "/console/incidents/{id}", "nyynyyny"),
+    ("GET", "/security-notices", "yyyyyyyy"),
     ("GET", "/console/objections", "nyyyyyyy"),
     ("GET", "/console/objections/{id}", "nyyyyyyy"),
     ("POST", "/console/objections/{id}/evidence", "nyyyyyyy"),
@@ -251,7 +273,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).
-const API_FILES: [&str; 9] = [
+const API_FILES: [&str; 10] = [
     "api.rs",
     "applications_api.rs",
     "audit.rs",
@@ -259,6 +281,7 @@ const API_FILES: [&str; 9] = [
     "changes_api.rs",
     "data_api.rs",
     "feedback_api.rs",
+    "governance_api.rs",
     "grants_api.rs",
     "policies_api.rs",
 ];
@@ -336,7 +359,7 @@ impl Fixture {
                         .cloned()
                         .unwrap_or_else(|| "999999".to_owned())
                 }
-                "{code}" => "370000".to_owned(),
+                "{code}" | "{region}" => "370000".to_owned(),
                 "{kind}" => "open".to_owned(),
                 "{version}" | "{n}" => "1".to_owned(),
                 "{year}" => "2026".to_owned(),
@@ -502,6 +525,31 @@ async fn every_route_allows_exactly_whom_the_table_says() {
     ids.insert("organizations", orgs["items"][0]["id"].to_string());
     let (_, users) = t.get("/api/v1/users", Some(&t.token("admin").await)).await;
     ids.insert("users", users["items"][0]["id"].to_string());
+    // A draft evaluation of the province and an incident touching the entry.
+    let authority = t.token("demo-authority").await;
+    let today = chrono::Utc::now().date_naive();
+    let (s, evaluation) = t
+        .post(
+            "/api/v1/evaluations",
+            Some(&authority),
+            json!({"region_code": "370000", "from": today - chrono::Duration::days(30),
+                   "to": today - chrono::Duration::days(1)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{evaluation}");
+    ids.insert("evaluations", evaluation["id"].to_string());
+    let (s, incident) = t
+        .post(
+            "/api/v1/incidents",
+            Some(&authority),
+            json!({"region_code": "370000", "severity": "general", "kind": "attack",
+                   "title": "接口遭受扫描", "occurred_on": today - chrono::Duration::days(1),
+                   "discovered_on": today - chrono::Duration::days(1),
+                   "description": "大量异常请求", "dataset_ids": [dataset]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{incident}");
+    ids.insert("incidents", incident["id"].to_string());
     let fixture = Fixture { ids };
 
     let other_org = t.org_id("山东省自然资源厅").await;

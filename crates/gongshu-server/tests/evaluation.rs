@@ -51,12 +51,21 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     let t = spawn().await;
     let admin = t.token("admin").await;
     let authority = t.token("demo-authority").await;
-    let citizen = t.user_with_role("eval-citizen", "registered", None, None).await;
+    let citizen = t
+        .user_with_role("eval-citizen", "registered", None, None)
+        .await;
     for (code, name) in [(CITY, "泰安市"), (COUNTY, "泰山区")] {
         let (s, reply) = t
-            .post("/api/v1/regions", Some(&admin), json!({"code": code, "name": name}))
+            .post(
+                "/api/v1/regions",
+                Some(&admin),
+                json!({"code": code, "name": name}),
+            )
             .await;
-        assert!(s == StatusCode::CREATED || s == StatusCode::CONFLICT, "{s} {reply}");
+        assert!(
+            s == StatusCode::CREATED || s == StatusCode::CONFLICT,
+            "{s} {reply}"
+        );
     }
     let org_a = provider_org(&t, &admin, "泰安市测试局", CITY, 1).await;
     let org_b = provider_org(&t, &admin, "泰山区测试局", COUNTY, 2).await;
@@ -88,7 +97,12 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
 
     // Use: one download and one row-API call of A's data.
     let (s, _) = t
-        .call(reqwest::Method::GET, &format!("/api/v1/resources/{rid}/download"), None, None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/resources/{rid}/download"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
@@ -108,12 +122,20 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     let app_id = app["id"].as_i64().unwrap();
     if app["state"] == "formal_check" {
         let (s, reply) = t
-            .post(&format!("/api/v1/applications/{app_id}/pass_check"), Some(&authority), json!({}))
+            .post(
+                &format!("/api/v1/applications/{app_id}/pass_check"),
+                Some(&authority),
+                json!({}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{reply}");
     }
     let (s, reply) = t
-        .post(&format!("/api/v1/applications/{app_id}/approve"), Some(&a), json!({}))
+        .post(
+            &format!("/api/v1/applications/{app_id}/approve"),
+            Some(&a),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{reply}");
     // A sharing request for A3, approved the same day.
@@ -129,7 +151,11 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     assert_eq!(s, StatusCode::CREATED, "{share}");
     let share_id = share["id"].as_i64().unwrap();
     let (s, reply) = t
-        .post(&format!("/api/v1/applications/{share_id}/approve"), Some(&a), json!({}))
+        .post(
+            &format!("/api/v1/applications/{share_id}/approve"),
+            Some(&a),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{reply}");
 
@@ -252,7 +278,9 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     // Refusals first: a provider cannot evaluate, a period may not end in the future or
     // run backwards, the region must exist.
     let period = json!({"region_code": CITY, "from": day(60), "to": today});
-    let (s, _) = t.post("/api/v1/evaluations", Some(&a), period.clone()).await;
+    let (s, _) = t
+        .post("/api/v1/evaluations", Some(&a), period.clone())
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, body) = t
         .post(
@@ -285,13 +313,18 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{view}");
     assert_eq!(view["state"], "draft");
-    assert_eq!(view["providers"].as_array().unwrap().len(), 2, "only this city's");
+    assert_eq!(
+        view["providers"].as_array().unwrap().len(),
+        2,
+        "only this city's"
+    );
     let ua = unit(&view, "providers", "org_id", json!(org_a));
     let ub = unit(&view, "providers", "org_id", json!(org_b));
     let ta = &ua["tally"];
     let tb = &ub["tally"];
     let cal = Calendar::new(official_schedules());
-    let late_days = cal.working_days_between(today - Duration::days(30), today - Duration::days(10));
+    let late_days =
+        cal.working_days_between(today - Duration::days(30), today - Duration::days(10));
     assert_eq!(
         ta,
         &json!({
@@ -329,16 +362,25 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     assert_eq!(sb["entries"], 50.0, "ln 2 / ln 4 of the leader");
     assert_eq!(sa["open_ratio"], 66.67);
     assert_eq!(sb["open_ratio"], 100.0);
-    assert_eq!(sa["quality"], ((metadata / 3.0 + data_score) / 2.0 * 100.0).round() / 100.0);
+    assert_eq!(
+        sa["quality"],
+        ((metadata / 3.0 + data_score) / 2.0 * 100.0).round() / 100.0
+    );
     assert_eq!(sa["on_time_updates"], 100.0);
-    assert!(sb.get("on_time_updates").is_none(), "B has no data to update");
+    assert!(
+        sb.get("on_time_updates").is_none(),
+        "B has no data to update"
+    );
     assert_eq!(sa["share_response"], 100.0);
     assert_eq!(sa["objection_response"], 100.0);
     assert_eq!(sb["objection_response"], 0.0);
     assert_eq!(sa["demand_response"], 0.0);
     assert_eq!(sa["security"], 95.0);
     assert_eq!(sb["security"], 80.0);
-    assert_eq!((&sa["downloads"], &sb["downloads"]), (&json!(100.0), &json!(0.0)));
+    assert_eq!(
+        (&sa["downloads"], &sb["downloads"]),
+        (&json!(100.0), &json!(0.0))
+    );
     assert_eq!((&sa["reuses"], &sb["reuses"]), (&json!(100.0), &json!(0.0)));
     assert_eq!(ua["scored"]["rank"], 1);
     assert_eq!(ub["scored"]["rank"], 2);
@@ -357,20 +399,31 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     let auditor = t.token("demo-auditor").await;
     assert_eq!(t.get(&path, Some(&auditor)).await.0, StatusCode::OK);
     let (_, public) = t.get("/api/v1/evaluations", None).await;
-    assert!(!public.to_string().contains(&format!("\"id\":{id},")), "{public}");
+    assert!(
+        !public.to_string().contains(&format!("\"id\":{id},")),
+        "{public}"
+    );
     // Release: the report is public, the providers are told; it cannot be released twice.
     let release = format!("{path}/release");
-    assert_eq!(t.post(&release, Some(&a), json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.post(&release, Some(&a), json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (s, released) = t.post(&release, Some(&authority), json!({})).await;
     assert_eq!(s, StatusCode::OK, "{released}");
     assert_eq!(released["state"], "released");
-    assert_eq!(t.post(&release, Some(&authority), json!({})).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        t.post(&release, Some(&authority), json!({})).await.0,
+        StatusCode::CONFLICT
+    );
     let (s, seen) = t.get(&path, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(seen["providers"], view["providers"], "frozen as computed");
     let (_, inbox) = t.get("/api/v1/inbox", Some(&b)).await;
     assert!(inbox.to_string().contains("evaluation_released"), "{inbox}");
-    let (_, list) = t.get(&format!("/api/v1/evaluations?region={CITY}"), None).await;
+    let (_, list) = t
+        .get(&format!("/api/v1/evaluations?region={CITY}"), None)
+        .await;
     assert_eq!(list[0]["id"], id, "{list}");
 
     // Every figure as CSV and XLSX.
@@ -381,10 +434,19 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let text = String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("\u{feff}类别,排名,名称"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("\u{feff}类别,排名,名称"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), 5, "two providers, two regions: {text}");
     assert!(lines[1].contains("泰安市测试局"), "{text}");
     let columns = lines[0].split(',').count();
@@ -420,11 +482,17 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     bad["weights"]["reuses"] = json!(101);
     let (s, body) = t.put(&scheme_path, Some(&authority), bad).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(t.put(&scheme_path, Some(&a), default.clone()).await.0, StatusCode::FORBIDDEN);
-    let only_security = json!({"weights": {"security": 1}, "incident_penalty": 50, "alert_penalty": 10});
+    assert_eq!(
+        t.put(&scheme_path, Some(&a), default.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let only_security =
+        json!({"weights": {"security": 1}, "incident_penalty": 50, "alert_penalty": 10});
     let (s, body) = t.put(&scheme_path, Some(&authority), only_security).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let (_, again) = t.post("/api/v1/evaluations", Some(&authority), period).await;
+    let (_, again) = t
+        .post("/api/v1/evaluations", Some(&authority), period)
+        .await;
     let ua = unit(&again, "providers", "org_id", json!(org_a));
     let ub = unit(&again, "providers", "org_id", json!(org_b));
     assert_eq!(ua["scored"]["total"], 90.0);
@@ -438,7 +506,9 @@ async fn incidents_are_recorded_reported_and_closed() {
     let authority = t.token("demo-authority").await;
     let provider = t.token("demo-provider").await;
     let auditor = t.token("demo-auditor").await;
-    let citizen = t.user_with_role("inc-citizen", "registered", None, None).await;
+    let citizen = t
+        .user_with_role("inc-citizen", "registered", None, None)
+        .await;
     let dataset = published_entry(&t, &provider, entry("事件关联目录")).await;
     let today = china_date(chrono::Utc::now());
     let record = json!({"region_code": "370000", "severity": "major", "kind": "leak",
@@ -448,7 +518,9 @@ async fn incidents_are_recorded_reported_and_closed() {
 
     // Only the authority records; dates and entries are checked.
     assert_eq!(
-        t.post("/api/v1/incidents", Some(&provider), record.clone()).await.0,
+        t.post("/api/v1/incidents", Some(&provider), record.clone())
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -486,7 +558,9 @@ async fn incidents_are_recorded_reported_and_closed() {
     // Measures, a report, the notice to the people affected, a public warning.
     let updates = format!("{path}/updates");
     assert_eq!(
-        t.post(&updates, Some(&provider), json!({"measure": "x"})).await.0,
+        t.post(&updates, Some(&provider), json!({"measure": "x"}))
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     let (s, body) = t.post(&updates, Some(&authority), json!({})).await;
@@ -505,17 +579,26 @@ async fn incidents_are_recorded_reported_and_closed() {
     assert_eq!(updated["measures"].as_array().unwrap().len(), 1);
     assert_eq!(updated["reports"][0]["to"], "省委网信办");
     let (_, notices) = t.get("/api/v1/security-notices", None).await;
-    assert_eq!(notices[0]["warning"], "请勿轻信来源不明的企业名录数据", "{notices}");
+    assert_eq!(
+        notices[0]["warning"], "请勿轻信来源不明的企业名录数据",
+        "{notices}"
+    );
     assert_eq!(notices[0]["id"], id);
     // Closed with a conclusion; nothing more after that.
     let (s, closed) = t
-        .post(&updates, Some(&authority), json!({"conclusion": "已查明原因并整改"}))
+        .post(
+            &updates,
+            Some(&authority),
+            json!({"conclusion": "已查明原因并整改"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{closed}");
     assert_eq!(closed["state"], "closed");
     assert!(closed["closed_at"].is_string());
     assert_eq!(
-        t.post(&updates, Some(&authority), json!({"measure": "追加"})).await.0,
+        t.post(&updates, Some(&authority), json!({"measure": "追加"}))
+            .await
+            .0,
         StatusCode::CONFLICT
     );
 }

@@ -1973,3 +1973,154 @@ async fn reuse_records_are_registered_and_moderated_on_pages() {
     keep_page(&t, pages.path(), "reuse", "", &record).await;
     common::assert_valid_html(pages.path());
 }
+
+#[tokio::test]
+async fn evaluations_and_incidents_work_on_pages() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let dataset = common::published_entry(&t, &token, entry("页面评价测试")).await;
+    let authority = session(&t, "demo-authority").await;
+    let provider = session(&t, "demo-provider").await;
+    let pages = tempfile::tempdir().unwrap();
+    let today = chrono::Utc::now().date_naive();
+
+    // The authority computes an evaluation from the page's form: a bad period first.
+    let (s, html) = page_as(&t, &authority, "/evaluations").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("开展评价"), "{html}");
+    let csrf = hidden_csrf(&html);
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        "/evaluations",
+        &[
+            ("_csrf", &csrf),
+            ("region_code", "370000"),
+            ("from", "x"),
+            ("to", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("role=\"alert\""), "{body}");
+    let from = (today - chrono::Duration::days(90)).to_string();
+    let (s, to, body) = submit_as(
+        &t,
+        &authority,
+        "/evaluations",
+        &[
+            ("_csrf", &csrf),
+            ("region_code", "370000"),
+            ("from", &from),
+            ("to", &today.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let report = to.clone();
+    assert_eq!(
+        page_as(&t, "", &report).await.0,
+        StatusCode::NOT_FOUND,
+        "a draft"
+    );
+    let (_, html) = page_as(&t, &authority, &report).await;
+    assert!(html.contains("<svg class=\"chart\""), "{html}");
+    assert!(
+        html.contains("单位排名") && html.contains("地区排名"),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "evaluation-draft", &authority, &report).await;
+    let (s, _, _) = submit_as(&t, &authority, &report, &[("_csrf", &hidden_csrf(&html))]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    // Released: anyone reads it, in both languages, and downloads every figure.
+    let (s, html) = page_as(&t, "", &report).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("各单位总分") && html.contains("指标明细"),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "evaluation", "", &report).await;
+    keep_page(&t, pages.path(), "evaluations", "", "/evaluations").await;
+    let csv = t
+        .client
+        .get(t.url(&format!("{report}/export.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.text().await.unwrap().contains("类别,排名,名称"));
+    assert_eq!(
+        page_as(&t, "", &format!("{report}/export.pdf")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // An incident recorded and closed from the console; its warning is public.
+    let (_, html) = page_as(&t, &authority, "/console/incidents").await;
+    let csrf = hidden_csrf(&html);
+    let (s, to, body) = submit_as(
+        &t,
+        &authority,
+        "/console/incidents",
+        &[
+            ("_csrf", &csrf),
+            ("region_code", "370000"),
+            ("severity", "larger"),
+            ("kind", "attack"),
+            ("title", "开放接口遭撞库攻击"),
+            ("occurred_on", &today.to_string()),
+            ("discovered_on", &today.to_string()),
+            ("description", "登录接口短时间内出现大量失败"),
+            ("affected_data", ""),
+            ("datasets", &dataset.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let record = to.trim_end_matches("?done=1").to_owned();
+    let (s, html) = page_as(&t, &provider, &record).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the provider whose entry it touched reads it"
+    );
+    assert!(!html.contains("name=\"measure\""), "but does not write it");
+    let (_, html) = page_as(&t, &authority, &record).await;
+    let (s, _, body) = submit_as(
+        &t,
+        &authority,
+        &record,
+        &[
+            ("_csrf", &hidden_csrf(&html)),
+            ("measure", "已封禁来源地址"),
+            ("report_to", "省委网信办"),
+            ("report_on", &today.to_string()),
+            ("public_warning", "请勿在其他网站使用与本平台相同的密码"),
+            ("conclusion", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    keep_page(&t, pages.path(), "incident", &authority, &record).await;
+    keep_page(
+        &t,
+        pages.path(),
+        "incidents",
+        &authority,
+        "/console/incidents",
+    )
+    .await;
+    let (_, html) = page_as(&t, "", "/security-notices").await;
+    assert!(
+        html.contains("请勿在其他网站使用与本平台相同的密码"),
+        "{html}"
+    );
+    keep_page(
+        &t,
+        pages.path(),
+        "security-notices",
+        "",
+        "/security-notices",
+    )
+    .await;
+    common::assert_valid_html(pages.path());
+}

@@ -491,8 +491,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Newest period first.
     async fn list_evaluations(&self, q: &EvaluationQuery) -> Result<Vec<EvaluationRow>>;
     /// Publishes a draft (`VersionConflict` if it is released already).
-    async fn release_evaluation(&self, id: i64, by: i64, at: DateTime<Utc>)
-    -> Result<EvaluationRow>;
+    async fn release_evaluation(
+        &self,
+        id: i64,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<EvaluationRow>;
     /// Everything recorded about a region's providers from `from` to `to` (China dates,
     /// both included), for the evaluation to derive its figures from.
     async fn evaluation_facts(
@@ -502,7 +506,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: chrono::NaiveDate,
     ) -> Result<EvaluationFacts>;
     /// Keeps the quality report (JSON) of a resource version.
-    async fn set_version_quality(&self, resource_id: &str, version: i64, quality: &str)
-    -> Result<()>;
+    async fn set_version_quality(
+        &self,
+        resource_id: &str,
+        version: i64,
+        quality: &str,
+    ) -> Result<()>;
     async fn version_quality(&self, resource_id: &str, version: i64) -> Result<Option<String>>;
 }

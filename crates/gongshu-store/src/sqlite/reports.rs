@@ -93,11 +93,13 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         for dataset in new.dataset_ids {
-            sqlx::query("INSERT OR IGNORE INTO incident_datasets (incident_id, dataset_id) VALUES (?, ?)")
-                .bind(id)
-                .bind(dataset)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO incident_datasets (incident_id, dataset_id) VALUES (?, ?)",
+            )
+            .bind(id)
+            .bind(dataset)
+            .execute(&mut *tx)
+            .await?;
         }
         insert_event(
             &mut tx,
@@ -125,13 +127,11 @@ impl SqliteStore {
 
     pub(super) async fn get_incident_impl(&self, id: i64) -> Result<Option<IncidentRow>> {
         let sql = format!("{INCIDENT_SELECT} WHERE i.id = ?");
-        self.optional(sqlx::query(&sql).bind(id), incident_row).await
+        self.optional(sqlx::query(&sql).bind(id), incident_row)
+            .await
     }
 
-    pub(super) async fn list_incidents_impl(
-        &self,
-        q: &IncidentQuery,
-    ) -> Result<Page<IncidentRow>> {
+    pub(super) async fn list_incidents_impl(&self, q: &IncidentQuery) -> Result<Page<IncidentRow>> {
         let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
             b.push(" WHERE (0 = 1");
             for prefix in &q.region_prefixes {
@@ -298,9 +298,8 @@ impl SqliteStore {
         &self,
         q: &EvaluationQuery,
     ) -> Result<Vec<EvaluationRow>> {
-        let mut b = QueryBuilder::<Sqlite>::new(
-            "SELECT * FROM evaluations WHERE (state = 'released'",
-        );
+        let mut b =
+            QueryBuilder::<Sqlite>::new("SELECT * FROM evaluations WHERE (state = 'released'");
         for prefix in &q.draft_regions {
             b.push(" OR region_code LIKE ")
                 .push_bind(format!("{prefix}%"));
@@ -370,12 +369,14 @@ impl SqliteStore {
         version: i64,
         quality: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE resource_versions SET quality = ? WHERE resource_id = ? AND version = ?")
-            .bind(quality)
-            .bind(resource_id)
-            .bind(version)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE resource_versions SET quality = ? WHERE resource_id = ? AND version = ?",
+        )
+        .bind(quality)
+        .bind(resource_id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -517,7 +518,8 @@ impl SqliteStore {
                 |r| {
                     let case: String = r.try_get(0)?;
                     Ok(CaseFact {
-                        case_type: CaseType::parse(&case).ok_or_else(|| corrupt("case_type", &case))?,
+                        case_type: CaseType::parse(&case)
+                            .ok_or_else(|| corrupt("case_type", &case))?,
                         provider_id: r.try_get(1)?,
                         received_on: naive_date(r, "received_on")?,
                         due_on: naive_date(r, "due_on")?,
