@@ -609,6 +609,26 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         .get(&format!("/api/v1/datasets/{id}/resources"), None)
         .await;
     let rid = resources[0]["id"].as_str().unwrap().to_owned();
+    // A released evaluation of the province, to read as the public does.
+    let authority = t.token("demo-authority").await;
+    let today = chrono::Utc::now().date_naive();
+    let (_, computed) = t
+        .post(
+            "/api/v1/evaluations",
+            Some(&authority),
+            serde_json::json!({"region_code": "370000",
+                "from": today - chrono::Duration::days(90), "to": today}),
+        )
+        .await;
+    let evaluation = computed["id"].as_i64().unwrap();
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/evaluations/{evaluation}/release"),
+            Some(&authority),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK);
     let shots = Shots::new();
     let (_driver, c) = browser().await;
     for (name, path) in [
@@ -621,6 +641,9 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("demands", "/demands".to_owned()),
         ("supply-demand", "/supply-demand".to_owned()),
         ("reuses", "/reuses".to_owned()),
+        ("evaluations", "/evaluations".to_owned()),
+        ("evaluation", format!("/evaluations/{evaluation}")),
+        ("security-notices", "/security-notices".to_owned()),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;
@@ -634,6 +657,7 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("protection", format!("/console/resources/{rid}/protection")),
         ("quality", format!("/console/resources/{rid}/quality")),
         ("tokens", "/console/tokens".to_owned()),
+        ("incidents", "/console/incidents".to_owned()),
         ("calendar", "/console/calendar".to_owned()),
         ("grading", "/console/grading".to_owned()),
         // Who used the provider's entry: its audit records.
