@@ -149,12 +149,12 @@ fn application_responses(
         let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
         let field = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         let day = china_date(e.at);
+        // The spell ends on any move out of `with_provider`; a withdrawal is not an answer.
         if field("from").as_deref() == Some("with_provider")
             && let Some(spell) = open.remove(&e.application_id)
+            && e.action != "withdrawn"
         {
-            if e.action != "withdrawn" {
-                close(e, spell, Some(day));
-            }
+            close(e, spell, Some(day));
         }
         if field("to").as_deref() == Some("with_provider") {
             open.insert(
@@ -245,7 +245,8 @@ pub fn tally(
         t.downloads += u.downloads.max(0) as u64;
         t.api_calls += u.api_calls.max(0) as u64;
     }
-    let counted: [(&[ProviderCount], fn(&mut Tally) -> &mut u64); 3] = [
+    type Counter = fn(&mut Tally) -> &mut u64;
+    let counted: [(&[ProviderCount], Counter); 3] = [
         (&facts.reuses, |t| &mut t.reuses),
         (&facts.alerts, |t| &mut t.alerts),
         (&facts.incidents, |t| &mut t.incidents),
