@@ -985,10 +985,7 @@ impl App {
     }
 
     pub(crate) fn oversees(&self, caller: &Principal, dataset: &DatasetRow) -> bool {
-        caller
-            .authority_regions()
-            .iter()
-            .any(|r| region_contains(r, &dataset.region_code))
+        caller.is_authority_over(&dataset.region_code)
     }
 
     pub(crate) async fn authorities_over(&self, region: &str) -> Result<Vec<i64>> {

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use gongshu_core::authz::Principal;
-use gongshu_core::calendar::{Calendar, china_date};
+use gongshu_core::calendar::{Calendar, china_date, china_day_start};
 use gongshu_core::catalog::DatasetDraft;
 use gongshu_core::evaluation::{Dimension, Indicator, Responses, Scheme, Scored, Tally, score};
-use gongshu_core::region::{RegionCode, RegionLevel, region_contains};
+use gongshu_core::region::{RegionCode, RegionLevel};
 use gongshu_core::types::OpenType;
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{
@@ -185,7 +185,7 @@ pub fn tally(
         .iter()
         .map(|p| (p.id, Tally::default()))
         .collect();
-    let end = china_date_end(to);
+    let end = china_day_start(to.succ_opt().unwrap_or(to));
     let mut cycles = HashMap::new();
     for entry in &facts.entries {
         let Ok(doc) = serde_json::from_str::<DatasetDraft>(&entry.doc) else {
@@ -259,15 +259,6 @@ pub fn tally(
     tallies
 }
 
-/// The first instant after the last day of the period.
-fn china_date_end(to: NaiveDate) -> chrono::DateTime<chrono::Utc> {
-    let next = to.succ_opt().unwrap_or(to);
-    next.and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc()
-        - chrono::Duration::hours(8)
-}
-
 fn ranked(mut units: Vec<EvaluatedUnit>) -> Vec<EvaluatedUnit> {
     units.sort_by(|a, b| {
         a.scored
@@ -280,20 +271,6 @@ fn ranked(mut units: Vec<EvaluatedUnit>) -> Vec<EvaluatedUnit> {
 }
 
 impl App {
-    fn evaluates(caller: &Principal, region: &str) -> bool {
-        caller
-            .authority_regions()
-            .iter()
-            .any(|r| region_contains(r, region))
-    }
-
-    fn oversees_evaluation(caller: &Principal, region: &str) -> bool {
-        caller
-            .oversight_regions()
-            .iter()
-            .any(|r| region_contains(r, region))
-    }
-
     /// The weights a region's authority set, or the default.
     pub async fn evaluation_scheme(&self, region: &str) -> Result<Scheme> {
         match self
@@ -314,7 +291,7 @@ impl App {
         scheme: Scheme,
     ) -> Result<Scheme> {
         self.known_region(region).await?;
-        if !Self::evaluates(caller, region) {
+        if !caller.is_authority_over(region) {
             return Err(Error::forbidden());
         }
         let problems = scheme.problems();
@@ -329,7 +306,8 @@ impl App {
         Ok(scheme)
     }
 
-    async fn known_region(&self, code: &str) -> Result<String> {
+    /// The name of a region, or 404.
+    pub(crate) async fn known_region(&self, code: &str) -> Result<String> {
         match self.store.get_region(code).await.map_err(store_error)? {
             Some(r) => Ok(r.name),
             None => Err(Error::not_found("地区", "region")),
@@ -343,7 +321,7 @@ impl App {
         input: EvaluationInput,
     ) -> Result<EvaluationView> {
         let region_name = self.known_region(&input.region_code).await?;
-        if !Self::evaluates(caller, &input.region_code) {
+        if !caller.is_authority_over(&input.region_code) {
             return Err(Error::forbidden());
         }
         let today = china_date(self.now());
@@ -479,7 +457,7 @@ impl App {
             released_at: row.released_at,
             doc,
             may_release: row.state == "draft"
-                && caller.is_some_and(|c| Self::evaluates(c, &row.region_code)),
+                && caller.is_some_and(|c| c.is_authority_over(&row.region_code)),
         })
     }
 
@@ -491,8 +469,7 @@ impl App {
             .await
             .map_err(store_error)?
             .filter(|r| {
-                r.state == "released"
-                    || caller.is_some_and(|c| Self::oversees_evaluation(c, &r.region_code))
+                r.state == "released" || caller.is_some_and(|c| c.oversees_region(&r.region_code))
             })
             .ok_or_else(|| Error::not_found("评价报告", "evaluation"))?;
         self.evaluation_view(caller, &row)
@@ -511,7 +488,7 @@ impl App {
                     .map(|c| {
                         c.oversight_regions()
                             .iter()
-                            .filter_map(|r| RegionCode::parse(r).map(|r| r.prefix().to_owned()))
+                            .map(|r| crate::applications::region_prefix_of(r))
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -543,7 +520,7 @@ impl App {
     /// Publishes a draft on the portal and tells the evaluated providers.
     pub async fn release_evaluation(&self, caller: &Principal, id: i64) -> Result<EvaluationView> {
         let row = self.evaluation(Some(caller), id).await?;
-        if !Self::evaluates(caller, &row.region_code) {
+        if !caller.is_authority_over(&row.region_code) {
             return Err(Error::forbidden());
         }
         if row.state != "draft" {
@@ -729,11 +706,5 @@ mod tests {
         let city = RegionCode::parse("370100").unwrap();
         assert_eq!(unit_region(&city, "370100"), "370100");
         assert_eq!(unit_region(&city, "370102"), "370102");
-    }
-
-    #[test]
-    fn the_period_ends_at_midnight_china_time() {
-        let end = china_date_end("2026-06-30".parse().unwrap());
-        assert_eq!(end.to_rfc3339(), "2026-06-30T16:00:00+00:00");
     }
 }

@@ -1256,10 +1256,7 @@ impl App {
     }
 
     fn routes_demand(caller: &Principal, row: &FeedbackRow) -> bool {
-        caller
-            .authority_regions()
-            .iter()
-            .any(|r| gongshu_core::region::region_contains(r, &row.region_code))
+        caller.is_authority_over(&row.region_code)
     }
 
     pub async fn demand(&self, caller: Option<&Principal>, id: i64) -> Result<DemandDetail> {

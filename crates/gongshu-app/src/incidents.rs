@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use gongshu_core::authz::Principal;
 use gongshu_core::calendar::china_date;
 use gongshu_core::feedback::text_problem;
-use gongshu_core::region::{RegionCode, region_contains};
+use gongshu_core::region::region_contains;
 use gongshu_core::{Error, ErrorCode, FieldError};
 use gongshu_store::{IncidentQuery, IncidentRow, NewEvent, NewIncident};
 use serde::{Deserialize, Serialize};
@@ -212,20 +212,20 @@ fn optional_text(field: &str, text: &str, max: usize, problems: &mut Vec<FieldEr
     }
 }
 
-impl App {
-    fn records_incidents(caller: &Principal, region: &str) -> bool {
-        caller
-            .authority_regions()
-            .iter()
-            .any(|r| region_contains(r, region))
+fn not_after(today: NaiveDate, field: &str, day: NaiveDate, problems: &mut Vec<FieldError>) {
+    if day > today {
+        problems.push(FieldError::new(
+            field,
+            "range",
+            "日期不能晚于今天",
+            "the date cannot be after today",
+        ));
     }
+}
 
+impl App {
     async fn reads_incident(&self, caller: &Principal, row: &IncidentRow) -> Result<bool> {
-        if caller
-            .oversight_regions()
-            .iter()
-            .any(|r| region_contains(r, &row.region_code))
-        {
+        if caller.oversees_region(&row.region_code) {
             return Ok(true);
         }
         let orgs = caller.provider_orgs();
@@ -244,16 +244,8 @@ impl App {
         caller: &Principal,
         input: IncidentInput,
     ) -> Result<IncidentView> {
-        if self
-            .store
-            .get_region(&input.region_code)
-            .await
-            .map_err(store_error)?
-            .is_none()
-        {
-            return Err(Error::not_found("地区", "region"));
-        }
-        if !Self::records_incidents(caller, &input.region_code) {
+        self.known_region(&input.region_code).await?;
+        if !caller.is_authority_over(&input.region_code) {
             return Err(Error::forbidden());
         }
         let mut problems = Vec::new();
@@ -269,14 +261,7 @@ impl App {
                 "it cannot occur after it was discovered",
             ));
         }
-        if input.discovered_on > today {
-            problems.push(FieldError::new(
-                "discovered_on",
-                "range",
-                "发现日期不能晚于今天",
-                "it cannot be discovered after today",
-            ));
-        }
+        not_after(today, "discovered_on", input.discovered_on, &mut problems);
         let mut ids = input.dataset_ids.clone();
         ids.sort_unstable();
         ids.dedup();
@@ -380,7 +365,7 @@ impl App {
             conclusion: doc.conclusion,
             created_at: row.created_at,
             closed_at: row.closed_at,
-            may_update: row.state == "open" && Self::records_incidents(caller, &row.region_code),
+            may_update: row.state == "open" && caller.is_authority_over(&row.region_code),
         })
     }
 
@@ -418,7 +403,7 @@ impl App {
                 region_prefixes: caller
                     .oversight_regions()
                     .iter()
-                    .filter_map(|r| RegionCode::parse(r).map(|r| r.prefix().to_owned()))
+                    .map(|r| crate::applications::region_prefix_of(r))
                     .collect(),
                 provider_ids: caller.provider_orgs(),
                 limit,
@@ -447,7 +432,7 @@ impl App {
         update: IncidentUpdate,
     ) -> Result<IncidentView> {
         let mut row = self.readable_incident(caller, id).await?;
-        if !Self::records_incidents(caller, &row.region_code) {
+        if !caller.is_authority_over(&row.region_code) {
             return Err(Error::forbidden());
         }
         if row.state != "open" {
@@ -465,25 +450,11 @@ impl App {
         if let Some(r) = &update.report {
             required_text("report.to", &r.to, 200, &mut problems);
             optional_text("report.reference", &r.reference, 200, &mut problems);
-            if r.on > today {
-                problems.push(FieldError::new(
-                    "report.on",
-                    "range",
-                    "日期不能晚于今天",
-                    "the date cannot be after today",
-                ));
-            }
+            not_after(today, "report.on", r.on, &mut problems);
         }
         if let Some(n) = &update.subjects_notified {
             required_text("subjects_notified.how", &n.how, 500, &mut problems);
-            if n.on > today {
-                problems.push(FieldError::new(
-                    "subjects_notified.on",
-                    "range",
-                    "日期不能晚于今天",
-                    "the date cannot be after today",
-                ));
-            }
+            not_after(today, "subjects_notified.on", n.on, &mut problems);
         }
         if let Some(w) = &update.public_warning {
             required_text("public_warning", w, 2000, &mut problems);

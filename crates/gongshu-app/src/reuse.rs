@@ -115,10 +115,7 @@ pub struct ModerationInput {
 
 impl App {
     fn moderates(caller: &Principal, row: &FeedbackRow) -> bool {
-        caller
-            .authority_regions()
-            .iter()
-            .any(|r| gongshu_core::region::region_contains(r, &row.region_code))
+        caller.is_authority_over(&row.region_code)
     }
 
     async fn reuse_view(&self, caller: Option<&Principal>, row: &FeedbackRow) -> Result<ReuseView> {

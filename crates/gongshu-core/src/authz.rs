@@ -71,6 +71,16 @@ impl Principal {
             .collect()
     }
 
+    /// Whether this person is the authority over `region` (or a region containing it).
+    pub fn is_authority_over(&self, region: &str) -> bool {
+        self.has_region_role(&[Role::AuthorityAdmin], region)
+    }
+
+    /// Whether this person oversees `region` as its authority or auditor.
+    pub fn oversees_region(&self, region: &str) -> bool {
+        self.has_region_role(&[Role::AuthorityAdmin, Role::Auditor], region)
+    }
+
     /// Regions whose unpublished catalog this person may read (authority or auditor).
     pub fn oversight_regions(&self) -> Vec<String> {
         self.grants

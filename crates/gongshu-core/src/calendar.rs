@@ -293,6 +293,11 @@ pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
     china_time(at).date_naive()
 }
 
+/// The first instant of a China Standard Time day: where a period of China dates begins.
+pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {
+    (day.and_time(chrono::NaiveTime::MIN) - chrono::Duration::hours(8)).and_utc()
+}
+
 /// An instant in China Standard Time, as pages show it.
 pub fn china_time(at: DateTime<Utc>) -> DateTime<FixedOffset> {
     let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");

@@ -1,22 +1,14 @@
 //! Security incidents and performance evaluations: the records authorities keep about the
 //! platform's conduct, and the one read that gathers a region's history for evaluation.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone as _, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use gongshu_core::calendar::china_day_start;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, corrupt, insert_event, naive_date, org_row};
 use crate::model::*;
 use crate::{Result, StoreError};
-
-/// The first instant of a China Standard Time day.
-fn china_midnight(day: NaiveDate) -> DateTime<Utc> {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    offset
-        .from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .single()
-        .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.to_utc())
-}
 
 fn incident_row(r: &SqliteRow) -> Result<IncidentRow> {
     let occurred_on = naive_date(r, "occurred_on")?.ok_or_else(|| corrupt("occurred_on", ""))?;
@@ -402,8 +394,8 @@ impl SqliteStore {
         to: NaiveDate,
     ) -> Result<EvaluationFacts> {
         let like = format!("{region_prefix}%");
-        let start = china_midnight(from);
-        let end = china_midnight(to.succ_opt().unwrap_or(to));
+        let start = china_day_start(from);
+        let end = china_day_start(to.succ_opt().unwrap_or(to));
         let (from_day, to_day) = (from.to_string(), to.to_string());
         let providers = self
             .all(
