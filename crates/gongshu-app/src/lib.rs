@@ -28,6 +28,7 @@ pub mod protection;
 pub mod quality;
 pub mod reuse;
 pub mod search;
+pub mod sources;
 pub mod sso;
 pub mod throttle;
 pub mod views;

@@ -1,6 +1,7 @@
 //! Quality of a resource's data versions (issue 8: SD-BIGDATA §20, SX-BIGDATA §24,
 //! requirements R8.1): completeness per column, check-digit validity of credit codes
-//! and ID numbers, uniqueness of those keys, duplicate rows, consistency with the
+//! and ID numbers, validity against the declared data items (type, length, code list,
+//! region codes), uniqueness of the keys, duplicate rows, consistency with the
 //! previous version, and timeliness against the entry's update cycle. Each version gets
 //! a score out of 100 with the problems behind it; the last versions make the trend.
 //!
@@ -9,6 +10,7 @@
 //! holds nothing the open version would not.
 
 use gongshu_core::authz::{Principal, can_view_working_copy};
+use gongshu_core::catalog::{DataItem, item_key};
 use gongshu_core::pii::PiiKind;
 use gongshu_core::{Error, ErrorCode};
 use gongshu_data::Manifest;
@@ -40,12 +42,23 @@ pub struct ColumnQuality {
     /// Values that occur more than once (beyond their first), for a code column; none
     /// when the engine could not count them within its memory limit.
     pub repeated: Option<u64>,
+    /// Values that are not of the data item's declared type (a date, a number), for a
+    /// column stored as text whose item declares another type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrong_type: Option<u64>,
+    /// Values longer than the item's declared length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub too_long: Option<u64>,
+    /// Values outside the item's declared code list (值域), or region codes that name
+    /// no province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_codes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QualityProblem {
-    /// `incomplete`, `invalid_code`, `duplicate_key`, `duplicate_rows`, `row_drop`,
-    /// `overdue`.
+    /// `incomplete`, `invalid_code`, `wrong_type`, `too_long`, `outside_codes`,
+    /// `duplicate_key`, `duplicate_rows`, `row_drop`, `overdue`.
     pub code: String,
     pub column: Option<String>,
     pub count: u64,
@@ -79,9 +92,11 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether a manifest column holds text: the manifest writes `text`
+/// (`versions::type_label`); older manifests wrote Arrow's names.
 fn is_text(data_type: &str) -> bool {
     let t = data_type.to_ascii_lowercase();
-    t.contains("utf8") || t.contains("string") || t.contains("char")
+    t == "text" || t.contains("utf8") || t.contains("string") || t.contains("char")
 }
 
 fn count_at(batches: &[arrow_array::RecordBatch], column: &str) -> u64 {
@@ -106,6 +121,105 @@ fn engine_failed(e: gongshu_data::query::QueryError) -> Error {
         "质量检查未能完成",
         "The quality check could not be completed",
     )
+}
+
+/// The data item a column carries: the one of the same name, as 一数一源 compares names
+/// (width, case and spacing aside).
+fn declared<'a>(items: &'a [DataItem], column: &str) -> Option<&'a DataItem> {
+    let key = item_key(column);
+    items.iter().find(|i| item_key(&i.name) == key)
+}
+
+/// Region codes (行政区划代码) are a national code list; a column so named is checked
+/// against it even when no item declares one.
+fn is_region_code_column(name: &str) -> bool {
+    name.contains("区划代码") || name.contains("行政区划")
+}
+
+/// What a column's declared data item lets the quality check verify.
+struct DeclaredRules<'a> {
+    item: Option<&'a DataItem>,
+    /// The engine function a value of the declared type passes, for a text column
+    /// whose item declares dates or numbers.
+    type_check: Option<&'static str>,
+    max_length: Option<u32>,
+    /// A predicate over `{v}` true for a value outside the code list.
+    outside_codes: Option<String>,
+}
+
+impl DeclaredRules<'_> {
+    fn any(&self) -> bool {
+        self.type_check.is_some() || self.max_length.is_some() || self.outside_codes.is_some()
+    }
+
+    fn problem(&self, code: &str, column: &str, n: u64) -> QualityProblem {
+        let (zh, en) = match code {
+            "wrong_type" => {
+                let t = self.item.map(|i| i.item_type);
+                (
+                    format!(
+                        "“{column}”列有 {n} 个值不是声明的{}",
+                        t.map_or("", |t| t.label_zh())
+                    ),
+                    format!(
+                        "Column “{column}” holds {n} values that are not of its declared type {}",
+                        t.map_or("", |t| t.label_en())
+                    ),
+                )
+            }
+            "too_long" => {
+                let max = self.max_length.unwrap_or_default();
+                (
+                    format!("“{column}”列有 {n} 个值超过声明的长度 {max}"),
+                    format!("Column “{column}” holds {n} values longer than its declared {max}"),
+                )
+            }
+            _ => (
+                format!("“{column}”列有 {n} 个值不在值域（代码表）内"),
+                format!("Column “{column}” holds {n} values outside its code list"),
+            ),
+        };
+        QualityProblem {
+            code: code.into(),
+            column: Some(column.to_owned()),
+            count: n,
+            message_zh: zh,
+            message_en: en,
+        }
+    }
+}
+
+fn declared_rules<'a>(item: Option<&'a DataItem>, column: &str, text: bool) -> DeclaredRules<'a> {
+    use gongshu_core::types::ItemType as T;
+    let item_type = item.map(|i| i.item_type);
+    let type_check = match item_type {
+        Some(T::Date | T::Datetime) if text => Some("gs_valid_date"),
+        Some(T::Numeric | T::Currency | T::Double | T::Integer | T::Float) if text => {
+            Some("gs_valid_number")
+        }
+        _ => None,
+    };
+    let max_length = item
+        .filter(|i| text && i.length > 0 && matches!(i.item_type, T::Character))
+        .map(|i| i.length);
+    let codes = item.map(|i| i.codes.as_slice()).unwrap_or_default();
+    let outside_codes = if !codes.is_empty() {
+        let list: Vec<String> = codes
+            .iter()
+            .map(|c| format!("'{}'", c.replace('\'', "''")))
+            .collect();
+        Some(format!("{{v}} NOT IN ({})", list.join(", ")))
+    } else if is_region_code_column(column) {
+        Some("NOT gs_valid_region_code({v})".to_owned())
+    } else {
+        None
+    };
+    DeclaredRules {
+        item,
+        type_check,
+        max_length,
+        outside_codes,
+    }
 }
 
 impl App {
@@ -137,7 +251,9 @@ impl App {
             let mut q = match kept {
                 Some(q) => q,
                 None => {
-                    let q = self.version_quality(&resource, m, previous).await?;
+                    let q = self
+                        .version_quality(&resource, &dataset.doc.items, m, previous)
+                        .await?;
                     self.keep_quality(&resource.id, &q).await;
                     q
                 }
@@ -206,13 +322,15 @@ impl App {
 
     /// Counts the quality of a version just published and keeps it.
     pub(crate) async fn keep_published_quality(&self, resource_id: &str) -> Result<()> {
-        let (resource, _) = self.resource_and_entry(resource_id).await?;
+        let (resource, dataset) = self.resource_and_entry(resource_id).await?;
         let versions = self.published_tables(&resource).await?;
         let Some(m) = versions.last() else {
             return Ok(());
         };
         let previous = versions.len().checked_sub(2).map(|p| versions[p].rows);
-        let q = self.version_quality(&resource, m, previous).await?;
+        let q = self
+            .version_quality(&resource, &dataset.doc.items, m, previous)
+            .await?;
         self.keep_quality(&resource.id, &q).await;
         Ok(())
     }
@@ -220,6 +338,7 @@ impl App {
     async fn version_quality(
         &self,
         resource: &ResourceRow,
+        items: &[DataItem],
         manifest: &Manifest,
         previous_rows: Option<u64>,
     ) -> Result<VersionQuality> {
@@ -250,14 +369,34 @@ impl App {
                     "SUM(CASE WHEN trim(CAST({col} AS VARCHAR)) = '' THEN 1 ELSE 0 END) AS b{i}"
                 ));
             }
+            let count_bad = |bad: String, alias: String| {
+                format!(
+                    "SUM(CASE WHEN {col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '' THEN 0 \
+                     WHEN {bad} THEN 1 ELSE 0 END) AS {alias}"
+                )
+            };
+            let text = format!("CAST({col} AS VARCHAR)");
             if let Some(kind) = code_kind(&c.name) {
                 let check = match kind {
                     PiiKind::Uscc => "gs_valid_uscc",
                     _ => "gs_valid_resident_id",
                 };
-                select.push(format!(
-                    "SUM(CASE WHEN {col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '' THEN 0 \
-                     WHEN {check}(CAST({col} AS VARCHAR)) THEN 0 ELSE 1 END) AS v{i}"
+                select.push(count_bad(format!("NOT {check}({text})"), format!("v{i}")));
+            }
+            let rules = declared_rules(declared(items, &c.name), &c.name, is_text(&c.data_type));
+            if let Some(check) = rules.type_check {
+                select.push(count_bad(format!("NOT {check}({text})"), format!("t{i}")));
+            }
+            if let Some(max) = rules.max_length {
+                select.push(count_bad(
+                    format!("character_length(trim({text})) > {max}"),
+                    format!("l{i}"),
+                ));
+            }
+            if let Some(outside) = rules.outside_codes {
+                select.push(count_bad(
+                    outside.replace("{v}", &format!("trim({text})")),
+                    format!("c{i}"),
                 ));
             }
         }
@@ -333,6 +472,27 @@ impl App {
                     message_en: format!("Column “{}” is empty in {missing} rows", c.name),
                 });
             }
+            let rules = declared_rules(declared(items, &c.name), &c.name, is_text(&c.data_type));
+            let declared_count =
+                |on: bool, alias: char| on.then(|| count_at(b, &format!("{alias}{i}")));
+            let wrong_type = declared_count(rules.type_check.is_some(), 't');
+            let too_long = declared_count(rules.max_length.is_some(), 'l');
+            let outside_codes = declared_count(rules.outside_codes.is_some(), 'c');
+            if rules.any() {
+                let bad =
+                    wrong_type.unwrap_or(0) + too_long.unwrap_or(0) + outside_codes.unwrap_or(0);
+                checked += filled;
+                invalid_total += bad.min(filled);
+            }
+            for (code, count) in [
+                ("wrong_type", wrong_type),
+                ("too_long", too_long),
+                ("outside_codes", outside_codes),
+            ] {
+                if let Some(n) = count.filter(|n| *n > 0) {
+                    problems.push(rules.problem(code, &c.name, n));
+                }
+            }
             let kind = code_kind(&c.name);
             let (invalid, repeated) = match kind {
                 Some(_) => {
@@ -378,6 +538,9 @@ impl App {
                 checked_as: kind.map(|k| k.as_str().to_owned()),
                 invalid,
                 repeated,
+                wrong_type,
+                too_long,
+                outside_codes,
             });
         }
         if let Some(d) = duplicate_rows.filter(|d| *d > 0) {

@@ -53,6 +53,28 @@ pub struct DataItem {
     #[serde(default)]
     pub description: String,
     pub grade: Grade,
+    /// 一数一源: the provider declares itself the authoritative source of this item's
+    /// values. The platform flags an item that several providers claim.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub source: bool,
+    /// 值域: the codes the item may take (e.g. 男, 女, 未说明), when it is a coded item.
+    /// Quality checks count the values outside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// The key under which data items of different entries are the same item: names that
+/// differ only in width, case or spacing ("ＩＤ号码", "id 号码") are one item.
+pub fn item_key(name: &str) -> String {
+    crate::pii::normalise_value(name)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// What a provider writes about a resource: everything of the catalog entry except what
@@ -116,6 +138,8 @@ pub const MAX_SHORT: usize = 200;
 pub const MAX_ITEMS: usize = 1000;
 pub const MAX_ITEM_NAME: usize = 100;
 pub const MAX_ITEM_DESCRIPTION: usize = 500;
+/// Codes in one item's code list (值域).
+pub const MAX_CODES: usize = 500;
 pub const MAX_LIST: usize = 50;
 pub const MAX_KEYWORD: usize = 30;
 
@@ -336,6 +360,10 @@ impl DatasetDraft {
         for item in &mut self.items {
             item.name = item.name.trim().to_owned();
             item.description = item.description.trim().to_owned();
+            for c in &mut item.codes {
+                *c = c.trim().to_owned();
+            }
+            item.codes.retain(|c| !c.is_empty());
         }
     }
 
@@ -444,6 +472,26 @@ impl DatasetDraft {
                 &item.description,
                 MAX_ITEM_DESCRIPTION,
             );
+            if item.codes.len() > MAX_CODES {
+                e.push(FieldError::new(
+                    f("codes"),
+                    "too_many",
+                    format!("值域不得超过{MAX_CODES}个代码"),
+                    format!("at most {MAX_CODES} codes"),
+                ));
+            }
+            let mut codes = std::collections::HashSet::new();
+            for c in &item.codes {
+                max_len(&mut e, &f("codes"), c, MAX_SHORT);
+                if !codes.insert(c.as_str()) {
+                    e.push(FieldError::new(
+                        f("codes"),
+                        "duplicate",
+                        format!("值域中代码重复：{c}"),
+                        format!("duplicate code: {c}"),
+                    ));
+                }
+            }
             if !item.name.is_empty() && !names.insert(item.name.as_str()) {
                 e.push(FieldError::new(
                     f("name"),
@@ -627,6 +675,8 @@ pub(crate) mod tests {
                 length: 200,
                 description: String::new(),
                 grade: Grade::General1,
+                source: false,
+                codes: Vec::new(),
             }],
             share_type: ShareType::Unconditional,
             share_condition: String::new(),
@@ -803,6 +853,36 @@ pub(crate) mod tests {
                 "{want:?} missing from {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn code_lists_are_trimmed_and_checked() {
+        let mut d = sample();
+        d.items[0].codes = vec![" 男 ".into(), "".into(), "女".into()];
+        d.items[0].source = true;
+        d.normalize();
+        assert_eq!(d.items[0].codes, ["男", "女"]);
+        assert!(field_codes(&d).is_empty());
+        let json = serde_json::to_value(&d.items[0]).unwrap();
+        assert_eq!(json["source"], true);
+        assert_eq!(json["codes"][1], "女");
+        // Older documents without the fields read as "not the source, any value".
+        let old: DataItem =
+            serde_json::from_str(r#"{"name":"x","type":"character","grade":"general1"}"#).unwrap();
+        assert!(!old.source && old.codes.is_empty());
+
+        d.items[0].codes = vec!["男".into(), "男".into(), "x".repeat(MAX_SHORT + 1)];
+        let got = field_codes(&d);
+        assert!(
+            got.contains(&("items[0].codes".into(), "duplicate")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("items[0].codes".into(), "too_long")),
+            "{got:?}"
+        );
+        d.items[0].codes = (0..=MAX_CODES).map(|i| i.to_string()).collect();
+        assert!(field_codes(&d).contains(&("items[0].codes".into(), "too_many")));
     }
 
     #[test]

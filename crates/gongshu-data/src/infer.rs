@@ -141,6 +141,28 @@ pub fn parse_date(s: &str, compact: bool) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
+/// A date, or a date and a time of day (`2024-03-05 08:30`, `2024-03-05T08:30:00`), as a
+/// declared date or date-time item may hold.
+pub fn is_date_or_datetime(s: &str) -> bool {
+    let s = s.trim();
+    let (date, time) = match s.split_once([' ', 'T']) {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (s, None),
+    };
+    parse_date(date, true).is_some()
+        && time.is_none_or(|t| {
+            ["%H:%M:%S", "%H:%M", "%H:%M:%S%.f"]
+                .iter()
+                .any(|f| chrono::NaiveTime::parse_from_str(t, f).is_ok())
+        })
+}
+
+/// A whole or decimal number as tables write it (thousands separators allowed).
+pub fn is_number(s: &str) -> bool {
+    let s = s.trim();
+    parse_integer(s).is_some() || decimal_scale(s).is_some()
+}
+
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "是" | "true" | "TRUE" | "True" => Some(true),
@@ -189,6 +211,28 @@ mod tests {
 
     fn infer_of(header: &str, values: &[&str]) -> ColumnType {
         infer(header, values.iter().copied())
+    }
+
+    #[test]
+    fn declared_types_are_recognised() {
+        for ok in [
+            "2024-03-05",
+            "20240305",
+            "2024年3月5日",
+            "2024-03-05 08:30",
+            "2024/3/5T08:30:15",
+        ] {
+            assert!(is_date_or_datetime(ok), "{ok}");
+        }
+        for bad in ["2024-02-30", "昨天", "2024-03-05 25:00", "03/05/2024"] {
+            assert!(!is_date_or_datetime(bad), "{bad}");
+        }
+        for ok in ["12", "-3", "2,500", "0.25"] {
+            assert!(is_number(ok), "{ok}");
+        }
+        for bad in ["12元", "约100", "1.2.3", ""] {
+            assert!(!is_number(bad), "{bad}");
+        }
     }
 
     #[test]

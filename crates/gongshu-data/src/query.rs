@@ -1382,10 +1382,12 @@ fn plain_batch(schema: &SchemaRef, columns: &[ArrayRef]) -> Result<RecordBatch, 
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| QueryError::Engine(e.to_string()))
 }
 
-/// `gs_valid_uscc(text)` and `gs_valid_resident_id(text)`: whether a value is a
-/// well-formed unified social credit code (GB 32100) or resident ID number (GB 11643)
-/// with its check character right; NULL for NULL. Quality checks count invalid codes
-/// with them, and anyone's SQL may use them.
+/// `gs_valid_uscc(text)`, `gs_valid_resident_id(text)`, `gs_valid_region_code(text)`,
+/// `gs_valid_date(text)` and `gs_valid_number(text)`: whether a value is a well-formed
+/// unified social credit code (GB 32100) or resident ID number (GB 11643) with its check
+/// character right, a GB/T 2260 region code under a real province, a date (or date and
+/// time) as Chinese tables write them, or a number; NULL for NULL. Quality checks count
+/// invalid values with them, and anyone's SQL may use them.
 fn register_code_checks(ctx: &SessionContext) {
     use datafusion::arrow::array::{Array, BooleanArray, StringArray};
     use datafusion::arrow::datatypes::DataType;
@@ -1407,28 +1409,29 @@ fn register_code_checks(ctx: &SessionContext) {
         let out: BooleanArray = text.iter().map(|v| v.map(|v| valid(v.trim()))).collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
-    let uscc = create_udf(
-        "gs_valid_uscc",
-        vec![DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            check(args, |v| gongshu_core::validate::check_uscc(v).is_ok())
+    type Check = fn(&str) -> bool;
+    let checks: [(&str, Check); 5] = [
+        ("gs_valid_uscc", |v| {
+            gongshu_core::validate::check_uscc(v).is_ok()
         }),
-    );
-    let id = create_udf(
-        "gs_valid_resident_id",
-        vec![DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            check(args, |v| {
-                gongshu_core::validate::check_resident_id(v).is_ok()
-            })
+        ("gs_valid_resident_id", |v| {
+            gongshu_core::validate::check_resident_id(v).is_ok()
         }),
-    );
-    ctx.register_udf(uscc);
-    ctx.register_udf(id);
+        ("gs_valid_region_code", |v| {
+            gongshu_core::region::RegionCode::parse(v).is_some()
+        }),
+        ("gs_valid_date", crate::infer::is_date_or_datetime),
+        ("gs_valid_number", crate::infer::is_number),
+    ];
+    for (name, valid) in checks {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Boolean,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| check(args, valid)),
+        ));
+    }
 }
 
 #[cfg(test)]

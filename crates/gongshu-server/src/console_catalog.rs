@@ -143,6 +143,10 @@ struct ItemRow {
     length: String,
     description: String,
     grade: String,
+    /// 值域 as typed, codes separated by 、 or commas.
+    codes: String,
+    /// "1" when the provider is the item's authoritative source (一数一源).
+    source: String,
 }
 
 /// The editor's fields as typed, so a refused form comes back as the user left it.
@@ -212,6 +216,8 @@ impl EditorForm {
                     length: i.length.to_string(),
                     description: i.description.clone(),
                     grade: i.grade.as_str().to_owned(),
+                    codes: i.codes.join("、"),
+                    source: if i.source { "1" } else { "" }.to_owned(),
                 })
                 .collect(),
         }
@@ -262,7 +268,8 @@ impl EditorForm {
                 "license" => f.license = v,
                 "provider_id" => f.provider_id = v,
                 "version" => f.version = v,
-                "item_name" | "item_type" | "item_length" | "item_description" | "item_grade" => {
+                "item_name" | "item_type" | "item_length" | "item_description" | "item_grade"
+                | "item_codes" | "item_source" => {
                     columns.entry(k.as_str()).or_default().push(v);
                 }
                 _ => {}
@@ -283,6 +290,8 @@ impl EditorForm {
                 length: cell("item_length", i),
                 description: cell("item_description", i),
                 grade: cell("item_grade", i),
+                codes: cell("item_codes", i),
+                source: cell("item_source", i),
             })
             .filter(|r| !(r.name.trim().is_empty() && r.description.trim().is_empty()))
             .collect();
@@ -376,6 +385,8 @@ impl EditorForm {
                     length,
                     description: r.description.clone(),
                     grade,
+                    source: r.source == "1",
+                    codes: list(&r.codes),
                 });
             }
         }
@@ -442,6 +453,7 @@ struct ItemRowView {
     length_error: String,
     description_error: String,
     grade_error: String,
+    codes_error: String,
 }
 
 #[derive(Template)]
@@ -542,6 +554,7 @@ fn editor_page(
             length_error: row_err(i, "length"),
             description_error: row_err(i, "description"),
             grade_error: row_err(i, "grade"),
+            codes_error: row_err(i, "codes"),
             row,
         })
         .collect();

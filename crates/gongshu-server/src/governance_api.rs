@@ -14,6 +14,7 @@ use gongshu_app::incidents::{
     IncidentDataset, IncidentInput, IncidentKind, IncidentReport, IncidentUpdate, IncidentView,
     Measure, SecurityNotice, Severity, SubjectNotice,
 };
+use gongshu_app::sources::{SourceClaimView, SourceConflict, SourceConflicts};
 use gongshu_app::views::PageView;
 use gongshu_core::evaluation::{Responses, Scheme, Scored, Tally};
 
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/updates", post(update_incident))
         .route("/security-notices", get(security_notices))
+        .route("/source-conflicts", get(source_conflicts))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -331,12 +333,36 @@ async fn security_notices(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(list, compute, one, release, export, scheme, put_scheme, incidents, record_incident,
-        incident, update_incident, security_notices),
+        incident, update_incident, security_notices, source_conflicts),
     components(schemas(EvaluationInput, EvaluationView, EvaluationSummary, EvaluationDoc,
         EvaluatedUnit, Scheme, Scored, Tally, Responses, IncidentInput, IncidentView,
         IncidentUpdate, IncidentReport, SubjectNotice, Measure, IncidentDataset, IncidentKind,
-        Severity, SecurityNotice)),
+        Severity, SecurityNotice, SourceConflicts, SourceConflict, SourceClaimView)),
     tags((name = "evaluation", description = "Performance evaluation (SD-OPEN §5, SX-BIGDATA §24)"),
-        (name = "security", description = "Security incidents and public warnings"))
+        (name = "security", description = "Security incidents and public warnings"),
+        (name = "quality", description = "Data quality and 一数一源"))
 )]
 pub(crate) struct GovernanceApiDoc;
+
+/// 一数一源: the data items of the region's published catalog that more than one
+/// provider claims as its own source. The authority or auditor over the region sees all
+/// of them (default: the widest region they oversee); a provider's staff see those their
+/// organisation is party to.
+#[utoipa::path(get, path = "/api/v1/source-conflicts", tag = "quality", params(RegionFilter),
+    security(("bearer" = [])),
+    responses((status = 200, body = SourceConflicts), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn source_conflicts(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<RegionFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<SourceConflicts>> {
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .source_conflicts(p, q.region.as_deref())
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}

@@ -13,6 +13,7 @@ use gongshu_app::incidents::{
     IncidentInput, IncidentKind, IncidentReport, IncidentUpdate, IncidentView, SecurityNotice,
     Severity, SubjectNotice,
 };
+use gongshu_app::sources::SourceConflicts;
 use gongshu_app::views::PageView;
 use gongshu_core::error::Lang;
 use gongshu_core::evaluation::{Dimension, Indicator};
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/incidents", get(incidents).post(record))
         .route("/console/incidents/{id}", get(incident).post(update))
         .route("/security-notices", get(notices))
+        .route("/console/source-conflicts", get(source_conflicts))
 }
 
 fn banner_for(ctx: &Ctx, e: &Error) -> Option<Banner> {
@@ -678,6 +680,35 @@ struct NoticesPage<'a> {
 async fn notices(State(s): State<AppState>, ctx: Ctx) -> Response {
     match s.app.security_notices().await {
         Ok(notices) => render(&NoticesPage { ctx: &ctx, notices }),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "source_conflicts.html")]
+struct SourceConflictsPage<'a> {
+    ctx: &'a Ctx,
+    found: SourceConflicts,
+}
+
+#[derive(Deserialize)]
+struct RegionQuery {
+    region: Option<String>,
+}
+
+/// 一数一源: the items several providers claim as their own source.
+async fn source_conflicts(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<RegionQuery>,
+) -> Response {
+    let p = match signed_in(&ctx) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let region = q.region.filter(|r| !r.is_empty());
+    match s.app.source_conflicts(p, region.as_deref()).await {
+        Ok(found) => render(&SourceConflictsPage { ctx: &ctx, found }),
         Err(e) => error_page(&ctx, &e),
     }
 }

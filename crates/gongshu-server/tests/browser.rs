@@ -450,6 +450,13 @@ async fn a_provider_catalogs_uploads_and_submits_and_the_authority_approves() {
         .send_keys("18位代码")
         .await
         .unwrap();
+    // 一数一源: this provider is the source of the credit codes it registers.
+    c.find_all(Locator::Css("select[name=item_source]"))
+        .await
+        .unwrap()[1]
+        .select_by_value("1")
+        .await
+        .unwrap();
     fill(&c, "#title", "山东省电梯使用登记信息").await;
     fill(&c, "#keywords", "电梯，特种设备").await;
     shots.take(&c, "editor").await;
@@ -508,6 +515,8 @@ async fn a_provider_catalogs_uploads_and_submits_and_the_authority_approves() {
     let (status, body) = t.get(&format!("/api/v1/datasets/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["items"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["items"][1]["source"], true, "{body}");
+    assert_eq!(body["items"][0].get("source"), None, "{body}");
     c.goto(&t.url(&format!("/datasets/{id}"))).await.unwrap();
     let page = page_text(&c).await;
     assert!(page.contains("济南明湖科技有限公司"), "{page}");
@@ -666,6 +675,7 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("objections", "/console/objections".to_owned()),
         ("demand-new", "/demands/new".to_owned()),
         ("reuse-new", format!("/reuses/new?dataset={id}")),
+        ("source-conflicts", "/console/source-conflicts".to_owned()),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;

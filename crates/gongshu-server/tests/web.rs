@@ -2122,5 +2122,20 @@ async fn evaluations_and_incidents_work_on_pages() {
         "/security-notices",
     )
     .await;
+    // 一数一源: the demo's registration authority and environment department both
+    // claim the credit codes.
+    let (_, html) = page_as(&t, &authority, "/console/source-conflicts").await;
+    assert!(
+        html.contains("统一社会信用代码") && html.contains("山东省生态环境厅"),
+        "{html}"
+    );
+    keep_page(
+        &t,
+        pages.path(),
+        "source-conflicts",
+        &authority,
+        "/console/source-conflicts",
+    )
+    .await;
     common::assert_valid_html(pages.path());
 }

@@ -513,4 +513,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         quality: &str,
     ) -> Result<()>;
     async fn version_quality(&self, resource_id: &str, version: i64) -> Result<Option<String>>;
+    /// The data items that published entries of the region declare as their provider's
+    /// own (一数一源), by item name then provider.
+    async fn source_claims(&self, region_prefix: &str) -> Result<Vec<SourceClaim>>;
 }

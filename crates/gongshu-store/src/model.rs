@@ -1112,3 +1112,15 @@ pub struct QualityFact {
     pub provider_id: i64,
     pub score: i64,
 }
+
+/// A published entry's data item whose provider declares itself its source (一数一源).
+#[derive(Debug, Clone)]
+pub struct SourceClaim {
+    pub dataset_id: i64,
+    pub code: String,
+    pub title: String,
+    pub provider_id: i64,
+    pub provider_name: String,
+    pub region_code: String,
+    pub item: String,
+}

@@ -3684,4 +3684,8 @@ impl Store for SqliteStore {
     async fn version_quality(&self, resource_id: &str, version: i64) -> Result<Option<String>> {
         self.version_quality_impl(resource_id, version).await
     }
+
+    async fn source_claims(&self, region_prefix: &str) -> Result<Vec<SourceClaim>> {
+        self.source_claims_impl(region_prefix).await
+    }
 }

@@ -112,6 +112,23 @@ type DemoStep = (
     Option<&'static str>,
 );
 
+/// 一数一源 claims: (provider, item). The registration authority is the source of
+/// credit codes; the environment department's claim on them is a mistake the demo
+/// keeps so that the authority's source-conflict list has something to show.
+const SOURCE_CLAIMS: &[(&str, &str)] = &[
+    ("sd-amr", "统一社会信用代码"),
+    ("sd-amr", "企业名称"),
+    ("sd-ee", "统一社会信用代码"),
+    ("sd-met", "预警等级"),
+];
+
+/// 值域 of the coded items, by item name.
+const CODE_LISTS: &[(&str, &[&str])] = &[
+    ("性别", &["男", "女", "未说明"]),
+    ("新生儿性别", &["男", "女", "未说明"]),
+    ("预警等级", &["蓝色", "黄色", "橙色", "红色"]),
+];
+
 fn bad(what: &str, value: &str) -> Error {
     Error::new(
         ErrorCode::Internal,
@@ -135,6 +152,12 @@ fn draft_of(e: &DemoEntry) -> Result<DatasetDraft> {
                 length: i.length,
                 description: i.description.into(),
                 grade: vocab("grade", i.grade, Grade::parse)?,
+                source: SOURCE_CLAIMS.contains(&(e.provider, i.name)),
+                codes: CODE_LISTS
+                    .iter()
+                    .find(|(name, _)| *name == i.name)
+                    .map(|(_, codes)| codes.iter().map(|c| (*c).to_owned()).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect::<Result<Vec<_>>>()?;

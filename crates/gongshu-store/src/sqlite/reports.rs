@@ -387,6 +387,34 @@ impl SqliteStore {
         .flatten())
     }
 
+    pub(super) async fn source_claims_impl(&self, region_prefix: &str) -> Result<Vec<SourceClaim>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.code, p.title, p.provider_id, o.name AS provider_name, \
+             p.region_code, json_extract(i.value, '$.name') AS item \
+             FROM published_datasets p JOIN organizations o ON o.id = p.provider_id \
+             JOIN json_each(p.doc, '$.items') i \
+             WHERE json_extract(i.value, '$.source') = 1 \
+             AND substr(p.region_code, 1, length(?1)) = ?1 \
+             ORDER BY item, p.provider_id, p.id",
+        )
+        .bind(region_prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SourceClaim {
+                    dataset_id: r.try_get("id")?,
+                    code: r.try_get("code")?,
+                    title: r.try_get("title")?,
+                    provider_id: r.try_get("provider_id")?,
+                    provider_name: r.try_get("provider_name")?,
+                    region_code: r.try_get("region_code")?,
+                    item: r.try_get("item")?,
+                })
+            })
+            .collect()
+    }
+
     pub(super) async fn evaluation_facts_impl(
         &self,
         region_prefix: &str,
