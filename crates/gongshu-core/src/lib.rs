@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod change;
 pub mod deident;
 pub mod diff;
+pub mod disclosure;
 pub mod error;
 pub mod evaluation;
 pub mod feedback;

@@ -12,6 +12,7 @@ pub mod infer;
 pub mod ingest;
 pub mod json;
 pub mod query;
+pub mod sandbox;
 pub mod sealed;
 mod splice;
 pub mod table;

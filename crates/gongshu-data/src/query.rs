@@ -777,14 +777,22 @@ impl Engine {
     /// Read-only SQL over exactly the given tables (the caller has already decided which
     /// tables this user may read; nothing else may be reachable).
     pub async fn sql(&self, tables: &[TableRef], sql: &str) -> Result<SqlResult, QueryError> {
+        let statement = parse_select(sql)?;
+        self.run_limited(tables.to_vec(), statement).await
+    }
+
+    /// Runs a checked statement on the SQL threads, within the time limit.
+    pub(crate) async fn run_limited(
+        &self,
+        tables: Vec<TableRef>,
+        statement: DfStatement,
+    ) -> Result<SqlResult, QueryError> {
         let engine = self.clone();
-        let tables = tables.to_vec();
-        let sql = sql.to_owned();
         let mut task = AbortOnDrop(
             self.inner
                 .sql_runtime
                 .handle
-                .spawn(async move { engine.sql_inner(&tables, &sql).await }),
+                .spawn(async move { engine.run_statement(&tables, statement).await }),
         );
         // On timeout the task is aborted as it is dropped; it stops at its next yield.
         match tokio::time::timeout(self.inner.limits.sql_timeout, &mut task.0).await {
@@ -794,9 +802,12 @@ impl Engine {
         }
     }
 
-    async fn sql_inner(&self, tables: &[TableRef], sql: &str) -> Result<SqlResult, QueryError> {
+    async fn run_statement(
+        &self,
+        tables: &[TableRef],
+        statement: DfStatement,
+    ) -> Result<SqlResult, QueryError> {
         let limits = &self.inner.limits;
-        let statement = parse_select(sql)?;
 
         // A context of its own: its catalog holds only these tables, and its memory pool
         // bounds this query alone. Spilling is off, so running out of memory is an error
@@ -815,6 +826,7 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         register_code_checks(&ctx);
+        ctx.register_udaf(crate::sandbox::top_two_udaf());
         for t in tables {
             let provider = self.provider(&t.path).await?;
             ctx.register_table(TableReference::bare(t.name.as_str()), provider)
@@ -865,7 +877,7 @@ pub fn check_sql(sql: &str) -> Result<(), QueryError> {
 }
 
 /// Exactly one query statement; everything else is refused before planning.
-fn parse_select(sql: &str) -> Result<DfStatement, QueryError> {
+pub(crate) fn parse_select(sql: &str) -> Result<DfStatement, QueryError> {
     let mut statements = DFParserBuilder::new(sql)
         .build()
         .and_then(|mut p| p.parse_statements())
