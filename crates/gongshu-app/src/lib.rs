@@ -27,6 +27,7 @@ pub mod policies;
 pub mod protection;
 pub mod quality;
 pub mod reuse;
+pub mod sandbox;
 pub mod search;
 pub mod sources;
 pub mod sso;
@@ -98,6 +99,8 @@ pub struct Settings {
     pub smtp: Option<delivery::SmtpSettings>,
     /// Working days a provider has to answer an objection or a demand (10 by default).
     pub feedback_days: u32,
+    /// The disclosure control applied to sandbox results (`standard` by default).
+    pub disclosure_profile: gongshu_core::disclosure::ProfileName,
     /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
     pub share_review_days: u32,
     /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
@@ -176,6 +179,7 @@ impl Default for Settings {
             share_via_authority: false,
             share_review_days: 365,
             feedback_days: 10,
+            disclosure_profile: gongshu_core::disclosure::ProfileName::Standard,
             smtp: None,
             master_key: MasterKey::ephemeral(),
             audit_hash: gongshu_audit::HashAlg::Sha256,

@@ -205,6 +205,22 @@ impl Detector {
             });
         }
 
+        // The sandbox flags a query whose groups differ by a few people from an earlier
+        // one of the same shape (issue 9): a differencing attempt, to be looked at.
+        if e.action == "sandbox.differencing" && self.may_fire("sandbox_differencing", &subject, at)
+        {
+            found.push(Finding {
+                rule: "sandbox_differencing",
+                subject: subject.clone(),
+                dataset: e.dataset,
+                evidence: vec![seq],
+                first_at: at,
+                last_at: at,
+                summary_zh: "沙箱中提交了与先前查询仅差少数人的近似查询（差分攻击嫌疑）".into(),
+                summary_en: "Sent a sandbox query that differs from an earlier one by a few people (suspected differencing)".into(),
+            });
+        }
+
         let past_quota =
             e.action == "data.denied.quota" || (e.status == Some(429) && reads_data(&e.action));
         if past_quota && self.may_fire("quota_exceeded", &subject, at) {
@@ -293,7 +309,7 @@ impl Detector {
 pub struct AlertView {
     pub id: i64,
     /// `bulk_download`, `quota_exceeded`, `outside_grant`, `login_many_addresses`,
-    /// `login_failures`.
+    /// `login_failures`, `sandbox_differencing`.
     pub rule: String,
     pub subject: String,
     pub dataset_id: Option<i64>,

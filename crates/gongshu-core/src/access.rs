@@ -24,6 +24,8 @@ pub enum AccessMode {
     Api,
     /// Query it with SQL.
     Sql,
+    /// Aggregates in the analysis sandbox, over the raw table, under disclosure control.
+    Sandbox,
 }
 
 /// Why access was refused.
@@ -119,6 +121,7 @@ impl AccessMode {
             Self::Metadata => None,
             Self::Download => Some(GrantMode::Download),
             Self::Preview | Self::Api | Self::Sql => Some(GrantMode::Api),
+            Self::Sandbox => Some(GrantMode::Sandbox),
         }
     }
 }
@@ -275,6 +278,33 @@ pub fn decide(
     let Some(grant_mode) = mode.grant_mode() else {
         return View::Raw;
     };
+    // The sandbox computes over the raw table and releases aggregates only: for opened
+    // data, for data open on conditions to its sandbox grantees, and for departments
+    // sharing it on conditions; never for data closed to both (数据可用不可见).
+    if mode == AccessMode::Sandbox {
+        let opened = match effective {
+            OpenType::Unconditional => View::AggregateOnly,
+            OpenType::Conditional => {
+                held.through(GrantKind::Open, GrantMode::Sandbox, View::AggregateOnly)
+            }
+            OpenType::None => View::Denied(DenyReason::Closed),
+        };
+        if !caller.is_some_and(|p| p.has_role(Role::DeptUser)) {
+            return opened;
+        }
+        let shared = match entry.share_type {
+            ShareType::Unconditional => View::AggregateOnly,
+            ShareType::Conditional => {
+                held.through(GrantKind::Share, GrantMode::Sandbox, View::AggregateOnly)
+            }
+            ShareType::None => View::Denied(DenyReason::Closed),
+        };
+        return match (shared, opened) {
+            (View::AggregateOnly, _) | (_, View::AggregateOnly) => View::AggregateOnly,
+            (View::Denied(r), _) if r != DenyReason::Closed => shared,
+            _ => opened,
+        };
+    }
     // Whoever reads by opening (开放) reads the open version, never the raw table.
     let as_opened = if cap.deidentify || entry.deidentify {
         View::Deidentified
@@ -323,6 +353,78 @@ mod tests {
             grade,
             deidentify: false,
         }
+    }
+
+    // Issue 9: the sandbox gives aggregates only, to those its grant names.
+    #[test]
+    fn the_sandbox_is_aggregate_only_and_needs_its_grant_mode() {
+        let stranger = person(&[(Role::Registered, None, None)]);
+        let owner = person(&[(Role::ProviderAdmin, Some(7), None)]);
+        let policy = GradeCapPolicy::default();
+        let now = Utc::now();
+        let grant = |modes: &'static [GrantMode]| GrantFacts {
+            kind: GrantKind::Open,
+            modes,
+            valid_from: now - chrono::Duration::days(1),
+            valid_until: now + chrono::Duration::days(1),
+            terminated: false,
+            calls: None,
+            rows: None,
+        };
+        let conditional = facts(true, OpenType::Conditional, Grade::General3);
+        let decide_with = |g: &[GrantFacts<'_>]| {
+            decide(
+                Some(&stranger),
+                conditional,
+                AccessMode::Sandbox,
+                &policy,
+                Held { grants: g, now },
+            )
+        };
+        assert_eq!(decide_with(&[]), View::Denied(DenyReason::NeedsGrant));
+        assert_eq!(
+            decide_with(&[grant(&[GrantMode::Api])]),
+            View::Denied(DenyReason::ModeNotGranted)
+        );
+        assert_eq!(
+            decide_with(&[grant(&[GrantMode::Sandbox])]),
+            View::AggregateOnly
+        );
+        // A sandbox grant reads no rows.
+        assert_eq!(
+            decide(
+                Some(&stranger),
+                conditional,
+                AccessMode::Api,
+                &policy,
+                Held {
+                    grants: &[grant(&[GrantMode::Sandbox])],
+                    now
+                }
+            ),
+            View::Denied(DenyReason::ModeNotGranted)
+        );
+        assert_eq!(
+            decide(
+                Some(&stranger),
+                facts(true, OpenType::None, Grade::Important),
+                AccessMode::Sandbox,
+                &policy,
+                Held::nothing(now)
+            ),
+            View::Denied(DenyReason::Closed)
+        );
+        // The provider tries its own data as its grantees would.
+        assert_eq!(
+            decide(
+                Some(&owner),
+                conditional,
+                AccessMode::Sandbox,
+                &policy,
+                Held::nothing(now)
+            ),
+            View::Raw
+        );
     }
 
     // Design "Access gate": principal × publication × open type × grade × mode.

@@ -93,7 +93,7 @@ pub struct GroupFacts {
 }
 
 /// Why a row was withheld.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Withheld {
     SmallGroup,

@@ -22,6 +22,7 @@ mod metrics;
 mod pages;
 mod policies_api;
 mod portal;
+mod sandbox_api;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -264,6 +265,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc.merge(feedback_api::FeedbackApiDoc::openapi());
     doc.merge(governance_api::GovernanceApiDoc::openapi());
+    doc.merge(sandbox_api::SandboxApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc.merge(audit::AuditApiDoc::openapi());
@@ -314,6 +316,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(applications_api::routes())
         .merge(feedback_api::routes())
         .merge(governance_api::routes())
+        .merge(sandbox_api::routes())
         .merge(changes_api::routes())
         .merge(policies_api::routes())
         .merge(audit::routes())

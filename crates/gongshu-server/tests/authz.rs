@@ -92,6 +92,10 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/incidents/{id}/updates", "nyynyyny"),
     ("GET", "/api/v1/security-notices", "yyyyyyyy"),
     ("GET", "/api/v1/source-conflicts", "nnnyyyyn"),
+    ("GET", "/api/v1/sandbox/queries", "nyyyyyyy"),
+    ("POST", "/api/v1/sandbox/queries", "nyyyyyyy"),
+    ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
+    ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),
     ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),
@@ -275,7 +279,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).
-const API_FILES: [&str; 10] = [
+const API_FILES: [&str; 11] = [
     "api.rs",
     "applications_api.rs",
     "audit.rs",
@@ -286,6 +290,7 @@ const API_FILES: [&str; 10] = [
     "governance_api.rs",
     "grants_api.rs",
     "policies_api.rs",
+    "sandbox_api.rs",
 ];
 
 /// Every (method, path) the server's source declares with `.route(…)`.

@@ -6,11 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    TestApp, conditional_entry, entry, error_fields, ingest, ingest_ok, published_entry, spawn,
-    spawn_boot, spawn_with, upload,
+    TestApp, conditional_entry, entry, error_fields, grant, ingest, ingest_ok, published_entry,
+    spawn, spawn_boot, spawn_with, upload,
 };
 use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
-use gongshu_app::gongshu_store::{NewGrant, SqliteStore, Store as _};
+use gongshu_app::gongshu_store::Store as _;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -1356,42 +1356,6 @@ async fn history(t: &TestApp, id: i64, token: &str) -> Vec<String> {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// A grant as an approved application will create it (the workflows come later in
-/// issue 4); written straight into the platform's store.
-async fn grant(
-    t: &TestApp,
-    kind: GrantKind,
-    dataset_id: i64,
-    (user, org): (Option<i64>, Option<i64>),
-    modes: &[GrantMode],
-    hours: (i64, i64),
-    calls_per_day: Option<i64>,
-) -> (SqliteStore, i64) {
-    let store = SqliteStore::open(&t.data_dir().join("gongshu.db"))
-        .await
-        .unwrap();
-    let now = chrono::Utc::now();
-    let g = store
-        .insert_grant(&NewGrant {
-            kind,
-            dataset_id,
-            holder_user_id: user,
-            holder_org_id: org,
-            modes,
-            purpose: "科研：市场主体活跃度研究",
-            valid_from: now + chrono::Duration::hours(hours.0),
-            valid_until: now + chrono::Duration::hours(hours.1),
-            quota_calls_per_day: calls_per_day,
-            quota_rows_per_day: None,
-            created_by: None,
-            at: now,
-            reason: "开放利用协议第1号",
-        })
-        .await
-        .unwrap();
-    (store, g.id)
 }
 
 async fn user_id(t: &TestApp, token: &str) -> i64 {

@@ -516,4 +516,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The data items that published entries of the region declare as their provider's
     /// own (一数一源), by item name then provider.
     async fn source_claims(&self, region_prefix: &str) -> Result<Vec<SourceClaim>>;
+
+    /// Records a sandbox query (`id`, `version` and `released_at` of the row are
+    /// ignored: the store assigns them) and returns it as stored.
+    async fn insert_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
+    async fn get_sandbox_query(&self, id: i64) -> Result<Option<SandboxQueryRow>>;
+    /// The latest queries of a grant (or, without one, of a user) that compute the same
+    /// thing, newest first.
+    async fn same_shape_queries(
+        &self,
+        fingerprint: &str,
+        user_id: i64,
+        grant_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SandboxQueryRow>>;
+    /// A user's own queries, or the queries over the given providers' data in a state,
+    /// newest first.
+    async fn list_sandbox_queries(
+        &self,
+        user_id: Option<i64>,
+        provider_ids: &[i64],
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SandboxQueryRow>>;
+    /// Saves a query's new state and document if its version is still `row.version`.
+    async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
 }

@@ -1124,3 +1124,20 @@ pub struct SourceClaim {
     pub region_code: String,
     pub item: String,
 }
+
+/// A query run in the analysis sandbox. `doc` is the application's JSON.
+#[derive(Debug, Clone)]
+pub struct SandboxQueryRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub grant_id: Option<i64>,
+    pub provider_id: i64,
+    pub dataset_ids: Vec<i64>,
+    pub state: String,
+    pub fingerprint: String,
+    pub doc: String,
+    pub result_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}

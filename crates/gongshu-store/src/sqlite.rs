@@ -25,6 +25,7 @@ use crate::model::*;
 use crate::{Result, Store, StoreError};
 
 mod reports;
+mod sandbox;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -3687,5 +3688,39 @@ impl Store for SqliteStore {
 
     async fn source_claims(&self, region_prefix: &str) -> Result<Vec<SourceClaim>> {
         self.source_claims_impl(region_prefix).await
+    }
+
+    async fn insert_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow> {
+        self.insert_sandbox_query_impl(row).await
+    }
+
+    async fn get_sandbox_query(&self, id: i64) -> Result<Option<SandboxQueryRow>> {
+        self.get_sandbox_query_impl(id).await
+    }
+
+    async fn same_shape_queries(
+        &self,
+        fingerprint: &str,
+        user_id: i64,
+        grant_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SandboxQueryRow>> {
+        self.same_shape_queries_impl(fingerprint, user_id, grant_id, limit)
+            .await
+    }
+
+    async fn list_sandbox_queries(
+        &self,
+        user_id: Option<i64>,
+        provider_ids: &[i64],
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SandboxQueryRow>> {
+        self.list_sandbox_queries_impl(user_id, provider_ids, state, limit)
+            .await
+    }
+
+    async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow> {
+        self.save_sandbox_query_impl(row).await
     }
 }

@@ -411,3 +411,40 @@ pub fn conditional_entry(title: &str) -> Value {
     body["legal_basis"] = json!("《山东省公共数据开放办法》第八条");
     body
 }
+
+/// A grant as an approved application will create it (the workflows come later in
+/// issue 4); written straight into the platform's store.
+pub async fn grant(
+    t: &TestApp,
+    kind: gongshu_app::gongshu_core::access::GrantKind,
+    dataset_id: i64,
+    (user, org): (Option<i64>, Option<i64>),
+    modes: &[gongshu_app::gongshu_core::access::GrantMode],
+    hours: (i64, i64),
+    calls_per_day: Option<i64>,
+) -> (gongshu_app::gongshu_store::SqliteStore, i64) {
+    use gongshu_app::gongshu_store::Store as _;
+    let store = gongshu_app::gongshu_store::SqliteStore::open(&t.data_dir().join("gongshu.db"))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let g = store
+        .insert_grant(&gongshu_app::gongshu_store::NewGrant {
+            kind,
+            dataset_id,
+            holder_user_id: user,
+            holder_org_id: org,
+            modes,
+            purpose: "科研：市场主体活跃度研究",
+            valid_from: now + chrono::Duration::hours(hours.0),
+            valid_until: now + chrono::Duration::hours(hours.1),
+            quota_calls_per_day: calls_per_day,
+            quota_rows_per_day: None,
+            created_by: None,
+            at: now,
+            reason: "开放利用协议第1号",
+        })
+        .await
+        .unwrap();
+    (store, g.id)
+}

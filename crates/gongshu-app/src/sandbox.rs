@@ -1,0 +1,594 @@
+//! The analysis sandbox's use cases (issue 9, SD-OPEN §11(三), 数据二十条 "原始数据不出域、
+//! 数据可用不可见"): a grantee submits SQL over the tables its sandbox grant covers; the
+//! gate admits the tables aggregate-only, the engine's guard admits the query, the
+//! disclosure control decides what of the result may leave.
+//!
+//! A result with nothing withheld, and no sign of differencing, is released at once. Any
+//! other waits for two different reviewers of the provider, neither of them the
+//! requester, who see the query, the protected result and what was withheld (never the
+//! unprotected figures). Every run and every release is audited, a release with the
+//! query and the SHA-256 of the released result.
+//!
+//! Differencing: the queries of a grant (or a person) that compute the same thing with a
+//! different filter are compared group by group; a group whose size differs by fewer
+//! than the profile's minimum would let the difference be read off, so the query is
+//! held for review, and the audit entry `sandbox.differencing` raises an alert.
+
+use chrono::{DateTime, Utc};
+use gongshu_core::access::AccessMode;
+use gongshu_core::authz::Principal;
+use gongshu_core::disclosure::{ProfileName, Withheld};
+use gongshu_core::{Error, ErrorCode};
+use gongshu_data::sandbox::{SandboxLimits, SandboxTable, prepare};
+use gongshu_store::SandboxQueryRow;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::audit::AuditEvent;
+use crate::data::{Readable, query_error};
+use crate::{App, Result, store_error};
+
+/// Queries of the same shape compared for differencing.
+const COMPARED: i64 = 50;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxInput {
+    /// One aggregate SELECT over tables the caller's sandbox grant covers, named by
+    /// their `table_name`.
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxReview {
+    pub approve: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WithheldGroup {
+    /// The group's grouping values.
+    pub keys: Vec<String>,
+    pub reason: Withheld,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewRecord {
+    pub user_id: i64,
+    pub username: String,
+    pub approve: bool,
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A likely differencing pair: the earlier query and the groups whose sizes differ by
+/// a small amount.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DifferencingFlag {
+    pub earlier_query: i64,
+    pub groups: Vec<String>,
+}
+
+/// The query's record, owned here and kept as the store's `doc`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SandboxDoc {
+    sql: String,
+    canonical: String,
+    filter: String,
+    profile: ProfileName,
+    columns: Vec<String>,
+    /// The protected result: row objects, keys in column order.
+    rows: serde_json::Value,
+    truncated: bool,
+    withheld: Vec<WithheldGroup>,
+    /// Every group's exact size, for the differencing check; never shown.
+    group_sizes: Vec<(String, u64)>,
+    flag: Option<DifferencingFlag>,
+    reviews: Vec<ReviewRecord>,
+    attribution: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SandboxResult {
+    pub columns: Vec<String>,
+    /// Row objects, keys in column order.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: serde_json::Value,
+    pub truncated: bool,
+    /// SHA-256 of the released result, as audited.
+    pub sha256: String,
+    /// The citation of every dataset the result was computed from (SD-OPEN §15).
+    pub attribution: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SandboxQueryView {
+    pub id: i64,
+    /// `released`, `review` (waiting for two reviewers) or `rejected`.
+    pub state: String,
+    pub user_id: i64,
+    pub grant_id: Option<i64>,
+    pub dataset_ids: Vec<i64>,
+    pub sql: String,
+    pub profile: ProfileName,
+    /// Groups withheld by the disclosure control.
+    pub withheld_groups: usize,
+    pub created_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+    /// The result, once released (to the provider's reviewers, also before).
+    pub result: Option<SandboxResult>,
+    /// For the provider's reviewers: what was withheld and why, the differencing flag,
+    /// and the reviews so far.
+    pub withheld: Option<Vec<WithheldGroup>>,
+    pub flag: Option<DifferencingFlag>,
+    pub reviews: Option<Vec<ReviewRecord>>,
+}
+
+fn result_hash(columns: &[String], rows: &serde_json::Value) -> String {
+    let body = serde_json::json!({ "columns": columns, "rows": rows });
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+/// The audit log names the query by its number and the SHA-256 of its text and, once
+/// released, of its result: the log holds no SQL (its literals could be personal), yet
+/// proves which query and which result went out.
+fn audited_object(id: i64, sql: &str, result: Option<&String>) -> String {
+    let query = hex::encode(Sha256::digest(sql.as_bytes()));
+    match result {
+        Some(r) => format!("sandbox_query:{id};query={query};result={r}"),
+        None => format!("sandbox_query:{id};query={query}"),
+    }
+}
+
+fn doc_of(row: &SandboxQueryRow) -> Result<SandboxDoc> {
+    serde_json::from_str(&row.doc).map_err(|_| Error::internal())
+}
+
+/// The names in a SQL text that look like table names (`ds_…`), lower-cased, at most 16.
+pub(crate) fn named_tables(sql: &str) -> Vec<String> {
+    let mut names: Vec<String> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() > 3 && w[..3].eq_ignore_ascii_case("ds_"))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names.truncate(16);
+    names
+}
+
+/// Groups whose size differs from an earlier same-shape query's by 1 to `below - 1`.
+fn close_groups(now: &[(String, u64)], before: &[(String, u64)], below: u64) -> Vec<String> {
+    let earlier: std::collections::HashMap<&str, u64> =
+        before.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    now.iter()
+        .filter_map(|(k, n)| {
+            let m = *earlier.get(k.as_str())?;
+            let d = n.abs_diff(m);
+            (d > 0 && d < below).then(|| k.clone())
+        })
+        .collect()
+}
+
+impl App {
+    fn is_reviewer_of(caller: &Principal, provider_id: i64) -> bool {
+        caller.provider_orgs().contains(&provider_id)
+    }
+
+    /// Runs a sandbox query for the caller, under the sandbox grant of the tables it names.
+    pub async fn run_sandbox(
+        &self,
+        caller: &Principal,
+        input: SandboxInput,
+    ) -> Result<SandboxQueryView> {
+        let limits = SandboxLimits::default();
+        if input.sql.len() > limits.max_sql_bytes {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                "SQL 语句过长",
+                "The SQL text is too long",
+            ));
+        }
+        let mut readable: Vec<Readable> = Vec::new();
+        for name in named_tables(&input.sql) {
+            let Some(r) = self
+                .store
+                .get_resource_by_table(&name)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            match self
+                .readable(Some(caller), &r.id, AccessMode::Sandbox)
+                .await
+            {
+                Ok(ok) if ok.is_table() => readable.push(ok),
+                Ok(_) => {}
+                // A table the caller may not use in the sandbox stays unknown to it, as
+                // the guard will say; but a grant that exists and refuses says why.
+                Err(e) if e.code == ErrorCode::Forbidden => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let Some(first) = readable.first() else {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "查询中没有您可在沙箱中使用的表",
+                "The query names no table you may use in the sandbox",
+            ));
+        };
+        let entry = self.dataset_row(first.resource.dataset_id).await?;
+        let provider_id = entry.provider_id;
+        let mut dataset_ids = Vec::new();
+        for r in &readable {
+            let d = self.dataset_row(r.resource.dataset_id).await?;
+            if d.provider_id != provider_id {
+                return Err(Error::new(
+                    ErrorCode::BadRequest,
+                    "一次沙箱查询只能使用同一提供单位的数据",
+                    "One sandbox query uses one provider's data",
+                ));
+            }
+            dataset_ids.push(d.id);
+        }
+        dataset_ids.sort_unstable();
+        dataset_ids.dedup();
+        let grant_id = readable.iter().find_map(|r| r.grant);
+
+        let mut tables = Vec::new();
+        for r in &readable {
+            let classes = self
+                .store
+                .column_classes(&r.resource.id, r.manifest.version as i64)
+                .await
+                .map_err(store_error)?;
+            let identifying = classes
+                .into_iter()
+                .filter(|c| {
+                    c.confirmed_kind
+                        .as_deref()
+                        .or(c.proposed_kind.as_deref())
+                        .is_some_and(|k| !k.is_empty() && k != "none")
+                })
+                .map(|c| c.column_name)
+                .collect();
+            tables.push(SandboxTable {
+                table: r.table(),
+                identifying,
+            });
+        }
+        let prepared = prepare(&input.sql, &tables, &limits).map_err(query_error)?;
+        let profile = self.settings.disclosure_profile.profile();
+        let refs: Vec<_> = tables.iter().map(|t| t.table.clone()).collect();
+        let outcome = match self.data().engine.sandbox(&refs, &prepared, &profile).await {
+            Ok(o) => o,
+            Err(e) => {
+                let event = AuditEvent {
+                    action: "sandbox.query".into(),
+                    object: format!("dataset:{}", dataset_ids[0]),
+                    dataset: Some(dataset_ids[0]),
+                    grant: grant_id,
+                    outcome: "failed",
+                    ..AuditEvent::default()
+                };
+                self.audit(Some(caller), event).await?;
+                return Err(query_error(e));
+            }
+        };
+        let rows_json = gongshu_data::export::json_rows(&outcome.result.batches)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| serde_json::json!([]));
+        let columns: Vec<String> = outcome
+            .result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+
+        let mut flag = None;
+        let earlier = self
+            .store
+            .same_shape_queries(&prepared.fingerprint, caller.user_id, grant_id, COMPARED)
+            .await
+            .map_err(store_error)?;
+        for q in earlier {
+            let Ok(d) = doc_of(&q) else { continue };
+            if d.filter == prepared.filter {
+                continue;
+            }
+            let groups = close_groups(&outcome.group_sizes, &d.group_sizes, profile.min_group);
+            if !groups.is_empty() {
+                flag = Some(DifferencingFlag {
+                    earlier_query: q.id,
+                    groups,
+                });
+                break;
+            }
+        }
+        let attribution = readable.iter().map(|r| r.attribution.citation()).collect();
+        let withheld: Vec<WithheldGroup> = outcome
+            .withheld
+            .into_iter()
+            .map(|(keys, reason)| WithheldGroup { keys, reason })
+            .collect();
+        let state = if withheld.is_empty() && flag.is_none() {
+            "released"
+        } else {
+            "review"
+        };
+        let hash = result_hash(&columns, &rows_json);
+        let doc = SandboxDoc {
+            sql: input.sql.clone(),
+            canonical: prepared.canonical.clone(),
+            filter: prepared.filter.clone(),
+            profile: profile.name,
+            columns,
+            rows: rows_json,
+            truncated: outcome.result.truncated,
+            withheld,
+            group_sizes: outcome.group_sizes,
+            flag: flag.clone(),
+            reviews: Vec::new(),
+            attribution,
+        };
+        let row = SandboxQueryRow {
+            id: 0,
+            user_id: caller.user_id,
+            grant_id,
+            provider_id,
+            dataset_ids: dataset_ids.clone(),
+            state: state.to_owned(),
+            fingerprint: prepared.fingerprint.clone(),
+            doc: serde_json::to_string(&doc).map_err(|_| Error::internal())?,
+            result_hash: (state == "released").then(|| hash.clone()),
+            created_at: self.now(),
+            released_at: None,
+            version: 0,
+        };
+        let saved = self
+            .store
+            .insert_sandbox_query(&row)
+            .await
+            .map_err(store_error)?;
+        let object = audited_object(saved.id, &input.sql, (state == "released").then_some(&hash));
+        let audit = |action: &str, outcome: &'static str| AuditEvent {
+            action: action.to_owned(),
+            object: object.clone(),
+            dataset: Some(dataset_ids[0]),
+            grant: grant_id,
+            outcome,
+            ..AuditEvent::default()
+        };
+        if flag.is_some() {
+            self.audit(Some(caller), audit("sandbox.differencing", "held"))
+                .await?;
+        }
+        if state == "released" {
+            self.audit(Some(caller), audit("sandbox.release", "ok"))
+                .await?;
+        } else {
+            self.audit(Some(caller), audit("sandbox.query", "held"))
+                .await?;
+            let reviewers = self
+                .users_with(gongshu_core::types::Role::ProviderReviewer, |g| {
+                    g.org_id == Some(provider_id)
+                })
+                .await?
+                .into_iter()
+                .chain(
+                    self.users_with(gongshu_core::types::Role::ProviderAdmin, |g| {
+                        g.org_id == Some(provider_id)
+                    })
+                    .await?,
+                )
+                .filter(|u| *u != caller.user_id)
+                .collect::<Vec<_>>();
+            self.notify(
+                &reviewers,
+                "sandbox_review",
+                "沙箱查询结果待审核 (a sandbox result waits for review)",
+                "一项沙箱查询的结果未能自动通过统计披露控制，须由本单位两名审核人审核后发布。",
+                &format!("/api/v1/sandbox/queries/{}", saved.id),
+            )
+            .await?;
+        }
+        self.sandbox_view(caller, &saved)
+    }
+
+    fn sandbox_view(&self, caller: &Principal, row: &SandboxQueryRow) -> Result<SandboxQueryView> {
+        let doc = doc_of(row)?;
+        let reviewer = Self::is_reviewer_of(caller, row.provider_id);
+        let released = row.state == "released";
+        let result = (released || reviewer).then(|| SandboxResult {
+            sha256: result_hash(&doc.columns, &doc.rows),
+            columns: doc.columns.clone(),
+            rows: doc.rows.clone(),
+            truncated: doc.truncated,
+            attribution: doc.attribution.clone(),
+        });
+        Ok(SandboxQueryView {
+            id: row.id,
+            state: row.state.clone(),
+            user_id: row.user_id,
+            grant_id: row.grant_id,
+            dataset_ids: row.dataset_ids.clone(),
+            sql: doc.sql,
+            profile: doc.profile,
+            withheld_groups: doc.withheld.len(),
+            created_at: row.created_at,
+            released_at: row.released_at,
+            result,
+            withheld: reviewer.then_some(doc.withheld),
+            flag: if reviewer { doc.flag } else { None },
+            reviews: reviewer.then_some(doc.reviews),
+        })
+    }
+
+    async fn sandbox_row(&self, caller: &Principal, id: i64) -> Result<SandboxQueryRow> {
+        let row = self
+            .store
+            .get_sandbox_query(id)
+            .await
+            .map_err(store_error)?
+            .filter(|r| r.user_id == caller.user_id || Self::is_reviewer_of(caller, r.provider_id))
+            .ok_or_else(|| Error::not_found("沙箱查询", "sandbox query"))?;
+        Ok(row)
+    }
+
+    /// One query: for the person who ran it and the provider's reviewers.
+    pub async fn sandbox_query(&self, caller: &Principal, id: i64) -> Result<SandboxQueryView> {
+        let row = self.sandbox_row(caller, id).await?;
+        self.sandbox_view(caller, &row)
+    }
+
+    /// The caller's own queries and, for a provider's reviewers, those over its data.
+    pub async fn sandbox_queries(
+        &self,
+        caller: &Principal,
+        state: Option<&str>,
+    ) -> Result<Vec<SandboxQueryView>> {
+        let rows = self
+            .store
+            .list_sandbox_queries(Some(caller.user_id), &caller.provider_orgs(), state, 100)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(|r| self.sandbox_view(caller, r)).collect()
+    }
+
+    /// A reviewer of the provider approves or rejects a held result. Two approvals by
+    /// different reviewers, neither the requester, release it; one rejection ends it.
+    pub async fn review_sandbox(
+        &self,
+        caller: &Principal,
+        id: i64,
+        review: SandboxReview,
+    ) -> Result<SandboxQueryView> {
+        let mut row = self.sandbox_row(caller, id).await?;
+        if !Self::is_reviewer_of(caller, row.provider_id) {
+            return Err(Error::forbidden());
+        }
+        if row.user_id == caller.user_id {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "不能审核自己提交的查询",
+                "You may not review your own query",
+            ));
+        }
+        if row.state != "review" {
+            return Err(Error::new(
+                ErrorCode::InvalidState,
+                "该查询不在待审核状态",
+                "This query is not waiting for review",
+            ));
+        }
+        let mut doc = doc_of(&row)?;
+        if doc.reviews.iter().any(|r| r.user_id == caller.user_id) {
+            return Err(Error::new(
+                ErrorCode::InvalidState,
+                "您已审核过该查询，须由另一名审核人审核",
+                "You have reviewed this query; a second reviewer must",
+            ));
+        }
+        if review.note.chars().count() > 1000 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "审核意见不超过1000字",
+                "The note is at most 1000 characters",
+            ));
+        }
+        doc.reviews.push(ReviewRecord {
+            user_id: caller.user_id,
+            username: caller.username.clone(),
+            approve: review.approve,
+            note: review.note,
+            at: self.now(),
+        });
+        let approvals = doc.reviews.iter().filter(|r| r.approve).count();
+        let hash = result_hash(&doc.columns, &doc.rows);
+        if !review.approve {
+            row.state = "rejected".into();
+        } else if approvals >= 2 {
+            row.state = "released".into();
+            row.released_at = Some(self.now());
+            row.result_hash = Some(hash.clone());
+        }
+        row.doc = serde_json::to_string(&doc).map_err(|_| Error::internal())?;
+        let saved = self
+            .store
+            .save_sandbox_query(&row)
+            .await
+            .map_err(store_error)?;
+        let action = match saved.state.as_str() {
+            "released" => "sandbox.release",
+            "rejected" => "sandbox.review.reject",
+            _ => "sandbox.review.approve",
+        };
+        self.audit(
+            Some(caller),
+            AuditEvent {
+                action: action.to_owned(),
+                object: audited_object(
+                    saved.id,
+                    &doc.sql,
+                    (saved.state == "released").then_some(&hash),
+                ),
+                dataset: saved.dataset_ids.first().copied(),
+                grant: saved.grant_id,
+                outcome: "ok",
+                ..AuditEvent::default()
+            },
+        )
+        .await?;
+        if saved.state != "review" {
+            let (zh, en) = if saved.state == "released" {
+                ("沙箱查询结果已审核发布", "your sandbox result is released")
+            } else {
+                (
+                    "沙箱查询结果未获发布",
+                    "your sandbox result was not released",
+                )
+            };
+            self.notify(
+                &[saved.user_id],
+                "sandbox_decided",
+                &format!("{zh} ({en})"),
+                zh,
+                &format!("/api/v1/sandbox/queries/{}", saved.id),
+            )
+            .await?;
+        }
+        self.sandbox_view(caller, &saved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_differences_between_same_groups_are_found() {
+        let before = vec![("a".to_owned(), 40), ("b".to_owned(), 25)];
+        let now = vec![
+            ("a".to_owned(), 39),
+            ("b".to_owned(), 25),
+            ("c".to_owned(), 3),
+        ];
+        assert_eq!(close_groups(&now, &before, 10), ["a"]);
+        let far = vec![("a".to_owned(), 60)];
+        assert!(close_groups(&far, &before, 10).is_empty());
+    }
+
+    #[test]
+    fn table_names_are_found_in_the_text() {
+        assert_eq!(
+            named_tables("SELECT COUNT(*) FROM DS_a JOIN ds_b ON x JOIN ds_a"),
+            ["ds_a", "ds_b"]
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The analysis sandbox under `/api/v1/sandbox` (issue 9): run an aggregate query under a
+//! sandbox grant, read its released result, and the provider's two-reviewer release.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Json, Router, routing::get, routing::post};
+use bytes::Bytes;
+use gongshu_app::sandbox::{
+    DifferencingFlag, ReviewRecord, SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
+    WithheldGroup,
+};
+use gongshu_core::disclosure::{ProfileName, Withheld};
+
+use crate::AppState;
+use crate::api::json_body;
+use crate::ctx::Ctx;
+use crate::error::{ApiError, ErrorBody};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox/queries", get(list).post(run))
+        .route("/sandbox/queries/{id}", get(one))
+        .route("/sandbox/queries/{id}/reviews", post(review))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(run, list, one, review),
+    components(schemas(SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
+        WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld)),
+    tags((name = "sandbox", description = "Analysis sandbox: aggregates under disclosure control (SD-OPEN §11(三))"))
+)]
+pub(crate) struct SandboxApiDoc;
+
+/// Runs one aggregate SELECT over tables the caller's sandbox grant covers. The result
+/// is released at once when the disclosure control withholds nothing and no
+/// differencing is suspected (`state` = `released`); otherwise it waits for two
+/// reviewers of the provider (`review`).
+#[utoipa::path(post, path = "/api/v1/sandbox/queries", tag = "sandbox", request_body = SandboxInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = SandboxQueryView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
+async fn run(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<SandboxQueryView>)> {
+    let p = ctx.principal()?;
+    let input: SandboxInput = json_body(&ctx, &headers, &body)?;
+    let view = s.app.run_sandbox(p, input).await.map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct StateFilter {
+    /// `released`, `review` or `rejected`.
+    state: Option<String>,
+}
+
+/// The caller's queries and, for a provider's reviewers, the queries over its data.
+#[utoipa::path(get, path = "/api/v1/sandbox/queries", tag = "sandbox", params(StateFilter),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<SandboxQueryView>), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    q: Result<Query<StateFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<SandboxQueryView>>> {
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app
+            .sandbox_queries(p, q.state.as_deref())
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/sandbox/queries/{id}", tag = "sandbox",
+    security(("bearer" = [])),
+    responses((status = 200, body = SandboxQueryView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn one(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<SandboxQueryView>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.sandbox_query(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// A reviewer of the provider (not the requester) approves or rejects a held result;
+/// two approvals by different reviewers release it.
+#[utoipa::path(post, path = "/api/v1/sandbox/queries/{id}/reviews", tag = "sandbox",
+    request_body = SandboxReview, security(("bearer" = [])),
+    responses((status = 200, body = SandboxQueryView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn review(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<SandboxQueryView>> {
+    let p = ctx.principal()?;
+    let input: SandboxReview = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .review_sandbox(p, id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}

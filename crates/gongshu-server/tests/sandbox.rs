@@ -1,0 +1,319 @@
+//! Issue 9: the analysis sandbox end to end. A grantee computes aggregates over raw data
+//! it may not read; what leaves passes disclosure control, or two reviewers of the
+//! provider; hostile queries are refused and the server stays healthy.
+
+mod common;
+
+use common::{conditional_entry, grant, ingest_ok, published_entry, spawn};
+use gongshu_app::gongshu_core::access::{GrantKind, GrantMode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// 40 people in 历下区, 27 in 市中区, 3 in 槐荫区; one 市中区 income dwarfs the rest
+/// only when asked for alone.
+fn people_csv() -> String {
+    let mut csv = String::from("身份证号,姓名,区县,年龄,收入\n");
+    let mut n = 0u32;
+    for (district, people) in [("历下区", 40), ("市中区", 27), ("槐荫区", 3)] {
+        for _ in 0..people {
+            n += 1;
+            let body = format!("37010219900101{:03}", n % 1000);
+            let check = "0123456789X"
+                .chars()
+                .find(|c| {
+                    gongshu_app::gongshu_core::validate::check_resident_id(&format!("{body}{c}"))
+                        .is_ok()
+                })
+                .unwrap();
+            csv.push_str(&format!(
+                "{body}{check},居民{n},{district},{},{}\n",
+                20 + n % 40,
+                3000 + 10 * n
+            ));
+        }
+    }
+    csv
+}
+
+async fn run(t: &common::TestApp, token: &str, sql: &str) -> (StatusCode, Value) {
+    t.post(
+        "/api/v1/sandbox/queries",
+        Some(token),
+        json!({ "sql": sql }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_grantee_gets_aggregates_that_single_no_one_out() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let dataset = published_entry(&t, &provider, conditional_entry("沙箱测试人员表")).await;
+    let job = ingest_ok(
+        &t,
+        dataset,
+        &provider,
+        "p.csv",
+        people_csv().as_bytes(),
+        &[],
+    )
+    .await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let (_, resource) = t
+        .get(&format!("/api/v1/resources/{rid}"), Some(&provider))
+        .await;
+    let table = resource["table_name"].as_str().unwrap().to_owned();
+
+    let researcher = t
+        .user_with_role("sandbox-researcher", "registered", None, None)
+        .await;
+    let (_, me) = t.get("/api/v1/me", Some(&researcher)).await;
+    let researcher_id = me["id"].as_i64().unwrap();
+    let by_district = format!(
+        "SELECT 区县, COUNT(*) AS 人数, AVG(收入) AS 平均收入 FROM {table} GROUP BY 区县 ORDER BY 区县"
+    );
+
+    // No grant: refused. A grant for the API only: refused for the sandbox.
+    let (s, body) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Api],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let (s, body) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    // A sandbox grant reads no rows.
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let (s, _) = t
+        .get(&format!("/api/v1/resources/{rid}/rows"), Some(&researcher))
+        .await;
+    assert_eq!(s, StatusCode::OK, "the API grant is still in force");
+
+    // Released at once: no group is small, no mean is dominated.
+    let (s, clean) = run(
+        &t,
+        &researcher,
+        &format!(
+            "SELECT COUNT(*) AS 人数, AVG(年龄) AS 平均年龄 FROM {table} WHERE 区县 <> '槐荫区'"
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{clean}");
+    assert_eq!(clean["state"], "released", "{clean}");
+    assert_eq!(clean["result"]["rows"][0]["人数"], 65, "67 rounded to 5");
+    assert!(
+        clean["result"]["attribution"][0]
+            .as_str()
+            .unwrap()
+            .contains("沙箱测试人员表")
+    );
+    assert!(clean.get("withheld").is_none_or(Value::is_null), "{clean}");
+
+    // By district: 槐荫区 is too small, so it and the next smallest are withheld, and
+    // the result waits for two reviewers.
+    let (s, held) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    assert_eq!(held["state"], "review", "{held}");
+    assert_eq!(held["withheld_groups"], 2);
+    assert!(
+        held["result"].is_null(),
+        "nothing leaves before review: {held}"
+    );
+    let id = held["id"].as_i64().unwrap();
+    let path = format!("/api/v1/sandbox/queries/{id}");
+    let (_, mine) = t.get(&path, Some(&researcher)).await;
+    assert!(mine["result"].is_null());
+
+    // Reviewers: the provider's, not the requester, two different people.
+    let (_, reviewer_view) = t.get(&path, Some(&provider)).await;
+    let rows = reviewer_view["result"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{reviewer_view}");
+    assert_eq!(rows[0]["区县"], "历下区");
+    assert_eq!(reviewer_view["withheld"].as_array().unwrap().len(), 2);
+    let reviews = format!("{path}/reviews");
+    let (s, _) = t
+        .post(&reviews, Some(&researcher), json!({"approve": true}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the requester cannot review");
+    let org = t.org_id("山东省市场监督管理局").await;
+    let second = t
+        .user_with_role("amr-reviewer", "provider_reviewer", Some(org), None)
+        .await;
+    let (s, one) = t
+        .post(&reviews, Some(&provider), json!({"approve": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!(one["state"], "review");
+    let (s, _) = t
+        .post(&reviews, Some(&provider), json!({"approve": true}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "one reviewer counts once");
+    let (s, done) = t
+        .post(
+            &reviews,
+            Some(&second),
+            json!({"approve": true, "note": "已核"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "released");
+    let (_, mine) = t.get(&path, Some(&researcher)).await;
+    assert_eq!(
+        mine["result"]["rows"].as_array().unwrap().len(),
+        1,
+        "{mine}"
+    );
+    let sha = mine["result"]["sha256"].as_str().unwrap().to_owned();
+
+    // The release is in the audit log with the result's hash; no raw value is anywhere.
+    let auditor = t.token("demo-auditor").await;
+    let (_, log) = t
+        .get(
+            "/api/v1/audit/entries?action=sandbox.release",
+            Some(&auditor),
+        )
+        .await;
+    assert!(log.to_string().contains(&sha), "{log}");
+    for leak in ["居民", "370102199001"] {
+        assert!(!mine.to_string().contains(leak), "{mine}");
+        assert!(!log.to_string().contains(leak), "{log}");
+    }
+
+    // Differencing: the same count with one person filtered out differs by one.
+    let (s, first) = run(
+        &t,
+        &researcher,
+        &format!("SELECT COUNT(*) FROM {table} WHERE 年龄 > 25"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(first["state"], "released", "{first}");
+    let (s, second_q) = run(
+        &t,
+        &researcher,
+        &format!("SELECT COUNT(*) FROM {table} WHERE 年龄 > 25 AND 收入 <> 3100"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(second_q["state"], "review", "{second_q}");
+    let (_, flagged) = t
+        .get(
+            &format!("/api/v1/sandbox/queries/{}", second_q["id"]),
+            Some(&provider),
+        )
+        .await;
+    assert_eq!(flagged["flag"]["earlier_query"], first["id"], "{flagged}");
+    let (_, log) = t
+        .get(
+            "/api/v1/audit/entries?action=sandbox.differencing",
+            Some(&auditor),
+        )
+        .await;
+    assert!(log.to_string().contains("sandbox.differencing"), "{log}");
+}
+
+#[tokio::test]
+async fn hostile_queries_are_refused_and_the_server_stays_healthy() {
+    let t = spawn().await;
+    let provider = t.token("demo-provider").await;
+    let dataset = published_entry(&t, &provider, conditional_entry("沙箱攻击测试")).await;
+    let job = ingest_ok(
+        &t,
+        dataset,
+        &provider,
+        "p.csv",
+        people_csv().as_bytes(),
+        &[],
+    )
+    .await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let (_, resource) = t
+        .get(&format!("/api/v1/resources/{rid}"), Some(&provider))
+        .await;
+    let table = resource["table_name"].as_str().unwrap().to_owned();
+    let researcher = t
+        .user_with_role("sandbox-attacker", "registered", None, None)
+        .await;
+    let (_, me) = t.get("/api/v1/me", Some(&researcher)).await;
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (me["id"].as_i64(), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let attacks = [
+        format!("SELECT * FROM {table}"),
+        format!("SELECT 姓名, COUNT(*) FROM {table} GROUP BY 姓名"),
+        format!("SELECT MAX(身份证号) FROM {table}"),
+        format!("SELECT SUM(CASE WHEN 姓名 = '居民1' THEN 收入 END) FROM {table}"),
+        format!("SELECT COUNT(*) FROM {table} a CROSS JOIN {table} b"),
+        format!("SELECT COUNT(*) FROM (SELECT * FROM {table}) s"),
+        format!("SELECT 区县, COUNT(*) OVER () FROM {table}"),
+        "SELECT COUNT(*) FROM read_parquet('/etc/passwd')".to_owned(),
+        format!("DROP TABLE {table}"),
+        format!("SET datafusion.execution.batch_size = 1; SELECT COUNT(*) FROM {table}"),
+        format!(
+            "SELECT COUNT(*) FROM {table} WHERE 年龄 IN ({})",
+            vec!["1"; 5000].join(",")
+        ),
+        format!(
+            "SELECT COUNT(*) FROM {table} WHERE {}1=1{}",
+            "(".repeat(500),
+            ")".repeat(500)
+        ),
+    ];
+    for sql in &attacks {
+        let (s, body) = run(&t, &researcher, sql).await;
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::PAYLOAD_TOO_LARGE,
+            "{sql}: {s} {body}"
+        );
+    }
+    // Row extraction by a unique column: every group is one person, nothing leaves.
+    let (s, body) = run(
+        &t,
+        &researcher,
+        &format!("SELECT 年龄, 收入, COUNT(*) FROM {table} GROUP BY 年龄, 收入"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["state"], "review");
+    assert!(body["result"].is_null());
+    // A cartesian explosion is stopped by the limits, and the server still answers.
+    let (s, body) = run(
+        &t,
+        &researcher,
+        &format!(
+            "SELECT COUNT(*) FROM {table} a JOIN {table} b ON a.区县 = b.区县 JOIN {table} c ON b.区县 = c.区县 \
+             JOIN {table} d ON c.区县 = d.区县 JOIN {table} e ON d.区县 = e.区县"
+        ),
+    )
+    .await;
+    assert!(
+        s.is_client_error() || s.is_server_error() || s == StatusCode::CREATED,
+        "{s} {body}"
+    );
+    let (s, _) = t.get("/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, ok) = run(&t, &researcher, &format!("SELECT COUNT(*) FROM {table}")).await;
+    assert_eq!(s, StatusCode::CREATED, "{ok}");
+}
