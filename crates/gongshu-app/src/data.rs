@@ -1218,18 +1218,11 @@ impl App {
                 "The SQL text is too long",
             ));
         }
-        let mut names: Vec<String> = sql
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.len() > 3 && w[..3].eq_ignore_ascii_case("ds_"))
-            .map(str::to_ascii_lowercase)
-            .collect();
-        names.sort();
-        names.dedup();
         let mut readable = Vec::new();
-        for name in names.iter().take(16) {
+        for name in crate::sandbox::named_tables(sql) {
             let Some(r) = self
                 .store
-                .get_resource_by_table(name)
+                .get_resource_by_table(&name)
                 .await
                 .map_err(store_error)?
             else {

@@ -44,11 +44,15 @@ async fn run(t: &common::TestApp, token: &str, sql: &str) -> (StatusCode, Value)
     .await
 }
 
-#[tokio::test]
-async fn a_grantee_gets_aggregates_that_single_no_one_out() {
+/// A published conditional entry holding `people_csv`, and a registered researcher:
+/// (app, provider token, dataset id, resource id, table name, researcher token, id).
+async fn published_people(
+    title: &str,
+    researcher: &str,
+) -> (common::TestApp, String, i64, String, String, String, i64) {
     let t = spawn().await;
     let provider = t.token("demo-provider").await;
-    let dataset = published_entry(&t, &provider, conditional_entry("沙箱测试人员表")).await;
+    let dataset = published_entry(&t, &provider, conditional_entry(title)).await;
     let job = ingest_ok(
         &t,
         dataset,
@@ -63,12 +67,16 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
         .get(&format!("/api/v1/resources/{rid}"), Some(&provider))
         .await;
     let table = resource["table_name"].as_str().unwrap().to_owned();
+    let token = t.user_with_role(researcher, "registered", None, None).await;
+    let (_, me) = t.get("/api/v1/me", Some(&token)).await;
+    let id = me["id"].as_i64().unwrap();
+    (t, provider, dataset, rid, table, token, id)
+}
 
-    let researcher = t
-        .user_with_role("sandbox-researcher", "registered", None, None)
-        .await;
-    let (_, me) = t.get("/api/v1/me", Some(&researcher)).await;
-    let researcher_id = me["id"].as_i64().unwrap();
+#[tokio::test]
+async fn a_grantee_gets_aggregates_that_single_no_one_out() {
+    let (t, provider, dataset, rid, table, researcher, researcher_id) =
+        published_people("沙箱测试人员表", "sandbox-researcher").await;
     let by_district = format!(
         "SELECT 区县, COUNT(*) AS 人数, AVG(收入) AS 平均收入 FROM {table} GROUP BY 区县 ORDER BY 区县"
     );
@@ -229,32 +237,13 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
 
 #[tokio::test]
 async fn hostile_queries_are_refused_and_the_server_stays_healthy() {
-    let t = spawn().await;
-    let provider = t.token("demo-provider").await;
-    let dataset = published_entry(&t, &provider, conditional_entry("沙箱攻击测试")).await;
-    let job = ingest_ok(
-        &t,
-        dataset,
-        &provider,
-        "p.csv",
-        people_csv().as_bytes(),
-        &[],
-    )
-    .await;
-    let rid = job["resource_id"].as_str().unwrap().to_owned();
-    let (_, resource) = t
-        .get(&format!("/api/v1/resources/{rid}"), Some(&provider))
-        .await;
-    let table = resource["table_name"].as_str().unwrap().to_owned();
-    let researcher = t
-        .user_with_role("sandbox-attacker", "registered", None, None)
-        .await;
-    let (_, me) = t.get("/api/v1/me", Some(&researcher)).await;
+    let (t, _, dataset, _, table, researcher, researcher_id) =
+        published_people("沙箱攻击测试", "sandbox-attacker").await;
     grant(
         &t,
         GrantKind::Open,
         dataset,
-        (me["id"].as_i64(), None),
+        (Some(researcher_id), None),
         &[GrantMode::Sandbox],
         (-1, 24),
         None,
