@@ -1029,9 +1029,18 @@ impl Engine {
         prepared: &Prepared,
         profile: &Profile,
     ) -> Result<SandboxOutcome, QueryError> {
+        // An engine error can quote a value of the data (a failed cast names the text it
+        // could not convert): in the sandbox it is told without its detail.
         let raw = self
             .run_limited(tables.to_vec(), prepared.statement.clone())
-            .await?;
+            .await
+            .map_err(|e| match e {
+                QueryError::BadRequest(_) => refuse(
+                    "查询无法执行：请检查列名、分组和类型转换（沙箱不显示可能含数据值的错误详情）",
+                    "the query could not run: check its column names, grouping and casts (the sandbox does not show error details, which could quote data)",
+                ),
+                other => other,
+            })?;
         let batch = concat_batches(&raw.schema, &raw.batches)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         let n_at = prepared.visible;

@@ -309,6 +309,29 @@ async fn only_groups_that_single_no_one_out_are_released() {
 }
 
 #[tokio::test]
+async fn an_engine_error_does_not_quote_the_data() {
+    let f = fixture(QueryLimits::default()).await;
+    let p = prepare(
+        "SELECT SUM(CAST(编号 AS INT)) FROM ds_people",
+        std::slice::from_ref(&f.table),
+        &SandboxLimits::default(),
+    )
+    .unwrap();
+    let err = f
+        .engine
+        .sandbox(
+            std::slice::from_ref(&f.table.table),
+            &p,
+            &ProfileName::Standard.profile(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("NO0"), "{err}");
+    assert!(err.contains("could not run"), "{err}");
+}
+
+#[tokio::test]
 async fn differencing_queries_share_a_fingerprint() {
     let f = fixture(QueryLimits::default()).await;
     let t = std::slice::from_ref(&f.table);
