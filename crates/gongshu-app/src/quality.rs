@@ -361,6 +361,12 @@ impl App {
             .filter(|c| c.name != "_row")
             .collect();
         let mut select = vec!["COUNT(*) AS n".to_owned()];
+        // What each column's declared item lets us check: read once, for the query and
+        // for its counts.
+        let column_rules: Vec<DeclaredRules<'_>> = columns
+            .iter()
+            .map(|c| declared_rules(declared(items, &c.name), &c.name, is_text(&c.data_type)))
+            .collect();
         for (i, c) in columns.iter().enumerate() {
             let col = quoted(&c.name);
             select.push(format!("COUNT({col}) AS f{i}"));
@@ -383,7 +389,7 @@ impl App {
                 };
                 select.push(count_bad(format!("NOT {check}({text})"), format!("v{i}")));
             }
-            let rules = declared_rules(declared(items, &c.name), &c.name, is_text(&c.data_type));
+            let rules = &column_rules[i];
             if let Some(check) = rules.type_check {
                 select.push(count_bad(format!("NOT {check}({text})"), format!("t{i}")));
             }
@@ -393,7 +399,7 @@ impl App {
                     format!("l{i}"),
                 ));
             }
-            if let Some(outside) = rules.outside_codes {
+            if let Some(outside) = &rules.outside_codes {
                 select.push(count_bad(
                     outside.replace("{v}", &format!("trim({text})")),
                     format!("c{i}"),
@@ -472,7 +478,7 @@ impl App {
                     message_en: format!("Column “{}” is empty in {missing} rows", c.name),
                 });
             }
-            let rules = declared_rules(declared(items, &c.name), &c.name, is_text(&c.data_type));
+            let rules = &column_rules[i];
             let declared_count =
                 |on: bool, alias: char| on.then(|| count_at(b, &format!("{alias}{i}")));
             let wrong_type = declared_count(rules.type_check.is_some(), 't');
