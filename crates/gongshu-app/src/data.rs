@@ -575,8 +575,10 @@ impl App {
         let (view, attribution, grant) = self.gate(at, caller, &dataset, mode).await?;
         match view {
             View::Raw | View::Open | View::Deidentified => {}
-            // Only the sandbox asks for this view, and it releases aggregates only.
+            // Only the sandbox asks for this view, and it releases aggregates only; only
+            // verification asks for the other, and it answers yes or no.
             View::AggregateOnly if mode == AccessMode::Sandbox => {}
+            View::VerifyOnly if mode == AccessMode::Verification => {}
             View::Denied(DenyReason::NotVisible) => return Err(not_found()),
             View::Denied(DenyReason::NeedsGrant) => {
                 return Err(Error::new(
@@ -632,7 +634,7 @@ impl App {
                 }
                 return Err(Error::new(ErrorCode::Forbidden, zh, en));
             }
-            View::Denied(DenyReason::Closed) | View::AggregateOnly => {
+            View::Denied(DenyReason::Closed) | View::AggregateOnly | View::VerifyOnly => {
                 return Err(Error::new(
                     ErrorCode::Forbidden,
                     "该数据不予开放",
@@ -715,7 +717,8 @@ impl App {
             }
             _ => {
                 let path = Versions::parquet_path(&resource.id, raw.version);
-                (raw, path, true)
+                let as_held = !matches!(view, View::AggregateOnly | View::VerifyOnly);
+                (raw, path, as_held)
             }
         };
         Ok(Readable {

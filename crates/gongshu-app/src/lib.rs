@@ -32,6 +32,7 @@ pub mod search;
 pub mod sources;
 pub mod sso;
 pub mod throttle;
+pub mod verification;
 pub mod views;
 
 use std::sync::Arc;

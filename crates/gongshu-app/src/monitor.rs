@@ -27,8 +27,10 @@ pub struct Thresholds {
     /// … sign-ins of one account from this many addresses within `login_window` …
     pub login_addresses: usize,
     pub login_window: Duration,
-    /// … failed sign-ins from one address within `window`.
+    /// … failed sign-ins from one address within `window` …
     pub login_failures: usize,
+    /// … verification checks that matched nothing, by one account within `window`.
+    pub verify_misses: u64,
 }
 
 impl Default for Thresholds {
@@ -39,13 +41,14 @@ impl Default for Thresholds {
             login_addresses: 5,
             login_window: Duration::hours(1),
             login_failures: 20,
+            verify_misses: 50,
         }
     }
 }
 
 impl Thresholds {
     /// `bulk_downloads=100,window_minutes=10,login_addresses=5,login_window_minutes=60,
-    /// login_failures=20`, any subset, in any order.
+    /// login_failures=20,verify_misses=50`, any subset, in any order.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let mut t = Self::default();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -65,6 +68,7 @@ impl Thresholds {
                 "login_addresses" => t.login_addresses = n as usize,
                 "login_window_minutes" => t.login_window = Duration::minutes(n.into()),
                 "login_failures" => t.login_failures = n as usize,
+                "verify_misses" => t.verify_misses = n.into(),
                 other => return Err(format!("{other:?}: no such threshold")),
             }
         }
@@ -95,6 +99,8 @@ pub struct Detector {
     downloads: HashMap<String, Window<Option<i64>>>,
     logins: HashMap<i64, Window<String>>,
     failures: HashMap<String, VecDeque<(DateTime<Utc>, i64)>>,
+    /// Misses of each account's verification requests.
+    misses: HashMap<String, Window<u64>>,
     /// When each (rule, subject) last fired: one alert per window, not one per entry.
     fired: HashMap<(&'static str, String), DateTime<Utc>>,
 }
@@ -118,6 +124,18 @@ fn is_sign_in(action: &str) -> bool {
         action,
         "auth.login" | "auth.token" | "auth.sso" | "POST /login" | "POST /api/v1/auth/token"
     )
+}
+
+/// The checks and matches a `verify.check` entry records in its object
+/// (`resource:…;checks=N;matched=M`).
+fn verification_counts(object: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        object
+            .split(';')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("checks")?, field("matched")?))
 }
 
 fn reads_data(action: &str) -> bool {
@@ -221,6 +239,38 @@ impl Detector {
             });
         }
 
+        // Verification that mostly misses is someone trying values until one matches
+        // (enumeration of ID numbers or credit codes), not someone checking what they
+        // hold: misses are summed over the window.
+        if e.action == "verify.check"
+            && let Some((checks, matched)) = verification_counts(&e.object)
+        {
+            let q = self.misses.entry(subject.clone()).or_default();
+            q.push_back((at, seq, checks.saturating_sub(matched)));
+            trim(q, at - t.window);
+            let misses: u64 = q.iter().map(|(_, _, m)| m).sum();
+            if misses >= t.verify_misses {
+                let evidence: Vec<i64> = q.iter().map(|(_, s, _)| *s).collect();
+                let first_at = q.front().map_or(at, |(t, _, _)| *t);
+                let minutes = t.window.num_minutes();
+                q.clear();
+                if self.may_fire("verification_enumeration", &subject, at) {
+                    found.push(Finding {
+                        rule: "verification_enumeration",
+                        subject: subject.clone(),
+                        dataset: e.dataset,
+                        evidence,
+                        first_at,
+                        last_at: at,
+                        summary_zh: format!("{minutes}分钟内核验未通过{misses}次（疑似枚举）"),
+                        summary_en: format!(
+                            "{misses} verification checks without a match within {minutes} minutes (suspected enumeration)"
+                        ),
+                    });
+                }
+            }
+        }
+
         let past_quota =
             e.action == "data.denied.quota" || (e.status == Some(429) && reads_data(&e.action));
         if past_quota && self.may_fire("quota_exceeded", &subject, at) {
@@ -309,7 +359,7 @@ impl Detector {
 pub struct AlertView {
     pub id: i64,
     /// `bulk_download`, `quota_exceeded`, `outside_grant`, `login_many_addresses`,
-    /// `login_failures`, `sandbox_differencing`.
+    /// `login_failures`, `sandbox_differencing`, `verification_enumeration`.
     pub rule: String,
     pub subject: String,
     pub dataset_id: Option<i64>,
@@ -539,7 +589,32 @@ mod tests {
             login_addresses: 3,
             login_window: Duration::minutes(10),
             login_failures: 4,
+            verify_misses: 20,
         }
+    }
+
+    #[test]
+    fn verification_that_mostly_misses_is_enumeration() {
+        let mut d = Detector::new(small());
+        let check = |checks: u64, matched: u64, second: u32| Entry {
+            object: format!("resource:r1;checks={checks};matched={matched}"),
+            ..entry("verify.check", Some(7), "c", "ok", second)
+        };
+        // Someone checking the records they hold: mostly matches.
+        assert!(d.observe(1, &check(100, 95, 0)).is_empty());
+        assert!(d.observe(2, &check(10, 0, 10)).is_empty());
+        // Someone trying numbers until one fits.
+        let found = d.observe(3, &check(12, 1, 20));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].rule, "verification_enumeration");
+        assert_eq!(found[0].evidence, vec![1, 2, 3]);
+        // Misses outside the window are forgotten.
+        assert!(d.observe(4, &check(19, 0, 200)).is_empty());
+        assert_eq!(verification_counts("resource:x;checks=3"), None);
+        assert_eq!(
+            Thresholds::parse("verify_misses=7").unwrap().verify_misses,
+            7
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum AccessMode {
     Sql,
     /// Aggregates in the analysis sandbox, over the raw table, under disclosure control.
     Sandbox,
+    /// Yes/no verification of values against the raw table (核验).
+    Verification,
 }
 
 /// Why access was refused.
@@ -122,6 +124,7 @@ impl AccessMode {
             Self::Download => Some(GrantMode::Download),
             Self::Preview | Self::Api | Self::Sql => Some(GrantMode::Api),
             Self::Sandbox => Some(GrantMode::Sandbox),
+            Self::Verification => Some(GrantMode::Verification),
         }
     }
 }
@@ -227,7 +230,11 @@ pub enum View {
     /// The open version, where the grade's cap or the entry requires de-identification:
     /// served only when every personal column has a rule that transforms it.
     Deidentified,
+    /// Aggregates under disclosure control, computed over the raw table (the sandbox).
     AggregateOnly,
+    /// Yes/no answers about values the caller brings, looked up in the raw table; no
+    /// value of the table is returned (核验).
+    VerifyOnly,
     Denied(DenyReason),
 }
 
@@ -278,29 +285,31 @@ pub fn decide(
     let Some(grant_mode) = mode.grant_mode() else {
         return View::Raw;
     };
-    // The sandbox computes over the raw table and releases aggregates only: for opened
-    // data, for data open on conditions to its sandbox grantees, and for departments
-    // sharing it on conditions; never for data closed to both (数据可用不可见).
-    if mode == AccessMode::Sandbox {
+    // The sandbox and verification compute over the raw table and answer with aggregates
+    // or yes/no only: for opened data, for data open on conditions to the holders of a
+    // grant with that mode, and for departments sharing it on conditions; never for data
+    // closed to both (数据可用不可见).
+    let limited = match mode {
+        AccessMode::Sandbox => Some(View::AggregateOnly),
+        AccessMode::Verification => Some(View::VerifyOnly),
+        _ => None,
+    };
+    if let Some(limited) = limited {
         let opened = match effective {
-            OpenType::Unconditional => View::AggregateOnly,
-            OpenType::Conditional => {
-                held.through(GrantKind::Open, GrantMode::Sandbox, View::AggregateOnly)
-            }
+            OpenType::Unconditional => limited,
+            OpenType::Conditional => held.through(GrantKind::Open, grant_mode, limited),
             OpenType::None => View::Denied(DenyReason::Closed),
         };
         if !caller.is_some_and(|p| p.has_role(Role::DeptUser)) {
             return opened;
         }
         let shared = match entry.share_type {
-            ShareType::Unconditional => View::AggregateOnly,
-            ShareType::Conditional => {
-                held.through(GrantKind::Share, GrantMode::Sandbox, View::AggregateOnly)
-            }
+            ShareType::Unconditional => limited,
+            ShareType::Conditional => held.through(GrantKind::Share, grant_mode, limited),
             ShareType::None => View::Denied(DenyReason::Closed),
         };
         return match (shared, opened) {
-            (View::AggregateOnly, _) | (_, View::AggregateOnly) => View::AggregateOnly,
+            _ if shared == limited || opened == limited => limited,
             (View::Denied(r), _) if r != DenyReason::Closed => shared,
             _ => opened,
         };
@@ -389,6 +398,24 @@ mod tests {
         assert_eq!(
             decide_with(&[grant(&[GrantMode::Sandbox])]),
             View::AggregateOnly
+        );
+        // Verification needs its own mode, and answers yes/no only.
+        let verify_with = |g: &[GrantFacts<'_>]| {
+            decide(
+                Some(&stranger),
+                conditional,
+                AccessMode::Verification,
+                &policy,
+                Held { grants: g, now },
+            )
+        };
+        assert_eq!(
+            verify_with(&[grant(&[GrantMode::Sandbox])]),
+            View::Denied(DenyReason::ModeNotGranted)
+        );
+        assert_eq!(
+            verify_with(&[grant(&[GrantMode::Verification])]),
+            View::VerifyOnly
         );
         // A sandbox grant reads no rows.
         assert_eq!(

@@ -70,11 +70,7 @@ fn is_false(b: &bool) -> bool {
 /// The key under which data items of different entries are the same item: names that
 /// differ only in width, case or spacing ("ＩＤ号码", "id 号码") are one item.
 pub fn item_key(name: &str) -> String {
-    crate::pii::normalise_value(name)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
+    crate::pii::match_key(name)
 }
 
 /// What a provider writes about a resource: everything of the catalog entry except what

@@ -291,6 +291,17 @@ const PLACEHOLDERS: &[&str] = &[
     "#n/a",
 ];
 
+/// The form under which two values are the same when matched: width, case and spacing
+/// ignored, so "９１３７０１００ＭＡ３Ｃ　ｘ" and "913701 00ma3cX" compare equal. Used
+/// for data-item names and by verification (核验), on both sides of the comparison.
+pub fn match_key(raw: &str) -> String {
+    normalise_value(raw)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Maps full-width forms (全角) to ASCII, the ideographic space to a space and the
 /// various dashes to '-', then trims. Borrowed when there is nothing to change.
 pub fn normalise_value(raw: &str) -> Cow<'_, str> {
@@ -1618,6 +1629,17 @@ fn looks_like(kind: PiiKind, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matched_values_ignore_width_case_and_spacing() {
+        assert_eq!(
+            match_key("９１３７０１００ＭＡ３Ｃ　ｘ"),
+            match_key("913701 00ma3cX")
+        );
+        assert_eq!(match_key(" 37010219900101123x "), "37010219900101123x");
+        assert_eq!(match_key("37010219900101123X"), "37010219900101123x");
+        assert_ne!(match_key("济南 甲公司"), match_key("济南乙公司"));
+    }
 
     #[test]
     fn wire_names_round_trip_and_labels_exist() {

@@ -16,6 +16,7 @@ pub mod sandbox;
 pub mod sealed;
 mod splice;
 pub mod table;
+pub mod verify;
 pub mod versions;
 pub mod xlsx;
 

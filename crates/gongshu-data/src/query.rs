@@ -787,14 +787,21 @@ impl Engine {
         tables: Vec<TableRef>,
         statement: DfStatement,
     ) -> Result<SqlResult, QueryError> {
-        let engine = self.clone();
-        let mut task = AbortOnDrop(
-            self.inner
-                .sql_runtime
-                .handle
-                .spawn(async move { engine.run_statement(&tables, statement).await }),
-        );
-        // On timeout the task is aborted as it is dropped; it stops at its next yield.
+        self.on_sql_threads(
+            move |engine| async move { engine.run_statement(&tables, statement).await },
+        )
+        .await
+    }
+
+    /// Runs `work` on the SQL threads, where it may be killed: past the time limit it is
+    /// aborted as it is dropped, and stops at its next yield.
+    pub(crate) async fn on_sql_threads<T, F, Fut>(&self, work: F) -> Result<T, QueryError>
+    where
+        F: FnOnce(Engine) -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut task = AbortOnDrop(self.inner.sql_runtime.handle.spawn(work(self.clone())));
         match tokio::time::timeout(self.inner.limits.sql_timeout, &mut task.0).await {
             Err(_) => Err(QueryError::Timeout),
             Ok(Ok(result)) => result,
@@ -802,16 +809,14 @@ impl Engine {
         }
     }
 
-    async fn run_statement(
+    /// A context of its own for one query: its catalog holds only `tables`, and its
+    /// memory pool bounds this query alone. Spilling is off, so running out of memory is
+    /// an error instead of disk traffic.
+    pub(crate) async fn limited_context(
         &self,
         tables: &[TableRef],
-        statement: DfStatement,
-    ) -> Result<SqlResult, QueryError> {
+    ) -> Result<SessionContext, QueryError> {
         let limits = &self.inner.limits;
-
-        // A context of its own: its catalog holds only these tables, and its memory pool
-        // bounds this query alone. Spilling is off, so running out of memory is an error
-        // instead of disk traffic.
         let runtime = RuntimeEnvBuilder::from_runtime_env(&self.inner.runtime)
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.sql_memory_bytes)))
             .with_disk_manager_builder(
@@ -832,7 +837,16 @@ impl Engine {
             ctx.register_table(TableReference::bare(t.name.as_str()), provider)
                 .map_err(engine_error)?;
         }
+        Ok(ctx)
+    }
 
+    async fn run_statement(
+        &self,
+        tables: &[TableRef],
+        statement: DfStatement,
+    ) -> Result<SqlResult, QueryError> {
+        let limits = &self.inner.limits;
+        let ctx = self.limited_context(tables).await?;
         let plan = ctx
             .state()
             .statement_to_plan(statement)

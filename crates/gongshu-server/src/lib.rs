@@ -23,6 +23,7 @@ mod pages;
 mod policies_api;
 mod portal;
 mod sandbox_api;
+mod verify_api;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -118,6 +119,8 @@ pub struct Bootstrap {
     pub sso: Option<gongshu_app::sso::SsoSettings>,
     /// Working days to answer an objection or a demand (10 when unset).
     pub feedback_days: Option<u32>,
+    /// The sandbox's statistical disclosure control (standard when unset).
+    pub disclosure_profile: Option<gongshu_core::disclosure::ProfileName>,
 }
 
 /// What start-up did, for the operator's log.
@@ -182,6 +185,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         monitor: boot.monitor.clone().unwrap_or_default(),
         sso: boot.sso.clone(),
         feedback_days: boot.feedback_days.unwrap_or(10).clamp(1, 60),
+        disclosure_profile: boot.disclosure_profile.unwrap_or_default(),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it
@@ -266,6 +270,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(feedback_api::FeedbackApiDoc::openapi());
     doc.merge(governance_api::GovernanceApiDoc::openapi());
     doc.merge(sandbox_api::SandboxApiDoc::openapi());
+    doc.merge(verify_api::VerifyApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
     doc.merge(policies_api::PoliciesApiDoc::openapi());
     doc.merge(audit::AuditApiDoc::openapi());
@@ -317,6 +322,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(feedback_api::routes())
         .merge(governance_api::routes())
         .merge(sandbox_api::routes())
+        .merge(verify_api::routes())
         .merge(changes_api::routes())
         .merge(policies_api::routes())
         .merge(audit::routes())

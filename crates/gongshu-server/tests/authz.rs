@@ -96,6 +96,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/sandbox/queries", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
+    // Verification: the settings are public, set by the provider; anyone signed in may
+    // ask, and the gate decides by the grant (tests/sandbox.rs).
+    ("GET", "/api/v1/resources/{id}/verification", "yyyyyyyy"),
+    ("PUT", "/api/v1/resources/{id}/verification", "nnnynnnn"),
+    ("POST", "/api/v1/verify/{id}", "nyyyyyyy"),
+    ("POST", "/api/v1/verify/{id}/batch", "nyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),
     ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),
@@ -279,7 +285,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).
-const API_FILES: [&str; 11] = [
+const API_FILES: [&str; 12] = [
     "api.rs",
     "applications_api.rs",
     "audit.rs",
@@ -291,6 +297,7 @@ const API_FILES: [&str; 11] = [
     "grants_api.rs",
     "policies_api.rs",
     "sandbox_api.rs",
+    "verify_api.rs",
 ];
 
 /// Every (method, path) the server's source declares with `.route(…)`.
@@ -527,6 +534,7 @@ async fn every_route_allows_exactly_whom_the_table_says() {
     let mut ids = BTreeMap::new();
     ids.insert("datasets", dataset.to_string());
     ids.insert("resources", job["resource_id"].as_str().unwrap().to_owned());
+    ids.insert("verify", job["resource_id"].as_str().unwrap().to_owned());
     ids.insert("jobs", job["id"].as_str().unwrap().to_owned());
     let (_, orgs) = t.get("/api/v1/organizations", None).await;
     ids.insert("organizations", orgs["items"][0]["id"].to_string());

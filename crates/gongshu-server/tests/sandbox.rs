@@ -306,3 +306,193 @@ async fn hostile_queries_are_refused_and_the_server_stays_healthy() {
     let (s, ok) = run(&t, &researcher, &format!("SELECT COUNT(*) FROM {table}")).await;
     assert_eq!(s, StatusCode::CREATED, "{ok}");
 }
+
+/// Verification (核验): the provider enables it on two columns; a grantee checks what it
+/// holds and learns yes or no, never a value; the daily checks hold; a file of guesses
+/// raises the enumeration alert.
+#[tokio::test]
+async fn verification_answers_yes_or_no_under_its_grant() {
+    let (t, provider, dataset, rid, _table, researcher, researcher_id) =
+        published_people("核验测试人员表", "verify-researcher").await;
+    let csv = people_csv();
+    let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let (id_number, name) = (first[0], first[1]);
+    let settings = format!("/api/v1/resources/{rid}/verification");
+    let check = format!("/api/v1/verify/{rid}");
+
+    // Not offered yet; only the provider may offer it, on columns the table has.
+    let (s, none) = t.get(&settings, Some(&researcher)).await;
+    assert_eq!((s, &none), (StatusCode::OK, &Value::Null));
+    let offer = json!({ "enabled": true, "key_columns": ["身份证号", "姓名"],
+        "answer": "fields", "daily_checks": 80 });
+    let (s, _) = t.put(&settings, Some(&researcher), offer.clone()).await;
+    assert!(
+        matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{s}"
+    );
+    let (s, body) = t
+        .put(
+            &settings,
+            Some(&provider),
+            json!({ "enabled": true, "key_columns": ["身份证号", "住址"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body) = t.put(&settings, Some(&provider), offer).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["daily_checks"], 80);
+
+    // A grant with another mode does not verify.
+    let one = json!({ "values": { "身份证号": id_number, "姓名": name } });
+    let (s, body) = t.post(&check, Some(&researcher), one.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Verification],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let (s, _) = t
+        .get(&format!("/api/v1/resources/{rid}/rows"), Some(&researcher))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "a verification grant reads no rows"
+    );
+
+    let (s, yes) = t.post(&check, Some(&researcher), one).await;
+    assert_eq!(s, StatusCode::OK, "{yes}");
+    assert_eq!(
+        yes,
+        json!({ "match": true, "fields": { "身份证号": true, "姓名": true } })
+    );
+    // Full-width digits, a lower-case check character and spaces are the same value.
+    let wide: String = id_number
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 + 0xfee0).unwrap(),
+            'X' => 'x',
+            c => c,
+        })
+        .collect();
+    let (_, same) = t
+        .post(
+            &check,
+            Some(&researcher),
+            json!({ "values": { "身份证号": format!(" {wide} "), "姓名": name } }),
+        )
+        .await;
+    assert_eq!(same["match"], true, "{same}");
+    let (_, wrong_name) = t
+        .post(
+            &check,
+            Some(&researcher),
+            json!({ "values": { "身份证号": id_number, "姓名": "别人" } }),
+        )
+        .await;
+    assert_eq!(
+        wrong_name,
+        json!({ "match": false, "fields": { "身份证号": true, "姓名": false } })
+    );
+    // Missing, extra and hostile input.
+    for bad in [
+        json!({ "values": { "身份证号": id_number } }),
+        json!({ "values": { "身份证号": id_number, "姓名": name, "收入": "1" } }),
+        json!({ "values": { "身份证号": id_number, "姓名": "" } }),
+        json!({ "values": { "身份证号": "x".repeat(500), "姓名": name } }),
+    ] {
+        let (s, body) = t.post(&check, Some(&researcher), bad).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+
+    // A batch file answered as CSV, by the line in the file.
+    let resp = reqwest::Client::new()
+        .post(t.url(&format!("/api/v1/verify/{rid}/batch")))
+        .bearer_auth(&researcher)
+        .body(format!(
+            "身份证号,姓名\n{id_number},{name}\n{id_number},别人\n"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let answers = resp.text().await.unwrap();
+    let lines: Vec<&str> = answers.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "行号 (row),核验结果 (match),身份证号一致,姓名一致",
+            "2,是,是,是",
+            "3,否,是,否"
+        ]
+    );
+
+    // A batch file (GBK): answers by line, nothing of the table in them.
+    let mut file = String::from("序号,姓名,身份证号\n");
+    file.push_str(&format!("1,{name},{id_number}\n"));
+    for k in 0..60 {
+        file.push_str(&format!("{},某人,1100001990010{k:05}\n", k + 2));
+    }
+    let (gbk, _, _) = encoding_rs::GBK.encode(&file);
+    let resp = reqwest::Client::new()
+        .post(t.url(&format!("/api/v1/verify/{rid}/batch?format=json")))
+        .bearer_auth(&researcher)
+        .header("content-type", "text/csv")
+        .body(gbk.into_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let batch: Value = resp.json().await.unwrap();
+    let answers = batch["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 61);
+    assert_eq!(answers[0]["line"], 2);
+    assert_eq!(answers[0]["match"], true);
+    assert!(answers[1..].iter().all(|a| a["match"] == false));
+    assert_eq!(batch["checks_left_today"], 80 - 3 - 2 - 61);
+    let text = batch.to_string();
+    for row in csv.lines().skip(2).take(10) {
+        let other_name = row.split(',').nth(1).unwrap();
+        assert!(!text.contains(other_name), "a value of the table leaked");
+    }
+
+    // The day's checks run out: 14 left, a batch of 61 is refused whole.
+    let resp = reqwest::Client::new()
+        .post(t.url(&format!("/api/v1/verify/{rid}/batch")))
+        .bearer_auth(&researcher)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+
+    // 60 misses in a minute: the enumeration alert, for the provider to see.
+    let mut rules = Vec::new();
+    for _ in 0..100 {
+        let (_, page) = t.get("/api/v1/alerts", Some(&provider)).await;
+        rules = page["items"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["rule"].clone()).collect())
+            .unwrap_or_default();
+        if rules.contains(&json!("verification_enumeration")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        rules.contains(&json!("verification_enumeration")),
+        "{rules:?}"
+    );
+}

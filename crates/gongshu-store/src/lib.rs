@@ -541,4 +541,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<SandboxQueryRow>>;
     /// Saves a query's new state and document if its version is still `row.version`.
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
+
+    /// A resource's verification settings (核验), if its provider ever set them.
+    async fn get_verification_service(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<VerificationServiceRow>>;
+    async fn put_verification_service(
+        &self,
+        resource_id: &str,
+        doc: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes `checks` of `who`'s daily `limit` on a resource; the day's total after
+    /// taking them, or `None` (nothing taken) when they would pass the limit.
+    async fn take_verification_checks(
+        &self,
+        who: &str,
+        resource_id: &str,
+        day: chrono::NaiveDate,
+        checks: i64,
+        limit: i64,
+    ) -> Result<Option<i64>>;
 }

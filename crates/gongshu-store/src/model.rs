@@ -1125,6 +1125,15 @@ pub struct SourceClaim {
     pub item: String,
 }
 
+/// A resource's verification settings (核验). `doc` is the application's JSON.
+#[derive(Debug, Clone)]
+pub struct VerificationServiceRow {
+    pub resource_id: String,
+    pub doc: String,
+    pub updated_by: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A query run in the analysis sandbox. `doc` is the application's JSON.
 #[derive(Debug, Clone)]
 pub struct SandboxQueryRow {

@@ -26,6 +26,7 @@ use crate::{Result, Store, StoreError};
 
 mod reports;
 mod sandbox;
+mod verification;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -3722,5 +3723,35 @@ impl Store for SqliteStore {
 
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow> {
         self.save_sandbox_query_impl(row).await
+    }
+
+    async fn get_verification_service(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<VerificationServiceRow>> {
+        self.get_verification_service_impl(resource_id).await
+    }
+
+    async fn put_verification_service(
+        &self,
+        resource_id: &str,
+        doc: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.put_verification_service_impl(resource_id, doc, by, at)
+            .await
+    }
+
+    async fn take_verification_checks(
+        &self,
+        who: &str,
+        resource_id: &str,
+        day: chrono::NaiveDate,
+        checks: i64,
+        limit: i64,
+    ) -> Result<Option<i64>> {
+        self.take_verification_checks_impl(who, resource_id, day, checks, limit)
+            .await
     }
 }

@@ -816,6 +816,39 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
         .filter(|t| *t.as_ref().unwrap())
         .count();
     assert_eq!(taken, 5, "the grant allows five calls a day");
+    // Verification checks are taken the same way: all of a batch, or none of it.
+    let takes = (0..6).map(|_| store.take_verification_checks("grant:1", "r1", day, 3, 10));
+    let totals: Vec<i64> = futures::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter_map(|t| t.unwrap())
+        .collect();
+    assert_eq!(
+        totals.len(),
+        3,
+        "three batches of three fit in ten: {totals:?}"
+    );
+    assert_eq!(
+        store
+            .take_verification_checks("grant:1", "r1", day, 1, 10)
+            .await
+            .unwrap(),
+        Some(10)
+    );
+    assert_eq!(
+        store
+            .take_verification_checks("grant:2", "r1", day, 11, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_verification_checks("grant:1", "r1", next_day, 2, 10)
+            .await
+            .unwrap(),
+        Some(2)
+    );
     let held = store
         .grants_held(dataset, user, &[org], next_day)
         .await

@@ -276,9 +276,13 @@ struct ServeArgs {
     )]
     oidc_org_claim: String,
     /// Monitoring thresholds, any of: bulk_downloads=100, window_minutes=10,
-    /// login_addresses=5, login_window_minutes=60, login_failures=20.
+    /// login_addresses=5, login_window_minutes=60, login_failures=20, verify_misses=50.
     #[arg(long, env = "GONGSHU_MONITOR", default_value = "", value_parser = gongshu_app::monitor::Thresholds::parse)]
     monitor: gongshu_app::monitor::Thresholds,
+    /// The analysis sandbox's disclosure control: `standard` (groups under 10 withheld,
+    /// dominance (2, 85 %), counts rounded to 5) or `strict` (groups of 7 or fewer withheld).
+    #[arg(long, env = "GONGSHU_DISCLOSURE_PROFILE", default_value = "standard", value_parser = parse_profile)]
+    disclosure_profile: gongshu_core::disclosure::ProfileName,
     /// Sign an audit checkpoint every this many seconds (when the log grew) …
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     audit_checkpoint_secs: u64,
@@ -368,6 +372,7 @@ struct FileConfig {
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
     monitor: Option<String>,
+    disclosure_profile: Option<String>,
     log_format: Option<String>,
     key_file: Option<PathBuf>,
     at_rest_keys: Option<PathBuf>,
@@ -492,6 +497,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
                 s.monitor =
                     gongshu_app::monitor::Thresholds::parse(&v).map_err(anyhow::Error::msg)?;
             }
+            if let (Some(v), true) = (file.disclosure_profile, defaulted(m, "disclosure_profile")) {
+                s.disclosure_profile = parse_profile(&v).map_err(anyhow::Error::msg)?;
+            }
             apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
         Command::Migrate(d)
@@ -594,6 +602,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
         feedback_days: Some(args.feedback_days),
         monitor: Some(args.monitor.clone()),
+        disclosure_profile: Some(args.disclosure_profile),
         sso: match (&args.oidc_issuer, &args.oidc_client_id) {
             (Some(issuer), Some(client_id)) => Some(gongshu_app::sso::SsoSettings {
                 issuer: issuer.clone(),
@@ -1100,4 +1109,9 @@ fn main() -> Result<()> {
             }
         }
     })
+}
+
+fn parse_profile(s: &str) -> Result<gongshu_core::disclosure::ProfileName, String> {
+    gongshu_core::disclosure::ProfileName::parse(s.trim())
+        .ok_or_else(|| format!("{s:?}: expected standard or strict"))
 }
