@@ -37,3 +37,7 @@ pub fn evaluation(id: i64) -> String {
 pub fn incident(id: i64) -> String {
     format!("/console/incidents/{id}")
 }
+
+pub fn sandbox_query(id: i64) -> String {
+    format!("/sandbox/queries/{id}")
+}

@@ -394,7 +394,7 @@ impl App {
                 "sandbox_review",
                 "沙箱查询结果待审核 (a sandbox result waits for review)",
                 "一项沙箱查询的结果未能自动通过统计披露控制，须由本单位两名审核人审核后发布。",
-                &format!("/api/v1/sandbox/queries/{}", saved.id),
+                &crate::links::sandbox_query(saved.id),
             )
             .await?;
         }
@@ -559,7 +559,7 @@ impl App {
                 "sandbox_decided",
                 &format!("{zh} ({en})"),
                 zh,
-                &format!("/api/v1/sandbox/queries/{}", saved.id),
+                &crate::links::sandbox_query(saved.id),
             )
             .await?;
         }

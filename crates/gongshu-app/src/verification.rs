@@ -156,8 +156,8 @@ pub fn read_batch(bytes: &[u8], key_columns: &[String]) -> Result<Vec<(u64, Vec<
         if records.len() == MAX_BATCH {
             return Err(Error::new(
                 ErrorCode::PayloadTooLarge,
-                &format!("一次批量核验至多{MAX_BATCH}条"),
-                &format!("A batch holds at most {MAX_BATCH} records"),
+                format!("一次批量核验至多{MAX_BATCH}条"),
+                format!("A batch holds at most {MAX_BATCH} records"),
             ));
         }
         records.push((
@@ -235,6 +235,20 @@ impl App {
         self.readable(caller, resource_id, AccessMode::Metadata)
             .await?;
         self.verification_doc(resource_id).await
+    }
+
+    /// Whether the caller is the resource's provider, who sets its verification.
+    pub async fn manages_resource(&self, caller: &Principal, resource_id: &str) -> Result<bool> {
+        let Some(resource) = self
+            .store
+            .get_resource(resource_id)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(false);
+        };
+        let dataset = self.dataset_row(resource.dataset_id).await?;
+        Ok(authz::can_edit_entry(caller, scope(&dataset)))
     }
 
     /// The provider enables, changes or stops verification on a resource.

@@ -107,6 +107,26 @@ impl Withheld {
     pub fn is_primary(self) -> bool {
         self != Self::Secondary
     }
+
+    pub fn label(self, lang: crate::error::Lang) -> &'static str {
+        let (zh, en) = match self {
+            Self::SmallGroup => ("分组人数过少", "too few people in the group"),
+            Self::FewValues => ("参与计算的值过少", "too few values in a figure"),
+            Self::Dominated => (
+                "合计由少数个体主导",
+                "a total dominated by one or two contributors",
+            ),
+            Self::Secondary => (
+                "为防止由合计反推而隐去",
+                "withheld so that another cannot be worked out from totals",
+            ),
+        };
+        if lang == crate::error::Lang::Zh {
+            zh
+        } else {
+            en
+        }
+    }
 }
 
 /// The primary reason to withhold a group, if any.

@@ -987,7 +987,9 @@ async fn add_screenshot(
 
 /// Reads a multipart form's `_csrf` field and its `file` (name and bytes); `None` when
 /// the body is cut off or over its limit.
-async fn csrf_and_file(mut form: Multipart) -> Option<(String, Option<(String, Vec<u8>)>)> {
+pub(crate) async fn csrf_and_file(
+    mut form: Multipart,
+) -> Option<(String, Option<(String, Vec<u8>)>)> {
     let mut csrf = String::new();
     let mut file = None;
     while let Some(field) = form.next_field().await.ok()? {

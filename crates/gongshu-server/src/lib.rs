@@ -23,6 +23,7 @@ mod pages;
 mod policies_api;
 mod portal;
 mod sandbox_api;
+mod sandbox_pages;
 mod verify_api;
 
 use std::net::SocketAddr;
@@ -343,6 +344,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(audit::page_routes())
         .merge(feedback_pages::routes())
         .merge(governance_pages::routes())
+        .merge(sandbox_pages::routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

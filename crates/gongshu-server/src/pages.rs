@@ -389,6 +389,8 @@ struct ResourceBlock {
     rows: Vec<Vec<String>>,
     citation: String,
     chart: Option<crate::chart::Chart>,
+    /// The provider offers verification (核验) on it.
+    verifiable: bool,
 }
 
 const PREVIEW_ROWS: usize = 10;
@@ -437,7 +439,15 @@ async fn resource_blocks(s: &AppState, ctx: &Ctx, dataset_id: i64) -> Vec<Resour
             rows: Vec::new(),
             citation: String::new(),
             chart: None,
+            verifiable: false,
         };
+        block.verifiable = s
+            .app
+            .verification_service(ctx.caller.as_ref(), &block.r.id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.settings.enabled);
         if readable && block.r.kind.as_deref() == Some("table") {
             if let Ok((readable, page)) = s
                 .app

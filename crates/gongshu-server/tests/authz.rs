@@ -282,6 +282,19 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/reuses/{id}", "yyyyyyyy"),
     ("POST", "/reuses/{id}/moderate", "nyyyyyyy"),
     ("POST", "/reuses/{id}/screenshot", "nyyyyyyy"),
+    // The sandbox's pages: anyone signed in writes queries (the gate decides by the
+    // grant); a query is shown to its author and the provider's reviewers only
+    // (tests/web.rs), so a made-up one is "not found" to everyone signed in.
+    ("GET", "/sandbox", "nyyyyyyy"),
+    ("POST", "/sandbox", "nyyyyyyy"),
+    ("GET", "/sandbox/queries/{id}", "nyyyyyyy"),
+    ("POST", "/sandbox/queries/{id}", "nyyyyyyy"),
+    // Verification: the page is public; checks need a signed-in caller and the gate;
+    // the settings are the provider's.
+    ("GET", "/verify/{id}", "yyyyyyyy"),
+    ("POST", "/verify/{id}", "nyyyyyyy"),
+    ("POST", "/verify/{id}/batch", "nyyyyyyy"),
+    ("POST", "/verify/{id}/settings", "nnnynnnn"),
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).

@@ -618,6 +618,26 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         .get(&format!("/api/v1/datasets/{id}/resources"), None)
         .await;
     let rid = resources[0]["id"].as_str().unwrap().to_owned();
+    // A sandbox query over it, and its verification offered, for their pages.
+    let provider = t.token("demo-provider").await;
+    let table = resources[0]["table_name"].as_str().unwrap();
+    let (s, query) = t
+        .post(
+            "/api/v1/sandbox/queries",
+            Some(&provider),
+            serde_json::json!({ "sql": format!("SELECT COUNT(*) AS n FROM {table}") }),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{query}");
+    let column = resources[0]["columns"][0]["name"].as_str().unwrap();
+    let (s, offered) = t
+        .put(
+            &format!("/api/v1/resources/{rid}/verification"),
+            Some(&provider),
+            serde_json::json!({ "enabled": true, "key_columns": [column] }),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{offered}");
     // A released evaluation of the province, to read as the public does.
     let authority = t.token("demo-authority").await;
     let today = chrono::Utc::now().date_naive();
@@ -676,6 +696,9 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         ("demand-new", "/demands/new".to_owned()),
         ("reuse-new", format!("/reuses/new?dataset={id}")),
         ("source-conflicts", "/console/source-conflicts".to_owned()),
+        ("sandbox", "/sandbox".to_owned()),
+        ("sandbox-query", format!("/sandbox/queries/{}", query["id"])),
+        ("verify", format!("/verify/{rid}")),
     ] {
         c.goto(&t.url(&path)).await.unwrap();
         css(&c, "main h1").await;

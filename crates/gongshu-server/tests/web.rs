@@ -2139,3 +2139,202 @@ async fn evaluations_and_incidents_work_on_pages() {
     .await;
     common::assert_valid_html(pages.path());
 }
+
+/// Issue 9 on pages: a researcher runs a sandbox query from the form the dataset page
+/// links to; the provider's two reviewers release the held result from its page; the
+/// provider offers verification from the resource's verification page, and the
+/// researcher checks one record and a file there. Every page is valid HTML.
+#[tokio::test]
+async fn the_sandbox_and_verification_work_on_pages() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let dataset = common::published_entry(&t, &token, entry("页面沙箱测试企业表")).await;
+    let mut csv = String::from("统一社会信用代码,企业名称,区县,注册资本\n");
+    for (n, district) in std::iter::repeat_n("历下区", 30)
+        .chain(std::iter::repeat_n("市中区", 12))
+        .chain(std::iter::repeat_n("槐荫区", 2))
+        .enumerate()
+    {
+        csv.push_str(&format!(
+            "91370100MA3C{n:05}X,页面测试企业{n},{district},{}\n",
+            100 + n
+        ));
+    }
+    let job = common::ingest_ok(&t, dataset, &token, "e.csv", csv.as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let (_, resource) = t
+        .get(&format!("/api/v1/resources/{rid}"), Some(&token))
+        .await;
+    let table = resource["table_name"].as_str().unwrap().to_owned();
+    let (_, d) = t.get(&format!("/api/v1/datasets/{dataset}"), None).await;
+    let org = d["provider"]["id"].as_i64().unwrap();
+    t.user_with_role("page-reviewer", "provider_reviewer", Some(org), None)
+        .await;
+    t.user_with_role("page-researcher", "registered", None, None)
+        .await;
+    let provider = session(&t, "demo-provider").await;
+    let reviewer = session(&t, "page-reviewer").await;
+    let researcher = session(&t, "page-researcher").await;
+    let pages = tempfile::tempdir().unwrap();
+
+    // The dataset page links to the sandbox with the table, and the provider to the
+    // verification settings.
+    let (_, html) = page_as(&t, &provider, &format!("/datasets/{dataset}")).await;
+    assert!(html.contains(&format!("/sandbox?table={table}")), "{html}");
+    assert!(html.contains(&format!("/verify/{rid}")), "{html}");
+
+    // The sandbox: the form starts from the table.
+    let (s, html) = page_as(&t, &researcher, &format!("/sandbox?table={table}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&format!("SELECT COUNT(*) AS n FROM {table}")),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    // A row-level query is refused on the page, the SQL kept.
+    let (s, _, body) = submit_as(
+        &t,
+        &researcher,
+        "/sandbox",
+        &[
+            ("_csrf", &csrf),
+            ("sql", &format!("SELECT 企业名称 FROM {table}")),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("role=\"alert\"") && body.contains("企业名称 FROM"),
+        "{body}"
+    );
+    let by_district =
+        format!("SELECT 区县, COUNT(*) AS 户数 FROM {table} GROUP BY 区县 ORDER BY 区县");
+    let (s, to, _) = submit_as(
+        &t,
+        &researcher,
+        "/sandbox",
+        &[("_csrf", &csrf), ("sql", &by_district)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(to.starts_with("/sandbox/queries/"), "{to}");
+    let (_, html) = page_as(&t, &researcher, &to).await;
+    assert!(
+        html.contains("待两名审核人审核") && !html.contains("页面测试企业"),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "sandbox", &researcher, "/sandbox").await;
+
+    // The reviewers see it waiting, with what was withheld and why, and release it.
+    let (_, html) = page_as(&t, &reviewer, "/sandbox").await;
+    assert!(html.contains("待我审核") && html.contains(&to), "{html}");
+    let (_, html) = page_as(&t, &reviewer, &to).await;
+    assert!(
+        html.contains("分组人数过少") && html.contains("同意发布"),
+        "{html}"
+    );
+    keep_page(&t, pages.path(), "sandbox-review", &reviewer, &to).await;
+    for who in [&reviewer, &provider] {
+        let (_, html) = page_as(&t, who, &to).await;
+        let csrf = hidden_csrf(&html);
+        let (s, back, body) = submit_as(
+            &t,
+            who,
+            &to,
+            &[
+                ("_csrf", &csrf),
+                ("decision", "approve"),
+                ("note", "已核对"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        assert_eq!(back, format!("{to}?done=1"));
+    }
+    let (_, html) = page_as(&t, &researcher, &to).await;
+    assert!(
+        html.contains("已发布") && html.contains("历下区") && html.contains(">30<"),
+        "{html}"
+    );
+    assert!(!html.contains("槐荫区"), "{html}");
+    keep_page(&t, pages.path(), "sandbox-query", &researcher, &to).await;
+
+    // Verification: the provider offers it; a bad column is refused on the page.
+    let page = format!("/verify/{rid}");
+    let (_, html) = page_as(&t, &provider, &page).await;
+    assert!(html.contains("核验服务设置"), "{html}");
+    let csrf = hidden_csrf(&html);
+    let settings = format!("{page}/settings");
+    let (s, _, body) = submit_as(
+        &t,
+        &provider,
+        &settings,
+        &[
+            ("_csrf", &csrf),
+            ("enabled", "1"),
+            ("keys", "住址"),
+            ("answer", "match"),
+            ("daily_checks", "100"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, back, _) = submit_as(
+        &t,
+        &provider,
+        &settings,
+        &[
+            ("_csrf", &csrf),
+            ("enabled", "1"),
+            ("keys", "统一社会信用代码\n企业名称"),
+            ("answer", "fields"),
+            ("daily_checks", "100"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, back.as_str()),
+        (StatusCode::SEE_OTHER, format!("{page}?done=1").as_str())
+    );
+    keep_page(&t, pages.path(), "verify-provider", &provider, &page).await;
+
+    // The researcher checks one record, then a file.
+    let (_, html) = page_as(&t, &researcher, &page).await;
+    assert!(!html.contains("核验服务设置"), "{html}");
+    let csrf = hidden_csrf(&html);
+    let (s, _, body) = submit_as(
+        &t,
+        &researcher,
+        &page,
+        &[
+            ("_csrf", &csrf),
+            ("v0", "91370100ma3c00003x"),
+            ("v1", "页面测试企业4"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("不一致") && body.contains("统一社会信用代码 一致"),
+        "{body}"
+    );
+    let (content_type, multipart) = common::multipart(
+        &[("_csrf", &csrf)],
+        "check.csv",
+        "企业名称,统一社会信用代码\n页面测试企业3,91370100MA3C00003X\n".as_bytes(),
+    );
+    let resp = t
+        .client
+        .post(t.url(&format!("{page}/batch")))
+        .header("cookie", &researcher)
+        .header("content-type", content_type)
+        .body(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answers = resp.text().await.unwrap();
+    assert!(answers.contains("2,是,是,是"), "{answers}");
+    keep_page(&t, pages.path(), "verify", &researcher, &page).await;
+    common::assert_valid_html(pages.path());
+}
