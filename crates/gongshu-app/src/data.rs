@@ -577,7 +577,8 @@ impl App {
             View::Raw | View::Open | View::Deidentified => {}
             // Only the sandbox asks for this view, and it releases aggregates only; only
             // verification asks for the other, and it answers yes or no.
-            View::AggregateOnly if mode == AccessMode::Sandbox => {}
+            View::AggregateOnly
+                if matches!(mode, AccessMode::Sandbox | AccessMode::PublicModel) => {}
             View::VerifyOnly if mode == AccessMode::Verification => {}
             View::Denied(DenyReason::NotVisible) => return Err(not_found()),
             View::Denied(DenyReason::NeedsGrant) => {

@@ -22,6 +22,7 @@ pub mod grant_use;
 pub mod grants;
 pub mod incidents;
 pub mod links;
+pub mod models;
 pub mod monitor;
 pub mod policies;
 pub mod protection;

@@ -89,6 +89,9 @@ struct SandboxDoc {
     flag: Option<DifferencingFlag>,
     reviews: Vec<ReviewRecord>,
     attribution: Vec<String>,
+    /// The provider's model this run came from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -125,6 +128,8 @@ pub struct SandboxQueryView {
     pub withheld: Option<Vec<WithheldGroup>>,
     pub flag: Option<DifferencingFlag>,
     pub reviews: Option<Vec<ReviewRecord>>,
+    /// The provider's model the query was run from, if any.
+    pub model: Option<i64>,
 }
 
 fn result_hash(columns: &[String], rows: &serde_json::Value) -> String {
@@ -174,6 +179,26 @@ fn close_groups(now: &[(String, u64)], before: &[(String, u64)], below: u64) -> 
 }
 
 impl App {
+    /// The table's columns classed as personal information, proposed at upload or
+    /// confirmed by the provider: the sandbox only counts them or joins on them.
+    pub(crate) async fn identifying_columns(&self, r: &Readable) -> Result<Vec<String>> {
+        let classes = self
+            .store
+            .column_classes(&r.resource.id, r.manifest.version as i64)
+            .await
+            .map_err(store_error)?;
+        Ok(classes
+            .into_iter()
+            .filter(|c| {
+                c.confirmed_kind
+                    .as_deref()
+                    .or(c.proposed_kind.as_deref())
+                    .is_some_and(|k| !k.is_empty() && k != "none")
+            })
+            .map(|c| c.column_name)
+            .collect())
+    }
+
     fn is_reviewer_of(caller: &Principal, provider_id: i64) -> bool {
         caller.provider_orgs().contains(&provider_id)
     }
@@ -184,6 +209,22 @@ impl App {
         caller: &Principal,
         input: SandboxInput,
     ) -> Result<SandboxQueryView> {
+        self.run_sandbox_sql(caller, input, None).await
+    }
+
+    /// Runs a query; for a provider's model, `model` is its id and whether it is public.
+    /// A model's run passes without review (the provider approved the query when it
+    /// published it: withheld groups are left out), unless it looks like differencing.
+    pub(crate) async fn run_sandbox_sql(
+        &self,
+        caller: &Principal,
+        input: SandboxInput,
+        model: Option<(i64, bool)>,
+    ) -> Result<SandboxQueryView> {
+        let mode = match model {
+            Some((_, true)) => AccessMode::PublicModel,
+            _ => AccessMode::Sandbox,
+        };
         let limits = SandboxLimits::default();
         if input.sql.len() > limits.max_sql_bytes {
             return Err(Error::new(
@@ -202,10 +243,7 @@ impl App {
             else {
                 continue;
             };
-            match self
-                .readable(Some(caller), &r.id, AccessMode::Sandbox)
-                .await
-            {
+            match self.readable(Some(caller), &r.id, mode).await {
                 Ok(ok) if ok.is_table() => readable.push(ok),
                 Ok(_) => {}
                 // A table the caller may not use in the sandbox stays unknown to it, as
@@ -241,24 +279,9 @@ impl App {
 
         let mut tables = Vec::new();
         for r in &readable {
-            let classes = self
-                .store
-                .column_classes(&r.resource.id, r.manifest.version as i64)
-                .await
-                .map_err(store_error)?;
-            let identifying = classes
-                .into_iter()
-                .filter(|c| {
-                    c.confirmed_kind
-                        .as_deref()
-                        .or(c.proposed_kind.as_deref())
-                        .is_some_and(|k| !k.is_empty() && k != "none")
-                })
-                .map(|c| c.column_name)
-                .collect();
             tables.push(SandboxTable {
                 table: r.table(),
-                identifying,
+                identifying: self.identifying_columns(r).await?,
             });
         }
         let prepared = prepare(&input.sql, &tables, &limits).map_err(query_error)?;
@@ -317,7 +340,7 @@ impl App {
             .into_iter()
             .map(|(keys, reason)| WithheldGroup { keys, reason })
             .collect();
-        let state = if withheld.is_empty() && flag.is_none() {
+        let state = if (withheld.is_empty() || model.is_some()) && flag.is_none() {
             "released"
         } else {
             "review"
@@ -336,6 +359,7 @@ impl App {
             flag: flag.clone(),
             reviews: Vec::new(),
             attribution,
+            model: model.map(|(id, _)| id),
         };
         let row = SandboxQueryRow {
             id: 0,
@@ -427,6 +451,7 @@ impl App {
             withheld: reviewer.then_some(doc.withheld),
             flag: if reviewer { doc.flag } else { None },
             reviews: reviewer.then_some(doc.reviews),
+            model: doc.model,
         })
     }
 

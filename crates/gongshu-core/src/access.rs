@@ -28,6 +28,9 @@ pub enum AccessMode {
     Sandbox,
     /// Yes/no verification of values against the raw table (核验).
     Verification,
+    /// A model its provider published for the public (R7.2): aggregates under disclosure
+    /// control, like the sandbox, with no grant; for data open on any terms.
+    PublicModel,
 }
 
 /// Why access was refused.
@@ -125,6 +128,8 @@ impl AccessMode {
             Self::Preview | Self::Api | Self::Sql => Some(GrantMode::Api),
             Self::Sandbox => Some(GrantMode::Sandbox),
             Self::Verification => Some(GrantMode::Verification),
+            // The provider chose to let anyone run it; the gate still refuses closed data.
+            Self::PublicModel => None,
         }
     }
 }
@@ -282,6 +287,14 @@ pub fn decide(
     } else {
         cap.max_open
     };
+    // The provider published the model for everyone: its fixed query runs aggregate-only
+    // over data open to the public on any terms, and never over data closed to opening.
+    if mode == AccessMode::PublicModel {
+        return match effective {
+            OpenType::None => View::Denied(DenyReason::Closed),
+            OpenType::Unconditional | OpenType::Conditional => View::AggregateOnly,
+        };
+    }
     let Some(grant_mode) = mode.grant_mode() else {
         return View::Raw;
     };
@@ -398,6 +411,27 @@ mod tests {
         assert_eq!(
             decide_with(&[grant(&[GrantMode::Sandbox])]),
             View::AggregateOnly
+        );
+        // A public model needs no grant, and still reads no rows.
+        assert_eq!(
+            decide(
+                Some(&stranger),
+                conditional,
+                AccessMode::PublicModel,
+                &policy,
+                Held::nothing(now)
+            ),
+            View::AggregateOnly
+        );
+        assert_eq!(
+            decide(
+                None,
+                facts(true, OpenType::None, Grade::General3),
+                AccessMode::PublicModel,
+                &policy,
+                Held::nothing(now)
+            ),
+            View::Denied(DenyReason::Closed)
         );
         // Verification needs its own mode, and answers yes/no only.
         let verify_with = |g: &[GrantFacts<'_>]| {

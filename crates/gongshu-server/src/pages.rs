@@ -377,6 +377,8 @@ struct DatasetPage<'a> {
     feedback: Option<gongshu_app::feedback::FeedbackSummary>,
     /// Approved reuse records naming the entry.
     reuses: Vec<gongshu_app::reuse::ReuseView>,
+    /// The provider's published models over the entry (R7.2).
+    models: Vec<gongshu_app::models::ModelView>,
     csrf: &'a str,
 }
 
@@ -543,6 +545,11 @@ async fn dataset(
                 api_calls: used.api_calls,
                 feedback: s.app.feedback_summary(ctx.caller.as_ref(), id).await.ok(),
                 reuses: s.app.reuses_of(id).await.unwrap_or_default(),
+                models: s
+                    .app
+                    .models(ctx.caller.as_ref(), id)
+                    .await
+                    .unwrap_or_default(),
                 csrf: ctx.csrf.as_deref().unwrap_or(""),
             })
         }

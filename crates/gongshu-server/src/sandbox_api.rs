@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
+use gongshu_app::models::{ModelInput, ModelParam, ModelRun, ModelView, ParamType};
 use gongshu_app::sandbox::{
     DifferencingFlag, ReviewRecord, SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
     WithheldGroup,
@@ -23,13 +24,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/sandbox/queries", get(list).post(run))
         .route("/sandbox/queries/{id}", get(one))
         .route("/sandbox/queries/{id}/reviews", post(review))
+        .route("/datasets/{id}/models", get(models))
+        .route("/models", post(create_model))
+        .route("/models/{id}", get(model).delete(retire_model))
+        .route("/models/{id}/runs", post(run_model))
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(run, list, one, review),
+    paths(run, list, one, review, models, create_model, model, retire_model, run_model),
     components(schemas(SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
-        WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld)),
+        WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld,
+        ModelInput, ModelParam, ModelRun, ModelView, ParamType)),
     tags((name = "sandbox", description = "Analysis sandbox: aggregates under disclosure control (SD-OPEN §11(三))"))
 )]
 pub(crate) struct SandboxApiDoc;
@@ -119,4 +125,100 @@ async fn review(
             .await
             .map_err(|e| ctx.fail(e))?,
     ))
+}
+
+/// The active models the provider published over an entry (R7.2).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/models", tag = "sandbox",
+    responses((status = 200, body = Vec<ModelView>), (status = 404, body = ErrorBody)))]
+async fn models(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<ModelView>>> {
+    Ok(Json(
+        s.app
+            .models(ctx.caller.as_ref(), id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The provider publishes a model: an aggregate query over the entry's tables with
+/// `:name` parameters, checked by the sandbox's guard with every parameter at its default.
+#[utoipa::path(post, path = "/api/v1/models", tag = "sandbox", request_body = ModelInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = ModelView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ModelView>)> {
+    let p = ctx.principal()?;
+    let input: ModelInput = json_body(&ctx, &headers, &body)?;
+    let view = s
+        .app
+        .create_model(p, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{id}", tag = "sandbox",
+    responses((status = 200, body = ModelView), (status = 404, body = ErrorBody)))]
+async fn model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ModelView>> {
+    Ok(Json(
+        s.app
+            .model(ctx.caller.as_ref(), id)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The provider retires a model; it is no longer listed or run.
+#[utoipa::path(delete, path = "/api/v1/models/{id}", tag = "sandbox",
+    security(("bearer" = [])),
+    responses((status = 200, body = ModelView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn retire_model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ModelView>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.retire_model(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// Runs a model with the caller's parameter values (absent ones take their default).
+/// The result passes disclosure control and is released without review, unless it
+/// looks like differencing.
+#[utoipa::path(post, path = "/api/v1/models/{id}/runs", tag = "sandbox", request_body = ModelRun,
+    security(("bearer" = [])),
+    responses((status = 201, body = SandboxQueryView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn run_model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<SandboxQueryView>)> {
+    let p = ctx.principal()?;
+    let input: ModelRun = json_body(&ctx, &headers, &body)?;
+    let view = s
+        .app
+        .run_model(p, id, input)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok((StatusCode::CREATED, Json(view)))
 }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use gongshu_app::models::{ModelInput, ModelParam, ModelRun, ParamType};
 use gongshu_app::sandbox::{SandboxInput, SandboxQueryView, SandboxReview};
 use gongshu_app::verification::{
     VerificationAnswer, VerificationService, VerificationSettings, VerifyAnswer, VerifyInput,
@@ -33,6 +34,9 @@ pub(crate) fn routes() -> Router<AppState> {
             post(verify_batch).layer(DefaultBodyLimit::max(2 * 1024 * 1024 + 64 * 1024)),
         )
         .route("/verify/{id}/settings", post(settings))
+        .route("/models", post(create_model))
+        .route("/models/{id}/run", post(run_model))
+        .route("/models/{id}/retire", post(retire_model))
 }
 
 fn csrf(ctx: &Ctx) -> &str {
@@ -51,6 +55,8 @@ struct SandboxPage<'a> {
     mine: Vec<SandboxQueryView>,
     to_review: Vec<SandboxQueryView>,
     profile: &'static str,
+    /// The caller works for a provider: the form to publish a model, as last sent.
+    model_form: Option<ModelForm>,
 }
 
 #[derive(Deserialize, Default)]
@@ -63,6 +69,17 @@ async fn sandbox_page(
     s: &AppState,
     ctx: &Ctx,
     sql: String,
+    banner: Option<Banner>,
+    status: StatusCode,
+) -> Response {
+    sandbox_page_with(s, ctx, sql, None, banner, status).await
+}
+
+async fn sandbox_page_with(
+    s: &AppState,
+    ctx: &Ctx,
+    sql: String,
+    model_form: Option<ModelForm>,
     banner: Option<Banner>,
     status: StatusCode,
 ) -> Response {
@@ -99,6 +116,7 @@ async fn sandbox_page(
             mine,
             to_review,
             profile,
+            model_form: (!p.provider_orgs().is_empty()).then(|| model_form.unwrap_or_default()),
         }),
         status,
     )
@@ -530,5 +548,152 @@ async fn settings(
     match s.app.set_verification(p, &id, input).await {
         Ok(_) => done(format!("/verify/{id}")),
         Err(e) => verify_refused(&s, &ctx, &id, e).await,
+    }
+}
+
+// ---- models ---------------------------------------------------------------------------
+
+/// The form to publish a model; parameters one per line, `name|label|type|default|a,b`.
+#[derive(Deserialize, Default, Clone)]
+struct ModelForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    dataset_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    sql: String,
+    #[serde(default)]
+    params: String,
+    #[serde(default)]
+    public: Option<String>,
+}
+
+fn param_lines(text: &str) -> Result<Vec<ModelParam>, Error> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+            let param_type = match parts.get(2).copied() {
+                Some("integer") => ParamType::Integer,
+                Some("number") => ParamType::Number,
+                Some("date") => ParamType::Date,
+                Some("text") => ParamType::Text,
+                _ => {
+                    return Err(Error::new(
+                        ErrorCode::Validation,
+                        format!("参数行“{line}”应为 名称|说明|类型(integer/number/text/date)|默认值|可选值(逗号分隔，可省)"),
+                        format!("Parameter line {line:?} should be name|label|type (integer/number/text/date)|default|choices (comma-separated, optional)"),
+                    ));
+                }
+            };
+            Ok(ModelParam {
+                name: parts[0].to_owned(),
+                label: parts.get(1).copied().unwrap_or_default().to_owned(),
+                param_type,
+                default: parts.get(3).copied().unwrap_or_default().to_owned(),
+                choices: parts
+                    .get(4)
+                    .map(|c| {
+                        c.split(',')
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                min: None,
+                max: None,
+            })
+        })
+        .collect()
+}
+
+async fn create_model(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ModelForm>) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let refused = |e: Error| {
+        let status = status_of(e.code);
+        let banner = Banner::refused(&ctx, &e);
+        let form = f.clone();
+        let s = s.clone();
+        let ctx = &ctx;
+        async move { sandbox_page_with(&s, ctx, String::new(), Some(form), banner, status).await }
+    };
+    let params = match param_lines(&f.params) {
+        Ok(p) => p,
+        Err(e) => return refused(e).await,
+    };
+    let Ok(dataset_id) = f.dataset_id.trim().parse::<i64>() else {
+        return refused(Error::new(
+            ErrorCode::Validation,
+            "请填写数据集编号",
+            "Give the dataset's number",
+        ))
+        .await;
+    };
+    let input = ModelInput {
+        dataset_id,
+        name: f.name.clone(),
+        description: f.description.clone(),
+        sql: f.sql.clone(),
+        params,
+        public: f.public.is_some(),
+    };
+    match s.app.create_model(p, input).await {
+        Ok(m) => Redirect::to(&format!("/datasets/{}#models", m.dataset_id)).into_response(),
+        Err(e) => refused(e).await,
+    }
+}
+
+async fn run_model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let sent = f
+        .iter()
+        .find(|(k, _)| k == "_csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let p = match checked(&ctx, &sent) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let run = ModelRun {
+        params: f.into_iter().filter(|(k, _)| k != "_csrf").collect(),
+    };
+    match s.app.run_model(p, id, run).await {
+        Ok(q) => Redirect::to(&gongshu_app::links::sandbox_query(q.id)).into_response(),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+async fn retire_model(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.retire_model(p, id).await {
+        Ok(m) => Redirect::to(&format!("/datasets/{}#models", m.dataset_id)).into_response(),
+        Err(e) => error_page(&ctx, &e),
     }
 }

@@ -96,6 +96,14 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/sandbox/queries", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
+    // Models: listed to whoever sees the entry; the provider publishes and retires them
+    // (a made-up one is "not found" to everyone signed in); runs pass the gate
+    // (tests/sandbox.rs).
+    ("GET", "/api/v1/datasets/{id}/models", "yyyyyyyy"),
+    ("POST", "/api/v1/models", "nyyyyyyy"),
+    ("GET", "/api/v1/models/{id}", "yyyyyyyy"),
+    ("DELETE", "/api/v1/models/{id}", "nyyyyyyy"),
+    ("POST", "/api/v1/models/{id}/runs", "nyyyyyyy"),
     // Verification: the settings are public, set by the provider; anyone signed in may
     // ask, and the gate decides by the grant (tests/sandbox.rs).
     ("GET", "/api/v1/resources/{id}/verification", "yyyyyyyy"),
@@ -291,6 +299,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/sandbox/queries/{id}", "nyyyyyyy"),
     // Verification: the page is public; checks need a signed-in caller and the gate;
     // the settings are the provider's.
+    ("POST", "/models", "nyyyyyyy"),
+    ("POST", "/models/{id}/run", "nyyyyyyy"),
+    ("POST", "/models/{id}/retire", "nyyyyyyy"),
     ("GET", "/verify/{id}", "yyyyyyyy"),
     ("POST", "/verify/{id}", "nyyyyyyy"),
     ("POST", "/verify/{id}/batch", "nyyyyyyy"),

@@ -496,3 +496,163 @@ async fn verification_answers_yes_or_no_under_its_grant() {
         "{rules:?}"
     );
 }
+
+/// Models (R7.2): the provider publishes a parameterised aggregate; its grantees, or
+/// everyone for a public model, run it with their values and get the protected result
+/// without review; a value cannot escape its literal; a run that differs from an earlier
+/// one by a person is held; a retired model no longer runs.
+#[tokio::test]
+async fn providers_publish_models_that_grantees_run_without_review() {
+    let (t, provider, dataset, _rid, table, researcher, researcher_id) =
+        published_people("模型测试人员表", "model-researcher").await;
+    let by_district = format!(
+        "SELECT 区县, COUNT(*) AS 人数, AVG(收入) AS 平均收入 FROM {table} \
+         WHERE 年龄 >= :min_age GROUP BY 区县 ORDER BY 区县"
+    );
+    let age = json!({ "name": "min_age", "label": "最低年龄", "type": "integer",
+        "default": "20", "min": 0, "max": 120 });
+    let model = |sql: &str, public: bool| {
+        json!({ "dataset_id": dataset, "name": "各区县人数与平均收入",
+            "description": "按区县汇总", "sql": sql, "params": [age.clone()], "public": public })
+    };
+
+    // Only the provider publishes, and only what the sandbox would run.
+    let (s, _) = t
+        .post(
+            "/api/v1/models",
+            Some(&researcher),
+            model(&by_district, false),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = t
+        .post(
+            "/api/v1/models",
+            Some(&provider),
+            model(
+                &format!("SELECT 姓名 FROM {table} WHERE 年龄 >= :min_age"),
+                false,
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, body) = t
+        .post(
+            "/api/v1/models",
+            Some(&provider),
+            model(
+                &format!("SELECT COUNT(*) FROM {table} WHERE 年龄 >= :nope"),
+                false,
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, created) = t
+        .post(
+            "/api/v1/models",
+            Some(&provider),
+            model(&by_district, false),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (_, listed) = t
+        .get(&format!("/api/v1/datasets/{dataset}/models"), None)
+        .await;
+    assert_eq!(listed[0]["id"], id, "{listed}");
+    let runs = format!("/api/v1/models/{id}/runs");
+
+    // A grantee's model: refused without a sandbox grant.
+    let (s, body) = t.post(&runs, Some(&researcher), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    // Released at once: 槐荫区 is withheld, and no reviewer is needed.
+    let (s, first) = t.post(&runs, Some(&researcher), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["state"], "released", "{first}");
+    assert_eq!(first["model"], id);
+    let rows = first["result"]["rows"].as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r["区县"] != "槐荫区"),
+        "{first}"
+    );
+    assert!(first["withheld_groups"].as_u64().unwrap() >= 1, "{first}");
+    // Values that are not of the parameter's type, or out of its range, are refused.
+    for bad in ["20 OR 1=1", "200", "二十"] {
+        let (s, body) = t
+            .post(
+                &runs,
+                Some(&researcher),
+                json!({ "params": { "min_age": bad } }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (s, _) = t
+        .post(
+            &runs,
+            Some(&researcher),
+            json!({ "params": { "other": "1" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // One year more leaves one person out of 历下区: held as differencing.
+    let (s, second) = t
+        .post(
+            &runs,
+            Some(&researcher),
+            json!({ "params": { "min_age": "21" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    assert_eq!(second["state"], "review", "{second}");
+
+    // A public model runs for anyone signed in, with no grant.
+    let (_, public) = t
+        .post("/api/v1/models", Some(&provider), model(&by_district, true))
+        .await;
+    let stranger = t
+        .user_with_role("model-stranger", "registered", None, None)
+        .await;
+    let public_runs = format!("/api/v1/models/{}/runs", public["id"]);
+    let (s, ran) = t.post(&public_runs, Some(&stranger), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{ran}");
+    assert_eq!(ran["state"], "released", "{ran}");
+    let (s, _) = t.post(&runs, Some(&stranger), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the other model is for grantees");
+
+    // Retired: no longer listed or run.
+    let (s, _) = t
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/models/{id}"),
+            Some(&researcher),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, retired) = t
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/models/{id}"),
+            Some(&provider),
+            None,
+        )
+        .await;
+    assert_eq!((s, &retired["state"]), (StatusCode::OK, &json!("retired")));
+    let (s, _) = t.post(&runs, Some(&researcher), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, listed) = t
+        .get(&format!("/api/v1/datasets/{dataset}/models"), None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}

@@ -2259,6 +2259,64 @@ async fn the_sandbox_and_verification_work_on_pages() {
     assert!(!html.contains("槐荫区"), "{html}");
     keep_page(&t, pages.path(), "sandbox-query", &researcher, &to).await;
 
+    // A model: the provider publishes it from the sandbox page (a bad parameter line is
+    // refused, the form kept); the researcher runs it from the dataset page.
+    let (_, html) = page_as(&t, &provider, "/sandbox").await;
+    assert!(html.contains("发布分析模型"), "{html}");
+    let csrf = hidden_csrf(&html);
+    let dataset_field = dataset.to_string();
+    let model_sql = format!(
+        "SELECT 区县, COUNT(*) AS 户数 FROM {table} WHERE 注册资本 >= :least GROUP BY 区县"
+    );
+    let model_form = |params: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("dataset_id", dataset_field.clone()),
+            ("name", "各区县企业户数".to_owned()),
+            ("description", "按注册资本下限统计".to_owned()),
+            ("sql", model_sql.clone()),
+            ("params", params.to_owned()),
+        ]
+    };
+    let fields = model_form("least|注册资本下限|money|0");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _, body) = submit_as(&t, &provider, "/models", &fields).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("各区县企业户数"), "the form is kept: {body}");
+    let fields = model_form("least|注册资本下限|number|0");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, back, body) = submit_as(&t, &provider, "/models", &fields).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(back, format!("/datasets/{dataset}#models"));
+    let (_, html) = page_as(&t, &researcher, &format!("/datasets/{dataset}")).await;
+    assert!(
+        html.contains("各区县企业户数") && html.contains("运行模型"),
+        "{html}"
+    );
+    let (_, models) = t
+        .get(&format!("/api/v1/datasets/{dataset}/models"), None)
+        .await;
+    let model = models[0]["id"].as_i64().unwrap();
+    let csrf = hidden_csrf(&html);
+    let (s, ran, body) = submit_as(
+        &t,
+        &researcher,
+        &format!("/models/{model}/run"),
+        &[("_csrf", &csrf), ("least", "100")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, html) = page_as(&t, &researcher, &ran).await;
+    assert!(html.contains("已发布") && html.contains("历下区"), "{html}");
+    keep_page(
+        &t,
+        pages.path(),
+        "dataset-models",
+        &researcher,
+        &format!("/datasets/{dataset}"),
+    )
+    .await;
+
     // Verification: the provider offers it; a bad column is refused on the page.
     let page = format!("/verify/{rid}");
     let (_, html) = page_as(&t, &provider, &page).await;

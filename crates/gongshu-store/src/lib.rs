@@ -542,6 +542,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Saves a query's new state and document if its version is still `row.version`.
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
 
+    /// Records a model a provider publishes (`id` is assigned) and returns it as stored.
+    async fn insert_sandbox_model(&self, row: &SandboxModelRow) -> Result<SandboxModelRow>;
+    async fn get_sandbox_model(&self, id: i64) -> Result<Option<SandboxModelRow>>;
+    /// The active models over an entry, oldest first.
+    async fn list_sandbox_models(&self, dataset_id: i64) -> Result<Vec<SandboxModelRow>>;
+    /// Saves a model's `public`, `state`, `doc` and `updated_at`.
+    async fn save_sandbox_model(&self, row: &SandboxModelRow) -> Result<()>;
+
     /// A resource's verification settings (核验), if its provider ever set them.
     async fn get_verification_service(
         &self,

@@ -1125,6 +1125,21 @@ pub struct SourceClaim {
     pub item: String,
 }
 
+/// A model a provider publishes over its data (R7.2). `doc` is the application's JSON.
+#[derive(Debug, Clone)]
+pub struct SandboxModelRow {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub provider_id: i64,
+    pub public: bool,
+    /// `active` or `retired`.
+    pub state: String,
+    pub doc: String,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A resource's verification settings (核验). `doc` is the application's JSON.
 #[derive(Debug, Clone)]
 pub struct VerificationServiceRow {

@@ -24,6 +24,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
+mod models;
 mod reports;
 mod sandbox;
 mod verification;
@@ -3723,6 +3724,22 @@ impl Store for SqliteStore {
 
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow> {
         self.save_sandbox_query_impl(row).await
+    }
+
+    async fn insert_sandbox_model(&self, row: &SandboxModelRow) -> Result<SandboxModelRow> {
+        self.insert_sandbox_model_impl(row).await
+    }
+
+    async fn get_sandbox_model(&self, id: i64) -> Result<Option<SandboxModelRow>> {
+        self.get_sandbox_model_impl(id).await
+    }
+
+    async fn list_sandbox_models(&self, dataset_id: i64) -> Result<Vec<SandboxModelRow>> {
+        self.list_sandbox_models_impl(dataset_id).await
+    }
+
+    async fn save_sandbox_model(&self, row: &SandboxModelRow) -> Result<()> {
+        self.save_sandbox_model_impl(row).await
     }
 
     async fn get_verification_service(

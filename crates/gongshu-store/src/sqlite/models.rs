@@ -1,0 +1,84 @@
+//! Models providers publish over their data (R7.2): saved, parameterised aggregate queries.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::Result;
+use crate::model::SandboxModelRow;
+
+fn model_row(r: &SqliteRow) -> Result<SandboxModelRow> {
+    Ok(SandboxModelRow {
+        id: r.try_get("id")?,
+        dataset_id: r.try_get("dataset_id")?,
+        provider_id: r.try_get("provider_id")?,
+        public: r.try_get("public")?,
+        state: r.try_get("state")?,
+        doc: r.try_get("doc")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_sandbox_model_impl(
+        &self,
+        row: &SandboxModelRow,
+    ) -> Result<SandboxModelRow> {
+        let saved = sqlx::query(
+            "INSERT INTO sandbox_models (dataset_id, provider_id, public, state, doc, \
+             created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(row.dataset_id)
+        .bind(row.provider_id)
+        .bind(row.public)
+        .bind(&row.state)
+        .bind(&row.doc)
+        .bind(row.created_by)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .fetch_one(&self.pool)
+        .await?;
+        model_row(&saved)
+    }
+
+    pub(super) async fn get_sandbox_model_impl(&self, id: i64) -> Result<Option<SandboxModelRow>> {
+        sqlx::query("SELECT * FROM sandbox_models WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(model_row)
+            .transpose()
+    }
+
+    pub(super) async fn list_sandbox_models_impl(
+        &self,
+        dataset_id: i64,
+    ) -> Result<Vec<SandboxModelRow>> {
+        sqlx::query(
+            "SELECT * FROM sandbox_models WHERE dataset_id = ? AND state = 'active' ORDER BY id",
+        )
+        .bind(dataset_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(model_row)
+        .collect()
+    }
+
+    pub(super) async fn save_sandbox_model_impl(&self, row: &SandboxModelRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE sandbox_models SET public = ?, state = ?, doc = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(row.public)
+        .bind(&row.state)
+        .bind(&row.doc)
+        .bind(row.updated_at)
+        .bind(row.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
