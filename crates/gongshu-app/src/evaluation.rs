@@ -246,8 +246,9 @@ pub fn tally(
         t.api_calls += u.api_calls.max(0) as u64;
     }
     type Counter = fn(&mut Tally) -> &mut u64;
-    let counted: [(&[ProviderCount], Counter); 3] = [
+    let counted: [(&[ProviderCount], Counter); 4] = [
         (&facts.reuses, |t| &mut t.reuses),
+        (&facts.sandbox_runs, |t| &mut t.sandbox_runs),
         (&facts.alerts, |t| &mut t.alerts),
         (&facts.incidents, |t| &mut t.incidents),
     ];
@@ -584,7 +585,7 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
     for d in Dimension::ALL {
         header.push(d.label(zh).to_owned());
     }
-    let counts: [(&str, &str); 13] = [
+    let counts: [(&str, &str); 14] = [
         ("编目数量", "Entries"),
         ("无条件开放", "Open without conditions"),
         ("有条件开放", "Open on conditions"),
@@ -595,6 +596,7 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
         ("按时更新的资源", "Resources updated on time"),
         ("下载量", "Downloads"),
         ("接口调用量", "API calls"),
+        ("沙箱与模型使用量", "Sandbox and model runs"),
         ("利用成果", "Reuse records"),
         ("监测告警", "Alerts"),
         ("安全事件", "Incidents"),
@@ -664,6 +666,7 @@ pub fn evaluation_table(view: &EvaluationView, zh: bool) -> (Vec<String>, Vec<Ve
                     t.resources_on_time,
                     t.downloads,
                     t.api_calls,
+                    t.sandbox_runs,
                     t.reuses,
                     t.alerts,
                     t.incidents,

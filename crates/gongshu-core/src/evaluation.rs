@@ -91,12 +91,15 @@ pub enum Indicator {
     Downloads,
     /// 接口调用量.
     ApiCalls,
+    /// 沙箱与模型使用量: queries run in the analysis sandbox (models included) over the
+    /// provider's data.
+    SandboxRuns,
     /// 利用成果: approved reuse records built on the data.
     Reuses,
 }
 
 impl Indicator {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Entries,
         Self::OpenEntries,
         Self::OpenRatio,
@@ -109,6 +112,7 @@ impl Indicator {
         Self::DemandResponse,
         Self::Downloads,
         Self::ApiCalls,
+        Self::SandboxRuns,
         Self::Reuses,
     ];
 
@@ -126,6 +130,7 @@ impl Indicator {
             Self::DemandResponse => "demand_response",
             Self::Downloads => "downloads",
             Self::ApiCalls => "api_calls",
+            Self::SandboxRuns => "sandbox_runs",
             Self::Reuses => "reuses",
         }
     }
@@ -144,15 +149,18 @@ impl Indicator {
             | Self::ApplicationResponse
             | Self::Security => Dimension::Platform,
             Self::ObjectionResponse | Self::DemandResponse => Dimension::Interaction,
-            Self::Downloads | Self::ApiCalls | Self::Reuses => Dimension::Use,
+            Self::Downloads | Self::ApiCalls | Self::SandboxRuns | Self::Reuses => Dimension::Use,
         }
     }
 
     fn scale(self) -> Scale {
         match self {
-            Self::Entries | Self::OpenEntries | Self::Downloads | Self::ApiCalls | Self::Reuses => {
-                Scale::RelativeCount
-            }
+            Self::Entries
+            | Self::OpenEntries
+            | Self::Downloads
+            | Self::ApiCalls
+            | Self::SandboxRuns
+            | Self::Reuses => Scale::RelativeCount,
             Self::Security => Scale::Penalty,
             _ => Scale::Ratio,
         }
@@ -171,8 +179,9 @@ impl Indicator {
             Self::Security => 8.0,
             Self::ObjectionResponse => 8.0,
             Self::DemandResponse => 7.0,
-            Self::Downloads => 6.0,
-            Self::ApiCalls => 6.0,
+            Self::Downloads => 5.0,
+            Self::ApiCalls => 5.0,
+            Self::SandboxRuns => 2.0,
             Self::Reuses => 8.0,
         }
     }
@@ -191,6 +200,7 @@ impl Indicator {
             (Self::DemandResponse, true) => "需求按时答复率",
             (Self::Downloads, true) => "下载量",
             (Self::ApiCalls, true) => "接口调用量",
+            (Self::SandboxRuns, true) => "沙箱与模型使用量",
             (Self::Reuses, true) => "利用成果",
             (Self::Entries, false) => "Entries catalogued",
             (Self::OpenEntries, false) => "Entries opened",
@@ -204,6 +214,7 @@ impl Indicator {
             (Self::DemandResponse, false) => "Demands answered on time",
             (Self::Downloads, false) => "Downloads",
             (Self::ApiCalls, false) => "API calls",
+            (Self::SandboxRuns, false) => "Sandbox and model runs",
             (Self::Reuses, false) => "Reuse records",
         }
     }
@@ -377,6 +388,8 @@ pub struct Tally {
     pub demands: Responses,
     pub downloads: u64,
     pub api_calls: u64,
+    /// Sandbox queries and model runs over the provider's data.
+    pub sandbox_runs: u64,
     pub reuses: u64,
     pub alerts: u64,
     pub incidents: u64,
@@ -400,6 +413,7 @@ impl Tally {
         self.demands.merge(&o.demands);
         self.downloads += o.downloads;
         self.api_calls += o.api_calls;
+        self.sandbox_runs += o.sandbox_runs;
         self.reuses += o.reuses;
         self.alerts += o.alerts;
         self.incidents += o.incidents;
@@ -442,6 +456,7 @@ impl Tally {
             Indicator::Security => Some((self.incidents + self.alerts) as f64),
             Indicator::Downloads => Some(self.downloads as f64),
             Indicator::ApiCalls => Some(self.api_calls as f64),
+            Indicator::SandboxRuns => Some(self.sandbox_runs as f64),
             Indicator::Reuses => Some(self.reuses as f64),
         }
     }

@@ -107,6 +107,16 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
     assert_eq!(s, StatusCode::OK);
     let (s, _) = t.get(&format!("/api/v1/resources/{rid}/rows"), None).await;
     assert_eq!(s, StatusCode::OK);
+    // And one sandbox query over it (two rows: held for review, still a use).
+    let (_, resource) = t.get(&format!("/api/v1/resources/{rid}"), None).await;
+    let (s, ran) = t
+        .post(
+            "/api/v1/sandbox/queries",
+            Some(&citizen),
+            json!({ "sql": format!("SELECT COUNT(*) AS n FROM {}", resource["table_name"].as_str().unwrap()) }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ran}");
 
     // An application for A2: checked by the authority, approved by A the same day.
     let (s, app) = t
@@ -336,7 +346,7 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
             "applications": {"answered_days": [0], "on_time": 1, "overdue": 0, "pending": 0},
             "objections": {"answered_days": [0], "on_time": 1, "overdue": 0, "pending": 0},
             "demands": {"answered_days": [late_days], "on_time": 0, "overdue": 1, "pending": 0},
-            "downloads": 1, "api_calls": 1, "reuses": 1, "alerts": 1, "incidents": 0
+            "downloads": 1, "api_calls": 1, "sandbox_runs": 1, "reuses": 1, "alerts": 1, "incidents": 0
         }),
         "{ta}"
     );
@@ -351,7 +361,7 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
             "applications": {"answered_days": [], "on_time": 0, "overdue": 0, "pending": 0},
             "objections": {"answered_days": [], "on_time": 0, "overdue": 1, "pending": 0},
             "demands": {"answered_days": [], "on_time": 0, "overdue": 0, "pending": 0},
-            "downloads": 0, "api_calls": 0, "reuses": 0, "alerts": 0, "incidents": 1
+            "downloads": 0, "api_calls": 0, "sandbox_runs": 0, "reuses": 0, "alerts": 0, "incidents": 1
         }),
         "{tb}"
     );
@@ -382,6 +392,10 @@ async fn an_evaluation_derives_every_indicator_from_the_recorded_history() {
         (&json!(100.0), &json!(0.0))
     );
     assert_eq!((&sa["reuses"], &sb["reuses"]), (&json!(100.0), &json!(0.0)));
+    assert_eq!(
+        (&sa["sandbox_runs"], &sb["sandbox_runs"]),
+        (&json!(100.0), &json!(0.0))
+    );
     assert_eq!(ua["scored"]["rank"], 1);
     assert_eq!(ub["scored"]["rank"], 2);
     // Regions: the city's own providers, and the county below it.

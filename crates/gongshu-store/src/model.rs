@@ -1051,6 +1051,8 @@ pub struct EvaluationFacts {
     pub usage: Vec<UsageFact>,
     /// Approved reuse records registered in the period, per provider whose data they use.
     pub reuses: Vec<ProviderCount>,
+    /// Sandbox queries (models included) over each provider's data.
+    pub sandbox_runs: Vec<ProviderCount>,
     /// Monitoring alerts raised in the period about the provider's entries.
     pub alerts: Vec<ProviderCount>,
     /// Security incidents that occurred in the period touching the provider's entries.

@@ -583,6 +583,20 @@ impl SqliteStore {
                 provider_count,
             )
             .await?;
+        let sandbox_runs = self
+            .all(
+                sqlx::query(
+                    "SELECT q.provider_id, COUNT(*) FROM sandbox_queries q \
+                     JOIN organizations o ON o.id = q.provider_id WHERE o.region_code LIKE ? \
+                     AND q.created_at >= ? AND q.created_at < ? \
+                     GROUP BY q.provider_id ORDER BY q.provider_id",
+                )
+                .bind(&like)
+                .bind(start)
+                .bind(end),
+                provider_count,
+            )
+            .await?;
         let alerts = self
             .all(
                 sqlx::query(
@@ -619,6 +633,7 @@ impl SqliteStore {
             cases,
             usage,
             reuses,
+            sandbox_runs,
             alerts,
             incidents,
             quality,
