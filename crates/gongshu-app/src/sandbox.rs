@@ -132,6 +132,43 @@ pub struct SandboxQueryView {
     pub model: Option<i64>,
 }
 
+impl SandboxResult {
+    /// The result as text cells, in column order; a withheld or empty figure is "—".
+    pub fn cells(&self) -> Vec<Vec<String>> {
+        let cell = |v: Option<&serde_json::Value>| match v {
+            None | Some(serde_json::Value::Null) => "—".to_owned(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        self.rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|row| self.columns.iter().map(|c| cell(row.get(c))).collect())
+            .collect()
+    }
+
+    /// The result as a downloadable table: the figures, then a blank line and the
+    /// citation of every source (SD-OPEN §15), as government spreadsheets carry them.
+    pub fn table_with_sources(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let width = self.columns.len().max(1);
+        let line = |first: String| {
+            let mut row = vec![String::new(); width];
+            row[0] = first;
+            row
+        };
+        let mut rows = self.cells();
+        rows.push(line(String::new()));
+        rows.extend(
+            self.attribution
+                .iter()
+                .map(|a| line(format!("数据来源 (source)：{a}"))),
+        );
+        rows.push(line(format!("SHA-256：{}", self.sha256)));
+        (self.columns.clone(), rows)
+    }
+}
+
 fn result_hash(columns: &[String], rows: &serde_json::Value) -> String {
     let body = serde_json::json!({ "columns": columns, "rows": rows });
     hex::encode(Sha256::digest(body.to_string().as_bytes()))

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/sandbox/queries", get(list).post(run))
         .route("/sandbox/queries/{id}", get(one))
         .route("/sandbox/queries/{id}/reviews", post(review))
+        .route("/sandbox/queries/{id}/download", get(download))
         .route("/datasets/{id}/models", get(models))
         .route("/models", post(create_model))
         .route("/models/{id}", get(model).delete(retire_model))
@@ -32,7 +33,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(run, list, one, review, models, create_model, model, retire_model, run_model),
+    paths(run, list, one, review, download, models, create_model, model, retire_model, run_model),
     components(schemas(SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
         WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld,
         ModelInput, ModelParam, ModelRun, ModelView, ParamType)),
@@ -128,6 +129,93 @@ async fn review(
 }
 
 /// The active models the provider published over an entry (R7.2).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DownloadFormat {
+    /// `csv` (default), `xlsx` or `json`.
+    format: Option<String>,
+}
+
+/// A released result as a file, with the citation of its sources: CSV or XLSX (the
+/// figures, then the sources under them) or JSON (the result as `GET` gives it).
+#[utoipa::path(get, path = "/api/v1/sandbox/queries/{id}/download", tag = "sandbox",
+    params(DownloadFormat), security(("bearer" = [])),
+    responses((status = 200, description = "The result as a file"), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn download(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    q: Result<Query<DownloadFormat>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::response::Response> {
+    let Query(q) = q.map_err(|e| crate::api::query_error(&ctx, &e))?;
+    let p = ctx.principal()?;
+    let view = s.app.sandbox_query(p, id).await.map_err(|e| ctx.fail(e))?;
+    result_file(&ctx, &view, q.format.as_deref().unwrap_or("csv"))
+}
+
+/// A query's released result as a download, for the API and the query's page.
+pub(crate) fn result_file(
+    ctx: &Ctx,
+    view: &SandboxQueryView,
+    format: &str,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let result = match (&view.result, view.state.as_str()) {
+        (Some(r), "released") => r,
+        _ => {
+            return Err(ctx.fail(gongshu_core::Error::new(
+                gongshu_core::ErrorCode::InvalidState,
+                "该查询的结果尚未发布",
+                "This query's result is not released",
+            )));
+        }
+    };
+    let failed = |e: gongshu_data::export::ExportError| {
+        tracing::error!(error = %e, "sandbox result export");
+        ctx.fail(gongshu_core::Error::internal())
+    };
+    let (header, rows) = result.table_with_sources();
+    let (bytes, content_type, ext) = match format {
+        "csv" => (
+            gongshu_data::export::table_csv(&header, &rows).map_err(failed)?,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        "xlsx" => (
+            gongshu_data::export::table_xlsx("result", &header, &rows).map_err(failed)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        "json" => (
+            serde_json::to_vec_pretty(result)
+                .map_err(|_| ctx.fail(gongshu_core::Error::internal()))?,
+            "application/json",
+            "json",
+        ),
+        _ => {
+            return Err(ctx.fail(gongshu_core::Error::validation(vec![
+                gongshu_core::FieldError::new(
+                    "format",
+                    "unknown",
+                    "格式应为 csv、xlsx 或 json",
+                    "format must be csv, xlsx or json",
+                ),
+            ])));
+        }
+    };
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::data_api::disposition(&format!("sandbox-{}.{ext}", view.id)),
+    );
+    Ok(response)
+}
+
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/models", tag = "sandbox",
     responses((status = 200, body = Vec<ModelView>), (status = 404, body = ErrorBody)))]
 async fn models(

@@ -172,14 +172,6 @@ struct QueryPage<'a> {
     may_review: bool,
 }
 
-fn cell(v: Option<&serde_json::Value>) -> String {
-    match v {
-        None | Some(serde_json::Value::Null) => "—".to_owned(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 async fn query_page(
     s: &AppState,
     ctx: &Ctx,
@@ -195,18 +187,7 @@ async fn query_page(
         Ok(q) => q,
         Err(e) => return error_page(ctx, &e),
     };
-    let rows = q
-        .result
-        .as_ref()
-        .map(|r| {
-            r.rows
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|row| r.columns.iter().map(|c| cell(row.get(c))).collect())
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows = q.result.as_ref().map(|r| r.cells()).unwrap_or_default();
     let withheld = q
         .withheld
         .iter()

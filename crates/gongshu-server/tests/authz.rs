@@ -96,6 +96,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/sandbox/queries", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
+    ("GET", "/api/v1/sandbox/queries/{id}/download", "nyyyyyyy"),
     // Models: listed to whoever sees the entry; the provider publishes and retires them
     // (a made-up one is "not found" to everyone signed in); runs pass the gate
     // (tests/sandbox.rs).

@@ -131,6 +131,44 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
             .contains("沙箱测试人员表")
     );
     assert!(clean.get("withheld").is_none_or(Value::is_null), "{clean}");
+    // The released result downloads with its sources, in three formats.
+    let download = |format: &str| {
+        format!(
+            "/api/v1/sandbox/queries/{}/download?format={format}",
+            clean["id"]
+        )
+    };
+    let resp = reqwest::Client::new()
+        .get(t.url(&download("csv")))
+        .bearer_auth(&researcher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv = resp.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "人数,平均年龄", "{csv}");
+    assert!(lines[1].starts_with("65,"), "{csv}");
+    assert!(
+        csv.contains("数据来源") && csv.contains("沙箱测试人员表"),
+        "{csv}"
+    );
+    let resp = reqwest::Client::new()
+        .get(t.url(&download("xlsx")))
+        .bearer_auth(&researcher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let xlsx = resp.bytes().await.unwrap();
+    assert_eq!(&xlsx[..2], b"PK", "an XLSX file is a zip");
+    let (s, json) = t.get(&download("json"), Some(&researcher)).await;
+    assert_eq!(
+        (s, &json["sha256"]),
+        (StatusCode::OK, &clean["result"]["sha256"])
+    );
+    let (s, _) = t.get(&download("pdf"), Some(&researcher)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // By district: 槐荫区 is too small, so it and the next smallest are withheld, and
     // the result waits for two reviewers.
@@ -138,6 +176,13 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
     assert_eq!(s, StatusCode::CREATED, "{held}");
     assert_eq!(held["state"], "review", "{held}");
     assert_eq!(held["withheld_groups"], 2);
+    let (s, _) = t
+        .get(
+            &format!("/api/v1/sandbox/queries/{}/download", held["id"]),
+            Some(&researcher),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a held result is not downloaded");
     assert!(
         held["result"].is_null(),
         "nothing leaves before review: {held}"

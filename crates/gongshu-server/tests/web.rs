@@ -2258,6 +2258,20 @@ async fn the_sandbox_and_verification_work_on_pages() {
     );
     assert!(!html.contains("槐荫区"), "{html}");
     keep_page(&t, pages.path(), "sandbox-query", &researcher, &to).await;
+    // Its download link works from the browser's session.
+    assert!(html.contains("/download?format=xlsx"), "{html}");
+    let id = to.trim_start_matches("/sandbox/queries/");
+    let (s, csv) = page_as(
+        &t,
+        &researcher,
+        &format!("/api/v1/sandbox/queries/{id}/download?format=csv"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{csv}");
+    assert!(
+        csv.contains("历下区,30") && csv.contains("页面沙箱测试企业表"),
+        "{csv}"
+    );
 
     // A model: the provider publishes it from the sandbox page (a bad parameter line is
     // refused, the form kept); the researcher runs it from the dataset page.
