@@ -103,6 +103,9 @@ pub struct Settings {
     pub feedback_days: u32,
     /// The disclosure control applied to sandbox results (`standard` by default).
     pub disclosure_profile: gongshu_core::disclosure::ProfileName,
+    /// Days a sandbox result is kept before its figures are dropped (90 by default);
+    /// the record of the query and the audited hash stay.
+    pub sandbox_retention_days: u32,
     /// Calendar days between re-evaluations of a 有条件共享 entry (SX-BIGDATA §28).
     pub share_review_days: u32,
     /// The key every per-dataset secret is derived from (pseudonyms, format-preserving
@@ -182,6 +185,7 @@ impl Default for Settings {
             share_review_days: 365,
             feedback_days: 10,
             disclosure_profile: gongshu_core::disclosure::ProfileName::Standard,
+            sandbox_retention_days: 90,
             smtp: None,
             master_key: MasterKey::ephemeral(),
             audit_hash: gongshu_audit::HashAlg::Sha256,

@@ -92,6 +92,9 @@ struct SandboxDoc {
     /// The provider's model this run came from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     model: Option<i64>,
+    /// The figures were dropped after the retention period.
+    #[serde(default)]
+    expired: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -130,6 +133,9 @@ pub struct SandboxQueryView {
     pub reviews: Option<Vec<ReviewRecord>>,
     /// The provider's model the query was run from, if any.
     pub model: Option<i64>,
+    /// The result's figures were dropped after the retention period (the audited
+    /// SHA-256 of what was released stays in the audit log).
+    pub expired: bool,
 }
 
 impl SandboxResult {
@@ -216,6 +222,30 @@ fn close_groups(now: &[(String, u64)], before: &[(String, u64)], below: u64) -> 
 }
 
 impl App {
+    /// Drops the figures of results older than the retention period; returns how many.
+    pub async fn expire_sandbox_results(&self) -> Result<u64> {
+        let days = i64::from(self.settings.sandbox_retention_days.max(1));
+        self.store
+            .expire_sandbox_results(self.now() - chrono::Duration::days(days))
+            .await
+            .map_err(store_error)
+    }
+
+    /// Runs `expire_sandbox_results` every `period`.
+    pub fn spawn_sandbox_retention(self, period: std::time::Duration) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                match self.expire_sandbox_results().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(results = n, "sandbox results past retention dropped"),
+                    Err(e) => tracing::warn!(error = %e, "sandbox retention failed"),
+                }
+            }
+        });
+    }
+
     /// The table's columns classed as personal information, proposed at upload or
     /// confirmed by the provider: the sandbox only counts them or joins on them.
     pub(crate) async fn identifying_columns(&self, r: &Readable) -> Result<Vec<String>> {
@@ -397,6 +427,7 @@ impl App {
             reviews: Vec::new(),
             attribution,
             model: model.map(|(id, _)| id),
+            expired: false,
         };
         let row = SandboxQueryRow {
             id: 0,
@@ -466,7 +497,7 @@ impl App {
         let doc = doc_of(row)?;
         let reviewer = Self::is_reviewer_of(caller, row.provider_id);
         let released = row.state == "released";
-        let result = (released || reviewer).then(|| SandboxResult {
+        let result = ((released || reviewer) && !doc.expired).then(|| SandboxResult {
             sha256: result_hash(&doc.columns, &doc.rows),
             columns: doc.columns.clone(),
             rows: doc.rows.clone(),
@@ -489,6 +520,7 @@ impl App {
             flag: if reviewer { doc.flag } else { None },
             reviews: reviewer.then_some(doc.reviews),
             model: doc.model,
+            expired: doc.expired,
         })
     }
 

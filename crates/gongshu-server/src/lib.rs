@@ -122,6 +122,8 @@ pub struct Bootstrap {
     pub feedback_days: Option<u32>,
     /// The sandbox's statistical disclosure control (standard when unset).
     pub disclosure_profile: Option<gongshu_core::disclosure::ProfileName>,
+    /// Days sandbox results are kept (90 when unset).
+    pub sandbox_retention_days: Option<u32>,
 }
 
 /// What start-up did, for the operator's log.
@@ -187,6 +189,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
         sso: boot.sso.clone(),
         feedback_days: boot.feedback_days.unwrap_or(10).clamp(1, 60),
         disclosure_profile: boot.disclosure_profile.unwrap_or_default(),
+        sandbox_retention_days: boot.sandbox_retention_days.unwrap_or(90).clamp(1, 3650),
         ..Settings::default()
     };
     // The index is derived: opened (or created) beside the data, rebuilt below when it

@@ -169,6 +169,36 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
     );
     let (s, _) = t.get(&download("pdf"), Some(&researcher)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Past the retention period the figures go; the record stays.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        t.data_dir().join("gongshu.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE sandbox_queries SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?")
+        .bind(clean["id"].as_i64().unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut expired = Value::Null;
+    for _ in 0..100 {
+        let (_, q) = t
+            .get(
+                &format!("/api/v1/sandbox/queries/{}", clean["id"]),
+                Some(&researcher),
+            )
+            .await;
+        if q["expired"] == true {
+            expired = q;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(expired["result"].is_null(), "{expired}");
+    assert_eq!(expired["state"], "released");
+    let (s, _) = t.get(&download("csv"), Some(&researcher)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
 
     // By district: 槐荫区 is too small, so it and the next smallest are withheld, and
     // the result waits for two reviewers.

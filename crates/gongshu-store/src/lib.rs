@@ -541,6 +541,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<SandboxQueryRow>>;
     /// Saves a query's new state and document if its version is still `row.version`.
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
+    /// Drops the figures of results computed before `before`: empties `rows` in the
+    /// application's document and sets `expired`; returns how many it dropped.
+    async fn expire_sandbox_results(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// Records a model a provider publishes (`id` is assigned) and returns it as stored.
     async fn insert_sandbox_model(&self, row: &SandboxModelRow) -> Result<SandboxModelRow>;

@@ -3726,6 +3726,10 @@ impl Store for SqliteStore {
         self.save_sandbox_query_impl(row).await
     }
 
+    async fn expire_sandbox_results(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.expire_sandbox_results_impl(before).await
+    }
+
     async fn insert_sandbox_model(&self, row: &SandboxModelRow) -> Result<SandboxModelRow> {
         self.insert_sandbox_model_impl(row).await
     }

@@ -283,6 +283,10 @@ struct ServeArgs {
     /// dominance (2, 85 %), counts rounded to 5) or `strict` (groups of 7 or fewer withheld).
     #[arg(long, env = "GONGSHU_DISCLOSURE_PROFILE", default_value = "standard", value_parser = parse_profile)]
     disclosure_profile: gongshu_core::disclosure::ProfileName,
+    /// Days a sandbox result is kept before its figures are dropped (1–3650); the record
+    /// of the query and its audited hash stay.
+    #[arg(long, env = "GONGSHU_SANDBOX_RETENTION_DAYS", default_value_t = 90)]
+    sandbox_retention_days: u32,
     /// Sign an audit checkpoint every this many seconds (when the log grew) …
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     audit_checkpoint_secs: u64,
@@ -373,6 +377,7 @@ struct FileConfig {
     rate_burst: Option<u32>,
     monitor: Option<String>,
     disclosure_profile: Option<String>,
+    sandbox_retention_days: Option<u32>,
     log_format: Option<String>,
     key_file: Option<PathBuf>,
     at_rest_keys: Option<PathBuf>,
@@ -500,6 +505,12 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             if let (Some(v), true) = (file.disclosure_profile, defaulted(m, "disclosure_profile")) {
                 s.disclosure_profile = parse_profile(&v).map_err(anyhow::Error::msg)?;
             }
+            if let (Some(v), true) = (
+                file.sandbox_retention_days,
+                defaulted(m, "sandbox_retention_days"),
+            ) {
+                s.sandbox_retention_days = v;
+            }
             apply_data_file(&mut s.data, &data_file, data_dir_default);
         }
         Command::Migrate(d)
@@ -603,6 +614,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         feedback_days: Some(args.feedback_days),
         monitor: Some(args.monitor.clone()),
         disclosure_profile: Some(args.disclosure_profile),
+        sandbox_retention_days: Some(args.sandbox_retention_days),
         sso: match (&args.oidc_issuer, &args.oidc_client_id) {
             (Some(issuer), Some(client_id)) => Some(gongshu_app::sso::SsoSettings {
                 issuer: issuer.clone(),
@@ -678,6 +690,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     app.clone()
         .spawn_usage_refresh(std::time::Duration::from_secs(60));
+    app.clone()
+        .spawn_sandbox_retention(std::time::Duration::from_secs(3600));
     // The monitoring rules read what the audit log gained every half minute.
     app.clone()
         .spawn_monitor(std::time::Duration::from_secs(30));

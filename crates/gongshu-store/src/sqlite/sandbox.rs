@@ -141,4 +141,19 @@ impl SqliteStore {
         .ok_or(StoreError::VersionConflict)?;
         sandbox_row(&saved)
     }
+
+    pub(super) async fn expire_sandbox_results_impl(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sandbox_queries SET doc = json_set(doc, '$.rows', json('[]'), \
+             '$.expired', json('true')), version = version + 1 \
+             WHERE created_at < ? AND COALESCE(json_extract(doc, '$.expired'), 0) = 0",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
