@@ -28,7 +28,7 @@ use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
@@ -103,7 +103,7 @@ pub struct SandboxOutcome {
     pub group_sizes: Vec<(String, u64)>,
 }
 
-fn refuse(zh: &str, en: &str) -> QueryError {
+pub(crate) fn refuse(zh: &str, en: &str) -> QueryError {
     QueryError::BadRequest(format!("{zh} ({en})"))
 }
 
@@ -209,7 +209,7 @@ struct Guard<'a> {
 }
 
 /// How DataFusion reads an identifier: unquoted ones are lower-cased.
-fn normalised(ident: &Ident) -> String {
+pub(crate) fn normalised(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
@@ -228,7 +228,7 @@ fn single_name(name: &ObjectName) -> Option<&Ident> {
     }
 }
 
-fn parse_expr(text: &str) -> Result<Expr, QueryError> {
+pub(crate) fn parse_expr(text: &str) -> Result<Expr, QueryError> {
     Parser::new(&GenericDialect {})
         .try_with_sql(text)
         .and_then(|mut p| p.parse_expr())
@@ -988,7 +988,7 @@ pub fn prepare(
     })
 }
 
-fn int_at(batch: &RecordBatch, column: usize, row: usize) -> u64 {
+pub(crate) fn int_at(batch: &RecordBatch, column: usize, row: usize) -> u64 {
     let Ok(a) = cast(batch.column(column), &DataType::Int64) else {
         return 0;
     };
@@ -998,7 +998,7 @@ fn int_at(batch: &RecordBatch, column: usize, row: usize) -> u64 {
         .map_or(0, |a| u64::try_from(a.value(row)).unwrap_or(0))
 }
 
-fn float_at(batch: &RecordBatch, column: usize, row: usize) -> f64 {
+pub(crate) fn float_at(batch: &RecordBatch, column: usize, row: usize) -> f64 {
     let Ok(a) = cast(batch.column(column), &DataType::Float64) else {
         return 0.0;
     };
@@ -1008,7 +1008,7 @@ fn float_at(batch: &RecordBatch, column: usize, row: usize) -> f64 {
         .map_or(0.0, |a| a.value(row))
 }
 
-fn text_at(batch: &RecordBatch, column: usize, row: usize) -> String {
+pub(crate) fn text_at(batch: &RecordBatch, column: usize, row: usize) -> String {
     let Ok(a) = cast(batch.column(column), &DataType::Utf8) else {
         return String::new();
     };
@@ -1113,19 +1113,75 @@ impl Engine {
 }
 
 /// `gs_top2(x)`: the sum of the two largest values of `x` (non-negative by the rewrite),
-/// for the dominance rule. Two numbers of state per group, whatever its size.
+/// for the dominance rule. Two numbers of state per group, whatever its size. Nulls and
+/// values not above zero add nothing; a group without values gives 0.
 pub(crate) fn top_two_udaf() -> AggregateUDF {
-    create_udaf(
-        "gs_top2",
-        vec![DataType::Float64],
-        Arc::new(DataType::Float64),
-        Volatility::Immutable,
-        Arc::new(|_| Ok(Box::new(TopTwo::default()))),
-        Arc::new(vec![DataType::Float64, DataType::Float64]),
-    )
+    AggregateUDF::from(TopTwoUdf {
+        signature: datafusion::logical_expr::Signature::exact(
+            vec![DataType::Float64],
+            Volatility::Immutable,
+        ),
+    })
 }
 
-#[derive(Debug, Default)]
+/// The function's definition: a row-by-row [`Accumulator`] where there is no GROUP BY,
+/// and a [`GroupsAccumulator`](datafusion::logical_expr::GroupsAccumulator) that keeps
+/// every group's two values in one vector where there is (the adapter DataFusion would
+/// otherwise put around the row-by-row one sorts each batch by group and makes an
+/// accumulator call per group and batch).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TopTwoUdf {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::AggregateUDFImpl for TopTwoUdf {
+    fn name(&self) -> &str {
+        "gs_top2"
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn accumulator(
+        &self,
+        _args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(TopTwo::default()))
+    }
+
+    fn state_fields(
+        &self,
+        args: datafusion::logical_expr::function::StateFieldsArgs,
+    ) -> DfResult<Vec<Arc<Field>>> {
+        let field = |what: &str| {
+            let name = datafusion::logical_expr::utils::format_state_name(args.name, what);
+            Arc::new(Field::new(name, DataType::Float64, true))
+        };
+        Ok(vec![field("first"), field("second")])
+    }
+
+    fn groups_accumulator_supported(
+        &self,
+        _args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        _args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> DfResult<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
+        Ok(Box::new(TopTwoGroups::default()))
+    }
+}
+
+/// The largest and second-largest value seen, both starting at 0.
+#[derive(Debug, Default, Clone, Copy)]
 struct TopTwo {
     first: f64,
     second: f64,
@@ -1177,5 +1233,122 @@ impl Accumulator for TopTwo {
             self.take(s)?;
         }
         Ok(())
+    }
+}
+
+/// [`TopTwo`] for every group at once, indexed by DataFusion's group index.
+#[derive(Debug, Default)]
+struct TopTwoGroups {
+    tops: Vec<TopTwo>,
+}
+
+/// `a` as Float64 values (cast if it is of another type; the signature makes it Float64).
+fn float64s(a: &ArrayRef) -> DfResult<Float64Array> {
+    let a = cast(a, &DataType::Float64)?;
+    Ok(a.as_any()
+        .downcast_ref::<Float64Array>()
+        .cloned()
+        .unwrap_or_else(|| Float64Array::from(Vec::<f64>::new())))
+}
+
+impl TopTwoGroups {
+    /// Pushes each row's valid value, where `keep` allows the row, into its group.
+    fn push_all(
+        &mut self,
+        values: &Float64Array,
+        group_indices: &[usize],
+        keep: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) {
+        self.tops.resize(total_num_groups, TopTwo::default());
+        let tops = &mut self.tops;
+        if values.null_count() == 0 && keep.is_none() {
+            for (&g, &v) in group_indices.iter().zip(values.values().iter()) {
+                tops[g].push(v);
+            }
+        } else {
+            let kept = |i: usize| keep.is_none_or(|k| k.is_valid(i) && k.value(i));
+            for (i, (&g, &v)) in group_indices.iter().zip(values.values().iter()).enumerate() {
+                if values.is_valid(i) && kept(i) {
+                    tops[g].push(v);
+                }
+            }
+        }
+    }
+}
+
+impl datafusion::logical_expr::GroupsAccumulator for TopTwoGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.tops.resize(total_num_groups, TopTwo::default());
+        if let Some(a) = values.first() {
+            self.push_all(&float64s(a)?, group_indices, opt_filter, total_num_groups);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> DfResult<ArrayRef> {
+        let tops = emit_to.take_needed(&mut self.tops);
+        Ok(Arc::new(Float64Array::from_iter_values(
+            tops.iter().map(|t| t.first + t.second),
+        )))
+    }
+
+    fn state(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let tops = emit_to.take_needed(&mut self.tops);
+        Ok(vec![
+            Arc::new(Float64Array::from_iter_values(tops.iter().map(|t| t.first))),
+            Arc::new(Float64Array::from_iter_values(
+                tops.iter().map(|t| t.second),
+            )),
+        ])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.tops.resize(total_num_groups, TopTwo::default());
+        for s in values.iter().take(2) {
+            self.push_all(&float64s(s)?, group_indices, None, total_num_groups);
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> DfResult<Vec<ArrayRef>> {
+        // Each row its own group: its value as the first, if it counts, and 0 second.
+        let v = match values.first() {
+            Some(a) => float64s(a)?,
+            None => Float64Array::from(Vec::<f64>::new()),
+        };
+        let kept = |i: usize| opt_filter.is_none_or(|k| k.is_valid(i) && k.value(i));
+        let mut first = Vec::with_capacity(v.len());
+        for i in 0..v.len() {
+            let mut t = TopTwo::default();
+            if v.is_valid(i) && kept(i) {
+                t.push(v.value(i));
+            }
+            first.push(t.first);
+        }
+        let second = vec![0.0; first.len()];
+        Ok(vec![
+            Arc::new(Float64Array::from(first)),
+            Arc::new(Float64Array::from(second)),
+        ])
+    }
+
+    fn size(&self) -> usize {
+        self.tops.capacity() * std::mem::size_of::<TopTwo>() + std::mem::size_of_val(self)
     }
 }

@@ -396,3 +396,198 @@ async fn a_runaway_join_is_stopped_and_the_engine_keeps_serving() {
         "82 people, rounded to 5"
     );
 }
+
+/// Verification (核验) over the same people: yes/no answers, values matched with width,
+/// case and spacing ignored, and nothing of the table in the answer.
+#[tokio::test]
+async fn verification_answers_yes_or_no_and_nothing_more() {
+    use gongshu_data::verify::Verdict;
+    let f = fixture(QueryLimits::default()).await;
+    let keys = ["身份证号".to_owned(), "姓名".to_owned()];
+    let probe = |id: &str, name: &str| vec![id.to_owned(), name.to_owned()];
+    let probes = [
+        // Full-width digits and stray spaces are the same values.
+        probe("３７０１０２１９９００１０１０００１", " 居民 1 "),
+        // A known person under another's name.
+        probe("370102199001010001", "居民2"),
+        // Nobody.
+        probe("370102199001019999", "居民1"),
+        // Hostile text is a value like any other.
+        probe("' OR 1=1 --", "居民1"),
+        probe("", ""),
+    ];
+    let verdicts = f
+        .engine
+        .verify(&f.table.table, &keys, &probes)
+        .await
+        .unwrap();
+    let verdict = |matched, fields: [bool; 2]| Verdict {
+        matched,
+        fields: fields.to_vec(),
+    };
+    assert_eq!(
+        verdicts,
+        [
+            verdict(true, [true, true]),
+            verdict(false, [true, false]),
+            verdict(false, [false, false]),
+            verdict(false, [false, false]),
+            verdict(false, [false, false]),
+        ]
+    );
+    // One key alone: whether the identifier exists.
+    let one = f
+        .engine
+        .verify(
+            &f.table.table,
+            &keys[..1],
+            &[
+                vec!["370102199001010082".into()],
+                vec!["370102199001010083".into()],
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(one, [verdict1(true), verdict1(false)]);
+    // Records that do not fit the columns are refused.
+    assert!(matches!(
+        f.engine
+            .verify(&f.table.table, &keys, &[vec!["x".into()]])
+            .await,
+        Err(QueryError::BadRequest(_))
+    ));
+    // A column that does not exist fails without saying more.
+    let err = f
+        .engine
+        .verify(&f.table.table, &["不存在".to_owned()], &[vec!["x".into()]])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueryError::Engine(m) if m == "verification failed"));
+}
+
+fn verdict1(matched: bool) -> gongshu_data::verify::Verdict {
+    gongshu_data::verify::Verdict {
+        matched,
+        fields: vec![matched],
+    }
+}
+
+/// `gs_top2`, the dominance rule's aggregate: each group's two largest values summed,
+/// nulls and values not above zero ignored, 0 for a group with none. The same whether
+/// DataFusion aggregates per group and merges partial states across partitions (7
+/// groups), passes rows on as states because partial aggregation does not pay (150,000
+/// groups in 200,000 rows), or has no GROUP BY (the row-by-row accumulator).
+#[tokio::test]
+async fn top_two_sums_each_groups_two_largest_values() {
+    const ROWS: i64 = 200_000;
+    let (mut row, mut few, mut many, mut value) = (vec![], vec![], vec![], vec![]);
+    for i in 0..ROWS {
+        row.push(i + 1);
+        few.push(i % 7);
+        many.push(i % 150_000);
+        // Values repeat (the largest of a group often twice), some negative, some null;
+        // group 6 of `few` holds only nulls and negatives.
+        let x = (i * 7_919 % 10_007) as f64 / 4.0 - 100.0;
+        value.push(if i % 7 == 6 {
+            (i % 2 == 0).then_some(-1.0)
+        } else if i % 13 == 0 {
+            None
+        } else {
+            Some(x)
+        });
+    }
+    let expected = |keys: &[i64]| {
+        let mut groups: std::collections::HashMap<i64, Vec<f64>> = Default::default();
+        for (k, v) in keys.iter().zip(&value) {
+            let values = groups.entry(*k).or_default();
+            if let Some(v) = v.filter(|v| *v > 0.0) {
+                values.push(v);
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by(|a, b| b.total_cmp(a));
+                (k, v.first().unwrap_or(&0.0) + v.get(1).unwrap_or(&0.0))
+            })
+            .collect::<std::collections::HashMap<i64, f64>>()
+    };
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("_row", DataType::Int64, false),
+        Field::new("few", DataType::Int64, false),
+        Field::new("many", DataType::Int64, false),
+        Field::new("v", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from(row)),
+            Arc::new(Int64Array::from(few.clone())),
+            Arc::new(Int64Array::from(many.clone())),
+            Arc::new(arrow_array::Float64Array::from(value.clone())),
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10_000))
+        .build();
+    let mut bytes = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut bytes, schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let path = Path::from("resources/top/versions/0000000001/data.parquet");
+    store.put(&path, Bytes::from(bytes).into()).await.unwrap();
+    // Several partitions whatever the machine, and room for every group in the answer.
+    let limits = QueryLimits {
+        sql_threads: 4,
+        sql_max_rows: 200_000,
+        ..QueryLimits::default()
+    };
+    let engine = Engine::new(store, limits);
+    let table = TableRef {
+        name: "ds_top".into(),
+        path,
+        rows: ROWS as u64,
+    };
+    let answer = |sql: &'static str| {
+        let engine = engine.clone();
+        let table = table.clone();
+        async move {
+            let r = engine.sql(&[table], sql).await.unwrap();
+            assert!(!r.truncated, "{sql}");
+            let mut got = std::collections::HashMap::new();
+            for b in &r.batches {
+                let tops = b.column(b.num_columns() - 1);
+                let tops = tops.as_primitive::<arrow_array::types::Float64Type>();
+                for i in 0..b.num_rows() {
+                    assert!(
+                        arrow_array::Array::is_valid(tops, i),
+                        "{sql}: a null result"
+                    );
+                    let key = if b.num_columns() == 2 {
+                        b.column(0).as_primitive::<Int64Type>().value(i)
+                    } else {
+                        -1
+                    };
+                    got.insert(key, tops.value(i));
+                }
+            }
+            got
+        }
+    };
+
+    let few_groups = answer("SELECT few, gs_top2(v) FROM ds_top GROUP BY few").await;
+    assert_eq!(few_groups, expected(&few));
+    assert_eq!(few_groups[&6], 0.0, "only nulls and negatives");
+    assert_eq!(few_groups.values().filter(|t| **t > 0.0).count(), 6);
+    let many_groups = answer("SELECT many, gs_top2(v) FROM ds_top GROUP BY many").await;
+    assert_eq!(many_groups.len(), 150_000);
+    assert_eq!(many_groups, expected(&many));
+    let all = answer("SELECT gs_top2(v) FROM ds_top").await;
+    let one_group = vec![0; value.len()];
+    assert_eq!(all[&-1], expected(&one_group)[&0]);
+}
