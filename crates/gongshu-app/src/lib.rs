@@ -25,6 +25,7 @@ pub mod links;
 pub mod models;
 pub mod monitor;
 pub mod policies;
+pub mod privacy;
 pub mod protection;
 pub mod quality;
 pub mod reuse;

@@ -95,6 +95,17 @@ struct SandboxDoc {
     /// The figures were dropped after the retention period.
     #[serde(default)]
     expired: bool,
+    /// Answered in the differential-privacy mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    privacy: Option<PrivacyUse>,
+}
+
+/// How a query in the differential-privacy mode was answered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct PrivacyUse {
+    pub mechanism: gongshu_core::disclosure::Mechanism,
+    /// The ε the query spent.
+    pub epsilon: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -136,6 +147,8 @@ pub struct SandboxQueryView {
     /// The result's figures were dropped after the retention period (the audited
     /// SHA-256 of what was released stays in the audit log).
     pub expired: bool,
+    /// Answered with noise in the differential-privacy mode, and the ε it spent.
+    pub privacy: Option<PrivacyUse>,
 }
 
 impl SandboxResult {
@@ -351,10 +364,52 @@ impl App {
                 identifying: self.identifying_columns(r).await?,
             });
         }
-        let prepared = prepare(&input.sql, &tables, &limits).map_err(query_error)?;
         let profile = self.settings.disclosure_profile.profile();
         let refs: Vec<_> = tables.iter().map(|t| t.table.clone()).collect();
-        let outcome = match self.data().engine.sandbox(&refs, &prepared, &profile).await {
+        // A grant in the differential-privacy mode is answered with noise, and each
+        // query spends its ε; otherwise the disclosure control decides.
+        let private = match grant_id {
+            Some(g) => self.private_mode(g).await?.map(|p| (g, p)),
+            None => None,
+        };
+        let (shape, run) = match &private {
+            Some((g, p)) => {
+                let plan =
+                    gongshu_data::dp::prepare_dp(&input.sql, &tables, &limits, &p.bounds_map())
+                        .map_err(query_error)?;
+                self.spend_privacy(*g, p.epsilon_per_query).await?;
+                let params = gongshu_data::dp::DpParams {
+                    mechanism: p.mechanism,
+                    epsilon: p.epsilon_per_query,
+                    delta: p.delta,
+                    max_rows_per_person: p.max_rows_per_person,
+                    min_group: profile.min_group,
+                };
+                let shape = (
+                    plan.canonical.clone(),
+                    plan.fingerprint.clone(),
+                    plan.filter.clone(),
+                );
+                (
+                    shape,
+                    self.data().engine.sandbox_dp(&refs, &plan, &params).await,
+                )
+            }
+            None => {
+                let prepared = prepare(&input.sql, &tables, &limits).map_err(query_error)?;
+                let shape = (
+                    prepared.canonical.clone(),
+                    prepared.fingerprint.clone(),
+                    prepared.filter.clone(),
+                );
+                (
+                    shape,
+                    self.data().engine.sandbox(&refs, &prepared, &profile).await,
+                )
+            }
+        };
+        let (canonical, fingerprint, filter) = shape;
+        let outcome = match run {
             Ok(o) => o,
             Err(e) => {
                 let event = AuditEvent {
@@ -384,12 +439,13 @@ impl App {
         let mut flag = None;
         let earlier = self
             .store
-            .same_shape_queries(&prepared.fingerprint, caller.user_id, grant_id, COMPARED)
+            .same_shape_queries(&fingerprint, caller.user_id, grant_id, COMPARED)
             .await
             .map_err(store_error)?;
         for q in earlier {
             let Ok(d) = doc_of(&q) else { continue };
-            if d.filter == prepared.filter {
+            // Noise answers differencing in the private mode.
+            if d.filter == filter || private.is_some() {
                 continue;
             }
             let groups = close_groups(&outcome.group_sizes, &d.group_sizes, profile.min_group);
@@ -415,8 +471,8 @@ impl App {
         let hash = result_hash(&columns, &rows_json);
         let doc = SandboxDoc {
             sql: input.sql.clone(),
-            canonical: prepared.canonical.clone(),
-            filter: prepared.filter.clone(),
+            canonical,
+            filter,
             profile: profile.name,
             columns,
             rows: rows_json,
@@ -428,6 +484,10 @@ impl App {
             attribution,
             model: model.map(|(id, _)| id),
             expired: false,
+            privacy: private.as_ref().map(|(_, p)| PrivacyUse {
+                mechanism: p.mechanism,
+                epsilon: p.epsilon_per_query,
+            }),
         };
         let row = SandboxQueryRow {
             id: 0,
@@ -436,7 +496,7 @@ impl App {
             provider_id,
             dataset_ids: dataset_ids.clone(),
             state: state.to_owned(),
-            fingerprint: prepared.fingerprint.clone(),
+            fingerprint,
             doc: serde_json::to_string(&doc).map_err(|_| Error::internal())?,
             result_hash: (state == "released").then(|| hash.clone()),
             created_at: self.now(),
@@ -521,6 +581,7 @@ impl App {
             reviews: reviewer.then_some(doc.reviews),
             model: doc.model,
             expired: doc.expired,
+            privacy: doc.privacy,
         })
     }
 

@@ -92,6 +92,16 @@ pub struct GroupFacts {
     pub magnitudes: Vec<(f64, f64)>,
 }
 
+/// The noise of the sandbox's differential-privacy mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// ε-DP.
+    Laplace,
+    /// (ε, δ)-DP.
+    Gaussian,
+}
+
 /// Why a row was withheld.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

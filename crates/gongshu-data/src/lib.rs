@@ -6,6 +6,7 @@
 
 pub mod deident;
 pub mod detect;
+pub mod dp;
 pub mod encoding;
 pub mod export;
 pub mod infer;

@@ -1079,6 +1079,8 @@ struct GrantPage<'a> {
     history: Vec<HistoryLine>,
     banner: Option<Banner>,
     today: String,
+    /// The grant's differential-privacy mode and budget, if the provider set one.
+    privacy: Option<gongshu_app::privacy::PrivacyView>,
 }
 
 async fn grant_page(
@@ -1101,6 +1103,7 @@ async fn grant_page(
     };
     let title = title_of(s, g.grant.dataset_id).await;
     let history = history_lines(s, ctx, &g.history).await;
+    let privacy = s.app.grant_privacy(p, id).await.ok().flatten();
     with_status(
         render(&GrantPage {
             ctx,
@@ -1119,6 +1122,7 @@ async fn grant_page(
             history,
             banner,
             today: gongshu_core::calendar::china_date(chrono::Utc::now()).to_string(),
+            privacy,
         }),
         status,
     )

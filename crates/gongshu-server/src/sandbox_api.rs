@@ -6,11 +6,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
 use gongshu_app::models::{ModelInput, ModelParam, ModelRun, ModelView, ParamType};
+use gongshu_app::privacy::{PrivacySettings, PrivacyView};
+use gongshu_app::sandbox::PrivacyUse;
 use gongshu_app::sandbox::{
     DifferencingFlag, ReviewRecord, SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
     WithheldGroup,
 };
-use gongshu_core::disclosure::{ProfileName, Withheld};
+use gongshu_core::disclosure::{Mechanism, ProfileName, Withheld};
 
 use crate::AppState;
 use crate::api::json_body;
@@ -25,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/sandbox/queries/{id}", get(one))
         .route("/sandbox/queries/{id}/reviews", post(review))
         .route("/sandbox/queries/{id}/download", get(download))
+        .route("/grants/{id}/privacy", get(privacy).put(set_privacy))
         .route("/datasets/{id}/models", get(models))
         .route("/models", post(create_model))
         .route("/models/{id}", get(model).delete(retire_model))
@@ -33,10 +36,11 @@ pub(crate) fn routes() -> Router<AppState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(run, list, one, review, download, models, create_model, model, retire_model, run_model),
+    paths(run, list, one, review, download, privacy, set_privacy, models, create_model, model, retire_model, run_model),
     components(schemas(SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
         WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld,
-        ModelInput, ModelParam, ModelRun, ModelView, ParamType)),
+        ModelInput, ModelParam, ModelRun, ModelView, ParamType, PrivacySettings, PrivacyView,
+        PrivacyUse, Mechanism)),
     tags((name = "sandbox", description = "Analysis sandbox: aggregates under disclosure control (SD-OPEN §11(三))"))
 )]
 pub(crate) struct SandboxApiDoc;
@@ -129,6 +133,48 @@ async fn review(
 }
 
 /// The active models the provider published over an entry (R7.2).
+/// A grant's differential-privacy mode and budget (`null` when never set): for its
+/// holder and the entry's provider.
+#[utoipa::path(get, path = "/api/v1/grants/{id}/privacy", tag = "sandbox",
+    security(("bearer" = [])),
+    responses((status = 200, body = Option<PrivacyView>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn privacy(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Option<PrivacyView>>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.grant_privacy(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
+}
+
+/// The entry's provider puts the grant's sandbox queries in the differential-privacy
+/// mode (or changes or ends it): mechanism, ε budget and per query, declared bounds of
+/// the columns that may be summed, rows per person. What was spent stays spent.
+#[utoipa::path(put, path = "/api/v1/grants/{id}/privacy", tag = "sandbox",
+    request_body = PrivacySettings, security(("bearer" = [])),
+    responses((status = 200, body = PrivacyView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_privacy(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PrivacyView>> {
+    let p = ctx.principal()?;
+    let input: PrivacySettings = json_body(&ctx, &headers, &body)?;
+    Ok(Json(
+        s.app
+            .set_grant_privacy(p, id, input)
+            .await
+            .map_err(|e| ctx.fail(e))?,
+    ))
+}
+
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct DownloadFormat {

@@ -97,6 +97,10 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}/download", "nyyyyyyy"),
+    // A grant's privacy mode: as the grant itself (holder, provider, authority and
+    // auditors of the region); set by the provider only.
+    ("GET", "/api/v1/grants/{id}/privacy", "nyyyyyyy"),
+    ("PUT", "/api/v1/grants/{id}/privacy", "nyyyyyyy"),
     // Models: listed to whoever sees the entry; the provider publishes and retires them
     // (a made-up one is "not found" to everyone signed in); runs pass the gate
     // (tests/sandbox.rs).

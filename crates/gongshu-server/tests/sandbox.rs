@@ -731,3 +731,101 @@ async fn providers_publish_models_that_grantees_run_without_review() {
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
+
+/// The differential-privacy mode: the provider puts a grant in it; its queries are
+/// answered at once with noisy figures, refused unless they fit what noise can answer,
+/// and each spends its ε until the budget is gone.
+#[tokio::test]
+async fn a_private_grant_answers_with_noise_and_spends_its_budget() {
+    let (t, provider, dataset, _rid, table, researcher, researcher_id) =
+        published_people("差分隐私测试人员表", "dp-researcher").await;
+    let (_, g) = grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let path = format!("/api/v1/grants/{g}/privacy");
+    let settings = json!({ "enabled": true, "mechanism": "laplace", "epsilon_budget": 1.0,
+        "epsilon_per_query": 0.5, "bounds": { "收入": [0, 10000] }, "max_rows_per_person": 1 });
+    let (s, _) = t.put(&path, Some(&researcher), settings.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only the provider sets it");
+    let mut greedy = settings.clone();
+    greedy["epsilon_per_query"] = json!(2.0);
+    let (s, body) = t.put(&path, Some(&provider), greedy).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body) = t.put(&path, Some(&provider), settings).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, seen) = t.get(&path, Some(&researcher)).await;
+    assert_eq!(
+        (seen["spent"].as_f64(), seen["remaining"].as_f64()),
+        (Some(0.0), Some(1.0))
+    );
+
+    // What noise cannot answer is refused before anything is spent.
+    for sql in [
+        format!("SELECT SUM(年龄) FROM {table}"),
+        format!("SELECT MEDIAN(收入) FROM {table}"),
+        format!("SELECT COUNT(*) FROM {table} a JOIN {table} b ON a.身份证号 = b.身份证号"),
+        format!("SELECT 姓名 FROM {table}"),
+    ] {
+        let (s, body) = run(&t, &researcher, &sql).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{sql}: {body}");
+    }
+    let (_, seen) = t.get(&path, Some(&researcher)).await;
+    assert_eq!(seen["spent"].as_f64(), Some(0.0), "{seen}");
+
+    // Answered at once, with noise: 历下区 has 40 people; the noise's scale is 4, so
+    // being off by 30 has a chance under 1 in 2,000.
+    let by_district =
+        format!("SELECT 区县, COUNT(*) AS 人数, AVG(收入) AS 平均收入 FROM {table} GROUP BY 区县");
+    let (s, first) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["state"], "released", "{first}");
+    assert_eq!(first["privacy"]["epsilon"], 0.5, "{first}");
+    let rows = first["result"]["rows"].as_array().unwrap();
+    let lixia = rows
+        .iter()
+        .find(|r| r["区县"] == "历下区")
+        .unwrap_or_else(|| panic!("{first}"));
+    let n = lixia["人数"].as_i64().unwrap();
+    assert!((10..=70).contains(&n), "{first}");
+    let mean = lixia["平均收入"].as_f64().unwrap();
+    assert!(
+        (0.0..=10000.0).contains(&mean),
+        "clamped to the bounds: {first}"
+    );
+    // The second query spends the rest; the third is refused.
+    let (s, _) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, body) = run(&t, &researcher, &by_district).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("隐私预算"), "{body}");
+    let (_, seen) = t.get(&path, Some(&provider)).await;
+    assert_eq!(
+        (seen["spent"].as_f64(), seen["remaining"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
+    // The holder sees the budget on the grant's page, and the noise on the query's.
+    let cookie = t.session_with("dp-researcher", common::DEMO_PASSWORD).await;
+    for (page, shown) in [
+        (format!("/console/grants/{g}"), "差分隐私"),
+        (format!("/sandbox/queries/{}", first["id"]), "随机噪声"),
+    ] {
+        let html = t
+            .client
+            .get(t.url(&page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(shown), "{page}: {html}");
+    }
+}

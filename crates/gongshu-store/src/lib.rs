@@ -553,6 +553,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Saves a model's `public`, `state`, `doc` and `updated_at`.
     async fn save_sandbox_model(&self, row: &SandboxModelRow) -> Result<()>;
 
+    /// A grant's differential-privacy settings and the ε it has spent.
+    async fn get_grant_privacy(&self, grant_id: i64) -> Result<Option<GrantPrivacyRow>>;
+    /// Sets a grant's settings and budget; what it has spent stays.
+    async fn put_grant_privacy(
+        &self,
+        grant_id: i64,
+        doc: &str,
+        budget: f64,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Spends `epsilon` of the grant's budget; the total spent after, or `None` (nothing
+    /// spent) when the budget does not hold it.
+    async fn spend_privacy(&self, grant_id: i64, epsilon: f64) -> Result<Option<f64>>;
+
     /// A resource's verification settings (核验), if its provider ever set them.
     async fn get_verification_service(
         &self,

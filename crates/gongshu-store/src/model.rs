@@ -1142,6 +1142,17 @@ pub struct SandboxModelRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A grant's differential-privacy settings (`doc`, the application's JSON), its ε budget
+/// and what its queries have spent.
+#[derive(Debug, Clone)]
+pub struct GrantPrivacyRow {
+    pub grant_id: i64,
+    pub doc: String,
+    pub budget: f64,
+    pub spent: f64,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A resource's verification settings (核验). `doc` is the application's JSON.
 #[derive(Debug, Clone)]
 pub struct VerificationServiceRow {

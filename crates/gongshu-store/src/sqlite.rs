@@ -3746,6 +3746,26 @@ impl Store for SqliteStore {
         self.save_sandbox_model_impl(row).await
     }
 
+    async fn get_grant_privacy(&self, grant_id: i64) -> Result<Option<GrantPrivacyRow>> {
+        self.get_grant_privacy_impl(grant_id).await
+    }
+
+    async fn put_grant_privacy(
+        &self,
+        grant_id: i64,
+        doc: &str,
+        budget: f64,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.put_grant_privacy_impl(grant_id, doc, budget, by, at)
+            .await
+    }
+
+    async fn spend_privacy(&self, grant_id: i64, epsilon: f64) -> Result<Option<f64>> {
+        self.spend_privacy_impl(grant_id, epsilon).await
+    }
+
     async fn get_verification_service(
         &self,
         resource_id: &str,

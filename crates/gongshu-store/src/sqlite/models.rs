@@ -82,3 +82,69 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+impl SqliteStore {
+    pub(super) async fn get_grant_privacy_impl(
+        &self,
+        grant_id: i64,
+    ) -> Result<Option<crate::model::GrantPrivacyRow>> {
+        let row = sqlx::query(
+            "SELECT grant_id, doc, budget, spent, updated_at FROM grant_privacy WHERE grant_id = ?",
+        )
+        .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(crate::model::GrantPrivacyRow {
+                grant_id: r.try_get("grant_id")?,
+                doc: r.try_get("doc")?,
+                budget: r.try_get("budget")?,
+                spent: r.try_get("spent")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn put_grant_privacy_impl(
+        &self,
+        grant_id: i64,
+        doc: &str,
+        budget: f64,
+        by: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grant_privacy (grant_id, doc, budget, updated_by, updated_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (grant_id) DO UPDATE SET doc = excluded.doc, \
+             budget = excluded.budget, updated_by = excluded.updated_by, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(grant_id)
+        .bind(doc)
+        .bind(budget)
+        .bind(by)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn spend_privacy_impl(
+        &self,
+        grant_id: i64,
+        epsilon: f64,
+    ) -> Result<Option<f64>> {
+        // A little slack so that a budget spent in equal parts is not refused its last
+        // part by rounding.
+        let spent: Option<f64> = sqlx::query_scalar(
+            "UPDATE grant_privacy SET spent = spent + ?1 \
+             WHERE grant_id = ?2 AND spent + ?1 <= budget * (1 + 1e-9) RETURNING spent",
+        )
+        .bind(epsilon)
+        .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(spent)
+    }
+}
