@@ -79,6 +79,8 @@ pub struct App {
     pub(crate) sso: Arc<sso::SsoState>,
     /// The gate's catalog reads, kept while the store's catalog generation stands.
     pub(crate) catalog_cache: Arc<catalog_cache::CatalogCache>,
+    /// Sandbox queries running in the background on this node, to cancel them.
+    pub(crate) sandbox_jobs: sandbox::Jobs,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +223,7 @@ impl App {
             monitor: Arc::default(),
             sso: Arc::default(),
             catalog_cache: Arc::default(),
+            sandbox_jobs: Arc::default(),
             audit: Arc::new(audit::AuditState::new(
                 &settings.master_key,
                 &settings.public_url,

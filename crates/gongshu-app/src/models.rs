@@ -462,8 +462,15 @@ impl App {
         }
         let values: Vec<(String, String)> = run.params.into_iter().collect();
         let sql = bind(&model.sql, &model.params, &values)?;
-        self.run_sandbox_sql(caller, SandboxInput { sql }, Some((id, row.public)))
-            .await
+        self.run_sandbox_sql(
+            caller,
+            SandboxInput {
+                sql,
+                background: false,
+            },
+            Some((id, row.public)),
+        )
+        .await
     }
 }
 

@@ -38,6 +38,10 @@ pub struct SandboxInput {
     /// One aggregate SELECT over tables the caller's sandbox grant covers, named by
     /// their `table_name`.
     pub sql: String,
+    /// Run it in the background (long queries, up to 5 minutes): the answer comes at
+    /// once with `state` = `running`; read the query again for its result, or cancel it.
+    #[serde(default)]
+    pub background: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -98,6 +102,9 @@ struct SandboxDoc {
     /// Answered in the differential-privacy mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     privacy: Option<PrivacyUse>,
+    /// Why a background query failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// How a query in the differential-privacy mode was answered.
@@ -124,7 +131,8 @@ pub struct SandboxResult {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SandboxQueryView {
     pub id: i64,
-    /// `released`, `review` (waiting for two reviewers) or `rejected`.
+    /// `running` (in the background), `released`, `review` (waiting for two reviewers),
+    /// `rejected`, `failed` or `cancelled`.
     pub state: String,
     pub user_id: i64,
     pub grant_id: Option<i64>,
@@ -149,6 +157,8 @@ pub struct SandboxQueryView {
     pub expired: bool,
     /// Answered with noise in the differential-privacy mode, and the ε it spent.
     pub privacy: Option<PrivacyUse>,
+    /// Why a background query failed.
+    pub error: Option<String>,
 }
 
 impl SandboxResult {
@@ -185,6 +195,78 @@ impl SandboxResult {
         );
         rows.push(line(format!("SHA-256：{}", self.sha256)));
         (self.columns.clone(), rows)
+    }
+}
+
+/// How long a background query may run.
+const BACKGROUND_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The background queries of this node, by query number.
+pub(crate) type Jobs =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, tokio::task::AbortHandle>>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The registry holds abort handles only; one left by a panicking task still works.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a query computes, and how its result is protected.
+enum Work {
+    Controlled(Box<gongshu_data::sandbox::Prepared>),
+    Private(
+        Box<gongshu_data::dp::DpPlan>,
+        gongshu_data::dp::DpParams,
+        PrivacyUse,
+    ),
+}
+
+/// A query the gate and the guard admitted, ready to run.
+struct Planned {
+    sql: String,
+    model: Option<(i64, bool)>,
+    dataset_ids: Vec<i64>,
+    provider_id: i64,
+    grant_id: Option<i64>,
+    attribution: Vec<String>,
+    refs: Vec<gongshu_data::query::TableRef>,
+    profile: gongshu_core::disclosure::Profile,
+    canonical: String,
+    fingerprint: String,
+    filter: String,
+    work: Work,
+}
+
+impl Planned {
+    fn doc(
+        &self,
+        columns: Vec<String>,
+        rows: serde_json::Value,
+        truncated: bool,
+        withheld: Vec<WithheldGroup>,
+        group_sizes: Vec<(String, u64)>,
+        flag: Option<DifferencingFlag>,
+    ) -> SandboxDoc {
+        SandboxDoc {
+            sql: self.sql.clone(),
+            canonical: self.canonical.clone(),
+            filter: self.filter.clone(),
+            profile: self.profile.name,
+            columns,
+            rows,
+            truncated,
+            withheld,
+            group_sizes,
+            flag,
+            reviews: Vec::new(),
+            attribution: self.attribution.clone(),
+            model: self.model.map(|(id, _)| id),
+            expired: false,
+            privacy: match &self.work {
+                Work::Private(_, _, used) => Some(*used),
+                Work::Controlled(_) => None,
+            },
+            error: None,
+        }
     }
 }
 
@@ -289,6 +371,9 @@ impl App {
         caller: &Principal,
         input: SandboxInput,
     ) -> Result<SandboxQueryView> {
+        if input.background {
+            return self.start_sandbox(caller, input).await;
+        }
         self.run_sandbox_sql(caller, input, None).await
     }
 
@@ -301,6 +386,118 @@ impl App {
         input: SandboxInput,
         model: Option<(i64, bool)>,
     ) -> Result<SandboxQueryView> {
+        let planned = self.plan_sandbox(caller, input, model).await?;
+        let outcome = self.execute_sandbox(&planned, None).await;
+        self.conclude_sandbox(caller, planned, outcome, None).await
+    }
+
+    /// Starts a query in the background (for long ones): the gate and the guard answer
+    /// at once; the query runs for up to `BACKGROUND_LIMIT` and its record says how it
+    /// went (`running`, then `released`, `review` or `failed`); its requester may cancel.
+    pub async fn start_sandbox(
+        &self,
+        caller: &Principal,
+        input: SandboxInput,
+    ) -> Result<SandboxQueryView> {
+        let planned = self.plan_sandbox(caller, input, None).await?;
+        let doc = planned.doc(
+            Vec::new(),
+            serde_json::json!([]),
+            false,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
+        let row = SandboxQueryRow {
+            id: 0,
+            user_id: caller.user_id,
+            grant_id: planned.grant_id,
+            provider_id: planned.provider_id,
+            dataset_ids: planned.dataset_ids.clone(),
+            state: "running".into(),
+            fingerprint: planned.fingerprint.clone(),
+            doc: serde_json::to_string(&doc).map_err(|_| Error::internal())?,
+            result_hash: None,
+            created_at: self.now(),
+            released_at: None,
+            version: 0,
+        };
+        let running = self
+            .store
+            .insert_sandbox_query(&row)
+            .await
+            .map_err(store_error)?;
+        let id = running.id;
+        let app = self.clone();
+        let who = caller.clone();
+        let view = self.sandbox_view(caller, &running)?;
+        let jobs = self.sandbox_jobs.clone();
+        let mut registry = lock(&jobs);
+        let task = tokio::spawn(async move {
+            let outcome = app.execute_sandbox(&planned, Some(BACKGROUND_LIMIT)).await;
+            if let Err(e) = app
+                .conclude_sandbox(&who, planned, outcome, Some(running))
+                .await
+                && e.code != ErrorCode::InvalidState
+            {
+                tracing::warn!(query = id, error = %e.message_en, "background sandbox query");
+            }
+            lock(&app.sandbox_jobs).remove(&id);
+        });
+        registry.insert(id, task.abort_handle());
+        Ok(view)
+    }
+
+    /// The requester cancels a query still running in the background.
+    pub async fn cancel_sandbox(&self, caller: &Principal, id: i64) -> Result<SandboxQueryView> {
+        let mut row = self.sandbox_row(caller, id).await?;
+        if row.user_id != caller.user_id {
+            return Err(Error::forbidden());
+        }
+        if row.state != "running" {
+            return Err(Error::new(
+                ErrorCode::InvalidState,
+                "该查询已结束，不能取消",
+                "This query has ended and cannot be cancelled",
+            ));
+        }
+        if let Some(task) = lock(&self.sandbox_jobs).remove(&id) {
+            task.abort();
+        }
+        row.state = "cancelled".into();
+        let saved = match self.store.save_sandbox_query(&row).await {
+            Err(gongshu_store::StoreError::VersionConflict) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidState,
+                    "该查询已结束，不能取消",
+                    "This query has ended and cannot be cancelled",
+                ));
+            }
+            other => other.map_err(store_error)?,
+        };
+        self.audit(
+            Some(caller),
+            AuditEvent {
+                action: "sandbox.cancel".into(),
+                object: audited_object(id, &doc_of(&saved)?.sql, None),
+                dataset: saved.dataset_ids.first().copied(),
+                grant: saved.grant_id,
+                outcome: "ok",
+                ..AuditEvent::default()
+            },
+        )
+        .await?;
+        self.sandbox_view(caller, &saved)
+    }
+
+    /// Everything decided before a query runs: the gate for every table it names, the
+    /// guard, and in the private mode the ε it spends.
+    async fn plan_sandbox(
+        &self,
+        caller: &Principal,
+        input: SandboxInput,
+        model: Option<(i64, bool)>,
+    ) -> Result<Planned> {
         let mode = match model {
             Some((_, true)) => AccessMode::PublicModel,
             _ => AccessMode::Sandbox,
@@ -372,7 +569,7 @@ impl App {
             Some(g) => self.private_mode(g).await?.map(|p| (g, p)),
             None => None,
         };
-        let (shape, run) = match &private {
+        let (canonical, fingerprint, filter, work) = match &private {
             Some((g, p)) => {
                 let plan =
                     gongshu_data::dp::prepare_dp(&input.sql, &tables, &limits, &p.bounds_map())
@@ -385,43 +582,98 @@ impl App {
                     max_rows_per_person: p.max_rows_per_person,
                     min_group: profile.min_group,
                 };
-                let shape = (
+                let used = PrivacyUse {
+                    mechanism: p.mechanism,
+                    epsilon: p.epsilon_per_query,
+                };
+                (
                     plan.canonical.clone(),
                     plan.fingerprint.clone(),
                     plan.filter.clone(),
-                );
-                (
-                    shape,
-                    self.data().engine.sandbox_dp(&refs, &plan, &params).await,
+                    Work::Private(Box::new(plan), params, used),
                 )
             }
             None => {
                 let prepared = prepare(&input.sql, &tables, &limits).map_err(query_error)?;
-                let shape = (
+                (
                     prepared.canonical.clone(),
                     prepared.fingerprint.clone(),
                     prepared.filter.clone(),
-                );
-                (
-                    shape,
-                    self.data().engine.sandbox(&refs, &prepared, &profile).await,
+                    Work::Controlled(Box::new(prepared)),
                 )
             }
         };
-        let (canonical, fingerprint, filter) = shape;
-        let outcome = match run {
+        Ok(Planned {
+            sql: input.sql,
+            model,
+            dataset_ids,
+            provider_id,
+            grant_id,
+            attribution: readable.iter().map(|r| r.attribution.citation()).collect(),
+            refs,
+            profile,
+            canonical,
+            fingerprint,
+            filter,
+            work,
+        })
+    }
+
+    async fn execute_sandbox(
+        &self,
+        p: &Planned,
+        timeout: Option<std::time::Duration>,
+    ) -> std::result::Result<gongshu_data::sandbox::SandboxOutcome, gongshu_data::query::QueryError>
+    {
+        let engine = &self.data().engine;
+        match &p.work {
+            Work::Private(plan, params, _) => {
+                engine.sandbox_dp(&p.refs, plan, params, timeout).await
+            }
+            Work::Controlled(prepared) => {
+                engine.sandbox(&p.refs, prepared, &p.profile, timeout).await
+            }
+        }
+    }
+
+    /// Records how a query went: its protected result released or held for review, or
+    /// its failure. `running` is the record of a background query, updated in place.
+    async fn conclude_sandbox(
+        &self,
+        caller: &Principal,
+        p: Planned,
+        outcome: std::result::Result<
+            gongshu_data::sandbox::SandboxOutcome,
+            gongshu_data::query::QueryError,
+        >,
+        running: Option<SandboxQueryRow>,
+    ) -> Result<SandboxQueryView> {
+        let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
                 let event = AuditEvent {
                     action: "sandbox.query".into(),
-                    object: format!("dataset:{}", dataset_ids[0]),
-                    dataset: Some(dataset_ids[0]),
-                    grant: grant_id,
+                    object: format!("dataset:{}", p.dataset_ids[0]),
+                    dataset: Some(p.dataset_ids[0]),
+                    grant: p.grant_id,
                     outcome: "failed",
                     ..AuditEvent::default()
                 };
                 self.audit(Some(caller), event).await?;
-                return Err(query_error(e));
+                let e = query_error(e);
+                let Some(mut row) = running else {
+                    return Err(e);
+                };
+                let mut doc = doc_of(&row)?;
+                doc.error = Some(e.message_zh.clone());
+                row.state = "failed".into();
+                row.doc = serde_json::to_string(&doc).map_err(|_| Error::internal())?;
+                let saved = self
+                    .store
+                    .save_sandbox_query(&row)
+                    .await
+                    .map_err(store_error)?;
+                return self.sandbox_view(caller, &saved);
             }
         };
         let rows_json = gongshu_data::export::json_rows(&outcome.result.batches)
@@ -436,84 +688,98 @@ impl App {
             .map(|f| f.name().clone())
             .collect();
 
+        let private = matches!(p.work, Work::Private(..));
         let mut flag = None;
-        let earlier = self
-            .store
-            .same_shape_queries(&fingerprint, caller.user_id, grant_id, COMPARED)
-            .await
-            .map_err(store_error)?;
-        for q in earlier {
-            let Ok(d) = doc_of(&q) else { continue };
-            // Noise answers differencing in the private mode.
-            if d.filter == filter || private.is_some() {
-                continue;
-            }
-            let groups = close_groups(&outcome.group_sizes, &d.group_sizes, profile.min_group);
-            if !groups.is_empty() {
-                flag = Some(DifferencingFlag {
-                    earlier_query: q.id,
-                    groups,
-                });
-                break;
+        // Noise answers differencing in the private mode.
+        if !private {
+            let earlier = self
+                .store
+                .same_shape_queries(&p.fingerprint, caller.user_id, p.grant_id, COMPARED)
+                .await
+                .map_err(store_error)?;
+            for q in earlier {
+                let Ok(d) = doc_of(&q) else { continue };
+                if d.filter == p.filter || running.as_ref().is_some_and(|r| r.id == q.id) {
+                    continue;
+                }
+                let groups =
+                    close_groups(&outcome.group_sizes, &d.group_sizes, p.profile.min_group);
+                if !groups.is_empty() {
+                    flag = Some(DifferencingFlag {
+                        earlier_query: q.id,
+                        groups,
+                    });
+                    break;
+                }
             }
         }
-        let attribution = readable.iter().map(|r| r.attribution.citation()).collect();
         let withheld: Vec<WithheldGroup> = outcome
             .withheld
             .into_iter()
             .map(|(keys, reason)| WithheldGroup { keys, reason })
             .collect();
-        let state = if (withheld.is_empty() || model.is_some()) && flag.is_none() {
+        let state = if (withheld.is_empty() || p.model.is_some()) && flag.is_none() {
             "released"
         } else {
             "review"
         };
         let hash = result_hash(&columns, &rows_json);
-        let doc = SandboxDoc {
-            sql: input.sql.clone(),
-            canonical,
-            filter,
-            profile: profile.name,
+        let doc = p.doc(
             columns,
-            rows: rows_json,
-            truncated: outcome.result.truncated,
+            rows_json,
+            outcome.result.truncated,
             withheld,
-            group_sizes: outcome.group_sizes,
-            flag: flag.clone(),
-            reviews: Vec::new(),
-            attribution,
-            model: model.map(|(id, _)| id),
-            expired: false,
-            privacy: private.as_ref().map(|(_, p)| PrivacyUse {
-                mechanism: p.mechanism,
-                epsilon: p.epsilon_per_query,
-            }),
+            outcome.group_sizes,
+            flag.clone(),
+        );
+        let now = self.now();
+        let doc = serde_json::to_string(&doc).map_err(|_| Error::internal())?;
+        let result_hash_kept = (state == "released").then(|| hash.clone());
+        let saved = match running {
+            Some(mut row) => {
+                row.state = state.to_owned();
+                row.doc = doc;
+                row.result_hash = result_hash_kept;
+                row.released_at = (state == "released").then_some(now);
+                // A cancelled query stays cancelled: its version moved on.
+                match self.store.save_sandbox_query(&row).await {
+                    Err(gongshu_store::StoreError::VersionConflict) => {
+                        return Err(Error::new(
+                            ErrorCode::InvalidState,
+                            "该查询已取消",
+                            "This query was cancelled",
+                        ));
+                    }
+                    other => other.map_err(store_error)?,
+                }
+            }
+            None => {
+                let row = SandboxQueryRow {
+                    id: 0,
+                    user_id: caller.user_id,
+                    grant_id: p.grant_id,
+                    provider_id: p.provider_id,
+                    dataset_ids: p.dataset_ids.clone(),
+                    state: state.to_owned(),
+                    fingerprint: p.fingerprint.clone(),
+                    doc,
+                    result_hash: result_hash_kept,
+                    created_at: now,
+                    released_at: None,
+                    version: 0,
+                };
+                self.store
+                    .insert_sandbox_query(&row)
+                    .await
+                    .map_err(store_error)?
+            }
         };
-        let row = SandboxQueryRow {
-            id: 0,
-            user_id: caller.user_id,
-            grant_id,
-            provider_id,
-            dataset_ids: dataset_ids.clone(),
-            state: state.to_owned(),
-            fingerprint,
-            doc: serde_json::to_string(&doc).map_err(|_| Error::internal())?,
-            result_hash: (state == "released").then(|| hash.clone()),
-            created_at: self.now(),
-            released_at: None,
-            version: 0,
-        };
-        let saved = self
-            .store
-            .insert_sandbox_query(&row)
-            .await
-            .map_err(store_error)?;
-        let object = audited_object(saved.id, &input.sql, (state == "released").then_some(&hash));
+        let object = audited_object(saved.id, &p.sql, (state == "released").then_some(&hash));
         let audit = |action: &str, outcome: &'static str| AuditEvent {
             action: action.to_owned(),
             object: object.clone(),
-            dataset: Some(dataset_ids[0]),
-            grant: grant_id,
+            dataset: Some(p.dataset_ids[0]),
+            grant: p.grant_id,
             outcome,
             ..AuditEvent::default()
         };
@@ -527,6 +793,7 @@ impl App {
         } else {
             self.audit(Some(caller), audit("sandbox.query", "held"))
                 .await?;
+            let provider_id = p.provider_id;
             let reviewers = self
                 .users_with(gongshu_core::types::Role::ProviderReviewer, |g| {
                     g.org_id == Some(provider_id)
@@ -582,6 +849,7 @@ impl App {
             model: doc.model,
             expired: doc.expired,
             privacy: doc.privacy,
+            error: doc.error,
         })
     }
 

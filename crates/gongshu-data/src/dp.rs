@@ -294,9 +294,10 @@ impl Engine {
         tables: &[TableRef],
         plan: &DpPlan,
         params: &DpParams,
+        timeout: Option<std::time::Duration>,
     ) -> Result<SandboxOutcome, QueryError> {
         let raw = self
-            .run_limited(tables.to_vec(), plan.statement.clone())
+            .run_limited(tables.to_vec(), plan.statement.clone(), timeout)
             .await
             .map_err(|e| match e {
                 QueryError::BadRequest(_) => refuse(

@@ -778,16 +778,19 @@ impl Engine {
     /// tables this user may read; nothing else may be reachable).
     pub async fn sql(&self, tables: &[TableRef], sql: &str) -> Result<SqlResult, QueryError> {
         let statement = parse_select(sql)?;
-        self.run_limited(tables.to_vec(), statement).await
+        self.run_limited(tables.to_vec(), statement, None).await
     }
 
-    /// Runs a checked statement on the SQL threads, within the time limit.
+    /// Runs a checked statement on the SQL threads, within the time limit (the SQL
+    /// endpoint's, unless `timeout` says otherwise).
     pub(crate) async fn run_limited(
         &self,
         tables: Vec<TableRef>,
         statement: DfStatement,
+        timeout: Option<Duration>,
     ) -> Result<SqlResult, QueryError> {
-        self.on_sql_threads(
+        self.on_sql_threads_for(
+            timeout.unwrap_or(self.inner.limits.sql_timeout),
             move |engine| async move { engine.run_statement(&tables, statement).await },
         )
         .await
@@ -801,8 +804,22 @@ impl Engine {
         Fut: std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
         T: Send + 'static,
     {
+        self.on_sql_threads_for(self.inner.limits.sql_timeout, work)
+            .await
+    }
+
+    async fn on_sql_threads_for<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        work: F,
+    ) -> Result<T, QueryError>
+    where
+        F: FnOnce(Engine) -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
+        T: Send + 'static,
+    {
         let mut task = AbortOnDrop(self.inner.sql_runtime.handle.spawn(work(self.clone())));
-        match tokio::time::timeout(self.inner.limits.sql_timeout, &mut task.0).await {
+        match tokio::time::timeout(timeout, &mut task.0).await {
             Err(_) => Err(QueryError::Timeout),
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(QueryError::Engine(format!("SQL task: {e}"))),

@@ -1028,11 +1028,12 @@ impl Engine {
         tables: &[TableRef],
         prepared: &Prepared,
         profile: &Profile,
+        timeout: Option<std::time::Duration>,
     ) -> Result<SandboxOutcome, QueryError> {
         // An engine error can quote a value of the data (a failed cast names the text it
         // could not convert): in the sandbox it is told without its detail.
         let raw = self
-            .run_limited(tables.to_vec(), prepared.statement.clone())
+            .run_limited(tables.to_vec(), prepared.statement.clone(), timeout)
             .await
             .map_err(|e| match e {
                 QueryError::BadRequest(_) => refuse(

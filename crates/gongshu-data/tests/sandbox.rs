@@ -226,7 +226,7 @@ async fn only_groups_that_single_no_one_out_are_released() {
         let tables = tables.clone();
         async move {
             engine
-                .sandbox(&tables, &p, &profile.profile())
+                .sandbox(&tables, &p, &profile.profile(), None)
                 .await
                 .unwrap()
         }
@@ -323,6 +323,7 @@ async fn an_engine_error_does_not_quote_the_data() {
             std::slice::from_ref(&f.table.table),
             &p,
             &ProfileName::Standard.profile(),
+            None,
         )
         .await
         .unwrap_err()
@@ -369,7 +370,7 @@ async fn a_runaway_join_is_stopped_and_the_engine_keeps_serving() {
     .unwrap();
     let err = f
         .engine
-        .sandbox(&tables, &p, &ProfileName::Standard.profile())
+        .sandbox(&tables, &p, &ProfileName::Standard.profile(), None)
         .await
         .unwrap_err();
     assert!(
@@ -384,7 +385,7 @@ async fn a_runaway_join_is_stopped_and_the_engine_keeps_serving() {
     .unwrap();
     let ok = f
         .engine
-        .sandbox(&tables, &p, &ProfileName::Standard.profile())
+        .sandbox(&tables, &p, &ProfileName::Standard.profile(), None)
         .await
         .unwrap();
     assert_eq!(

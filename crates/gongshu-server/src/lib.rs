@@ -212,6 +212,18 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
                 "jobs interrupted by the last stop were marked failed"
             );
         }
+        let queries = app
+            .store
+            .fail_running_sandbox_queries(
+                "平台重启，查询中断，请重新提交 (interrupted by a restart; run it again)",
+            )
+            .await?;
+        if queries > 0 {
+            tracing::warn!(
+                queries,
+                "background sandbox queries interrupted by the last stop"
+            );
+        }
     }
     app.seed_regions().await?;
     let years = app.seed_calendar().await?;

@@ -24,7 +24,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/sandbox/queries", get(list).post(run))
-        .route("/sandbox/queries/{id}", get(one))
+        .route("/sandbox/queries/{id}", get(one).delete(cancel))
         .route("/sandbox/queries/{id}/reviews", post(review))
         .route("/sandbox/queries/{id}/download", get(download))
         .route("/grants/{id}/privacy", get(privacy).put(set_privacy))
@@ -36,7 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(run, list, one, review, download, privacy, set_privacy, models, create_model, model, retire_model, run_model),
+    paths(run, list, one, cancel, review, download, privacy, set_privacy, models, create_model, model, retire_model, run_model),
     components(schemas(SandboxInput, SandboxQueryView, SandboxResult, SandboxReview,
         WithheldGroup, ReviewRecord, DifferencingFlag, ProfileName, Withheld,
         ModelInput, ModelParam, ModelRun, ModelView, ParamType, PrivacySettings, PrivacyView,
@@ -48,10 +48,12 @@ pub(crate) struct SandboxApiDoc;
 /// Runs one aggregate SELECT over tables the caller's sandbox grant covers. The result
 /// is released at once when the disclosure control withholds nothing and no
 /// differencing is suspected (`state` = `released`); otherwise it waits for two
-/// reviewers of the provider (`review`).
+/// reviewers of the provider (`review`). With `background`, 202 and `state` = `running`:
+/// read the query again for how it went.
 #[utoipa::path(post, path = "/api/v1/sandbox/queries", tag = "sandbox", request_body = SandboxInput,
     security(("bearer" = [])),
-    responses((status = 201, body = SandboxQueryView), (status = 400, body = ErrorBody),
+    responses((status = 201, body = SandboxQueryView), (status = 202, body = SandboxQueryView),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 504, body = ErrorBody)))]
@@ -64,7 +66,29 @@ async fn run(
     let p = ctx.principal()?;
     let input: SandboxInput = json_body(&ctx, &headers, &body)?;
     let view = s.app.run_sandbox(p, input).await.map_err(|e| ctx.fail(e))?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let status = if view.state == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view)))
+}
+
+/// The requester cancels a query still running in the background.
+#[utoipa::path(delete, path = "/api/v1/sandbox/queries/{id}", tag = "sandbox",
+    security(("bearer" = [])),
+    responses((status = 200, body = SandboxQueryView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn cancel(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<SandboxQueryView>> {
+    let p = ctx.principal()?;
+    Ok(Json(
+        s.app.cancel_sandbox(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/sandbox", get(sandbox).post(run))
         .route("/sandbox/queries/{id}", get(query).post(review))
+        .route("/sandbox/queries/{id}/cancel", post(cancel))
         .route("/verify/{id}", get(verify_page).post(verify_one))
         .route(
             "/verify/{id}/batch",
@@ -140,6 +141,8 @@ struct RunForm {
     csrf: String,
     #[serde(default)]
     sql: String,
+    #[serde(default)]
+    background: Option<String>,
 }
 
 async fn run(State(s): State<AppState>, ctx: Ctx, Form(f): Form<RunForm>) -> Response {
@@ -149,7 +152,13 @@ async fn run(State(s): State<AppState>, ctx: Ctx, Form(f): Form<RunForm>) -> Res
     };
     match s
         .app
-        .run_sandbox(p, SandboxInput { sql: f.sql.clone() })
+        .run_sandbox(
+            p,
+            SandboxInput {
+                sql: f.sql.clone(),
+                background: f.background.is_some(),
+            },
+        )
         .await
     {
         Ok(q) => Redirect::to(&gongshu_app::links::sandbox_query(q.id)).into_response(),
@@ -170,6 +179,8 @@ struct QueryPage<'a> {
     rows: Vec<Vec<String>>,
     withheld: Vec<(String, &'static str)>,
     may_review: bool,
+    /// The requester may cancel it while it runs.
+    may_cancel: bool,
 }
 
 async fn query_page(
@@ -199,6 +210,7 @@ async fn query_page(
         && q.reviews
             .as_ref()
             .is_some_and(|r| !r.iter().any(|r| r.user_id == p.user_id));
+    let may_cancel = q.state == "running" && q.user_id == p.user_id;
     with_status(
         render(&QueryPage {
             ctx,
@@ -208,6 +220,7 @@ async fn query_page(
             rows,
             withheld,
             may_review,
+            may_cancel,
         }),
         status,
     )
@@ -247,6 +260,25 @@ async fn review(
         note: f.note,
     };
     match s.app.review_sandbox(p, id, input).await {
+        Ok(_) => done(gongshu_app::links::sandbox_query(id)),
+        Err(e) => {
+            let status = status_of(e.code);
+            query_page(&s, &ctx, id, Banner::refused(&ctx, &e), status).await
+        }
+    }
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let p = match checked(&ctx, &f.csrf) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match s.app.cancel_sandbox(p, id).await {
         Ok(_) => done(gongshu_app::links::sandbox_query(id)),
         Err(e) => {
             let status = status_of(e.code);

@@ -95,6 +95,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/sandbox/queries", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
+    ("DELETE", "/api/v1/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/sandbox/queries/{id}/reviews", "nyyyyyyy"),
     ("GET", "/api/v1/sandbox/queries/{id}/download", "nyyyyyyy"),
     // A grant's privacy mode: as the grant itself (holder, provider, authority and
@@ -302,6 +303,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/sandbox", "nyyyyyyy"),
     ("GET", "/sandbox/queries/{id}", "nyyyyyyy"),
     ("POST", "/sandbox/queries/{id}", "nyyyyyyy"),
+    ("POST", "/sandbox/queries/{id}/cancel", "nyyyyyyy"),
     // Verification: the page is public; checks need a signed-in caller and the gate;
     // the settings are the provider's.
     ("POST", "/models", "nyyyyyyy"),

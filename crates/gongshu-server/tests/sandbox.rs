@@ -829,3 +829,107 @@ async fn a_private_grant_answers_with_noise_and_spends_its_budget() {
         assert!(html.contains(shown), "{page}: {html}");
     }
 }
+
+/// Background queries: answered at once with `running`, then released; one that fails
+/// says so; a runaway one is cancelled by its requester, and only by them.
+#[tokio::test]
+async fn long_queries_run_in_the_background_and_can_be_cancelled() {
+    let (t, _provider, dataset, _rid, table, researcher, researcher_id) =
+        published_people("后台查询测试人员表", "background-researcher").await;
+    grant(
+        &t,
+        GrantKind::Open,
+        dataset,
+        (Some(researcher_id), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    let start = |sql: String| {
+        let t = &t;
+        let researcher = &researcher;
+        async move {
+            t.post(
+                "/api/v1/sandbox/queries",
+                Some(researcher),
+                json!({ "sql": sql, "background": true }),
+            )
+            .await
+        }
+    };
+    let wait = |id: i64| {
+        let t = &t;
+        let researcher = &researcher;
+        async move {
+            for _ in 0..200 {
+                let (_, q) = t
+                    .get(&format!("/api/v1/sandbox/queries/{id}"), Some(researcher))
+                    .await;
+                if q["state"] != "running" {
+                    return q;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("query {id} still running");
+        }
+    };
+    let (s, started) = start(format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE 区县 <> '槐荫区'"
+    ))
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["state"], "running");
+    let done = wait(started["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "released", "{done}");
+    assert_eq!(done["result"]["rows"][0]["n"], 65, "{done}");
+    // The guard still answers at once.
+    let (s, _) = start(format!("SELECT 姓名 FROM {table}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A query that fails as it runs says so, without the data's values.
+    let (_, failing) = start(format!("SELECT SUM(CAST(区县 AS INT)) AS x FROM {table}")).await;
+    let failed = wait(failing["id"].as_i64().unwrap()).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        !failed["error"].as_str().unwrap_or("").contains("历下区"),
+        "{failed}"
+    );
+
+    // A runaway join: cancelled by its requester, not by anyone else.
+    let (s, runaway) = start(format!(
+        "SELECT COUNT(*) AS n FROM {table} a JOIN {table} b ON a.区县 = b.区县 \
+         JOIN {table} c ON b.区县 = c.区县 JOIN {table} d ON c.区县 = d.区县 \
+         JOIN {table} e ON d.区县 = e.区县 JOIN {table} f ON e.区县 = f.区县"
+    ))
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{runaway}");
+    let path = format!("/api/v1/sandbox/queries/{}", runaway["id"]);
+    let other = t
+        .user_with_role("background-other", "registered", None, None)
+        .await;
+    let (s, _) = t
+        .call(reqwest::Method::DELETE, &path, Some(&other), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another's query is not theirs to see"
+    );
+    let (s, cancelled) = t
+        .call(reqwest::Method::DELETE, &path, Some(&researcher), None)
+        .await;
+    if s == StatusCode::OK {
+        assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+        let (_, again) = t
+            .call(reqwest::Method::DELETE, &path, Some(&researcher), None)
+            .await;
+        assert_eq!(again["error"]["code"], "invalid_state", "{again}");
+    } else {
+        // The limits stopped it first: it ended, and cannot be cancelled.
+        assert_eq!(s, StatusCode::CONFLICT, "{cancelled}");
+    }
+    let (s, _) = t.get("/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, q) = t.get(&path, Some(&researcher)).await;
+    assert_ne!(q["state"], "running", "{q}");
+}

@@ -541,6 +541,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<SandboxQueryRow>>;
     /// Saves a query's new state and document if its version is still `row.version`.
     async fn save_sandbox_query(&self, row: &SandboxQueryRow) -> Result<SandboxQueryRow>;
+    /// Marks the queries still `running` as `failed`, with `reason` in the application's
+    /// document: after a restart nothing runs them any more. Returns how many.
+    async fn fail_running_sandbox_queries(&self, reason: &str) -> Result<u64>;
     /// Drops the figures of results computed before `before`: empties `rows` in the
     /// application's document and sets `expired`; returns how many it dropped.
     async fn expire_sandbox_results(&self, before: DateTime<Utc>) -> Result<u64>;

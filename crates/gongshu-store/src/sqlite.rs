@@ -3726,6 +3726,10 @@ impl Store for SqliteStore {
         self.save_sandbox_query_impl(row).await
     }
 
+    async fn fail_running_sandbox_queries(&self, reason: &str) -> Result<u64> {
+        self.fail_running_sandbox_queries_impl(reason).await
+    }
+
     async fn expire_sandbox_results(&self, before: DateTime<Utc>) -> Result<u64> {
         self.expire_sandbox_results_impl(before).await
     }

@@ -156,4 +156,15 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+
+    pub(super) async fn fail_running_sandbox_queries_impl(&self, reason: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sandbox_queries SET state = 'failed', \
+             doc = json_set(doc, '$.error', ?), version = version + 1 WHERE state = 'running'",
+        )
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
