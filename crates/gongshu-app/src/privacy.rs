@@ -115,17 +115,11 @@ impl PrivacySettings {
 impl App {
     /// The grant's privacy settings, if it is in the differential-privacy mode.
     pub(crate) async fn private_mode(&self, grant_id: i64) -> Result<Option<PrivacySettings>> {
-        let Some(row) = self
-            .store
-            .get_grant_privacy(grant_id)
-            .await
-            .map_err(store_error)?
-        else {
-            return Ok(None);
-        };
-        let settings: PrivacySettings =
-            serde_json::from_str(&row.doc).map_err(|_| Error::internal())?;
-        Ok(settings.enabled.then_some(settings))
+        Ok(self
+            .privacy_view(grant_id)
+            .await?
+            .map(|v| v.settings)
+            .filter(|s| s.enabled))
     }
 
     /// Spends a query's ε, or refuses when the budget does not hold it.

@@ -297,15 +297,8 @@ impl Engine {
         timeout: Option<std::time::Duration>,
     ) -> Result<SandboxOutcome, QueryError> {
         let raw = self
-            .run_limited(tables.to_vec(), plan.statement.clone(), timeout)
-            .await
-            .map_err(|e| match e {
-                QueryError::BadRequest(_) => refuse(
-                    "查询无法执行：请检查列名、分组和类型转换（沙箱不显示可能含数据值的错误详情）",
-                    "the query could not run: check its column names, grouping and casts (the sandbox does not show error details, which could quote data)",
-                ),
-                other => other,
-            })?;
+            .run_without_detail(tables, &plan.statement, timeout)
+            .await?;
         let batch = concat_batches(&raw.schema, &raw.batches)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         let figures = plan.figures();

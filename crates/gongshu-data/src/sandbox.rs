@@ -1022,6 +1022,26 @@ pub(crate) fn text_at(batch: &RecordBatch, column: usize, row: usize) -> String 
 }
 
 impl Engine {
+    /// Runs a rewritten sandbox statement. An engine error can quote a value of the data
+    /// (a failed cast names the text it could not convert): in the sandbox it is told
+    /// without its detail.
+    pub(crate) async fn run_without_detail(
+        &self,
+        tables: &[TableRef],
+        statement: &DfStatement,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<SqlResult, QueryError> {
+        self.run_limited(tables.to_vec(), statement.clone(), timeout)
+            .await
+            .map_err(|e| match e {
+                QueryError::BadRequest(_) => refuse(
+                    "查询无法执行：请检查列名、分组和类型转换（沙箱不显示可能含数据值的错误详情）",
+                    "the query could not run: check its column names, grouping and casts (the sandbox does not show error details, which could quote data)",
+                ),
+                other => other,
+            })
+    }
+
     /// Runs a prepared sandbox query and releases what the profile allows.
     pub async fn sandbox(
         &self,
@@ -1030,18 +1050,9 @@ impl Engine {
         profile: &Profile,
         timeout: Option<std::time::Duration>,
     ) -> Result<SandboxOutcome, QueryError> {
-        // An engine error can quote a value of the data (a failed cast names the text it
-        // could not convert): in the sandbox it is told without its detail.
         let raw = self
-            .run_limited(tables.to_vec(), prepared.statement.clone(), timeout)
-            .await
-            .map_err(|e| match e {
-                QueryError::BadRequest(_) => refuse(
-                    "查询无法执行：请检查列名、分组和类型转换（沙箱不显示可能含数据值的错误详情）",
-                    "the query could not run: check its column names, grouping and casts (the sandbox does not show error details, which could quote data)",
-                ),
-                other => other,
-            })?;
+            .run_without_detail(tables, &prepared.statement, timeout)
+            .await?;
         let batch = concat_batches(&raw.schema, &raw.batches)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         let n_at = prepared.visible;

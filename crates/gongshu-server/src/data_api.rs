@@ -100,6 +100,47 @@ fn attribution_headers(headers: &mut HeaderMap, a: &Attribution) {
     }
 }
 
+/// A table of text cells (an evaluation's figures, a sandbox result, verification
+/// answers) as a download: `csv` or `xlsx` (one sheet named `sheet`), named
+/// `stem.csv` / `stem.xlsx`. Any other format is the caller's to answer (JSON, or a
+/// refusal): `None`.
+pub(crate) fn table_file(
+    ctx: &Ctx,
+    (sheet, header, rows): (&str, &[String], &[Vec<String>]),
+    format: &str,
+    stem: &str,
+) -> Option<Result<axum::response::Response, ApiError>> {
+    use axum::response::IntoResponse;
+    let failed = |e: gongshu_data::export::ExportError| {
+        tracing::error!(error = %e, file = stem, "table download");
+        ctx.fail(gongshu_core::Error::internal())
+    };
+    let (bytes, content_type) = match format {
+        "csv" => (
+            gongshu_data::export::table_csv(header, rows).map_err(failed),
+            "text/csv; charset=utf-8",
+        ),
+        "xlsx" => (
+            gongshu_data::export::table_xlsx(sheet, header, rows).map_err(failed),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        _ => return None,
+    };
+    Some(bytes.map(|bytes| {
+        let mut response = bytes.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        h.insert(
+            axum::http::header::CONTENT_DISPOSITION,
+            disposition(&format!("{stem}.{format}")),
+        );
+        response
+    }))
+}
+
 pub(crate) fn disposition(file_name: &str) -> HeaderValue {
     let ascii: String = file_name
         .chars()

@@ -2,8 +2,8 @@
 //! (issue 7: SD-EGOV §31, 数据安全法 §29) under `/api/v1`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
 use gongshu_app::evaluation::{
@@ -157,43 +157,22 @@ pub(crate) fn evaluation_file(
 ) -> ApiResult<Response> {
     let zh = ctx.lang == gongshu_core::error::Lang::Zh;
     let (header, rows) = evaluation_table(view, zh);
-    let failed = |e: gongshu_data::export::ExportError| {
-        tracing::error!(error = %e, "evaluation export");
-        ctx.fail(gongshu_core::Error::internal())
-    };
-    let (bytes, content_type, ext) = match format {
-        "csv" => (
-            gongshu_data::export::table_csv(&header, &rows).map_err(failed)?,
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
-        "xlsx" => (
-            gongshu_data::export::table_xlsx("evaluation", &header, &rows).map_err(failed)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
-        _ => {
-            return Err(ctx.fail(gongshu_core::Error::validation(vec![
+    let stem = format!(
+        "evaluation-{}-{}-{}",
+        view.region_code, view.period_from, view.period_to
+    );
+    crate::data_api::table_file(ctx, ("evaluation", &header, &rows), format, &stem).unwrap_or_else(
+        || {
+            Err(ctx.fail(gongshu_core::Error::validation(vec![
                 gongshu_core::FieldError::new(
                     "format",
                     "unknown",
                     "格式应为 csv 或 xlsx",
                     "format must be csv or xlsx",
                 ),
-            ])));
-        }
-    };
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        crate::data_api::disposition(&format!(
-            "evaluation-{}-{}-{}.{ext}",
-            view.region_code, view.period_from, view.period_to
-        )),
-    );
-    Ok(response)
+            ])))
+        },
+    )
 }
 
 /// The indicator weights of a region: its authority's, or the default.

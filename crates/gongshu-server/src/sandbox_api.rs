@@ -231,7 +231,7 @@ pub(crate) fn result_file(
     view: &SandboxQueryView,
     format: &str,
 ) -> ApiResult<axum::response::Response> {
-    use axum::http::{HeaderValue, header};
+    use axum::http::header;
     use axum::response::IntoResponse;
     let result = match (&view.result, view.state.as_str()) {
         (Some(r), "released") => r,
@@ -243,47 +243,31 @@ pub(crate) fn result_file(
             )));
         }
     };
-    let failed = |e: gongshu_data::export::ExportError| {
-        tracing::error!(error = %e, "sandbox result export");
-        ctx.fail(gongshu_core::Error::internal())
-    };
-    let (header, rows) = result.table_with_sources();
-    let (bytes, content_type, ext) = match format {
-        "csv" => (
-            gongshu_data::export::table_csv(&header, &rows).map_err(failed)?,
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
-        "xlsx" => (
-            gongshu_data::export::table_xlsx("result", &header, &rows).map_err(failed)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
-        "json" => (
-            serde_json::to_vec_pretty(result)
-                .map_err(|_| ctx.fail(gongshu_core::Error::internal()))?,
-            "application/json",
-            "json",
-        ),
-        _ => {
-            return Err(ctx.fail(gongshu_core::Error::validation(vec![
-                gongshu_core::FieldError::new(
-                    "format",
-                    "unknown",
-                    "格式应为 csv、xlsx 或 json",
-                    "format must be csv, xlsx or json",
-                ),
-            ])));
-        }
-    };
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        crate::data_api::disposition(&format!("sandbox-{}.{ext}", view.id)),
-    );
-    Ok(response)
+    if format == "json" {
+        let mut response = Json(result).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            crate::data_api::disposition(&format!("sandbox-{}.json", view.id)),
+        );
+        return Ok(response);
+    }
+    let (head, rows) = result.table_with_sources();
+    crate::data_api::table_file(
+        ctx,
+        ("result", &head, &rows),
+        format,
+        &format!("sandbox-{}", view.id),
+    )
+    .unwrap_or_else(|| {
+        Err(ctx.fail(gongshu_core::Error::validation(vec![
+            gongshu_core::FieldError::new(
+                "format",
+                "unknown",
+                "格式应为 csv、xlsx 或 json",
+                "format must be csv, xlsx or json",
+            ),
+        ])))
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/models", tag = "sandbox",

@@ -2,7 +2,7 @@
 //! verification service, and the checks themselves, one record as JSON or a batch file.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
@@ -157,19 +157,7 @@ async fn verify_batch(
 /// The answers of a batch as a CSV download, for the API and the verification page.
 pub(crate) fn batch_file(ctx: &Ctx, resource: &str, batch: &VerifyBatch) -> ApiResult<Response> {
     let (head, rows) = batch_table(batch);
-    let bytes = gongshu_data::export::table_csv(&head, &rows).map_err(|e| {
-        tracing::error!(error = %e, "verification answers");
-        ctx.fail(gongshu_core::Error::internal())
-    })?;
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        crate::data_api::disposition(&format!("verification-{resource}.csv")),
-    );
-    Ok(response)
+    let stem = format!("verification-{resource}");
+    crate::data_api::table_file(ctx, ("verification", &head, &rows), "csv", &stem)
+        .unwrap_or_else(|| Err(ctx.fail(gongshu_core::Error::internal())))
 }
