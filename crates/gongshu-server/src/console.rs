@@ -2376,10 +2376,11 @@ async fn put_grading(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
+/// A form that carries nothing but the session's CSRF token (a button).
+#[derive(Deserialize, Default)]
+pub(crate) struct CsrfOnly {
     #[serde(rename = "_csrf", default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 async fn rotate_keys(State(s): State<AppState>, ctx: Ctx, Form(f): Form<CsrfOnly>) -> Response {

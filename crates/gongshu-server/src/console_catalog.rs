@@ -1172,17 +1172,11 @@ async fn tokens(
     tokens_page(&s, &ctx, &headers, None, Banner::from(&ctx, &q)).await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
 async fn new_token(
     State(s): State<AppState>,
     ctx: Ctx,
     headers: axum::http::HeaderMap,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<crate::console::CsrfOnly>,
 ) -> Response {
     let p = match checked(&ctx, &f.csrf) {
         Ok(p) => p,
@@ -1199,7 +1193,7 @@ async fn revoke_token(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    axum::Form(f): axum::Form<crate::console::CsrfOnly>,
 ) -> Response {
     let p = match checked(&ctx, &f.csrf) {
         Ok(p) => p,

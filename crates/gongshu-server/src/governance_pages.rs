@@ -334,17 +334,11 @@ async fn evaluation(
     evaluation_page(&s, &ctx, id, Banner::from(&ctx, &q), StatusCode::OK).await
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct CsrfForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-}
-
 async fn release(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<crate::console::CsrfOnly>,
 ) -> Response {
     let p = match checked(&ctx, &f.csrf) {
         Ok(p) => p,

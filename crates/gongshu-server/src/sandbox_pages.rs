@@ -272,7 +272,7 @@ async fn cancel(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<crate::console::CsrfOnly>,
 ) -> Response {
     let p = match checked(&ctx, &f.csrf) {
         Ok(p) => p,
@@ -689,17 +689,11 @@ async fn run_model(
     }
 }
 
-#[derive(Deserialize, Default)]
-struct CsrfForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-}
-
 async fn retire_model(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<crate::console::CsrfOnly>,
 ) -> Response {
     let p = match checked(&ctx, &f.csrf) {
         Ok(p) => p,

@@ -73,6 +73,21 @@ async fn published_people(
     (t, provider, dataset, rid, table, token, id)
 }
 
+/// A sandbox grant on the entry for the user, in force from an hour ago for a day.
+async fn sandbox_grant(t: &common::TestApp, dataset: i64, user: i64) -> i64 {
+    let (_, id) = grant(
+        t,
+        GrantKind::Open,
+        dataset,
+        (Some(user), None),
+        &[GrantMode::Sandbox],
+        (-1, 24),
+        None,
+    )
+    .await;
+    id
+}
+
 #[tokio::test]
 async fn a_grantee_gets_aggregates_that_single_no_one_out() {
     let (t, provider, dataset, rid, table, researcher, researcher_id) =
@@ -97,16 +112,7 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
     let (s, body) = run(&t, &researcher, &by_district).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     // A sandbox grant reads no rows.
-    grant(
-        &t,
-        GrantKind::Open,
-        dataset,
-        (Some(researcher_id), None),
-        &[GrantMode::Sandbox],
-        (-1, 24),
-        None,
-    )
-    .await;
+    sandbox_grant(&t, dataset, researcher_id).await;
     let (s, _) = t
         .get(&format!("/api/v1/resources/{rid}/rows"), Some(&researcher))
         .await;
@@ -314,16 +320,7 @@ async fn a_grantee_gets_aggregates_that_single_no_one_out() {
 async fn hostile_queries_are_refused_and_the_server_stays_healthy() {
     let (t, _, dataset, _, table, researcher, researcher_id) =
         published_people("沙箱攻击测试", "sandbox-attacker").await;
-    grant(
-        &t,
-        GrantKind::Open,
-        dataset,
-        (Some(researcher_id), None),
-        &[GrantMode::Sandbox],
-        (-1, 24),
-        None,
-    )
-    .await;
+    sandbox_grant(&t, dataset, researcher_id).await;
     let attacks = [
         format!("SELECT * FROM {table}"),
         format!("SELECT 姓名, COUNT(*) FROM {table} GROUP BY 姓名"),
@@ -640,16 +637,7 @@ async fn providers_publish_models_that_grantees_run_without_review() {
     // A grantee's model: refused without a sandbox grant.
     let (s, body) = t.post(&runs, Some(&researcher), json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
-    grant(
-        &t,
-        GrantKind::Open,
-        dataset,
-        (Some(researcher_id), None),
-        &[GrantMode::Sandbox],
-        (-1, 24),
-        None,
-    )
-    .await;
+    sandbox_grant(&t, dataset, researcher_id).await;
     // Released at once: 槐荫区 is withheld, and no reviewer is needed.
     let (s, first) = t.post(&runs, Some(&researcher), json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{first}");
@@ -739,16 +727,7 @@ async fn providers_publish_models_that_grantees_run_without_review() {
 async fn a_private_grant_answers_with_noise_and_spends_its_budget() {
     let (t, provider, dataset, _rid, table, researcher, researcher_id) =
         published_people("差分隐私测试人员表", "dp-researcher").await;
-    let (_, g) = grant(
-        &t,
-        GrantKind::Open,
-        dataset,
-        (Some(researcher_id), None),
-        &[GrantMode::Sandbox],
-        (-1, 24),
-        None,
-    )
-    .await;
+    let g = sandbox_grant(&t, dataset, researcher_id).await;
     let path = format!("/api/v1/grants/{g}/privacy");
     let settings = json!({ "enabled": true, "mechanism": "laplace", "epsilon_budget": 1.0,
         "epsilon_per_query": 0.5, "bounds": { "收入": [0, 10000] }, "max_rows_per_person": 1 });
@@ -836,16 +815,7 @@ async fn a_private_grant_answers_with_noise_and_spends_its_budget() {
 async fn long_queries_run_in_the_background_and_can_be_cancelled() {
     let (t, _provider, dataset, _rid, table, researcher, researcher_id) =
         published_people("后台查询测试人员表", "background-researcher").await;
-    grant(
-        &t,
-        GrantKind::Open,
-        dataset,
-        (Some(researcher_id), None),
-        &[GrantMode::Sandbox],
-        (-1, 24),
-        None,
-    )
-    .await;
+    sandbox_grant(&t, dataset, researcher_id).await;
     let start = |sql: String| {
         let t = &t;
         let researcher = &researcher;
