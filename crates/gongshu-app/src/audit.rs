@@ -45,10 +45,24 @@ type Queued = (
 /// At most this many entries in one transaction.
 const GROUP: usize = 512;
 
+/// The checkpoint key of an algorithm, derived from the master key: never stored.
+fn checkpoint_key(master: &MasterKey, sig: gongshu_audit::SigAlg) -> SigningKey {
+    let label = match sig {
+        gongshu_audit::SigAlg::Ed25519 => "gongshu/audit-checkpoint/ed25519/v1",
+        gongshu_audit::SigAlg::Sm2 => "gongshu/audit-checkpoint/sm2/v1",
+    };
+    SigningKey::derive(sig, &master.derive(label))
+}
+
 impl AuditState {
-    pub fn new(master: &MasterKey, origin: &str, alg: HashAlg, every: u64) -> Self {
+    pub fn new(
+        master: &MasterKey,
+        origin: &str,
+        (alg, sig): (HashAlg, gongshu_audit::SigAlg),
+        every: u64,
+    ) -> Self {
         Self {
-            key: SigningKey::from_bytes(&master.derive("gongshu/audit-checkpoint/ed25519/v1")),
+            key: checkpoint_key(master, sig),
             client_key: master.derive("gongshu/audit-client/v1"),
             origin: if origin.is_empty() {
                 "gongshu".to_owned()
@@ -65,7 +79,7 @@ impl AuditState {
 
     /// The public key that verifies the checkpoints, hex.
     pub fn public_key(&self) -> String {
-        hex::encode(self.key.verifying_key().as_bytes())
+        hex::encode(self.key.verifying_key().to_bytes())
     }
 }
 
@@ -94,11 +108,14 @@ pub struct CheckpointView {
     /// `sha256` or `sm3`.
     pub hash: String,
     pub key_id: String,
-    /// Ed25519 over `body`, base64.
+    /// `ed25519` or `sm2` (国密 SM2, GB/T 32918.2, identity `1234567812345678`).
+    pub sig: String,
+    /// The signature over `body`, base64 (SM2: r ‖ s, 64 bytes).
     pub signature: String,
-    /// The signed text: origin, size, base64 head, `time …`, `hash …`, one per line.
+    /// The signed text: origin, size, base64 head, `time …`, `hash …` (and `sig sm2`),
+    /// one per line.
     pub body: String,
-    /// The Ed25519 public key, hex.
+    /// The public key, hex: 32 bytes for Ed25519, the 65-byte uncompressed point for SM2.
     pub public_key: String,
 }
 
@@ -131,6 +148,7 @@ fn view(c: &Checkpoint, public_key: String) -> CheckpointView {
         time: c.time,
         hash: c.hash.name().to_owned(),
         key_id: c.key_id.clone(),
+        sig: c.sig.name().to_owned(),
         signature: c.signature.clone(),
         body: c.body(),
         public_key,
@@ -157,6 +175,23 @@ impl App {
         self.audit_state().key.verifying_key()
     }
 
+    /// The key that verifies the log's stored checkpoints, derived from the master key
+    /// for the algorithm its latest checkpoint was signed with (the configured one when
+    /// there is none yet).
+    pub async fn audit_verifying_key_of_log(&self) -> Result<gongshu_audit::VerifyingKey> {
+        let latest = self
+            .store
+            .audit_checkpoints()
+            .await
+            .map_err(store_error)?
+            .last()
+            .map(|row| serde_json::from_str::<Checkpoint>(&row.checkpoint))
+            .transpose()
+            .map_err(|_| corrupt("checkpoint"))?;
+        let sig = latest.map_or(self.settings.audit_signature, |c| c.sig);
+        Ok(checkpoint_key(&self.settings.master_key, sig).verifying_key())
+    }
+
     /// Recomputes the whole log from the store and checks it against every stored
     /// checkpoint with `key` (see `gongshu_audit::verify_log`). Entries are read in
     /// batches as the verifier walks them.
@@ -174,7 +209,7 @@ impl App {
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| corrupt("checkpoint"))?;
         let store = self.store.clone();
-        let key = *key;
+        let key = key.clone();
         let handle = tokio::runtime::Handle::current();
         let failed = Arc::new(std::sync::Mutex::new(None));
         let failure = failed.clone();

@@ -117,6 +117,9 @@ pub struct Settings {
     /// The audit log's hash: SHA-256, or SM3 (国密) by configuration. A log keeps the
     /// hash it was started with.
     pub audit_hash: gongshu_audit::HashAlg,
+    /// How checkpoints are signed: Ed25519, or SM2 (国密) by configuration. Choose it when
+    /// the log starts: checkpoints signed before a change verify with the earlier key.
+    pub audit_signature: gongshu_audit::SigAlg,
     /// A signed checkpoint every this many audit entries (and every minute).
     pub audit_checkpoint_entries: u64,
     /// The monitoring rules' thresholds.
@@ -192,6 +195,7 @@ impl Default for Settings {
             smtp: None,
             master_key: MasterKey::ephemeral(),
             audit_hash: gongshu_audit::HashAlg::Sha256,
+            audit_signature: gongshu_audit::SigAlg::Ed25519,
             audit_checkpoint_entries: 1000,
             monitor: monitor::Thresholds::default(),
             sso: None,
@@ -227,7 +231,7 @@ impl App {
             audit: Arc::new(audit::AuditState::new(
                 &settings.master_key,
                 &settings.public_url,
-                settings.audit_hash,
+                (settings.audit_hash, settings.audit_signature),
                 settings.audit_checkpoint_entries,
             )),
             settings,

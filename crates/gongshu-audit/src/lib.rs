@@ -14,7 +14,7 @@ mod entry;
 mod tree;
 mod verify;
 
-pub use checkpoint::{Checkpoint, CheckpointError, SigningKey, VerifyingKey, key_id};
+pub use checkpoint::{Checkpoint, CheckpointError, SigAlg, SigningKey, VerifyingKey, key_id};
 pub use entry::Entry;
 pub use tree::{CompactRange, Hash, HashAlg, MerkleTree, parse_hash};
 pub use verify::{LogProblem, Verified, verify_log};

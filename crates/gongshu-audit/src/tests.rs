@@ -246,6 +246,51 @@ fn key() -> SigningKey {
 }
 
 #[test]
+fn sm2_checkpoints_verify_only_unaltered_and_with_their_key() {
+    let root = HashAlg::Sm3.root(&reference_leaves());
+    let sm2 = SigningKey::derive(SigAlg::Sm2, &[7u8; 32]);
+    let c = Checkpoint::sign(
+        &sm2,
+        "gongshu.example",
+        8,
+        &root,
+        1_800_000_000,
+        HashAlg::Sm3,
+    );
+    assert_eq!(c.sig, SigAlg::Sm2);
+    assert!(c.body().ends_with("hash sm3\nsig sm2\n"), "{}", c.body());
+    let public = sm2.verifying_key();
+    assert_eq!(public.to_bytes().len(), 65);
+    // The published key reads back as the same key.
+    let read = VerifyingKey::from_bytes(&public.to_bytes()).unwrap();
+    assert_eq!(read, public);
+    assert_eq!(c.verify(&read), Ok(()));
+    // The same seed always gives the same key (it is derived, never stored).
+    assert_eq!(
+        SigningKey::derive(SigAlg::Sm2, &[7u8; 32]).verifying_key(),
+        public
+    );
+    let mut altered = c.clone();
+    altered.size = 9;
+    assert_eq!(altered.verify(&public), Err(CheckpointError::BadSignature));
+    // Claiming Ed25519 for an SM2 signature, or verifying with an Ed25519 key, fails.
+    let mut relabelled = c.clone();
+    relabelled.sig = SigAlg::Ed25519;
+    assert!(relabelled.verify(&public).is_err());
+    assert!(c.verify(&key().verifying_key()).is_err());
+    assert_eq!(
+        VerifyingKey::from_bytes(&[1u8; 40]),
+        Err(CheckpointError::BadKey)
+    );
+    // A checkpoint stored before SM2 existed reads as Ed25519.
+    let old = Checkpoint::sign(&key(), "o", 1, &root, 1, HashAlg::Sha256);
+    let mut json: serde_json::Value = serde_json::to_value(&old).unwrap();
+    json.as_object_mut().unwrap().remove("sig");
+    let read: Checkpoint = serde_json::from_value(json).unwrap();
+    assert_eq!(read.verify(&key().verifying_key()), Ok(()));
+}
+
+#[test]
 fn checkpoints_verify_only_unaltered_and_with_their_key() {
     let root = HashAlg::Sha256.root(&reference_leaves());
     let c = Checkpoint::sign(

@@ -112,6 +112,8 @@ pub struct Bootstrap {
     pub maintain_search: bool,
     /// The audit log's hash (SHA-256 when unset); a log keeps the one it started with.
     pub audit_hash: Option<gongshu_app::gongshu_audit::HashAlg>,
+    /// How checkpoints are signed (Ed25519 when unset).
+    pub audit_signature: Option<gongshu_app::gongshu_audit::SigAlg>,
     /// A signed audit checkpoint every this many entries (1000 when unset).
     pub audit_checkpoint_entries: Option<u64>,
     /// The monitoring rules' thresholds (the defaults when unset).
@@ -184,6 +186,7 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
             gongshu_app::MasterKey::ephemeral()
         }),
         audit_hash: boot.audit_hash.unwrap_or_default(),
+        audit_signature: boot.audit_signature.unwrap_or_default(),
         audit_checkpoint_entries: boot.audit_checkpoint_entries.unwrap_or(1000),
         monitor: boot.monitor.clone().unwrap_or_default(),
         sso: boot.sso.clone(),

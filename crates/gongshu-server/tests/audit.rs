@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{TestApp, ingest, spawn_boot};
 use gongshu_app::gongshu_audit::{
-    Checkpoint, Entry, HashAlg, LogProblem, VerifyingKey, parse_hash,
+    Checkpoint, Entry, HashAlg, LogProblem, SigAlg, VerifyingKey, parse_hash,
 };
 use gongshu_server::{Bootstrap, open_app};
 use reqwest::StatusCode;
@@ -67,15 +67,39 @@ fn parsed_checkpoint(c: &Value) -> Checkpoint {
         hash: HashAlg::parse(c["hash"].as_str().unwrap()).unwrap(),
         key_id: c["key_id"].as_str().unwrap().into(),
         signature: c["signature"].as_str().unwrap().into(),
+        sig: SigAlg::parse(c["sig"].as_str().unwrap()).unwrap(),
     }
 }
 
 fn public_key(c: &Value) -> VerifyingKey {
-    let bytes: [u8; 32] = hex::decode(c["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    VerifyingKey::from_bytes(&bytes).unwrap()
+    VerifyingKey::from_bytes(&hex::decode(c["public_key"].as_str().unwrap()).unwrap()).unwrap()
+}
+
+/// 国密: checkpoints signed with SM2 over an SM3 log, verified with the published key
+/// (the 65-byte point) by anyone, and with nothing else.
+#[tokio::test]
+async fn checkpoints_can_be_signed_with_sm2() {
+    let t = spawn_boot(Bootstrap {
+        audit_hash: Some(HashAlg::Sm3),
+        audit_signature: Some(SigAlg::Sm2),
+        ..boot()
+    })
+    .await;
+    t.token("demo-provider").await;
+    let c = checkpoint_covering(&t, 1).await;
+    assert_eq!(
+        (c["sig"].as_str(), c["hash"].as_str()),
+        (Some("sm2"), Some("sm3"))
+    );
+    assert_eq!(c["public_key"].as_str().unwrap().len(), 130, "{c}");
+    assert!(c["body"].as_str().unwrap().ends_with("sig sm2\n"), "{c}");
+    let checkpoint = parsed_checkpoint(&c);
+    checkpoint.verify(&public_key(&c)).unwrap();
+    let mut forged = checkpoint.clone();
+    forged.size += 1;
+    assert!(forged.verify(&public_key(&c)).is_err());
+    let ed25519 = gongshu_app::gongshu_audit::SigningKey::from_bytes(&[3u8; 32]).verifying_key();
+    assert!(checkpoint.verify(&ed25519).is_err());
 }
 
 fn hashes(v: &Value) -> Vec<[u8; 32]> {

@@ -250,6 +250,10 @@ struct ServeArgs {
     /// The audit log's hash: sha256, or sm3 (国密). A log keeps the hash it started with.
     #[arg(long, env = "GONGSHU_AUDIT_HASH", default_value = "sha256", value_parser = parse_audit_hash)]
     audit_hash: gongshu_app::gongshu_audit::HashAlg,
+    /// How audit checkpoints are signed: ed25519, or sm2 (国密 SM2). Choose it when the
+    /// log starts: checkpoints signed before a change verify with the earlier key.
+    #[arg(long, env = "GONGSHU_AUDIT_SIGNATURE", default_value = "ed25519", value_parser = parse_audit_signature)]
+    audit_signature: gongshu_app::gongshu_audit::SigAlg,
     /// Requests a second per anonymous client address (signed-in accounts get twice as
     /// many); 0 turns rate limiting off (benchmarks).
     #[arg(long, env = "GONGSHU_RATE_LIMIT", default_value_t = 30)]
@@ -297,6 +301,11 @@ struct ServeArgs {
     #[arg(long, env = "GONGSHU_FEEDBACK_DAYS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=60))]
     feedback_days: u32,
+}
+
+fn parse_audit_signature(s: &str) -> Result<gongshu_app::gongshu_audit::SigAlg, String> {
+    gongshu_app::gongshu_audit::SigAlg::parse(s.trim())
+        .ok_or_else(|| format!("{s:?}: use ed25519 or sm2"))
 }
 
 fn parse_audit_hash(s: &str) -> Result<gongshu_app::gongshu_audit::HashAlg, String> {
@@ -367,6 +376,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     audit_hash: Option<String>,
+    audit_signature: Option<String>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
     oidc_org_claim: Option<String>,
@@ -467,6 +477,9 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
             }
             if let (Some(v), true) = (file.audit_hash, defaulted(m, "audit_hash")) {
                 s.audit_hash = parse_audit_hash(&v).map_err(anyhow::Error::msg)?;
+            }
+            if let (Some(v), true) = (file.audit_signature, defaulted(m, "audit_signature")) {
+                s.audit_signature = parse_audit_signature(&v).map_err(anyhow::Error::msg)?;
             }
             if let (Some(v), true) = (
                 file.audit_checkpoint_secs,
@@ -610,6 +623,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         at_rest_keys: args.data.at_rest_keys(),
         tmp_dir: args.data.tmp_dir.clone(),
         audit_hash: Some(args.audit_hash),
+        audit_signature: Some(args.audit_signature),
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
         feedback_days: Some(args.feedback_days),
         monitor: Some(args.monitor.clone()),
@@ -787,13 +801,16 @@ async fn audit_verify(public_key: Option<String>, data: DataArgs) -> Result<()> 
     let app = open(&data).await?;
     let key = match public_key {
         Some(hex_key) => {
-            let bytes: [u8; 32] = hex::decode(hex_key.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .context("--public-key is 64 hexadecimal digits")?;
-            VerifyingKey::from_bytes(&bytes).context("--public-key is not an Ed25519 key")?
+            let bytes = hex::decode(hex_key.trim())
+                .context("--public-key is hexadecimal, as /api/v1/audit/checkpoint publishes it")?;
+            VerifyingKey::from_bytes(&bytes).context(
+                "--public-key is not an Ed25519 (64 hexadecimal digits) or SM2 (130 hexadecimal digits) key",
+            )?
         }
-        None if data.master_key()?.is_some() => app.audit_verifying_key(),
+        None if data.master_key()?.is_some() => app
+            .audit_verifying_key_of_log()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message_en))?,
         None => anyhow::bail!(
             "give --public-key (as /api/v1/audit/checkpoint publishes it) or the master key \
              (--key-file or GONGSHU_MASTER_KEY) the checkpoints were signed with"
