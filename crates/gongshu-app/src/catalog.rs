@@ -363,13 +363,28 @@ impl App {
     /// The public catalog. Reads only published copies: drafts cannot appear.
     pub async fn list_public(
         &self,
-        mut query: PublishedQuery,
+        query: PublishedQuery,
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<PageView<DatasetView>> {
         let (page, per_page, offset) = paging(page, per_page);
+        let mut found = self.list_public_at(query.clone(), offset, per_page).await?;
+        found.page = page;
+        Ok(found)
+    }
+
+    /// The public catalog from an offset (`page` is the page that offset falls in), as
+    /// clients that count rows rather than pages ask for it (CKAN's `start`/`rows`).
+    pub async fn list_public_at(
+        &self,
+        mut query: PublishedQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<PageView<DatasetView>> {
+        let per_page = limit.clamp(1, MAX_PER_PAGE.max(1000));
+        let page = offset / per_page + 1;
         query.limit = per_page;
-        query.offset = offset;
+        query.offset = offset.max(0);
         if let Some(q) = &query.q
             && q.chars().count() > 200
         {

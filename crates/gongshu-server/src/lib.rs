@@ -7,6 +7,7 @@ mod audit;
 mod calendar_api;
 mod changes_api;
 mod chart;
+mod ckan_api;
 mod console;
 mod console_catalog;
 mod ctx;
@@ -363,6 +364,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(feedback_pages::routes())
         .merge(governance_pages::routes())
         .merge(sandbox_pages::routes())
+        .merge(ckan_api::routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

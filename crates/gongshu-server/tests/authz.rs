@@ -306,6 +306,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/sandbox/queries/{id}/cancel", "nyyyyyyy"),
     // Verification: the page is public; checks need a signed-in caller and the gate;
     // the settings are the provider's.
+    // The CKAN Action API: the public catalog, to everyone (an unknown action is a 400).
+    ("GET", "/api/3/action/{name}", "yyyyyyyy"),
+    ("POST", "/api/3/action/{name}", "yyyyyyyy"),
+    ("GET", "/api/action/{name}", "yyyyyyyy"),
+    ("POST", "/api/action/{name}", "yyyyyyyy"),
     ("POST", "/models", "nyyyyyyy"),
     ("POST", "/models/{id}/run", "nyyyyyyy"),
     ("POST", "/models/{id}/retire", "nyyyyyyy"),
