@@ -191,6 +191,16 @@ async fn action(
             "extensions": ["gongshu"],
         })),
         "site_read" => Ok(Value::Bool(true)),
+        "datastore_search" => datastore_search(s, ctx, p).await,
+        "datastore_search_sql" => {
+            let sql = text(p, "sql").ok_or_else(|| invalid("Missing value: sql"))?;
+            let (_, result) = app.sql(ctx.caller.as_ref(), sql).await.map_err(fail)?;
+            Ok(json!({
+                "sql": sql,
+                "fields": datastore_fields(&result.schema),
+                "records": records(&result)?,
+            }))
+        }
         "package_list" => {
             let limit = number(p, "limit", MAX_ROWS)?.clamp(1, MAX_ROWS);
             let offset = number(p, "offset", 0)?.max(0);
@@ -505,5 +515,217 @@ async fn package(s: &AppState, ctx: &Ctx, d: &DatasetView) -> Result<Value, Ckan
         "num_resources": resources.len(),
         "extras": extras.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
         "url": format!("{}/datasets/{}", s.app.settings.public_url.trim_end_matches('/'), d.id),
+    }))
+}
+
+/// CKAN's datastore type of a column.
+fn datastore_type(t: &arrow_schema::DataType) -> &'static str {
+    use arrow_schema::DataType as T;
+    match t {
+        T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => {
+            "int"
+        }
+        T::Float16 | T::Float32 | T::Float64 | T::Decimal128(..) | T::Decimal256(..) => "numeric",
+        T::Boolean => "bool",
+        T::Date32 | T::Date64 => "date",
+        T::Timestamp(..) => "timestamp",
+        _ => "text",
+    }
+}
+
+fn datastore_fields(schema: &arrow_schema::Schema) -> Vec<Value> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| json!({ "id": f.name(), "type": datastore_type(f.data_type()) }))
+        .collect()
+}
+
+fn records(result: &gongshu_data::query::SqlResult) -> Result<Value, CkanError> {
+    gongshu_data::export::json_rows(&result.batches)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| CkanError::of(&Error::internal()))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A value the caller filters by, as a SQL literal: numbers as they are, anything else
+/// quoted with its quotes doubled (so it cannot end the literal).
+fn literal(v: &Value) -> Result<String, CkanError> {
+    match v {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::String(s) if !s.chars().any(char::is_control) && s.chars().count() <= 1000 => {
+            Ok(format!("'{}'", s.replace('\'', "''")))
+        }
+        _ => Err(invalid(
+            "filters: values are strings, numbers or lists of them",
+        )),
+    }
+}
+
+/// `datastore_search`: a table's rows through the SQL engine and the access gate, with
+/// CKAN's filters (equality, or any of a list), `q` (a substring of any column),
+/// `fields`, `sort`, `limit` and `offset`. Column names are checked against the table's
+/// own; values only ever become quoted literals.
+async fn datastore_search(
+    s: &AppState,
+    ctx: &Ctx,
+    p: &Map<String, Value>,
+) -> Result<Value, CkanError> {
+    let id = text(p, "resource_id")
+        .or_else(|| text(p, "id"))
+        .ok_or_else(|| invalid("Missing value: resource_id"))?;
+    let r = s
+        .app
+        .resource(ctx.caller.as_ref(), id)
+        .await
+        .map_err(|e| CkanError::of(&e))?;
+    if r.kind.as_deref() != Some("table") || r.current_version.is_none() {
+        return Err(not_found());
+    }
+    if matches!(r.access, gongshu_core::access::View::Denied(_)) {
+        return Err(CkanError {
+            status: StatusCode::FORBIDDEN,
+            kind: "Authorization Error",
+            message: "Access denied: this data is open on conditions; apply for it first".into(),
+        });
+    }
+    let columns: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+    let column = |name: &str| -> Result<String, CkanError> {
+        match name {
+            "_id" => Ok(format!("{} AS \"_id\"", quote_ident("_row"))),
+            n if columns.contains(&n) => Ok(quote_ident(n)),
+            n => Err(invalid(format!("field {n:?} not in the table"))),
+        }
+    };
+    let as_list = |key: &str| -> Vec<String> {
+        match p.get(key) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(|f| f.trim().to_owned())
+                .filter(|f| !f.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let fields = as_list("fields");
+    let projection = if fields.is_empty() {
+        std::iter::once("_id")
+            .chain(columns.iter().copied())
+            .map(column)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        fields
+            .iter()
+            .map(|f| column(f))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut conditions = Vec::new();
+    let filters = match p.get("filters") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::String(s)) => match serde_json::from_str(s) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(invalid("filters: a JSON object")),
+        },
+        Some(_) => return Err(invalid("filters: a JSON object")),
+    };
+    for (name, value) in &filters {
+        let target = match name.as_str() {
+            "_id" => quote_ident("_row"),
+            n if columns.contains(&n) => quote_ident(n),
+            n => return Err(invalid(format!("filters: field {n:?} not in the table"))),
+        };
+        conditions.push(match value {
+            Value::Array(values) if !values.is_empty() && values.len() <= 100 => format!(
+                "CAST({target} AS VARCHAR) IN ({})",
+                values
+                    .iter()
+                    .map(|v| literal(&Value::String(
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(", ")
+            ),
+            v => format!(
+                "CAST({target} AS VARCHAR) = {}",
+                literal(&Value::String(
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                ))?
+            ),
+        });
+    }
+    if let Some(q) = text(p, "q") {
+        let q = literal(&Value::String(q.to_owned()))?;
+        let any: Vec<String> = columns
+            .iter()
+            .map(|c| format!("strpos(CAST({} AS VARCHAR), {q}) > 0", quote_ident(c)))
+            .collect();
+        if !any.is_empty() {
+            conditions.push(format!("({})", any.join(" OR ")));
+        }
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let mut order = Vec::new();
+    for term in text(p, "sort")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let (name, direction) = match term.rsplit_once(' ') {
+            Some((n, d)) if d.eq_ignore_ascii_case("desc") => (n.trim(), "DESC"),
+            Some((n, d)) if d.eq_ignore_ascii_case("asc") => (n.trim(), "ASC"),
+            _ => (term, "ASC"),
+        };
+        let target = match name.trim_matches('"') {
+            "_id" => quote_ident("_row"),
+            n if columns.contains(&n) => quote_ident(n),
+            n => return Err(invalid(format!("sort: field {n:?} not in the table"))),
+        };
+        order.push(format!("{target} {direction}"));
+    }
+    order.push(quote_ident("_row"));
+    let limit = number(p, "limit", 100)?.clamp(0, 10_000);
+    let offset = number(p, "offset", 0)?.max(0);
+    let table = quote_ident(&r.table_name);
+    let page = format!(
+        "SELECT {} FROM {table}{filter} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        projection.join(", "),
+        order.join(", ")
+    );
+    let count = format!("SELECT COUNT(*) AS n FROM {table}{filter}");
+    let caller = ctx.caller.as_ref();
+    let fail = |e: Error| CkanError::of(&e);
+    let (_, rows) = s.app.sql(caller, &page).await.map_err(fail)?;
+    let (_, total) = s.app.sql(caller, &count).await.map_err(fail)?;
+    let total = records(&total)?
+        .pointer("/0/n")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Ok(json!({
+        "resource_id": r.id,
+        "fields": datastore_fields(&rows.schema),
+        "records": records(&rows)?,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "filters": filters,
+        "_links": {
+            "start": format!("/api/3/action/datastore_search?resource_id={}", r.id),
+            "next": format!("/api/3/action/datastore_search?resource_id={}&offset={}", r.id, offset + limit),
+        },
     }))
 }

@@ -202,3 +202,104 @@ async fn ckan_clients_read_the_public_catalog() {
     assert_eq!(lines.len(), names.len());
     assert!(lines.iter().any(|p| p["id"] == id));
 }
+
+/// `datastore_search` and `datastore_search_sql` read a table through the gate: CKAN's
+/// filters, text search, fields, sort and paging; values cannot become SQL; data open on
+/// conditions is refused.
+#[tokio::test]
+async fn the_datastore_actions_read_tables_through_the_gate() {
+    let t = spawn().await;
+    let token = t.token("demo-provider").await;
+    let dataset = common::published_entry(&t, &token, common::entry("CKAN数据存储测试表")).await;
+    let mut csv = String::from("企业名称,区县,注册资本\n");
+    for n in 0..30 {
+        let district = ["历下区", "市中区", "槐荫区"][n % 3];
+        csv.push_str(&format!("济南测试企业{n:02},{district},{}\n", 100 + n));
+    }
+    let job = common::ingest_ok(&t, dataset, &token, "c.csv", csv.as_bytes(), &[]).await;
+    let rid = job["resource_id"].as_str().unwrap().to_owned();
+    let search = |body: Value| {
+        let t = &t;
+        async move { t.post("/api/3/action/datastore_search", None, body).await }
+    };
+
+    let (s, all) = search(json!({ "resource_id": rid, "limit": 5 })).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let result = &all["result"];
+    assert_eq!(result["total"], 30);
+    assert_eq!(result["records"].as_array().unwrap().len(), 5);
+    assert_eq!(result["fields"][0]["id"], "_id");
+    assert!(
+        result["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "注册资本" && f["type"] != "text"),
+        "{result}"
+    );
+    let (_, filtered) = search(json!({ "resource_id": rid, "filters": { "区县": "市中区" },
+        "fields": ["企业名称", "注册资本"], "sort": "注册资本 desc", "limit": 3, "offset": 1 }))
+    .await;
+    let r = &filtered["result"];
+    assert_eq!(r["total"], 10, "{filtered}");
+    let names: Vec<&str> = r["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["企业名称"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["济南测试企业25", "济南测试企业22", "济南测试企业19"]
+    );
+    let (_, found) = search(json!({ "resource_id": rid, "q": "企业07" })).await;
+    assert_eq!(found["result"]["total"], 1, "{found}");
+    let (_, any) =
+        search(json!({ "resource_id": rid, "filters": { "区县": ["历下区", "槐荫区"] } })).await;
+    assert_eq!(any["result"]["total"], 20, "{any}");
+
+    // Hostile input is data, or refused.
+    let (_, sneaky) =
+        search(json!({ "resource_id": rid, "filters": { "区县": "x' OR '1'='1" } })).await;
+    assert_eq!(sneaky["result"]["total"], 0, "{sneaky}");
+    for bad in [
+        json!({ "resource_id": rid, "fields": ["企业名称\" FROM x --"] }),
+        json!({ "resource_id": rid, "sort": "注册资本; DROP TABLE x" }),
+        json!({ "resource_id": rid, "filters": { "无此列": "1" } }),
+        json!({ "resource_id": rid, "filters": "not json" }),
+    ] {
+        let (s, body) = search(bad).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    }
+    let (s, _) = search(json!({ "resource_id": "no-such-resource" })).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // SQL, as the SQL endpoint runs it.
+    let (_, resource) = t.get(&format!("/api/v1/resources/{rid}"), None).await;
+    let table = resource["table_name"].as_str().unwrap();
+    let (s, sql) = t
+        .get(
+            &format!(
+                "/api/3/action/datastore_search_sql?sql=SELECT%20COUNT(*)%20AS%20n%20FROM%20{table}"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sql}");
+    assert_eq!(sql["result"]["records"][0]["n"], 30);
+    let (s, _) = t
+        .get(
+            "/api/3/action/datastore_search_sql?sql=DROP%20TABLE%20x",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // Data open on conditions: refused to whoever holds no grant.
+    let conditional =
+        common::published_entry(&t, &token, common::conditional_entry("CKAN有条件开放表")).await;
+    let job = common::ingest_ok(&t, conditional, &token, "d.csv", csv.as_bytes(), &[]).await;
+    let (s, refused) = search(json!({ "resource_id": job["resource_id"] })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["__type"], "Authorization Error");
+}
