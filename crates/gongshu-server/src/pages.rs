@@ -379,6 +379,8 @@ struct DatasetPage<'a> {
     reuses: Vec<gongshu_app::reuse::ReuseView>,
     /// The provider's published models over the entry (R7.2).
     models: Vec<gongshu_app::models::ModelView>,
+    /// schema.org `Dataset` JSON-LD, for search engines and dataset search.
+    json_ld: String,
     csrf: &'a str,
 }
 
@@ -535,9 +537,12 @@ async fn dataset(
                 .ok()
                 .and_then(|mut u| u.remove(&id))
                 .unwrap_or_default();
+            let base = public_base(&s, &headers);
+            let json_ld = schema_org(&base, &d, &resources);
             render(&DatasetPage {
                 ctx: &ctx,
-                base: public_base(&s, &headers),
+                base,
+                json_ld,
                 d,
                 resources,
                 manages,
@@ -555,6 +560,63 @@ async fn dataset(
         }
         Err(e) => error_page(&ctx, &e),
     }
+}
+
+/// The entry as a schema.org `Dataset`, in JSON-LD, safe inside a `<script>` element
+/// (no `</` or `<!--` survives serialisation).
+fn schema_org(base: &str, d: &DatasetView, resources: &[ResourceBlock]) -> String {
+    let m = &d.metadata;
+    let base = base.trim_end_matches('/');
+    let distribution: Vec<serde_json::Value> = resources
+        .iter()
+        .filter(|b| b.r.current_version.is_some())
+        .map(|b| {
+            let table = b.r.kind.as_deref() == Some("table");
+            serde_json::json!({
+                "@type": "DataDownload",
+                "name": b.r.name,
+                "encodingFormat": if table { "text/csv" } else { "application/octet-stream" },
+                "contentUrl": format!(
+                    "{base}/api/v1/resources/{}/download?format={}",
+                    b.r.id,
+                    if table { "csv" } else { "original" }
+                ),
+            })
+        })
+        .collect();
+    let provider = serde_json::json!({
+        "@type": "GovernmentOrganization",
+        "name": d.provider.name,
+        "identifier": d.provider.credit_code,
+    });
+    let mut doc = serde_json::json!({
+        "@context": "https://schema.org",
+        "@type": "Dataset",
+        "name": m.title,
+        "description": m.summary,
+        "identifier": d.code,
+        "url": format!("{base}/datasets/{}", d.id),
+        "keywords": m.keywords,
+        "creator": provider,
+        "publisher": provider,
+        "dateModified": d.updated_at.to_rfc3339(),
+        "isAccessibleForFree": true,
+        "inLanguage": "zh-CN",
+        "distribution": distribution,
+    });
+    if let Some(p) = d.published_at {
+        doc["datePublished"] = serde_json::json!(p.to_rfc3339());
+    }
+    if !m.license.is_empty() {
+        doc["license"] = serde_json::json!(m.license);
+    }
+    if !m.open_condition.is_empty() {
+        doc["conditionsOfAccess"] = serde_json::json!(m.open_condition);
+    }
+    doc.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 #[derive(Template)]

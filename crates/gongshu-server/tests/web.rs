@@ -2177,6 +2177,23 @@ async fn the_sandbox_and_verification_work_on_pages() {
     let researcher = session(&t, "page-researcher").await;
     let pages = tempfile::tempdir().unwrap();
 
+    // The dataset page describes itself to search engines (schema.org Dataset).
+    let (_, public) = page_as(&t, "", &format!("/datasets/{dataset}")).await;
+    let ld = public
+        .split("<script type=\"application/ld+json\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .unwrap_or_else(|| panic!("no JSON-LD: {public}"));
+    let ld: serde_json::Value = serde_json::from_str(ld).unwrap();
+    assert_eq!(ld["@type"], "Dataset");
+    assert_eq!(ld["name"], "页面沙箱测试企业表");
+    assert_eq!(ld["distribution"][0]["encodingFormat"], "text/csv");
+    assert!(
+        ld["distribution"][0]["contentUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&rid)
+    );
     // The dataset page links to the sandbox with the table, and the provider to the
     // verification settings.
     let (_, html) = page_as(&t, &provider, &format!("/datasets/{dataset}")).await;
