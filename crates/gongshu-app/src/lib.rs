@@ -13,6 +13,7 @@ pub(crate) mod catalog_cache;
 pub mod catalog_updates;
 pub mod changes;
 pub mod data;
+pub mod dcat;
 pub mod delivery;
 pub mod demo;
 pub mod directory;

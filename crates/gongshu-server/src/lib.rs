@@ -12,6 +12,7 @@ mod console;
 mod console_catalog;
 mod ctx;
 mod data_api;
+mod dcat_api;
 mod error;
 mod feedback_api;
 mod feedback_pages;
@@ -365,6 +366,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(governance_pages::routes())
         .merge(sandbox_pages::routes())
         .merge(ckan_api::routes())
+        .merge(dcat_api::routes())
         .merge(portal::routes())
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

@@ -310,6 +310,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/3/action/{name}", "yyyyyyyy"),
     ("POST", "/api/3/action/{name}", "yyyyyyyy"),
     ("GET", "/api/action/{name}", "yyyyyyyy"),
+    // DCAT-AP: the public catalog, to everyone.
+    ("GET", "/catalog.ttl", "yyyyyyyy"),
+    ("GET", "/datasets/{id}/dcat.ttl", "yyyyyyyy"),
     ("POST", "/api/action/{name}", "yyyyyyyy"),
     ("POST", "/models", "nyyyyyyy"),
     ("POST", "/models/{id}/run", "nyyyyyyy"),
