@@ -304,10 +304,11 @@ async fn the_datastore_actions_read_tables_through_the_gate() {
     assert_eq!(refused["error"]["__type"], "Authorization Error");
 }
 
-/// The official DCAT-AP 3.0.1 shapes, beside the checkout (`../shared`).
+/// The official DCAT-AP 3.0.1 shapes (SEMIC's `shapes.ttl` and `range.ttl`), kept as test
+/// data beside this file.
 fn dcat_shapes() -> PathBuf {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"));
-    root.join("../../../shared/data/dcat-ap-3.0.1")
+    root.join("tests/data/dcat-ap-3.0.1")
 }
 
 /// DCAT-AP 3: the catalog's pages and a dataset, in Turtle, conform to the official
