@@ -1,37 +1,74 @@
-//! The public catalog in DCAT-AP 3 (issue 10), as Turtle: a catalog page (Hydra paging)
+//! The public catalog in DCAT-AP 3 (issue 10): a catalog page (Hydra paging)
 //! and each dataset with its distributions. The Chinese metadata maps to DCAT-AP's
 //! vocabularies: the open type to `dct:accessRights` (EU access-right authority table),
 //! the update cycle to `dct:accrualPeriodicity` (EU frequency table), the legal basis to
 //! `dcatap:applicableLegislation`, priority domains to `dcat:theme` concepts of the
 //! platform's own scheme, formats to the EU file-type table.
 //!
-//! The graph is written as one triple per line (valid Turtle, and close to N-Triples),
-//! so that escaping is the only grammar to get right.
+//! The graph is built as triples and written as Turtle (one triple per line), JSON-LD
+//! (expanded form, so no context is fetched) or RDF/XML, so that each serialisation's
+//! escaping is the only grammar to get right.
 
 use gongshu_core::types::{Domain, OpenType, UpdateCycle};
 
 use crate::data::ResourceView;
 use crate::views::{DatasetView, PageView};
 
-const PREFIXES: &str = "@prefix dcat: <http://www.w3.org/ns/dcat#> .
-@prefix dct: <http://purl.org/dc/terms/> .
-@prefix dcatap: <http://data.europa.eu/r5r/> .
-@prefix eli: <http://data.europa.eu/eli/ontology#> .
-@prefix foaf: <http://xmlns.com/foaf/0.1/> .
-@prefix hydra: <http://www.w3.org/ns/hydra/core#> .
-@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
-@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
-";
+/// The namespaces the graph uses, by prefix.
+const NS: [(&str, &str); 10] = [
+    ("dcat", "http://www.w3.org/ns/dcat#"),
+    ("dct", "http://purl.org/dc/terms/"),
+    ("dcatap", "http://data.europa.eu/r5r/"),
+    ("eli", "http://data.europa.eu/eli/ontology#"),
+    ("foaf", "http://xmlns.com/foaf/0.1/"),
+    ("hydra", "http://www.w3.org/ns/hydra/core#"),
+    ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+    ("skos", "http://www.w3.org/2004/02/skos/core#"),
+    ("xsd", "http://www.w3.org/2001/XMLSchema#"),
+    ("xml", "http://www.w3.org/XML/1998/namespace"),
+];
 
-/// A Turtle document being written.
-struct Turtle {
-    out: String,
+/// `dcat:dataset` → its full IRI.
+fn expand(name: &str) -> String {
+    let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+    NS.iter()
+        .find(|(p, _)| *p == prefix)
+        .map_or_else(|| name.to_owned(), |(_, ns)| format!("{ns}{local}"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    Iri(String),
+    Blank(String),
+    /// A value, its language or its datatype (a full IRI).
+    Literal(String, Option<&'static str>, Option<String>),
+}
+
+/// The graph being built: triples in the order they were added.
+#[derive(Debug, Default)]
+pub struct Graph {
+    triples: Vec<(Term, String, Term)>,
     blank: usize,
 }
 
-/// An IRI, with the characters Turtle does not allow in one percent-encoded.
-fn iri(s: &str) -> String {
+fn iri(s: &str) -> Term {
+    Term::Iri(s.to_owned())
+}
+
+fn text(s: &str, lang: Option<&'static str>) -> Term {
+    Term::Literal(s.to_owned(), lang, None)
+}
+
+fn date_time(t: chrono::DateTime<chrono::Utc>) -> Term {
+    Term::Literal(
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None,
+        Some(expand("xsd:dateTime")),
+    )
+}
+
+/// An IRI in Turtle, with the characters Turtle does not allow percent-encoded.
+fn turtle_iri(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('<');
     for c in s.chars() {
@@ -47,9 +84,9 @@ fn iri(s: &str) -> String {
     out
 }
 
-/// A string literal, escaped, in a language.
-fn text(s: &str, lang: Option<&str>) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
+/// A string in Turtle, escaped.
+fn turtle_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         match c {
@@ -63,37 +100,191 @@ fn text(s: &str, lang: Option<&str>) -> String {
         }
     }
     out.push('"');
-    if let Some(l) = lang {
-        out.push('@');
-        out.push_str(l);
+    out
+}
+
+/// A predicate or class as `prefix:local` where the local part is a plain name.
+fn compact(full: &str) -> Option<(&'static str, &str)> {
+    NS.iter().find_map(|(p, ns)| {
+        let local = full.strip_prefix(ns)?;
+        (!local.is_empty() && local.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then_some((*p, local))
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 has no way to write most control characters: they are dropped.
+            c if c.is_control() && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
     }
     out
 }
 
-fn date_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    format!("\"{}\"^^xsd:dateTime", t.format("%Y-%m-%dT%H:%M:%SZ"))
-}
+impl Graph {
+    fn triple(&mut self, s: &Term, p: &str, o: &Term) {
+        self.triples.push((s.clone(), expand(p), o.clone()));
+    }
 
-impl Turtle {
-    fn new() -> Self {
-        Self {
-            out: PREFIXES.to_owned(),
-            blank: 0,
+    /// `s rdf:type class`.
+    fn a(&mut self, s: &Term, class: &str) {
+        self.triple(s, "rdf:type", &Term::Iri(expand(class)));
+    }
+
+    fn fresh(&mut self) -> Term {
+        self.blank += 1;
+        Term::Blank(format!("b{}", self.blank))
+    }
+
+    fn term_turtle(t: &Term) -> String {
+        match t {
+            Term::Iri(i) => match compact(i) {
+                Some((p, l)) if p != "xml" => format!("{p}:{l}"),
+                _ => turtle_iri(i),
+            },
+            Term::Blank(b) => format!("_:{b}"),
+            Term::Literal(v, Some(lang), _) => format!("{}@{lang}", turtle_string(v)),
+            Term::Literal(v, None, Some(dt)) => format!(
+                "{}^^{}",
+                turtle_string(v),
+                Self::term_turtle(&Term::Iri(dt.clone()))
+            ),
+            Term::Literal(v, None, None) => turtle_string(v),
         }
     }
 
-    fn triple(&mut self, s: &str, p: &str, o: &str) {
-        self.out.push_str(s);
-        self.out.push(' ');
-        self.out.push_str(p);
-        self.out.push(' ');
-        self.out.push_str(o);
-        self.out.push_str(" .\n");
+    /// Turtle: the prefixes, then one triple per line.
+    pub fn turtle(&self) -> String {
+        let mut out = String::new();
+        for (p, ns) in NS.iter().filter(|(p, _)| *p != "xml") {
+            out.push_str(&format!("@prefix {p}: <{ns}> .\n"));
+        }
+        for (s, p, o) in &self.triples {
+            let p = if p == &expand("rdf:type") {
+                "a".to_owned()
+            } else {
+                Self::term_turtle(&Term::Iri(p.clone()))
+            };
+            out.push_str(&format!(
+                "{} {p} {} .\n",
+                Self::term_turtle(s),
+                Self::term_turtle(o)
+            ));
+        }
+        out
     }
 
-    fn fresh(&mut self) -> String {
-        self.blank += 1;
-        format!("_:b{}", self.blank)
+    /// The subjects in the order they first appear, each with its triples.
+    fn subjects(&self) -> Vec<(&Term, Vec<(&String, &Term)>)> {
+        let mut order: Vec<(&Term, Vec<(&String, &Term)>)> = Vec::new();
+        for (s, p, o) in &self.triples {
+            match order.iter_mut().find(|(x, _)| *x == s) {
+                Some((_, props)) => props.push((p, o)),
+                None => order.push((s, vec![(p, o)])),
+            }
+        }
+        order
+    }
+
+    /// JSON-LD in expanded form (full IRIs, every value an object): no context to fetch.
+    pub fn json_ld(&self) -> serde_json::Value {
+        let node_id = |t: &Term| match t {
+            Term::Iri(i) => i.clone(),
+            Term::Blank(b) => format!("_:{b}"),
+            Term::Literal(..) => String::new(),
+        };
+        let nodes: Vec<serde_json::Value> = self
+            .subjects()
+            .into_iter()
+            .map(|(s, props)| {
+                let mut node = serde_json::Map::new();
+                node.insert("@id".into(), serde_json::json!(node_id(s)));
+                for (p, o) in props {
+                    if *p == expand("rdf:type") {
+                        let types = node.entry("@type").or_insert_with(|| serde_json::json!([]));
+                        if let Some(a) = types.as_array_mut() {
+                            a.push(serde_json::json!(node_id(o)));
+                        }
+                        continue;
+                    }
+                    let value = match o {
+                        Term::Literal(v, Some(lang), _) => {
+                            serde_json::json!({ "@value": v, "@language": lang })
+                        }
+                        Term::Literal(v, None, Some(dt)) => {
+                            serde_json::json!({ "@value": v, "@type": dt })
+                        }
+                        Term::Literal(v, None, None) => serde_json::json!({ "@value": v }),
+                        other => serde_json::json!({ "@id": node_id(other) }),
+                    };
+                    let values = node
+                        .entry(p.clone())
+                        .or_insert_with(|| serde_json::json!([]));
+                    if let Some(a) = values.as_array_mut() {
+                        a.push(value);
+                    }
+                }
+                serde_json::Value::Object(node)
+            })
+            .collect();
+        serde_json::Value::Array(nodes)
+    }
+
+    /// RDF/XML: one `rdf:Description` per subject.
+    pub fn rdf_xml(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rdf:RDF");
+        for (p, ns) in NS.iter().filter(|(p, _)| *p != "xml") {
+            out.push_str(&format!("\n  xmlns:{p}=\"{ns}\""));
+        }
+        out.push_str(">\n");
+        for (s, props) in self.subjects() {
+            match s {
+                Term::Blank(b) => {
+                    out.push_str(&format!("  <rdf:Description rdf:nodeID=\"{b}\">\n"))
+                }
+                Term::Iri(i) => out.push_str(&format!(
+                    "  <rdf:Description rdf:about=\"{}\">\n",
+                    xml_escape(i)
+                )),
+                Term::Literal(..) => continue,
+            }
+            for (p, o) in props {
+                let Some((prefix, local)) = compact(p) else {
+                    continue;
+                };
+                let name = format!("{prefix}:{local}");
+                match o {
+                    Term::Iri(i) => out.push_str(&format!(
+                        "    <{name} rdf:resource=\"{}\"/>\n",
+                        xml_escape(i)
+                    )),
+                    Term::Blank(b) => out.push_str(&format!("    <{name} rdf:nodeID=\"{b}\"/>\n")),
+                    Term::Literal(v, Some(lang), _) => out.push_str(&format!(
+                        "    <{name} xml:lang=\"{lang}\">{}</{name}>\n",
+                        xml_escape(v)
+                    )),
+                    Term::Literal(v, None, Some(dt)) => out.push_str(&format!(
+                        "    <{name} rdf:datatype=\"{}\">{}</{name}>\n",
+                        xml_escape(dt),
+                        xml_escape(v)
+                    )),
+                    Term::Literal(v, None, None) => {
+                        out.push_str(&format!("    <{name}>{}</{name}>\n", xml_escape(v)))
+                    }
+                }
+            }
+            out.push_str("  </rdf:Description>\n");
+        }
+        out.push_str("</rdf:RDF>\n");
+        out
     }
 }
 
@@ -118,51 +309,51 @@ fn frequency(cycle: UpdateCycle) -> &'static str {
     }
 }
 
-fn theme(base: &str, d: Domain) -> String {
+fn theme(base: &str, d: Domain) -> Term {
     iri(&format!("{base}/themes/{}", d.as_str()))
 }
 
 /// One entry's triples: the dataset, its publisher, its distributions.
-fn dataset(g: &mut Turtle, base: &str, d: &DatasetView, resources: &[ResourceView]) -> String {
+fn dataset(g: &mut Graph, base: &str, d: &DatasetView, resources: &[ResourceView]) -> Term {
     let m = &d.metadata;
     // The dataset is a thing; its page on the portal is a document about it.
     let id = iri(&format!("{base}/datasets/{}#dataset", d.id));
     let page = iri(&format!("{base}/datasets/{}", d.id));
     let publisher = iri(&format!("{base}/organizations/{}", d.provider.id));
-    g.triple(&id, "rdf:type", "dcat:Dataset");
+    g.a(&id, "dcat:Dataset");
     g.triple(&id, "dct:title", &text(&m.title, Some("zh")));
     g.triple(&id, "dct:description", &text(&m.summary, Some("zh")));
     g.triple(&id, "dct:identifier", &text(&d.code, None));
     g.triple(&id, "dcat:landingPage", &page);
-    g.triple(&page, "rdf:type", "foaf:Document");
+    g.a(&page, "foaf:Document");
     for k in &m.keywords {
         g.triple(&id, "dcat:keyword", &text(k, Some("zh")));
     }
     g.triple(&id, "dct:publisher", &publisher);
-    g.triple(&publisher, "rdf:type", "foaf:Agent");
+    g.a(&publisher, "foaf:Agent");
     g.triple(&publisher, "foaf:name", &text(&d.provider.name, Some("zh")));
     let rights = iri(&format!(
         "http://publications.europa.eu/resource/authority/access-right/{}",
         access_right(m.open_type)
     ));
     g.triple(&id, "dct:accessRights", &rights);
-    g.triple(&rights, "rdf:type", "dct:RightsStatement");
+    g.a(&rights, "dct:RightsStatement");
     let cycle = iri(&format!(
         "http://publications.europa.eu/resource/authority/frequency/{}",
         frequency(m.update_cycle)
     ));
     g.triple(&id, "dct:accrualPeriodicity", &cycle);
-    g.triple(&cycle, "rdf:type", "dct:Frequency");
+    g.a(&cycle, "dct:Frequency");
     if !m.legal_basis.trim().is_empty() {
         let law = iri(&format!("{base}/datasets/{}#legal-basis", d.id));
         g.triple(&id, "dcatap:applicableLegislation", &law);
-        g.triple(&law, "rdf:type", "eli:LegalResource");
+        g.a(&law, "eli:LegalResource");
         g.triple(&law, "dct:title", &text(&m.legal_basis, Some("zh")));
     }
     for domain in &m.domains {
         let concept = theme(base, *domain);
         g.triple(&id, "dcat:theme", &concept);
-        g.triple(&concept, "rdf:type", "skos:Concept");
+        g.a(&concept, "skos:Concept");
         g.triple(
             &concept,
             "skos:prefLabel",
@@ -183,28 +374,27 @@ fn dataset(g: &mut Turtle, base: &str, d: &DatasetView, resources: &[ResourceVie
             if table { "csv" } else { "original" }
         ));
         g.triple(&id, "dcat:distribution", &dist);
-        g.triple(&dist, "rdf:type", "dcat:Distribution");
+        g.a(&dist, "dcat:Distribution");
         g.triple(&dist, "dct:title", &text(&r.name, Some("zh")));
         g.triple(&dist, "dcat:accessURL", &download);
         g.triple(&dist, "dcat:downloadURL", &download);
         if table {
             let csv = iri("http://publications.europa.eu/resource/authority/file-type/CSV");
             g.triple(&dist, "dct:format", &csv);
-            g.triple(&csv, "rdf:type", "dct:MediaTypeOrExtent");
+            g.a(&csv, "dct:MediaTypeOrExtent");
             g.triple(
                 &dist,
                 "dcat:mediaType",
                 &iri("https://www.iana.org/assignments/media-types/text/csv"),
             );
-            g.triple(
+            g.a(
                 &iri("https://www.iana.org/assignments/media-types/text/csv"),
-                "rdf:type",
                 "dct:MediaType",
             );
             // The data items, as the table's columns.
             let schema = g.fresh();
             g.triple(&dist, "dct:conformsTo", &schema);
-            g.triple(&schema, "rdf:type", "dct:Standard");
+            g.a(&schema, "dct:Standard");
             let columns: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
             g.triple(&schema, "dct:title", &text(&columns.join(", "), Some("zh")));
         }
@@ -221,12 +411,12 @@ pub fn catalog_page(
     page_iri: impl Fn(i64) -> String,
     found: &PageView<DatasetView>,
     resources: &[Vec<ResourceView>],
-) -> String {
+) -> Graph {
     let base = base.trim_end_matches('/');
-    let mut g = Turtle::new();
+    let mut g = Graph::default();
     let catalog = iri(&format!("{base}/catalog"));
     let platform = iri(&format!("{base}/#platform"));
-    g.triple(&catalog, "rdf:type", "dcat:Catalog");
+    g.a(&catalog, "dcat:Catalog");
     g.triple(
         &catalog,
         "dct:title",
@@ -248,15 +438,15 @@ pub fn catalog_page(
     g.triple(&catalog, "dct:publisher", &platform);
     let home = iri(&format!("{base}/"));
     g.triple(&catalog, "foaf:homepage", &home);
-    g.triple(&home, "rdf:type", "foaf:Document");
-    g.triple(&platform, "rdf:type", "foaf:Agent");
+    g.a(&home, "foaf:Document");
+    g.a(&platform, "foaf:Agent");
     g.triple(
         &platform,
         "foaf:name",
         &text("公共数据开放平台", Some("zh")),
     );
     let scheme = iri(&format!("{base}/themes"));
-    g.triple(&scheme, "rdf:type", "skos:ConceptScheme");
+    g.a(&scheme, "skos:ConceptScheme");
     g.triple(&scheme, "dct:title", &text("重点领域", Some("zh")));
     g.triple(&catalog, "dcat:themeTaxonomy", &scheme);
     for (d, r) in found.items.iter().zip(resources) {
@@ -265,7 +455,7 @@ pub fn catalog_page(
     }
     let last = ((found.total + found.per_page - 1) / found.per_page).max(1);
     let view = iri(&page_iri(found.page));
-    g.triple(&view, "rdf:type", "hydra:PartialCollectionView");
+    g.a(&view, "hydra:PartialCollectionView");
     g.triple(&view, "hydra:first", &iri(&page_iri(1)));
     g.triple(&view, "hydra:last", &iri(&page_iri(last)));
     if found.page > 1 {
@@ -278,16 +468,16 @@ pub fn catalog_page(
     g.triple(
         &catalog,
         "hydra:totalItems",
-        &format!("\"{}\"^^xsd:integer", found.total),
+        &Term::Literal(found.total.to_string(), None, Some(expand("xsd:integer"))),
     );
-    g.out
+    g
 }
 
 /// One dataset, with its publisher and distributions.
-pub fn dataset_document(base: &str, d: &DatasetView, resources: &[ResourceView]) -> String {
-    let mut g = Turtle::new();
+pub fn dataset_document(base: &str, d: &DatasetView, resources: &[ResourceView]) -> Graph {
+    let mut g = Graph::default();
     dataset(&mut g, base.trim_end_matches('/'), d, resources);
-    g.out
+    g
 }
 
 #[cfg(test)]
@@ -296,8 +486,27 @@ mod tests {
 
     #[test]
     fn iris_and_literals_cannot_break_out() {
-        assert_eq!(iri("http://x/a b>c"), "<http://x/a%20b%3Ec>");
-        assert_eq!(text("a\"b\\c\nd", Some("zh")), "\"a\\\"b\\\\c\\nd\"@zh");
-        assert_eq!(text("\u{1}", None), "\"\\u0001\"");
+        assert_eq!(turtle_iri("http://x/a b>c"), "<http://x/a%20b%3Ec>");
+        assert_eq!(turtle_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+        assert_eq!(turtle_string("\u{1}"), "\"\\u0001\"");
+        assert_eq!(
+            xml_escape("<a & 'b'>\u{1}"),
+            "&lt;a &amp; &apos;b&apos;&gt;"
+        );
+        let mut g = Graph::default();
+        let s = iri("http://x/s");
+        g.a(&s, "dcat:Dataset");
+        g.triple(&s, "dct:title", &text("标题</x>", Some("zh")));
+        assert!(g.turtle().contains("<http://x/s> a dcat:Dataset ."));
+        let ld = g.json_ld();
+        assert_eq!(ld[0]["@type"][0], "http://www.w3.org/ns/dcat#Dataset");
+        assert_eq!(
+            ld[0]["http://purl.org/dc/terms/title"][0]["@value"],
+            "标题</x>"
+        );
+        assert!(
+            g.rdf_xml()
+                .contains("<dct:title xml:lang=\"zh\">标题&lt;/x&gt;</dct:title>")
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! The public catalog in DCAT-AP 3, as Turtle (issue 10): `/catalog.ttl?page=N` (Hydra
-//! paging, 100 datasets a page by default) and `/datasets/{id}/dcat.ttl`. Published
-//! entries only, as on the portal.
+//! The public catalog in DCAT-AP 3 (issue 10): `/catalog.{ttl,jsonld,rdf}?page=N` (Hydra
+//! paging, 100 datasets a page by default) and `/datasets/{id}/dcat.{ttl,jsonld,rdf}`, in
+//! Turtle, JSON-LD or RDF/XML. Published entries only, as on the portal.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -15,17 +15,32 @@ use crate::pages::{error_page, public_base};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/catalog.ttl", get(catalog))
-        .route("/datasets/{id}/dcat.ttl", get(dataset))
+        .route("/catalog.{format}", get(catalog))
+        .route("/datasets/{id}/dcat.{format}", get(dataset))
 }
 
-fn turtle(body: String) -> Response {
+/// The graph in the asked serialisation, or `None` for a format there is none of.
+fn serialised(graph: &gongshu_app::dcat::Graph, format: &str) -> Option<Response> {
+    let (body, content_type) = match format {
+        "ttl" => (graph.turtle(), "text/turtle; charset=utf-8"),
+        "jsonld" => (graph.json_ld().to_string(), "application/ld+json"),
+        "rdf" => (graph.rdf_xml(), "application/rdf+xml; charset=utf-8"),
+        _ => return None,
+    };
     let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/turtle; charset=utf-8"),
-    );
-    r
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Some(r)
+}
+
+fn no_such_format(ctx: &Ctx) -> Response {
+    error_page(
+        ctx,
+        &gongshu_core::Error::not_found(
+            "格式（ttl、jsonld 或 rdf）",
+            "format (ttl, jsonld or rdf)",
+        ),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -38,6 +53,7 @@ async fn catalog(
     State(s): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
+    Path(format): Path<String>,
     q: Result<Query<Paging>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
@@ -74,20 +90,21 @@ async fn catalog(
         );
     }
     let base = public_base(&s, &headers);
-    let pages = format!("{}/catalog.ttl", base.trim_end_matches('/'));
-    turtle(gongshu_app::dcat::catalog_page(
+    let pages = format!("{}/catalog.{format}", base.trim_end_matches('/'));
+    let graph = gongshu_app::dcat::catalog_page(
         &base,
         |n| format!("{pages}?page={n}&per_page={per_page}"),
         &found,
         &resources,
-    ))
+    );
+    serialised(&graph, &format).unwrap_or_else(|| no_such_format(&ctx))
 }
 
 async fn dataset(
     State(s): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path((id, format)): Path<(i64, String)>,
 ) -> Response {
     let d = match s.app.public_dataset(id).await {
         Ok(d) => d,
@@ -98,9 +115,6 @@ async fn dataset(
         .list_resources(ctx.caller.as_ref(), id)
         .await
         .unwrap_or_default();
-    turtle(gongshu_app::dcat::dataset_document(
-        &public_base(&s, &headers),
-        &d,
-        &resources,
-    ))
+    let graph = gongshu_app::dcat::dataset_document(&public_base(&s, &headers), &d, &resources);
+    serialised(&graph, &format).unwrap_or_else(|| no_such_format(&ctx))
 }

@@ -311,8 +311,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/3/action/{name}", "yyyyyyyy"),
     ("GET", "/api/action/{name}", "yyyyyyyy"),
     // DCAT-AP: the public catalog, to everyone.
-    ("GET", "/catalog.ttl", "yyyyyyyy"),
-    ("GET", "/datasets/{id}/dcat.ttl", "yyyyyyyy"),
+    ("GET", "/catalog.{format}", "yyyyyyyy"),
+    ("GET", "/datasets/{id}/dcat.{format}", "yyyyyyyy"),
     ("POST", "/api/action/{name}", "yyyyyyyy"),
     ("POST", "/models", "nyyyyyyy"),
     ("POST", "/models/{id}/run", "nyyyyyyy"),

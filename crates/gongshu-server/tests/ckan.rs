@@ -311,7 +311,8 @@ fn dcat_shapes() -> PathBuf {
     root.join("tests/data/dcat-ap-3.0.1")
 }
 
-/// DCAT-AP 3: the catalog's pages and a dataset, in Turtle, conform to the official
+/// DCAT-AP 3: the catalog's pages and a dataset, in Turtle, JSON-LD and RDF/XML, conform
+/// to the official
 /// DCAT-AP 3.0.1 SHACL shapes (checked with pyshacl), with the Chinese metadata mapped.
 #[tokio::test]
 async fn the_catalog_in_dcat_ap_conforms_to_its_shapes() {
@@ -335,12 +336,13 @@ async fn the_catalog_in_dcat_ap_conforms_to_its_shapes() {
         async move {
             let resp = t.client.get(t.url(&path)).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
-            assert!(
-                resp.headers()["content-type"]
-                    .to_str()
-                    .unwrap()
-                    .starts_with("text/turtle")
-            );
+            let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            let expected = match path.split('?').next().unwrap().rsplit('.').next() {
+                Some("ttl") => "text/turtle",
+                Some("jsonld") => "application/ld+json",
+                _ => "application/rdf+xml",
+            };
+            assert!(kind.starts_with(expected), "{path}: {kind}");
             resp.text().await.unwrap()
         }
     };
@@ -355,6 +357,23 @@ async fn the_catalog_in_dcat_ap_conforms_to_its_shapes() {
     );
     let last = fetch("/catalog.ttl?per_page=50&page=1000".to_owned()).await;
     assert!(last.contains("hydra:previous"), "{last}");
+    let json_ld = fetch(format!("/datasets/{dataset}/dcat.jsonld")).await;
+    let parsed: Value = serde_json::from_str(&json_ld).unwrap();
+    assert!(
+        parsed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["@type"][0] == "http://www.w3.org/ns/dcat#Dataset")
+    );
+    let rdf_xml = fetch(format!("/datasets/{dataset}/dcat.rdf")).await;
+    assert!(
+        rdf_xml.contains("&quot;引号&quot; &lt;尖括号&gt;"),
+        "{rdf_xml}"
+    );
+    let catalog_ld = fetch("/catalog.jsonld?per_page=20".to_owned()).await;
+    let (s, _) = t.get("/catalog.pdf", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
     let pyshacl = PathBuf::from(std::env::var("HOME").unwrap_or_default())
         .join(".cache/gongshu-st-venv/bin/pyshacl");
@@ -370,13 +389,19 @@ async fn the_catalog_in_dcat_ap_conforms_to_its_shapes() {
         combined.push('\n');
     }
     std::fs::write(&shapes, combined).unwrap();
-    for (name, body) in [("dataset", &one), ("catalog", &page)] {
-        let data = dir.path().join(format!("{name}.ttl"));
+    for (name, body, format) in [
+        ("dataset", &one, "turtle"),
+        ("catalog", &page, "turtle"),
+        ("dataset-ld", &json_ld, "json-ld"),
+        ("dataset-xml", &rdf_xml, "xml"),
+        ("catalog-ld", &catalog_ld, "json-ld"),
+    ] {
+        let data = dir.path().join(name);
         std::fs::write(&data, body).unwrap();
         let out = Command::new(&pyshacl)
             .args(["-s"])
             .arg(&shapes)
-            .args(["-sf", "turtle", "-df", "turtle"])
+            .args(["-sf", "turtle", "-df", format])
             .arg(&data)
             .output()
             .unwrap();
