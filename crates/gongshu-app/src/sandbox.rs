@@ -200,6 +200,8 @@ impl SandboxResult {
 
 /// How long a background query may run.
 const BACKGROUND_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often a background query looks whether it was cancelled on another node.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The background queries of this node, by query number.
 pub(crate) type Jobs =
@@ -434,7 +436,16 @@ impl App {
         let jobs = self.sandbox_jobs.clone();
         let mut registry = lock(&jobs);
         let task = tokio::spawn(async move {
-            let outcome = app.execute_sandbox(&planned, Some(BACKGROUND_LIMIT)).await;
+            // A cancel may reach another node, which can only mark the record: the
+            // record is watched, and the query dropped (its engine task aborted) when it
+            // says cancelled.
+            let outcome = tokio::select! {
+                outcome = app.execute_sandbox(&planned, Some(BACKGROUND_LIMIT)) => outcome,
+                () = app.cancelled_elsewhere(id) => {
+                    lock(&app.sandbox_jobs).remove(&id);
+                    return;
+                }
+            };
             if let Err(e) = app
                 .conclude_sandbox(&who, planned, outcome, Some(running))
                 .await
@@ -446,6 +457,19 @@ impl App {
         });
         registry.insert(id, task.abort_handle());
         Ok(view)
+    }
+
+    /// Resolves once the query's record no longer says `running` (cancelled on any node).
+    async fn cancelled_elsewhere(&self, id: i64) {
+        let mut every = tokio::time::interval(CANCEL_POLL);
+        loop {
+            every.tick().await;
+            if let Ok(Some(row)) = self.store.get_sandbox_query(id).await
+                && row.state != "running"
+            {
+                return;
+            }
+        }
     }
 
     /// The requester cancels a query still running in the background.
