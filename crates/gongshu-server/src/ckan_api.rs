@@ -30,6 +30,47 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/action/{name}", get(action_get).post(action_post))
 }
 
+/// The actions answered, with what `help_show` says of each.
+const ACTIONS: [(&str, &str); 13] = [
+    (
+        "status_show",
+        "The site's title, address, description and CKAN version.",
+    ),
+    ("site_read", "Whether the site may be read: always true."),
+    ("help_show", "This help: name, the action."),
+    (
+        "package_list",
+        "The names (gs-{id}) of the published datasets; limit, offset.",
+    ),
+    (
+        "package_show",
+        "One published dataset with its resources; id (gs-{id} or the number).",
+    ),
+    (
+        "package_search",
+        "Search the published datasets: q, fq (organization, res_format, groups, tags), rows, start, sort, facet.field, facet.limit.",
+    ),
+    (
+        "organization_list",
+        "The providers' names (org-{id}); all_fields for the objects.",
+    ),
+    (
+        "organization_show",
+        "One provider; id (org-{id} or the number).",
+    ),
+    ("group_list", "The priority domains."),
+    ("tag_list", "The keywords of the published datasets."),
+    ("resource_show", "One resource of a published dataset; id."),
+    (
+        "datastore_search",
+        "A table's rows through the access gate: resource_id, filters, q, fields, sort, limit, offset.",
+    ),
+    (
+        "datastore_search_sql",
+        "Read-only SQL over the tables the caller may read: sql.",
+    ),
+];
+
 /// Rows a `package_search` returns at most (CKAN's default limit).
 const MAX_ROWS: i64 = 1000;
 
@@ -191,6 +232,14 @@ async fn action(
             "extensions": ["gongshu"],
         })),
         "site_read" => Ok(Value::Bool(true)),
+        "help_show" => {
+            let of = text(p, "name").ok_or_else(|| invalid("Missing value: name"))?;
+            ACTIONS
+                .iter()
+                .find(|(n, _)| *n == of)
+                .map(|(_, help)| json!(help))
+                .ok_or_else(not_found)
+        }
         "datastore_search" => datastore_search(s, ctx, p).await,
         "datastore_search_sql" => {
             let sql = text(p, "sql").ok_or_else(|| invalid("Missing value: sql"))?;

@@ -33,6 +33,13 @@ async fn ckan_clients_read_the_public_catalog() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(status["success"], true);
     assert!(status["result"]["ckan_version"].is_string(), "{status}");
+    let help = status["help"]
+        .as_str()
+        .unwrap()
+        .replace("/api/3/action/", "");
+    let (s, helped) = action(&t, &help).await;
+    assert_eq!(s, StatusCode::OK, "{helped}");
+    assert!(helped["result"].as_str().unwrap().contains("CKAN version"));
     let (s, unknown) = action(&t, "package_create").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(unknown["success"], false);
