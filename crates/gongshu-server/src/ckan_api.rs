@@ -694,7 +694,10 @@ async fn datastore_search(
             n => return Err(invalid(format!("filters: field {n:?} not in the table"))),
         };
         conditions.push(match value {
-            Value::Array(values) if !values.is_empty() && values.len() <= 100 => format!(
+            Value::Array(values) if values.is_empty() || values.len() > 100 => {
+                return Err(invalid(format!("filters: {name:?} takes 1 to 100 values")));
+            }
+            Value::Array(values) => format!(
                 "CAST({target} AS VARCHAR) IN ({})",
                 values
                     .iter()

@@ -274,6 +274,7 @@ async fn the_datastore_actions_read_tables_through_the_gate() {
         json!({ "resource_id": rid, "sort": "注册资本; DROP TABLE x" }),
         json!({ "resource_id": rid, "filters": { "无此列": "1" } }),
         json!({ "resource_id": rid, "filters": "not json" }),
+        json!({ "resource_id": rid, "filters": { "区县": [] } }),
     ] {
         let (s, body) = search(bad).await;
         assert_eq!(s, StatusCode::CONFLICT, "{body}");
