@@ -402,7 +402,7 @@ fn table_prefix(code: &str) -> String {
     format!("ds_{digits}")
 }
 
-fn manifest_of(r: &ResourceRow) -> Option<Manifest> {
+pub(crate) fn manifest_of(r: &ResourceRow) -> Option<Manifest> {
     r.current_manifest
         .as_deref()
         .and_then(|m| serde_json::from_str(m).ok())

@@ -162,7 +162,7 @@ impl App {
         caller: &Principal,
         grant_id: i64,
     ) -> Result<Option<PrivacyView>> {
-        self.grant(caller, grant_id).await?;
+        self.visible_grant(caller, grant_id).await?;
         self.privacy_view(grant_id).await
     }
 
@@ -174,8 +174,8 @@ impl App {
         grant_id: i64,
         settings: PrivacySettings,
     ) -> Result<PrivacyView> {
-        let detail = self.grant(caller, grant_id).await?;
-        let dataset = self.dataset_row(detail.grant.dataset_id).await?;
+        let grant = self.visible_grant(caller, grant_id).await?;
+        let dataset = self.dataset_of_grant(&grant).await?;
         if !can_edit_entry(caller, crate::catalog::scope(&dataset)) {
             return Err(Error::forbidden());
         }

@@ -272,10 +272,7 @@ impl App {
                 Error::not_found("资源", "resource")
             });
         }
-        let columns: Vec<String> = resource
-            .current_manifest
-            .as_deref()
-            .and_then(|m| serde_json::from_str::<gongshu_data::versions::Manifest>(m).ok())
+        let columns: Vec<String> = crate::data::manifest_of(&resource)
             .filter(|m| m.parquet.is_some())
             .map(|m| m.columns.into_iter().map(|c| c.name).collect())
             .ok_or_else(|| {
