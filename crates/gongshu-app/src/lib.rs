@@ -21,6 +21,7 @@ pub mod evaluation;
 pub mod feedback;
 pub mod grant_use;
 pub mod grants;
+pub mod harvest;
 pub mod incidents;
 pub mod links;
 pub mod models;

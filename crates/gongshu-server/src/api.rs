@@ -534,7 +534,7 @@ async fn get_dataset(
     ))
 }
 
-fn expected_version(
+pub(crate) fn expected_version(
     ctx: &Ctx,
     headers: &HeaderMap,
     body_version: Option<serde_json::Value>,

@@ -17,6 +17,7 @@ mod error;
 mod feedback_api;
 mod feedback_pages;
 mod governance_api;
+mod harvest_api;
 mod governance_pages;
 mod grants_api;
 mod limits;
@@ -290,6 +291,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(applications_api::ApplicationsApiDoc::openapi());
     doc.merge(feedback_api::FeedbackApiDoc::openapi());
     doc.merge(governance_api::GovernanceApiDoc::openapi());
+    doc.merge(harvest_api::HarvestApiDoc::openapi());
     doc.merge(sandbox_api::SandboxApiDoc::openapi());
     doc.merge(verify_api::VerifyApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
@@ -342,6 +344,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(applications_api::routes())
         .merge(feedback_api::routes())
         .merge(governance_api::routes())
+        .merge(harvest_api::routes())
         .merge(sandbox_api::routes())
         .merge(verify_api::routes())
         .merge(changes_api::routes())

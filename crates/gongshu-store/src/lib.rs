@@ -593,4 +593,49 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         checks: i64,
         limit: i64,
     ) -> Result<Option<i64>>;
+
+    async fn insert_harvest_source(
+        &self,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow>;
+    /// Replaces a source's settings if it is still at `expected_version`.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_harvest_source(
+        &self,
+        id: i64,
+        expected_version: i64,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow>;
+    async fn get_harvest_source(&self, id: i64) -> Result<Option<HarvestSourceRow>>;
+    async fn list_harvest_sources(&self) -> Result<Vec<HarvestSourceRow>>;
+    /// The enabled sources due at `now`.
+    async fn due_harvest_sources(&self, now: DateTime<Utc>) -> Result<Vec<i64>>;
+    /// Starts a run of the source if no live run holds it (and, for a scheduled claim,
+    /// if it is due), moving its next run on, in one statement; the new run's id, or
+    /// `None` when another claim holds.
+    async fn claim_harvest_source(&self, claim: &HarvestClaim) -> Result<Option<i64>>;
+    /// Ends a run with its report and releases the source.
+    async fn finish_harvest_run(
+        &self,
+        run_id: i64,
+        failed: bool,
+        doc: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn get_harvest_run(&self, id: i64) -> Result<Option<HarvestRunRow>>;
+    /// A source's runs, newest first.
+    async fn list_harvest_runs(&self, source_id: i64, limit: i64) -> Result<Vec<HarvestRunRow>>;
+    async fn harvest_records(&self, source_id: i64) -> Result<Vec<HarvestRecordRow>>;
+    async fn put_harvest_record(&self, record: &HarvestRecordRow) -> Result<()>;
+    /// Where a harvested entry came from, if it was harvested.
+    async fn harvest_record_of(&self, dataset_id: i64) -> Result<Option<HarvestRecordRow>>;
 }

@@ -1178,3 +1178,57 @@ pub struct SandboxQueryRow {
     pub released_at: Option<DateTime<Utc>>,
     pub version: i64,
 }
+
+/// A harvest source: another catalog read into one provider's catalog on a schedule.
+/// `doc` is the application's JSON (name, kind, address, defaults).
+#[derive(Debug, Clone)]
+pub struct HarvestSourceRow {
+    pub id: i64,
+    pub provider_id: i64,
+    pub doc: String,
+    pub enabled: bool,
+    pub next_run_at: DateTime<Utc>,
+    /// The run under way, if one is.
+    pub running_run: Option<i64>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// One run of a harvest source; `doc` is its report (the application's JSON).
+#[derive(Debug, Clone)]
+pub struct HarvestRunRow {
+    pub id: i64,
+    pub source_id: i64,
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub doc: String,
+}
+
+/// The local entry a remote record became. `doc` holds what the source said of it
+/// (address, downloads) as the application's JSON.
+#[derive(Debug, Clone)]
+pub struct HarvestRecordRow {
+    pub source_id: i64,
+    pub remote_id: String,
+    pub dataset_id: i64,
+    pub content_hash: String,
+    /// The harvest withdrew the entry because the record left its source.
+    pub withdrawn: bool,
+    pub doc: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a run is claimed: only one claim of a source holds at a time, across nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct HarvestClaim {
+    pub source_id: i64,
+    /// A scheduled claim holds only when the source is enabled and due at this time.
+    pub due_at: Option<DateTime<Utc>>,
+    /// A run started before this is taken as dead (its node stopped) and may be replaced.
+    pub stale_before: DateTime<Utc>,
+    pub next_run_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}

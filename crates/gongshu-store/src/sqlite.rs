@@ -24,6 +24,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
+mod harvest;
 mod models;
 mod reports;
 mod sandbox;
@@ -3798,5 +3799,86 @@ impl Store for SqliteStore {
     ) -> Result<Option<i64>> {
         self.take_verification_checks_impl(who, resource_id, day, checks, limit)
             .await
+    }
+
+    async fn insert_harvest_source(
+        &self,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow> {
+        self.insert_harvest_source_impl(provider_id, doc, enabled, next_run_at, by, at)
+            .await
+    }
+
+    async fn update_harvest_source(
+        &self,
+        id: i64,
+        expected_version: i64,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow> {
+        self.update_harvest_source_impl(
+            id,
+            expected_version,
+            provider_id,
+            doc,
+            enabled,
+            next_run_at,
+            at,
+        )
+        .await
+    }
+
+    async fn get_harvest_source(&self, id: i64) -> Result<Option<HarvestSourceRow>> {
+        self.get_harvest_source_impl(id).await
+    }
+
+    async fn list_harvest_sources(&self) -> Result<Vec<HarvestSourceRow>> {
+        self.list_harvest_sources_impl().await
+    }
+
+    async fn due_harvest_sources(&self, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.due_harvest_sources_impl(now).await
+    }
+
+    async fn claim_harvest_source(&self, claim: &HarvestClaim) -> Result<Option<i64>> {
+        self.claim_harvest_source_impl(claim).await
+    }
+
+    async fn finish_harvest_run(
+        &self,
+        run_id: i64,
+        failed: bool,
+        doc: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.finish_harvest_run_impl(run_id, failed, doc, at).await
+    }
+
+    async fn get_harvest_run(&self, id: i64) -> Result<Option<HarvestRunRow>> {
+        self.get_harvest_run_impl(id).await
+    }
+
+    async fn list_harvest_runs(&self, source_id: i64, limit: i64) -> Result<Vec<HarvestRunRow>> {
+        self.list_harvest_runs_impl(source_id, limit).await
+    }
+
+    async fn harvest_records(&self, source_id: i64) -> Result<Vec<HarvestRecordRow>> {
+        self.harvest_records_impl(source_id).await
+    }
+
+    async fn put_harvest_record(&self, record: &HarvestRecordRow) -> Result<()> {
+        self.put_harvest_record_impl(record).await
+    }
+
+    async fn harvest_record_of(&self, dataset_id: i64) -> Result<Option<HarvestRecordRow>> {
+        self.harvest_record_of_impl(dataset_id).await
     }
 }
