@@ -923,43 +923,75 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
     );
 }
 
-#[tokio::test]
-async fn sqlite_tells_the_story() {
+// Every test runs on both backends: SQLite in a temporary file, PostgreSQL in a fresh
+// database (`GONGSHU_TEST_PG_URL`, or a throwaway cluster; see `gongshu_store::testing`).
+
+async fn sqlite_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("meta.db"))
         .await
         .unwrap();
+    (dir, store)
+}
+
+async fn pg_store() -> (String, PgStore) {
+    let url = gongshu_store::testing::pg_url().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    (url, store)
+}
+
+#[tokio::test]
+async fn sqlite_tells_the_story() {
+    let (_dir, store) = sqlite_store().await;
     story(&store).await;
 }
 
 #[tokio::test]
-async fn revisions_cannot_be_rewritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn postgres_tells_the_story() {
+    let (_url, store) = pg_store().await;
+    story(&store).await;
+}
+
+/// Even someone with the database cannot silently edit history through SQL.
+const REWRITES: [&str; 8] = [
+    "UPDATE dataset_revisions SET note = 'x'",
+    "DELETE FROM dataset_revisions",
+    "UPDATE events SET reason = 'x'",
+    "DELETE FROM events",
+    "UPDATE audit_log SET entry = '{}'",
+    "DELETE FROM audit_log WHERE seq = 2",
+    "UPDATE audit_checkpoints SET checkpoint = 'x'",
+    "DELETE FROM audit_checkpoints",
+];
+
+#[tokio::test]
+async fn sqlite_revisions_cannot_be_rewritten() {
+    use sqlx::Connection;
+    let (dir, store) = sqlite_store().await;
     story(&store).await;
     store.close().await;
-    // Even someone with the database file cannot silently edit history through SQL.
-    let result = raw_exec(&path, "UPDATE dataset_revisions SET note = 'x'").await;
-    assert!(result.is_err());
-    let result = raw_exec(&path, "DELETE FROM dataset_revisions").await;
-    assert!(result.is_err());
-    for sql in [
-        "UPDATE events SET reason = 'x'",
-        "DELETE FROM events",
-        "UPDATE audit_log SET entry = '{}'",
-        "DELETE FROM audit_log WHERE seq = 2",
-        "UPDATE audit_checkpoints SET checkpoint = 'x'",
-        "DELETE FROM audit_checkpoints",
-    ] {
-        assert!(raw_exec(&path, sql).await.is_err(), "{sql}");
+    let path = dir.path().join("meta.db");
+    for sql in REWRITES {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert!(sqlx::query(sql).execute(&mut c).await.is_err(), "{sql}");
     }
 }
 
-async fn raw_exec(path: &std::path::Path, sql: &str) -> Result<(), sqlx::Error> {
+#[tokio::test]
+async fn postgres_revisions_cannot_be_rewritten() {
     use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
-    sqlx::query(sql).execute(&mut c).await.map(|_| ())
+    let (url, store) = pg_store().await;
+    story(&store).await;
+    store.close().await;
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    for sql in REWRITES
+        .into_iter()
+        .chain(["TRUNCATE events", "TRUNCATE audit_log CASCADE"])
+    {
+        assert!(sqlx::query(sql).execute(&mut c).await.is_err(), "{sql}");
+    }
 }
 
 /// Issue 7: the audit log numbers entries from 1 without gaps, filters on the entry's own
