@@ -1089,7 +1089,7 @@ impl Store for PgStore {
 
     async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>> {
         sqlx::query(
-            "SELECT role, org_id, region_code FROM role_grants WHERE user_id = $1 ORDER BY rowid",
+            "SELECT role, org_id, region_code FROM role_grants WHERE user_id = $1 ORDER BY ctid",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -2239,24 +2239,16 @@ impl Store for PgStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        // Numbers run from 1 without gaps, in commit order: the table lock makes appends
-        // take turns (readers are not blocked), and each batch continues from the largest
-        // number so far instead of a sequence, which would leave holes on a rollback.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
+        // The schema numbers rows from 1 without gaps, in commit order and in the order of
+        // the batch (a trigger takes a lock and continues from the largest number so far).
         let mut seqs: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO audit_log (seq, entry) \
-             SELECT m.base + t.ord, t.entry \
-             FROM unnest($1::TEXT[]) WITH ORDINALITY AS t(entry, ord), \
-                  (SELECT COALESCE(MAX(seq), 0) AS base FROM audit_log) AS m \
+            "INSERT INTO audit_log (entry) \
+             SELECT t.entry FROM unnest($1::TEXT[]) WITH ORDINALITY AS t(entry, ord) \
              ORDER BY t.ord RETURNING seq",
         )
         .bind(entries)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         seqs.sort_unstable();
         Ok(seqs)
     }
@@ -3425,7 +3417,7 @@ impl Store for PgStore {
     async fn column_classes(&self, resource_id: &str, version: i64) -> Result<Vec<ColumnClassRow>> {
         self.all(
             sqlx::query(
-                "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY rowid",
+                "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ctid",
             )
             .bind(resource_id)
             .bind(version),
@@ -3478,7 +3470,7 @@ impl Store for PgStore {
         )
         .await?;
         let rows = sqlx::query(
-            "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY rowid",
+            "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ctid",
         )
         .bind(resource_id)
         .bind(version)
