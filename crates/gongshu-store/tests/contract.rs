@@ -1176,3 +1176,656 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
         .unwrap();
     assert_eq!(none.total, 0);
 }
+
+#[tokio::test]
+async fn sqlite_keeps_records() {
+    let (_dir, store) = sqlite_store().await;
+    records(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_records() {
+    let (_url, store) = pg_store().await;
+    records(&store).await;
+}
+
+/// Issues 7–9: incidents, evaluations and the facts they read, quality reports, source
+/// claims, sandbox queries and models, the privacy budget and verification settings.
+async fn records(store: &dyn Store) {
+    use gongshu_core::access::{GrantKind, GrantMode};
+    use gongshu_core::catalog::DataItem;
+
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    store.upsert_region("370000", "山东省").await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    store.upsert_region("370100", "济南市").await.unwrap();
+    let org = |name: &str, region: &str, credit: &str| NewOrg {
+        name: name.into(),
+        name_en: String::new(),
+        kind: OrgKind::Provider,
+        region_code: region.into(),
+        credit_code: credit.into(),
+        contact: String::new(),
+    };
+    let zibo = store
+        .insert_org(&org("淄博市卫健委", "370300", "C1"), t0)
+        .await
+        .unwrap();
+    let jinan = store
+        .insert_org(&org("济南市卫健委", "370100", "C2"), t0)
+        .await
+        .unwrap();
+    let user = store
+        .insert_user(
+            &NewUser {
+                username: "bob".into(),
+                display_name: "Bob".into(),
+                kind: UserKind::Staff,
+                password_hash: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap()
+        .id;
+
+    // Two published entries in Zibo declaring items as their own, one in Jinan.
+    let item = |name: &str, source: bool| DataItem {
+        name: name.into(),
+        item_type: ItemType::Character,
+        length: 0,
+        description: String::new(),
+        grade: Grade::General1,
+        source,
+        codes: vec![],
+    };
+    let mut entries = Vec::new();
+    for (i, (o, items)) in [
+        (&zibo, vec![item("医院名称", true), item("地址", false)]),
+        (&zibo, vec![item("床位数", true), item("医院名称", true)]),
+        (&jinan, vec![item("医院名称", true)]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut d = draft(&format!("名录{i}"), OpenType::Unconditional);
+        d.items = items;
+        let d: &'static DatasetDraft = Box::leak(Box::new(d));
+        let e = store
+            .create_dataset(&NewDataset {
+                code: None,
+                category_code: "301002",
+                provider_id: o.id,
+                region_code: Box::leak(o.region_code.clone().into_boxed_str()),
+                doc: d,
+                actor_id: Some(user),
+                at: t0,
+            })
+            .await
+            .unwrap();
+        store
+            .save_dataset(&DatasetChange {
+                id: e.id,
+                expected_version: 1,
+                status: DatasetStatus::Published,
+                doc: None,
+                note: None,
+                review: false,
+                publication: Publication::Publish,
+                actor_id: Some(user),
+                at: t0,
+            })
+            .await
+            .unwrap();
+        entries.push(e.id);
+    }
+    let claims = store.source_claims("3703").await.unwrap();
+    let got: Vec<(&str, i64)> = claims
+        .iter()
+        .map(|c| (c.item.as_str(), c.dataset_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("医院名称", entries[0]),
+            ("医院名称", entries[1]),
+            ("床位数", entries[1])
+        ]
+    );
+    assert_eq!(claims[0].provider_name, "淄博市卫健委");
+    assert_eq!(store.source_claims("37").await.unwrap().len(), 4);
+
+    // Quality reports of versions; the evaluation reads the serving version's score.
+    let res = store
+        .create_resource(&NewResource {
+            id: "r-a",
+            dataset_id: entries[0],
+            name: "表",
+            table_prefix: "t_a",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .add_resource_version(&res.id, 1, "{}", Some(user), t0)
+        .await
+        .unwrap();
+    store
+        .publish_resource_version(&res.id, 1, t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(store.version_quality(&res.id, 1).await.unwrap(), None);
+    store
+        .set_version_quality(&res.id, 1, r#"{"score":87.9}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.version_quality(&res.id, 1).await.unwrap().as_deref(),
+        Some(r#"{"score":87.9}"#)
+    );
+    assert_eq!(store.version_quality(&res.id, 2).await.unwrap(), None);
+
+    // Incidents: recorded with their entries, listed by region or provider, saved once
+    // per version.
+    let incident = store
+        .insert_incident(&NewIncident {
+            region_code: "370300",
+            severity: "general",
+            kind: "leak",
+            occurred_on: day(3),
+            discovered_on: day(4),
+            doc: "{}",
+            created_by: user,
+            at: t0,
+            dataset_ids: &[entries[1], entries[0], entries[1]],
+        })
+        .await
+        .unwrap();
+    assert_eq!(incident.dataset_ids, vec![entries[0], entries[1]]);
+    assert_eq!((incident.occurred_on, incident.version), (day(3), 1));
+    let other = store
+        .insert_incident(&NewIncident {
+            region_code: "370100",
+            severity: "major",
+            kind: "loss",
+            occurred_on: day(20),
+            discovered_on: day(20),
+            doc: "{}",
+            created_by: user,
+            at: t0,
+            dataset_ids: &[],
+        })
+        .await
+        .unwrap();
+    assert!(other.dataset_ids.is_empty());
+    let ids = |p: Page<IncidentRow>| p.items.iter().map(|i| i.id).collect::<Vec<_>>();
+    let list = |region_prefixes: Vec<String>, provider_ids: Vec<i64>| IncidentQuery {
+        region_prefixes,
+        provider_ids,
+        limit: 10,
+        offset: 0,
+    };
+    assert_eq!(
+        ids(store
+            .list_incidents(&list(vec!["37".into()], vec![]))
+            .await
+            .unwrap()),
+        vec![other.id, incident.id]
+    );
+    assert_eq!(
+        ids(store
+            .list_incidents(&list(vec![], vec![zibo.id]))
+            .await
+            .unwrap()),
+        vec![incident.id]
+    );
+    assert_eq!(
+        store
+            .list_incidents(&list(vec![], vec![]))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let event = NewEvent {
+        at: t0 + Duration::days(1),
+        actor_id: Some(user),
+        object_type: "incident",
+        object_id: "x",
+        action: "closed",
+        reason: "",
+        detail: "{}".into(),
+    };
+    let mut closing = incident.clone();
+    closing.state = "closed".into();
+    closing.closed_at = Some(t0 + Duration::days(1));
+    let closed = store.save_incident(&closing, &event).await.unwrap();
+    assert_eq!((closed.state.as_str(), closed.version), ("closed", 2));
+    assert_eq!(closed.closed_at, Some(t0 + Duration::days(1)));
+    assert_eq!(closed.dataset_ids, incident.dataset_ids);
+    assert!(matches!(
+        store.save_incident(&closing, &event).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(
+        store
+            .get_incident(incident.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "closed"
+    );
+    assert!(store.get_incident(other.id + 1).await.unwrap().is_none());
+
+    // Evaluations: a scheme per region, drafts seen by their region, released once.
+    assert_eq!(store.evaluation_scheme("370300").await.unwrap(), None);
+    store
+        .put_evaluation_scheme("370300", r#"{"w":1}"#, user, t0)
+        .await
+        .unwrap();
+    store
+        .put_evaluation_scheme("370300", r#"{"w":2}"#, user, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.evaluation_scheme("370300").await.unwrap().as_deref(),
+        Some(r#"{"w":2}"#)
+    );
+    let evaluation = |from: u32, to: u32| NewEvaluation {
+        region_code: "370300",
+        period_from: day(from),
+        period_to: day(to),
+        doc: "{}",
+        created_by: user,
+        at: t0,
+    };
+    let first = store.insert_evaluation(&evaluation(1, 15)).await.unwrap();
+    let second = store.insert_evaluation(&evaluation(1, 31)).await.unwrap();
+    assert_eq!((first.period_to, first.state.as_str()), (day(15), "draft"));
+    assert!(store.insert_evaluation(&evaluation(20, 10)).await.is_err());
+    let seen = |draft_regions: Vec<String>| EvaluationQuery {
+        draft_regions,
+        region: None,
+        limit: 10,
+    };
+    let eval_ids = |v: Vec<EvaluationRow>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert!(
+        store
+            .list_evaluations(&seen(vec![]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        eval_ids(
+            store
+                .list_evaluations(&seen(vec!["37".into()]))
+                .await
+                .unwrap()
+        ),
+        vec![second.id, first.id]
+    );
+    let released = store
+        .release_evaluation(first.id, user, t0 + Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(released.released_at, Some(t0 + Duration::days(2)));
+    assert!(matches!(
+        store.release_evaluation(first.id, user, t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(matches!(
+        store.release_evaluation(second.id + 10, user, t0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        eval_ids(store.list_evaluations(&seen(vec![])).await.unwrap()),
+        vec![first.id]
+    );
+    assert_eq!(
+        store.get_evaluation(first.id).await.unwrap().unwrap().state,
+        "released"
+    );
+
+    // What an evaluation reads.
+    store
+        .record_dataset_use(entries[0], day(5), 2, 3)
+        .await
+        .unwrap();
+    store
+        .record_dataset_use(entries[1], day(6), 1, 0)
+        .await
+        .unwrap();
+    store
+        .record_dataset_use(entries[1], day(31), 100, 100)
+        .await
+        .unwrap();
+    store
+        .insert_alert(&NewAlert {
+            rule: "bulk_download",
+            subject: "user:1",
+            dataset_id: Some(entries[0]),
+            summary_zh: "批量下载",
+            summary_en: "Bulk downloads",
+            evidence: &[1],
+            first_at: t0,
+            last_at: t0,
+            created_at: t0,
+        })
+        .await
+        .unwrap();
+    let facts = store
+        .evaluation_facts("3703", day(1), day(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        facts.providers.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![zibo.id]
+    );
+    assert_eq!(
+        facts
+            .entries
+            .iter()
+            .map(|e| e.dataset_id)
+            .collect::<Vec<_>>(),
+        vec![entries[0], entries[1]]
+    );
+    assert_eq!(facts.resources.len(), 1);
+    assert_eq!(
+        facts.resources[0].last_published,
+        Some(t0 + Duration::hours(1))
+    );
+    assert_eq!(
+        facts
+            .quality
+            .iter()
+            .map(|q| (q.provider_id, q.score))
+            .collect::<Vec<_>>(),
+        vec![(zibo.id, 87)]
+    );
+    assert_eq!(
+        facts
+            .usage
+            .iter()
+            .map(|u| (u.provider_id, u.downloads, u.api_calls))
+            .collect::<Vec<_>>(),
+        vec![(zibo.id, 3, 3)]
+    );
+    let counts = |v: &[ProviderCount]| {
+        v.iter()
+            .map(|c| (c.provider_id, c.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&facts.alerts), vec![(zibo.id, 1)]);
+    assert_eq!(counts(&facts.incidents), vec![(zibo.id, 1)]);
+    assert!(facts.cases.is_empty() && facts.reuses.is_empty());
+    let before = store
+        .evaluation_facts("3703", day(1), day(1))
+        .await
+        .unwrap();
+    assert!(before.incidents.is_empty() && before.usage.is_empty());
+
+    // The sandbox: queries, their reviews and expiry.
+    let grant = store
+        .insert_grant(&NewGrant {
+            kind: GrantKind::Open,
+            dataset_id: entries[0],
+            holder_user_id: Some(user),
+            holder_org_id: None,
+            modes: &[GrantMode::Sandbox, GrantMode::Verification],
+            purpose: "研究",
+            valid_from: t0,
+            valid_until: t0 + Duration::days(365),
+            quota_calls_per_day: None,
+            quota_rows_per_day: None,
+            created_by: Some(user),
+            at: t0,
+            reason: "",
+        })
+        .await
+        .unwrap()
+        .id;
+    let query = |state: &str, fingerprint: &str, grant_id: Option<i64>| SandboxQueryRow {
+        id: 0,
+        user_id: user,
+        grant_id,
+        provider_id: zibo.id,
+        dataset_ids: vec![entries[0], entries[1]],
+        state: state.into(),
+        fingerprint: fingerprint.into(),
+        doc: r#"{"rows":[[1,2]],"sql":"SELECT 1"}"#.into(),
+        result_hash: None,
+        created_at: t0,
+        released_at: None,
+        version: 0,
+    };
+    let q1 = store
+        .insert_sandbox_query(&query("released", "f1", Some(grant)))
+        .await
+        .unwrap();
+    assert_eq!(q1.dataset_ids, vec![entries[0], entries[1]]);
+    assert_eq!((q1.version, q1.released_at), (1, Some(t0)));
+    let q2 = store
+        .insert_sandbox_query(&query("review", "f1", None))
+        .await
+        .unwrap();
+    let q3 = store
+        .insert_sandbox_query(&query("running", "f2", Some(grant)))
+        .await
+        .unwrap();
+    assert_eq!(q2.released_at, None);
+    let shape = |v: Vec<SandboxQueryRow>| v.iter().map(|q| q.id).collect::<Vec<_>>();
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user, Some(grant), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q2.id, q1.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user + 1, None, 10)
+                .await
+                .unwrap()
+        ),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user + 1, Some(grant), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q1.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .list_sandbox_queries(None, &[zibo.id], Some("review"), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q2.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .list_sandbox_queries(Some(user), &[], None, 2)
+                .await
+                .unwrap()
+        ),
+        vec![q3.id, q2.id]
+    );
+    assert!(
+        store
+            .list_sandbox_queries(None, &[], None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut review = q2.clone();
+    review.state = "released".into();
+    review.released_at = Some(t0 + Duration::hours(2));
+    review.result_hash = Some("h".into());
+    let saved = store.save_sandbox_query(&review).await.unwrap();
+    assert_eq!((saved.version, saved.released_at), (2, review.released_at));
+    assert!(matches!(
+        store.save_sandbox_query(&review).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(
+        store
+            .fail_running_sandbox_queries("restarted")
+            .await
+            .unwrap(),
+        1
+    );
+    let failed = store.get_sandbox_query(q3.id).await.unwrap().unwrap();
+    assert_eq!((failed.state.as_str(), failed.version), ("failed", 2));
+    let doc: serde_json::Value = serde_json::from_str(&failed.doc).unwrap();
+    assert_eq!(doc["error"], "restarted");
+    assert_eq!(doc["sql"], "SELECT 1");
+    assert_eq!(store.expire_sandbox_results(t0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .expire_sandbox_results(t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .expire_sandbox_results(t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    let expired = store.get_sandbox_query(q1.id).await.unwrap().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&expired.doc).unwrap();
+    assert_eq!(doc["rows"], serde_json::json!([]));
+    assert_eq!(doc["expired"], true);
+    assert_eq!(doc["sql"], "SELECT 1");
+    assert_eq!(expired.version, 2);
+    assert!(store.get_sandbox_query(q3.id + 1).await.unwrap().is_none());
+
+    // Models over an entry.
+    let model = |public: bool| SandboxModelRow {
+        id: 0,
+        dataset_id: entries[0],
+        provider_id: zibo.id,
+        public,
+        state: "active".into(),
+        doc: "{}".into(),
+        created_by: user,
+        created_at: t0,
+        updated_at: t0,
+    };
+    let m1 = store.insert_sandbox_model(&model(true)).await.unwrap();
+    let m2 = store.insert_sandbox_model(&model(false)).await.unwrap();
+    assert!(m1.public && !m2.public);
+    let mut retired = m1.clone();
+    retired.state = "retired".into();
+    retired.public = false;
+    retired.updated_at = t0 + Duration::days(1);
+    store.save_sandbox_model(&retired).await.unwrap();
+    let got = store.get_sandbox_model(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.public, got.updated_at),
+        ("retired", false, t0 + Duration::days(1))
+    );
+    assert_eq!(
+        store
+            .list_sandbox_models(entries[0])
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>(),
+        vec![m2.id]
+    );
+    assert!(store.get_sandbox_model(m2.id + 1).await.unwrap().is_none());
+
+    // The privacy budget: spent only while it holds, however many spend at once.
+    assert!(store.get_grant_privacy(grant).await.unwrap().is_none());
+    assert_eq!(store.spend_privacy(grant, 0.1).await.unwrap(), None);
+    store
+        .put_grant_privacy(grant, "{}", 1.0, user, t0)
+        .await
+        .unwrap();
+    let spends = (0..12).map(|_| store.spend_privacy(grant, 0.1));
+    let spent = futures::future::join_all(spends)
+        .await
+        .into_iter()
+        .filter(|s| s.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(spent, 10, "ten tenths fit in a budget of one");
+    store
+        .put_grant_privacy(grant, r#"{"m":1}"#, 2.0, user, t0)
+        .await
+        .unwrap();
+    let privacy = store.get_grant_privacy(grant).await.unwrap().unwrap();
+    assert_eq!((privacy.budget, privacy.doc.as_str()), (2.0, r#"{"m":1}"#));
+    assert!((privacy.spent - 1.0).abs() < 1e-6);
+
+    // Verification settings and checks.
+    assert!(
+        store
+            .get_verification_service(&res.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .put_verification_service(&res.id, "{}", user, t0)
+        .await
+        .unwrap();
+    store
+        .put_verification_service(&res.id, r#"{"k":1}"#, user, t0 + Duration::days(1))
+        .await
+        .unwrap();
+    let service = store
+        .get_verification_service(&res.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (service.doc.as_str(), service.updated_by, service.updated_at),
+        (r#"{"k":1}"#, Some(user), t0 + Duration::days(1))
+    );
+    let who = format!("grant:{grant}");
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 11, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 4, 10)
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 7, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(3), 7, 10)
+            .await
+            .unwrap(),
+        Some(7)
+    );
+}
