@@ -1966,3 +1966,63 @@ async fn contention(store: &dyn Store) {
         2
     );
 }
+
+#[tokio::test]
+async fn sqlite_snapshot_restores() {
+    let (dir, store) = sqlite_store().await;
+    store.upsert_region("370000", "山东省").await.unwrap();
+    let copy = dir.path().join("copy.db");
+    store.snapshot(&copy).await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let restored = SqliteStore::open(&copy).await.unwrap();
+    assert_eq!(restored.list_regions().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_snapshot_restores() {
+    let (_url, store) = pg_store().await;
+    store.upsert_region("370000", "山东省").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.dump");
+    store.snapshot(&copy).await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    assert!(std::fs::read(&copy).unwrap().starts_with(b"PGDMP"));
+    // The dump restores into an empty database as a store at the snapshot's state.
+    let restore = pg_restore_binary().expect("pg_restore next to pg_dump");
+    let target = gongshu_store::testing::pg_url().await;
+    let out = std::process::Command::new(restore)
+        .arg("--no-owner")
+        .arg("--dbname")
+        .arg(&target)
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = PgStore::connect(&target).await.unwrap();
+    assert_eq!(restored.list_regions().await.unwrap().len(), 1);
+}
+
+fn pg_restore_binary() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("pg_restore"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let major: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin/pg_restore");
+                bin.is_file().then_some((major, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, bin)| bin)
+    })
+}
