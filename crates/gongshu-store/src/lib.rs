@@ -3,7 +3,7 @@
 //!
 //! [`SqliteStore`] is the embedded default (one node, one file). [`PgStore`] keeps the
 //! same data in PostgreSQL, for several nodes on one database; both pass the same contract
-//! (`tests/contract.rs`). The `testing` feature adds [`testing::pg_url`], a fresh
+//! (`tests/contract.rs`). The `testing` feature adds `testing::pg_url()`, a fresh
 //! PostgreSQL database per test.
 
 mod model;
