@@ -2067,7 +2067,7 @@ impl Store for PgStore {
             "UPDATE share_reviews SET reminded_for = $1 WHERE dataset_id = $2 AND due_on = $1 \
              AND (reminded_for IS NULL OR reminded_for <> $1)",
         )
-        .bind(&due)
+        .bind(due)
         .bind(dataset_id)
         .execute(&self.pool)
         .await?;
@@ -2432,6 +2432,11 @@ impl Store for PgStore {
 
     async fn set_feedback_datasets(&self, feedback_id: i64, dataset_ids: &[i64]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Two replacements of the same list take turns, so the last one stands whole.
+        sqlx::query("SELECT id FROM feedback WHERE id = $1 FOR UPDATE")
+            .bind(feedback_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM feedback_datasets WHERE feedback_id = $1")
             .bind(feedback_id)
             .execute(&mut *tx)
@@ -3379,7 +3384,7 @@ impl Store for PgStore {
             "UPDATE {table} SET {column} = $1 WHERE id = $2 AND due_on = $1 AND {waiting} \
              AND ({column} IS NULL OR {column} <> $1)"
         ))
-        .bind(&due)
+        .bind(due)
         .bind(id)
         .execute(&self.pool)
         .await?;
