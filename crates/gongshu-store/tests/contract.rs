@@ -2026,3 +2026,520 @@ fn pg_restore_binary() -> Option<std::path::PathBuf> {
         found.pop().map(|(_, bin)| bin)
     })
 }
+
+#[tokio::test]
+async fn sqlite_handles_casework() {
+    let (_dir, store) = sqlite_store().await;
+    casework(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_handles_casework() {
+    let (_url, store) = pg_store().await;
+    casework(&store).await;
+}
+
+/// Feedback cases and ratings, notification delivery, ingest jobs, resource versions,
+/// de-identification settings, region policies and share reviews.
+async fn casework(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let org = store
+        .insert_org(
+            &NewOrg {
+                name: "淄博市卫健委".into(),
+                name_en: String::new(),
+                kind: OrgKind::Provider,
+                region_code: "370300".into(),
+                credit_code: "C1".into(),
+                contact: String::new(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let user = store
+        .insert_user(
+            &NewUser {
+                username: "carol".into(),
+                display_name: "Carol".into(),
+                kind: UserKind::Staff,
+                password_hash: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap()
+        .id;
+    let doc: &'static DatasetDraft = Box::leak(Box::new(draft("名录", OpenType::Unconditional)));
+    let entry = store
+        .create_dataset(&NewDataset {
+            code: None,
+            category_code: "301002",
+            provider_id: org.id,
+            region_code: "370300",
+            doc,
+            actor_id: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap()
+        .id;
+
+    // Feedback.
+    let case = |case_type: CaseType, public: bool, text: &'static str| NewFeedback {
+        case_type,
+        dataset_id: Some(entry),
+        provider_id: Some(org.id),
+        region_code: "370300",
+        author_id: user,
+        state: "open",
+        public,
+        received_on: Some(day(2)),
+        due_on: Some(day(16)),
+        due_provisional: true,
+        doc: text,
+        at: t0,
+    };
+    let objection = store
+        .insert_feedback(&case(CaseType::Objection, false, r#"{"text":"地址错误"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            objection.due_on,
+            objection.due_provisional,
+            objection.version
+        ),
+        (Some(day(16)), true, 1)
+    );
+    let demand = store
+        .insert_feedback(&case(CaseType::Demand, true, r#"{"text":"需要床位数"}"#))
+        .await
+        .unwrap();
+    let feedback_ids = |p: Page<FeedbackRow>| p.items.iter().map(|f| f.id).collect::<Vec<_>>();
+    let public_only = FeedbackQuery {
+        public: true,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        feedback_ids(store.list_feedback(&public_only).await.unwrap()),
+        vec![demand.id]
+    );
+    let mine = FeedbackQuery {
+        author: Some(user),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        feedback_ids(store.list_feedback(&mine).await.unwrap()),
+        vec![demand.id, objection.id]
+    );
+    assert_eq!(
+        feedback_ids(
+            store
+                .list_feedback(&FeedbackQuery {
+                    q: Some("地址".into()),
+                    ..mine.clone()
+                })
+                .await
+                .unwrap()
+        ),
+        vec![objection.id]
+    );
+    assert_eq!(
+        store
+            .list_feedback(&FeedbackQuery {
+                region_prefixes: vec!["37".into()],
+                states: vec!["answered".into()],
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store
+            .waiting_feedback()
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
+        vec![objection.id, demand.id]
+    );
+    assert!(
+        store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(16), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(16), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(17), true)
+            .await
+            .unwrap()
+    );
+
+    let generation = store.catalog_generation().await.unwrap();
+    assert!(!store.dataset_offline(entry).await.unwrap());
+    let event = NewEvent {
+        at: t0 + Duration::days(1),
+        actor_id: Some(user),
+        object_type: "feedback",
+        object_id: "x",
+        action: "answered",
+        reason: "",
+        detail: "{}".into(),
+    };
+    let mut answered = objection.clone();
+    answered.state = "answered".into();
+    answered.offline = true;
+    answered.answered_on = Some(day(3));
+    let saved = store.save_feedback(&answered, &event).await.unwrap();
+    assert_eq!(
+        (saved.version, saved.offline, saved.answered_on),
+        (2, true, Some(day(3)))
+    );
+    assert!(matches!(
+        store.save_feedback(&answered, &event).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(store.dataset_offline(entry).await.unwrap());
+    assert!(store.catalog_generation().await.unwrap() > generation);
+    assert_eq!(store.objection_counts(entry).await.unwrap(), (1, 1));
+    store
+        .set_feedback_datasets(demand.id, &[entry, entry])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feedback_datasets(demand.id).await.unwrap(),
+        vec![entry]
+    );
+    assert_eq!(
+        store
+            .public_feedback_for(CaseType::Demand, entry, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .public_feedback_for(CaseType::Objection, entry, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.set_feedback_datasets(demand.id, &[]).await.unwrap();
+    assert!(store.feedback_datasets(demand.id).await.unwrap().is_empty());
+
+    assert_eq!(
+        store.rating_summary(entry, Some(user)).await.unwrap(),
+        (0, 0, None)
+    );
+    store.put_rating(entry, user, 4, t0).await.unwrap();
+    store.put_rating(entry, user, 5, t0).await.unwrap();
+    assert!(store.put_rating(entry, user, 6, t0).await.is_err());
+    assert_eq!(
+        store.rating_summary(entry, Some(user)).await.unwrap(),
+        (1, 5, Some(5))
+    );
+    assert_eq!(
+        store.rating_summary(entry, None).await.unwrap(),
+        (1, 5, None)
+    );
+
+    // Notifications go out once, by a claim that lapses if its node dies.
+    store
+        .put_channels(
+            user,
+            &ChannelsRow {
+                email: Some("c@example.cn".into()),
+                webhook_url: None,
+                webhook_secret: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.channels(user).await.unwrap().email.as_deref(),
+        Some("c@example.cn")
+    );
+    let note = |subject: &'static str| NewNotification {
+        user_id: user,
+        kind: "k",
+        subject,
+        body: "b",
+        link: "",
+        at: t0,
+    };
+    store
+        .insert_notifications(&[note("one"), note("two")])
+        .await
+        .unwrap();
+    let lease = t0 + Duration::minutes(5);
+    let claimed = store.claim_deliveries(t0, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].channels.email.as_deref(), Some("c@example.cn"));
+    assert!(!claimed[0].email_sent && claimed[0].attempts == 0);
+    assert!(
+        store
+            .claim_deliveries(t0, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .finish_delivery(&DeliveryOutcome {
+            id: claimed[0].note.id,
+            email_sent: true,
+            webhook_sent: false,
+            delivery: "done",
+            error: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .finish_delivery(&DeliveryOutcome {
+            id: claimed[1].note.id,
+            email_sent: false,
+            webhook_sent: false,
+            delivery: "pending",
+            error: Some("timeout"),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let later = t0 + Duration::minutes(1);
+    let again = store
+        .claim_deliveries(later, later + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].note.id, again[0].attempts),
+        (claimed[1].note.id, 1)
+    );
+    // Its node died: after the lease another takes it over.
+    let lapsed = later + Duration::minutes(6);
+    assert_eq!(
+        store
+            .claim_deliveries(lapsed, lapsed + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let inbox = store.list_notifications(user, true, 10).await.unwrap();
+    assert_eq!(inbox.len(), 2);
+    assert!(
+        store
+            .mark_notification_read(inbox[0].id, user, t0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_notification_read(inbox[0].id, user + 1, t0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .list_notifications(user, true, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Resources, versions and ingest jobs.
+    let res = store
+        .create_resource(&NewResource {
+            id: "r-1",
+            dataset_id: entry,
+            name: "表一",
+            table_prefix: "t_x",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let second = store
+        .create_resource(&NewResource {
+            id: "r-2",
+            dataset_id: entry,
+            name: "表二",
+            table_prefix: "t_x",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!((res.ordinal, second.ordinal), (1, 2));
+    assert_eq!(
+        store
+            .get_resource_by_table(&second.table_name)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "r-2"
+    );
+    assert_eq!(store.list_resources(entry).await.unwrap().len(), 2);
+    for v in 1..=3 {
+        store
+            .add_resource_version(&res.id, v, &format!(r#"{{"v":{v}}}"#), Some(user), t0)
+            .await
+            .unwrap();
+    }
+    let served = store
+        .publish_resource_version(&res.id, 2, t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(served.current_version, Some(2));
+    assert_eq!(served.updated_at, Some(t0 + Duration::hours(1)));
+    assert!(matches!(
+        store.publish_resource_version(&res.id, 1, t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    store.discard_resource_version(&res.id, 3).await.unwrap();
+    assert!(matches!(
+        store.discard_resource_version(&res.id, 3).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let versions = store.list_resource_versions(&res.id).await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.state))
+            .collect::<Vec<_>>(),
+        vec![
+            (3, VersionState::Discarded),
+            (2, VersionState::Published),
+            (1, VersionState::Staged)
+        ]
+    );
+    let job = JobRow {
+        id: "j-1".into(),
+        kind: "ingest".into(),
+        dataset_id: entry,
+        resource_id: res.id.clone(),
+        state: "queued".into(),
+        rows_read: 0,
+        rows_rejected: 0,
+        detail: "{}".into(),
+        error: None,
+        version: None,
+        created_by: Some(user),
+        created_at: t0,
+        updated_at: t0,
+    };
+    store.insert_job(&job).await.unwrap();
+    let done = JobRow {
+        state: "succeeded".into(),
+        rows_read: 10,
+        version: Some(1),
+        updated_at: t0 + Duration::minutes(1),
+        ..job.clone()
+    };
+    store.update_job(&done).await.unwrap();
+    let got = store.get_job("j-1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.rows_read, got.version),
+        ("succeeded", 10, Some(1))
+    );
+    store
+        .insert_job(&JobRow {
+            id: "j-2".into(),
+            ..job.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.fail_unfinished_jobs("stopped", t0).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .get_job("j-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .as_deref(),
+        Some("stopped")
+    );
+
+    // De-identification settings and open versions.
+    assert_eq!(store.grade_caps().await.unwrap(), None);
+    store.put_grade_caps("{}", user, "初始", t0).await.unwrap();
+    store
+        .put_grade_caps(r#"{"a":1}"#, user, "改", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grade_caps().await.unwrap().as_deref(),
+        Some(r#"{"a":1}"#)
+    );
+    assert_eq!(store.resource_rules(&res.id).await.unwrap(), None);
+    store
+        .put_resource_rules(&res.id, "[]", user, "", t0)
+        .await
+        .unwrap();
+    store
+        .put_resource_rules(&res.id, "[1]", user, "", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resource_rules(&res.id).await.unwrap().as_deref(),
+        Some("[1]")
+    );
+    assert_eq!(store.open_version(&res.id, 2, "h").await.unwrap(), None);
+    store
+        .put_open_version(&res.id, 2, "h", "open_a", t0)
+        .await
+        .unwrap();
+    store
+        .put_open_version(&res.id, 2, "h", "open_b", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .open_version(&res.id, 2, "h")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("open_a")
+    );
+
+    // Region policies.
+    store
+        .put_region_policy("370300", r#"{"days":15}"#, user, "", t0)
+        .await
+        .unwrap();
+    let policy = store
+        .put_region_policy("370300", r#"{"days":20}"#, user, "", t0)
+        .await
+        .unwrap();
+    assert_eq!(policy.policy, r#"{"days":20}"#);
+    assert_eq!(
+        store
+            .region_policies(&["370300".into(), "370000".into()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.region_policies(&[]).await.unwrap().is_empty());
+}
