@@ -126,6 +126,48 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
     .await
 }
 
+/// The URL without its password, and the password (percent-decoded) if it had one.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return (url.to_owned(), None);
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return (url.to_owned(), None);
+    };
+    let encoded = &authority[colon + 1..at];
+    let mut bytes = Vec::with_capacity(encoded.len());
+    let mut i = 0;
+    while i < encoded.len() {
+        let hex = encoded
+            .get(i + 1..i + 3)
+            .filter(|_| encoded.as_bytes()[i] == b'%')
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                bytes.push(b);
+                i += 3;
+            }
+            None => {
+                bytes.push(encoded.as_bytes()[i]);
+                i += 1;
+            }
+        }
+    }
+    let password = String::from_utf8_lossy(&bytes).into_owned();
+    let stripped = format!(
+        "{}{}{}",
+        &url[..scheme_end],
+        &authority[..colon],
+        &url[scheme_end + at..]
+    );
+    (stripped, Some(password))
+}
+
 /// `pg_dump` on the PATH, or else the newest one of the Debian packages.
 fn pg_dump_binary() -> Option<std::path::PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
@@ -919,18 +961,23 @@ impl Store for PgStore {
             )))
         };
         let bin = pg_dump_binary().ok_or_else(missing)?;
-        let url = self.url.clone();
+        // The password goes in the environment, not on a command line others can list.
+        let (url, password) = without_password(&self.url);
         let to = to.to_owned();
         let output = off_thread(move || {
-            std::process::Command::new(bin)
+            let mut command = std::process::Command::new(bin);
+            command
                 .arg("--format=custom")
                 .arg("--no-password")
                 .arg("--file")
                 .arg(&to)
                 .arg("--dbname")
                 .arg(&url)
-                .stdin(std::process::Stdio::null())
-                .output()
+                .stdin(std::process::Stdio::null());
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
+            command.output()
         })
         .await
         .map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))?;
@@ -3896,5 +3943,32 @@ impl Store for PgStore {
     ) -> Result<Option<i64>> {
         self.take_verification_checks_impl(who, resource_id, day, checks, limit)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        assert_eq!(
+            without_password("postgres://gs:p%40ss:w@db:5432/gongshu?sslmode=require"),
+            (
+                "postgres://gs@db:5432/gongshu?sslmode=require".to_owned(),
+                Some("p@ss:w".to_owned())
+            )
+        );
+        assert_eq!(
+            without_password("postgres://gs@db/gongshu"),
+            ("postgres://gs@db/gongshu".to_owned(), None)
+        );
+        assert_eq!(
+            without_password("postgresql:///gongshu?host=/run/postgresql"),
+            (
+                "postgresql:///gongshu?host=/run/postgresql".to_owned(),
+                None
+            )
+        );
     }
 }
