@@ -126,6 +126,12 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
     .await
 }
 
+/// A row limit as SQLite takes it: a negative one means none (PostgreSQL refuses those;
+/// `LIMIT NULL` is its "no limit"). Negative offsets are bound as 0 for the same reason.
+fn limit(n: i64) -> Option<i64> {
+    (n >= 0).then_some(n)
+}
+
 /// The URL without its password, and the password (percent-decoded) if it had one.
 fn without_password(url: &str) -> (String, Option<String>) {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
@@ -1410,9 +1416,9 @@ impl Store for PgStore {
         let mut b = QueryBuilder::<Postgres>::new("SELECT * FROM datasets");
         push_working_filters(&mut b, q);
         b.push(" ORDER BY updated_at DESC, id DESC LIMIT ")
-            .push_bind(q.limit)
+            .push_bind(limit(q.limit))
             .push(" OFFSET ")
-            .push_bind(q.offset);
+            .push_bind(q.offset.max(0));
         let items = b
             .build()
             .fetch_all(&self.pool)
@@ -1495,9 +1501,9 @@ impl Store for PgStore {
             PublishedSort::Code => " ORDER BY p.code",
         });
         b.push(" LIMIT ")
-            .push_bind(q.limit)
+            .push_bind(limit(q.limit))
             .push(" OFFSET ")
-            .push_bind(q.offset);
+            .push_bind(q.offset.max(0));
         let items = b
             .build()
             .fetch_all(&self.pool)
@@ -2221,7 +2227,7 @@ impl Store for PgStore {
         )
         .bind(lease_until)
         .bind(now)
-        .bind(limit)
+        .bind(self::limit(limit))
         .fetch_all(&self.pool)
         .await?;
         let mut ids = ids;
@@ -2304,7 +2310,7 @@ impl Store for PgStore {
         let rows: Vec<(i64, String)> =
             sqlx::query_as("SELECT seq, entry FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
-                .bind(limit)
+                .bind(self::limit(limit))
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows
@@ -2634,9 +2640,9 @@ impl Store for PgStore {
         let mut b = QueryBuilder::<Postgres>::new("SELECT seq, entry FROM audit_log");
         filters(&mut b, q);
         b.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(q.limit)
+            .push_bind(limit(q.limit))
             .push(" OFFSET ")
-            .push_bind(q.offset);
+            .push_bind(q.offset.max(0));
         let rows: Vec<(i64, String)> = b.build_query_as().fetch_all(&self.pool).await?;
         Ok(Page {
             items: rows
@@ -2731,9 +2737,9 @@ impl Store for PgStore {
         let mut b = QueryBuilder::<Postgres>::new("SELECT * FROM alerts");
         filters(&mut b, q);
         b.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(q.limit)
+            .push_bind(limit(q.limit))
             .push(" OFFSET ")
-            .push_bind(q.offset);
+            .push_bind(q.offset.max(0));
         let rows = b.build().fetch_all(&self.pool).await?;
         Ok(Page {
             items: rows.iter().map(alert_row).collect::<Result<_>>()?,
@@ -2969,7 +2975,7 @@ impl Store for PgStore {
             )
             .bind(user_id)
             .bind(unread_only)
-            .bind(limit),
+            .bind(self::limit(limit)),
             notification_row,
         )
         .await
