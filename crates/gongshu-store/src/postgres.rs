@@ -26,10 +26,20 @@ mod reports;
 mod sandbox;
 mod verification;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     url: String,
+}
+
+/// Leaves the password out: the store is logged with `{:?}` in places.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool)
+            .field("url", &redacted(&self.url))
+            .finish()
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -130,6 +140,15 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
 /// `LIMIT NULL` is its "no limit"). Negative offsets are bound as 0 for the same reason.
 fn limit(n: i64) -> Option<i64> {
     (n >= 0).then_some(n)
+}
+
+/// The URL without its password and its parameters (which may hold one too), for logs.
+fn redacted(url: &str) -> String {
+    let (url, _) = without_password(url);
+    match url.find('?') {
+        Some(q) => format!("{}?…", &url[..q]),
+        None => url,
+    }
 }
 
 /// The URL without its password, and the password (percent-decoded) if it had one.
@@ -3964,6 +3983,10 @@ mod tests {
                 "postgres://gs@db:5432/gongshu?sslmode=require".to_owned(),
                 Some("p@ss:w".to_owned())
             )
+        );
+        assert_eq!(
+            super::redacted("postgres://gs:secret@db/gongshu?password=x"),
+            "postgres://gs@db/gongshu?…"
         );
         assert_eq!(
             without_password("postgres://gs@db/gongshu"),
