@@ -1161,6 +1161,9 @@ impl Store for PgStore {
 
     async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>> {
         sqlx::query(
+            // SQLite answers in rowid (insertion) order; the table has no such column here,
+            // and rows are never updated, so their physical order is the insertion order
+            // until deletions free space for reuse.
             "SELECT role, org_id, region_code FROM role_grants WHERE user_id = $1 ORDER BY ctid",
         )
         .bind(user_id)
@@ -1868,7 +1871,6 @@ impl Store for PgStore {
     async fn apply_attribute_change(&self, a: &AttributeApply<'_>) -> Result<AttributeChangeRow> {
         use gongshu_core::change::ChangeState;
         let mut tx = self.pool.begin().await?;
-        // The write comes first so that the write lock is taken at once.
         let (change, event) = match &a.target {
             ChangeTarget::New(n) => (
                 insert_change_in(&mut tx, n, ChangeState::Applied).await?,
@@ -3491,6 +3493,9 @@ impl Store for PgStore {
         Ok(())
     }
 
+    // SQLite answers in rowid order (the order of the first proposal). The table has no
+    // such column here: `ctid` is the physical order, which an update (a confirmation, a
+    // repeated proposal) changes. Exact parity needs an identity column in the schema.
     async fn column_classes(&self, resource_id: &str, version: i64) -> Result<Vec<ColumnClassRow>> {
         self.all(
             sqlx::query(
