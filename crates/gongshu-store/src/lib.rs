@@ -1,10 +1,19 @@
 //! The metadata store: one trait, one implementation per database. The server picks the
 //! implementation once, at start-up, and everything else sees only `dyn Store`.
+//!
+//! [`SqliteStore`] is the embedded default (one node, one file). [`PgStore`] keeps the
+//! same data in PostgreSQL, for several nodes on one database; both pass the same contract
+//! (`tests/contract.rs`). The `testing` feature adds `testing::pg_url()`, a fresh
+//! PostgreSQL database per test.
 
 mod model;
+mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use model::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

@@ -923,43 +923,75 @@ async fn governed(store: &dyn Store, dataset: i64, user: i64, org: i64, t0: Date
     );
 }
 
-#[tokio::test]
-async fn sqlite_tells_the_story() {
+// Every test runs on both backends: SQLite in a temporary file, PostgreSQL in a fresh
+// database (`GONGSHU_TEST_PG_URL`, or a throwaway cluster; see `gongshu_store::testing`).
+
+async fn sqlite_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("meta.db"))
         .await
         .unwrap();
+    (dir, store)
+}
+
+async fn pg_store() -> (String, PgStore) {
+    let url = gongshu_store::testing::pg_url().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    (url, store)
+}
+
+#[tokio::test]
+async fn sqlite_tells_the_story() {
+    let (_dir, store) = sqlite_store().await;
     story(&store).await;
 }
 
 #[tokio::test]
-async fn revisions_cannot_be_rewritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn postgres_tells_the_story() {
+    let (_url, store) = pg_store().await;
+    story(&store).await;
+}
+
+/// Even someone with the database cannot silently edit history through SQL.
+const REWRITES: [&str; 8] = [
+    "UPDATE dataset_revisions SET note = 'x'",
+    "DELETE FROM dataset_revisions",
+    "UPDATE events SET reason = 'x'",
+    "DELETE FROM events",
+    "UPDATE audit_log SET entry = '{}'",
+    "DELETE FROM audit_log WHERE seq = 2",
+    "UPDATE audit_checkpoints SET checkpoint = 'x'",
+    "DELETE FROM audit_checkpoints",
+];
+
+#[tokio::test]
+async fn sqlite_revisions_cannot_be_rewritten() {
+    use sqlx::Connection;
+    let (dir, store) = sqlite_store().await;
     story(&store).await;
     store.close().await;
-    // Even someone with the database file cannot silently edit history through SQL.
-    let result = raw_exec(&path, "UPDATE dataset_revisions SET note = 'x'").await;
-    assert!(result.is_err());
-    let result = raw_exec(&path, "DELETE FROM dataset_revisions").await;
-    assert!(result.is_err());
-    for sql in [
-        "UPDATE events SET reason = 'x'",
-        "DELETE FROM events",
-        "UPDATE audit_log SET entry = '{}'",
-        "DELETE FROM audit_log WHERE seq = 2",
-        "UPDATE audit_checkpoints SET checkpoint = 'x'",
-        "DELETE FROM audit_checkpoints",
-    ] {
-        assert!(raw_exec(&path, sql).await.is_err(), "{sql}");
+    let path = dir.path().join("meta.db");
+    for sql in REWRITES {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert!(sqlx::query(sql).execute(&mut c).await.is_err(), "{sql}");
     }
 }
 
-async fn raw_exec(path: &std::path::Path, sql: &str) -> Result<(), sqlx::Error> {
+#[tokio::test]
+async fn postgres_revisions_cannot_be_rewritten() {
     use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
-    sqlx::query(sql).execute(&mut c).await.map(|_| ())
+    let (url, store) = pg_store().await;
+    story(&store).await;
+    store.close().await;
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    for sql in REWRITES
+        .into_iter()
+        .chain(["TRUNCATE events", "TRUNCATE audit_log CASCADE"])
+    {
+        assert!(sqlx::query(sql).execute(&mut c).await.is_err(), "{sql}");
+    }
 }
 
 /// Issue 7: the audit log numbers entries from 1 without gaps, filters on the entry's own
@@ -1143,4 +1175,1371 @@ async fn audit_log(store: &dyn Store, t0: DateTime<Utc>) {
         .await
         .unwrap();
     assert_eq!(none.total, 0);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_records() {
+    let (_dir, store) = sqlite_store().await;
+    records(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_records() {
+    let (_url, store) = pg_store().await;
+    records(&store).await;
+}
+
+/// Issues 7–9: incidents, evaluations and the facts they read, quality reports, source
+/// claims, sandbox queries and models, the privacy budget and verification settings.
+async fn records(store: &dyn Store) {
+    use gongshu_core::access::{GrantKind, GrantMode};
+    use gongshu_core::catalog::DataItem;
+
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    store.upsert_region("370000", "山东省").await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    store.upsert_region("370100", "济南市").await.unwrap();
+    let org = |name: &str, region: &str, credit: &str| NewOrg {
+        name: name.into(),
+        name_en: String::new(),
+        kind: OrgKind::Provider,
+        region_code: region.into(),
+        credit_code: credit.into(),
+        contact: String::new(),
+    };
+    let zibo = store
+        .insert_org(&org("淄博市卫健委", "370300", "C1"), t0)
+        .await
+        .unwrap();
+    let jinan = store
+        .insert_org(&org("济南市卫健委", "370100", "C2"), t0)
+        .await
+        .unwrap();
+    let user = store
+        .insert_user(
+            &NewUser {
+                username: "bob".into(),
+                display_name: "Bob".into(),
+                kind: UserKind::Staff,
+                password_hash: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap()
+        .id;
+
+    // Two published entries in Zibo declaring items as their own, one in Jinan.
+    let item = |name: &str, source: bool| DataItem {
+        name: name.into(),
+        item_type: ItemType::Character,
+        length: 0,
+        description: String::new(),
+        grade: Grade::General1,
+        source,
+        codes: vec![],
+    };
+    let mut entries = Vec::new();
+    for (i, (o, items)) in [
+        (&zibo, vec![item("医院名称", true), item("地址", false)]),
+        (&zibo, vec![item("床位数", true), item("医院名称", true)]),
+        (&jinan, vec![item("医院名称", true)]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut d = draft(&format!("名录{i}"), OpenType::Unconditional);
+        d.items = items;
+        let d: &'static DatasetDraft = Box::leak(Box::new(d));
+        let e = store
+            .create_dataset(&NewDataset {
+                code: None,
+                category_code: "301002",
+                provider_id: o.id,
+                region_code: Box::leak(o.region_code.clone().into_boxed_str()),
+                doc: d,
+                actor_id: Some(user),
+                at: t0,
+            })
+            .await
+            .unwrap();
+        store
+            .save_dataset(&DatasetChange {
+                id: e.id,
+                expected_version: 1,
+                status: DatasetStatus::Published,
+                doc: None,
+                note: None,
+                review: false,
+                publication: Publication::Publish,
+                actor_id: Some(user),
+                at: t0,
+            })
+            .await
+            .unwrap();
+        entries.push(e.id);
+    }
+    let claims = store.source_claims("3703").await.unwrap();
+    let got: Vec<(&str, i64)> = claims
+        .iter()
+        .map(|c| (c.item.as_str(), c.dataset_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("医院名称", entries[0]),
+            ("医院名称", entries[1]),
+            ("床位数", entries[1])
+        ]
+    );
+    assert_eq!(claims[0].provider_name, "淄博市卫健委");
+    assert_eq!(store.source_claims("37").await.unwrap().len(), 4);
+
+    // Quality reports of versions; the evaluation reads the serving version's score.
+    let res = store
+        .create_resource(&NewResource {
+            id: "r-a",
+            dataset_id: entries[0],
+            name: "表",
+            table_prefix: "t_a",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .add_resource_version(&res.id, 1, "{}", Some(user), t0)
+        .await
+        .unwrap();
+    store
+        .publish_resource_version(&res.id, 1, t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(store.version_quality(&res.id, 1).await.unwrap(), None);
+    store
+        .set_version_quality(&res.id, 1, r#"{"score":87.9}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.version_quality(&res.id, 1).await.unwrap().as_deref(),
+        Some(r#"{"score":87.9}"#)
+    );
+    assert_eq!(store.version_quality(&res.id, 2).await.unwrap(), None);
+
+    // Incidents: recorded with their entries, listed by region or provider, saved once
+    // per version.
+    let incident = store
+        .insert_incident(&NewIncident {
+            region_code: "370300",
+            severity: "general",
+            kind: "leak",
+            occurred_on: day(3),
+            discovered_on: day(4),
+            doc: "{}",
+            created_by: user,
+            at: t0,
+            dataset_ids: &[entries[1], entries[0], entries[1]],
+        })
+        .await
+        .unwrap();
+    assert_eq!(incident.dataset_ids, vec![entries[0], entries[1]]);
+    assert_eq!((incident.occurred_on, incident.version), (day(3), 1));
+    let other = store
+        .insert_incident(&NewIncident {
+            region_code: "370100",
+            severity: "major",
+            kind: "loss",
+            occurred_on: day(20),
+            discovered_on: day(20),
+            doc: "{}",
+            created_by: user,
+            at: t0,
+            dataset_ids: &[],
+        })
+        .await
+        .unwrap();
+    assert!(other.dataset_ids.is_empty());
+    let ids = |p: Page<IncidentRow>| p.items.iter().map(|i| i.id).collect::<Vec<_>>();
+    let list = |region_prefixes: Vec<String>, provider_ids: Vec<i64>| IncidentQuery {
+        region_prefixes,
+        provider_ids,
+        limit: 10,
+        offset: 0,
+    };
+    assert_eq!(
+        ids(store
+            .list_incidents(&list(vec!["37".into()], vec![]))
+            .await
+            .unwrap()),
+        vec![other.id, incident.id]
+    );
+    assert_eq!(
+        ids(store
+            .list_incidents(&list(vec![], vec![zibo.id]))
+            .await
+            .unwrap()),
+        vec![incident.id]
+    );
+    assert_eq!(
+        store
+            .list_incidents(&list(vec![], vec![]))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let event = NewEvent {
+        at: t0 + Duration::days(1),
+        actor_id: Some(user),
+        object_type: "incident",
+        object_id: "x",
+        action: "closed",
+        reason: "",
+        detail: "{}".into(),
+    };
+    let mut closing = incident.clone();
+    closing.state = "closed".into();
+    closing.closed_at = Some(t0 + Duration::days(1));
+    let closed = store.save_incident(&closing, &event).await.unwrap();
+    assert_eq!((closed.state.as_str(), closed.version), ("closed", 2));
+    assert_eq!(closed.closed_at, Some(t0 + Duration::days(1)));
+    assert_eq!(closed.dataset_ids, incident.dataset_ids);
+    assert!(matches!(
+        store.save_incident(&closing, &event).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(
+        store
+            .get_incident(incident.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "closed"
+    );
+    assert!(store.get_incident(other.id + 1).await.unwrap().is_none());
+
+    // Evaluations: a scheme per region, drafts seen by their region, released once.
+    assert_eq!(store.evaluation_scheme("370300").await.unwrap(), None);
+    store
+        .put_evaluation_scheme("370300", r#"{"w":1}"#, user, t0)
+        .await
+        .unwrap();
+    store
+        .put_evaluation_scheme("370300", r#"{"w":2}"#, user, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.evaluation_scheme("370300").await.unwrap().as_deref(),
+        Some(r#"{"w":2}"#)
+    );
+    let evaluation = |from: u32, to: u32| NewEvaluation {
+        region_code: "370300",
+        period_from: day(from),
+        period_to: day(to),
+        doc: "{}",
+        created_by: user,
+        at: t0,
+    };
+    let first = store.insert_evaluation(&evaluation(1, 15)).await.unwrap();
+    let second = store.insert_evaluation(&evaluation(1, 31)).await.unwrap();
+    assert_eq!((first.period_to, first.state.as_str()), (day(15), "draft"));
+    assert!(store.insert_evaluation(&evaluation(20, 10)).await.is_err());
+    let seen = |draft_regions: Vec<String>| EvaluationQuery {
+        draft_regions,
+        region: None,
+        limit: 10,
+    };
+    let eval_ids = |v: Vec<EvaluationRow>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert!(
+        store
+            .list_evaluations(&seen(vec![]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        eval_ids(
+            store
+                .list_evaluations(&seen(vec!["37".into()]))
+                .await
+                .unwrap()
+        ),
+        vec![second.id, first.id]
+    );
+    let released = store
+        .release_evaluation(first.id, user, t0 + Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(released.released_at, Some(t0 + Duration::days(2)));
+    assert!(matches!(
+        store.release_evaluation(first.id, user, t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(matches!(
+        store.release_evaluation(second.id + 10, user, t0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        eval_ids(store.list_evaluations(&seen(vec![])).await.unwrap()),
+        vec![first.id]
+    );
+    assert_eq!(
+        store.get_evaluation(first.id).await.unwrap().unwrap().state,
+        "released"
+    );
+
+    // What an evaluation reads.
+    store
+        .record_dataset_use(entries[0], day(5), 2, 3)
+        .await
+        .unwrap();
+    store
+        .record_dataset_use(entries[1], day(6), 1, 0)
+        .await
+        .unwrap();
+    store
+        .record_dataset_use(entries[1], day(31), 100, 100)
+        .await
+        .unwrap();
+    store
+        .insert_alert(&NewAlert {
+            rule: "bulk_download",
+            subject: "user:1",
+            dataset_id: Some(entries[0]),
+            summary_zh: "批量下载",
+            summary_en: "Bulk downloads",
+            evidence: &[1],
+            first_at: t0,
+            last_at: t0,
+            created_at: t0,
+        })
+        .await
+        .unwrap();
+    let facts = store
+        .evaluation_facts("3703", day(1), day(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        facts.providers.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![zibo.id]
+    );
+    assert_eq!(
+        facts
+            .entries
+            .iter()
+            .map(|e| e.dataset_id)
+            .collect::<Vec<_>>(),
+        vec![entries[0], entries[1]]
+    );
+    assert_eq!(facts.resources.len(), 1);
+    assert_eq!(
+        facts.resources[0].last_published,
+        Some(t0 + Duration::hours(1))
+    );
+    assert_eq!(
+        facts
+            .quality
+            .iter()
+            .map(|q| (q.provider_id, q.score))
+            .collect::<Vec<_>>(),
+        vec![(zibo.id, 87)]
+    );
+    assert_eq!(
+        facts
+            .usage
+            .iter()
+            .map(|u| (u.provider_id, u.downloads, u.api_calls))
+            .collect::<Vec<_>>(),
+        vec![(zibo.id, 3, 3)]
+    );
+    let counts = |v: &[ProviderCount]| {
+        v.iter()
+            .map(|c| (c.provider_id, c.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&facts.alerts), vec![(zibo.id, 1)]);
+    assert_eq!(counts(&facts.incidents), vec![(zibo.id, 1)]);
+    assert!(facts.cases.is_empty() && facts.reuses.is_empty());
+    let before = store
+        .evaluation_facts("3703", day(1), day(1))
+        .await
+        .unwrap();
+    assert!(before.incidents.is_empty() && before.usage.is_empty());
+
+    // The sandbox: queries, their reviews and expiry.
+    let grant = store
+        .insert_grant(&NewGrant {
+            kind: GrantKind::Open,
+            dataset_id: entries[0],
+            holder_user_id: Some(user),
+            holder_org_id: None,
+            modes: &[GrantMode::Sandbox, GrantMode::Verification],
+            purpose: "研究",
+            valid_from: t0,
+            valid_until: t0 + Duration::days(365),
+            quota_calls_per_day: None,
+            quota_rows_per_day: None,
+            created_by: Some(user),
+            at: t0,
+            reason: "",
+        })
+        .await
+        .unwrap()
+        .id;
+    let query = |state: &str, fingerprint: &str, grant_id: Option<i64>| SandboxQueryRow {
+        id: 0,
+        user_id: user,
+        grant_id,
+        provider_id: zibo.id,
+        dataset_ids: vec![entries[0], entries[1]],
+        state: state.into(),
+        fingerprint: fingerprint.into(),
+        doc: r#"{"rows":[[1,2]],"sql":"SELECT 1"}"#.into(),
+        result_hash: None,
+        created_at: t0,
+        released_at: None,
+        version: 0,
+    };
+    let q1 = store
+        .insert_sandbox_query(&query("released", "f1", Some(grant)))
+        .await
+        .unwrap();
+    assert_eq!(q1.dataset_ids, vec![entries[0], entries[1]]);
+    assert_eq!((q1.version, q1.released_at), (1, Some(t0)));
+    let q2 = store
+        .insert_sandbox_query(&query("review", "f1", None))
+        .await
+        .unwrap();
+    let q3 = store
+        .insert_sandbox_query(&query("running", "f2", Some(grant)))
+        .await
+        .unwrap();
+    assert_eq!(q2.released_at, None);
+    let shape = |v: Vec<SandboxQueryRow>| v.iter().map(|q| q.id).collect::<Vec<_>>();
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user, Some(grant), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q2.id, q1.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user + 1, None, 10)
+                .await
+                .unwrap()
+        ),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        shape(
+            store
+                .same_shape_queries("f1", user + 1, Some(grant), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q1.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .list_sandbox_queries(None, &[zibo.id], Some("review"), 10)
+                .await
+                .unwrap()
+        ),
+        vec![q2.id]
+    );
+    assert_eq!(
+        shape(
+            store
+                .list_sandbox_queries(Some(user), &[], None, 2)
+                .await
+                .unwrap()
+        ),
+        vec![q3.id, q2.id]
+    );
+    assert!(
+        store
+            .list_sandbox_queries(None, &[], None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut review = q2.clone();
+    review.state = "released".into();
+    review.released_at = Some(t0 + Duration::hours(2));
+    review.result_hash = Some("h".into());
+    let saved = store.save_sandbox_query(&review).await.unwrap();
+    assert_eq!((saved.version, saved.released_at), (2, review.released_at));
+    assert!(matches!(
+        store.save_sandbox_query(&review).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(
+        store
+            .fail_running_sandbox_queries("restarted")
+            .await
+            .unwrap(),
+        1
+    );
+    let failed = store.get_sandbox_query(q3.id).await.unwrap().unwrap();
+    assert_eq!((failed.state.as_str(), failed.version), ("failed", 2));
+    let doc: serde_json::Value = serde_json::from_str(&failed.doc).unwrap();
+    assert_eq!(doc["error"], "restarted");
+    assert_eq!(doc["sql"], "SELECT 1");
+    assert_eq!(store.expire_sandbox_results(t0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .expire_sandbox_results(t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .expire_sandbox_results(t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    let expired = store.get_sandbox_query(q1.id).await.unwrap().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&expired.doc).unwrap();
+    assert_eq!(doc["rows"], serde_json::json!([]));
+    assert_eq!(doc["expired"], true);
+    assert_eq!(doc["sql"], "SELECT 1");
+    assert_eq!(expired.version, 2);
+    assert!(store.get_sandbox_query(q3.id + 1).await.unwrap().is_none());
+
+    // Models over an entry.
+    let model = |public: bool| SandboxModelRow {
+        id: 0,
+        dataset_id: entries[0],
+        provider_id: zibo.id,
+        public,
+        state: "active".into(),
+        doc: "{}".into(),
+        created_by: user,
+        created_at: t0,
+        updated_at: t0,
+    };
+    let m1 = store.insert_sandbox_model(&model(true)).await.unwrap();
+    let m2 = store.insert_sandbox_model(&model(false)).await.unwrap();
+    assert!(m1.public && !m2.public);
+    let mut retired = m1.clone();
+    retired.state = "retired".into();
+    retired.public = false;
+    retired.updated_at = t0 + Duration::days(1);
+    store.save_sandbox_model(&retired).await.unwrap();
+    let got = store.get_sandbox_model(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.public, got.updated_at),
+        ("retired", false, t0 + Duration::days(1))
+    );
+    assert_eq!(
+        store
+            .list_sandbox_models(entries[0])
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>(),
+        vec![m2.id]
+    );
+    assert!(store.get_sandbox_model(m2.id + 1).await.unwrap().is_none());
+
+    // The privacy budget: spent only while it holds, however many spend at once.
+    assert!(store.get_grant_privacy(grant).await.unwrap().is_none());
+    assert_eq!(store.spend_privacy(grant, 0.1).await.unwrap(), None);
+    store
+        .put_grant_privacy(grant, "{}", 1.0, user, t0)
+        .await
+        .unwrap();
+    let spends = (0..12).map(|_| store.spend_privacy(grant, 0.1));
+    let spent = futures::future::join_all(spends)
+        .await
+        .into_iter()
+        .filter(|s| s.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(spent, 10, "ten tenths fit in a budget of one");
+    store
+        .put_grant_privacy(grant, r#"{"m":1}"#, 2.0, user, t0)
+        .await
+        .unwrap();
+    let privacy = store.get_grant_privacy(grant).await.unwrap().unwrap();
+    assert_eq!((privacy.budget, privacy.doc.as_str()), (2.0, r#"{"m":1}"#));
+    assert!((privacy.spent - 1.0).abs() < 1e-6);
+
+    // Verification settings and checks.
+    assert!(
+        store
+            .get_verification_service(&res.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .put_verification_service(&res.id, "{}", user, t0)
+        .await
+        .unwrap();
+    store
+        .put_verification_service(&res.id, r#"{"k":1}"#, user, t0 + Duration::days(1))
+        .await
+        .unwrap();
+    let service = store
+        .get_verification_service(&res.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (service.doc.as_str(), service.updated_by, service.updated_at),
+        (r#"{"k":1}"#, Some(user), t0 + Duration::days(1))
+    );
+    let who = format!("grant:{grant}");
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 11, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 4, 10)
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(2), 7, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_verification_checks(&who, &res.id, day(3), 7, 10)
+            .await
+            .unwrap(),
+        Some(7)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_under_contention() {
+    let (_dir, store) = sqlite_store().await;
+    contention(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_under_contention() {
+    let (_url, store) = pg_store().await;
+    contention(&store).await;
+}
+
+/// Writers arriving together: the audit log stays gap-free with each batch consecutive,
+/// codes are not handed out twice, one of several writers of a version wins, and the
+/// catalog generation moves.
+async fn contention(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let batches: Vec<Vec<String>> = (0..10)
+        .map(|b| {
+            (0..3)
+                .map(|i| format!(r#"{{"action":"a","batch":{b},"i":{i}}}"#))
+                .collect()
+        })
+        .collect();
+    let appends = batches.iter().map(|b| store.append_audit(b));
+    let numbered: Vec<Vec<i64>> = futures::future::join_all(appends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for seqs in &numbered {
+        assert_eq!(seqs.len(), 3);
+        assert_eq!(
+            (seqs[1] - seqs[0], seqs[2] - seqs[1]),
+            (1, 1),
+            "{numbered:?}"
+        );
+    }
+    let mut all: Vec<i64> = numbered.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=30).collect::<Vec<_>>());
+    let stored = store.audit_entries(0, 100).await.unwrap();
+    for (seqs, batch) in numbered.iter().zip(&batches) {
+        for (seq, entry) in seqs.iter().zip(batch) {
+            assert_eq!(&stored[(*seq - 1) as usize].entry, entry);
+        }
+    }
+
+    let generation = store.catalog_generation().await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let org = store
+        .insert_org(
+            &NewOrg {
+                name: "淄博市卫健委".into(),
+                name_en: String::new(),
+                kind: OrgKind::Provider,
+                region_code: "370300".into(),
+                credit_code: "C1".into(),
+                contact: String::new(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let after_org = store.catalog_generation().await.unwrap();
+    assert!(after_org > generation);
+    let doc: &'static DatasetDraft = Box::leak(Box::new(draft("名录", OpenType::Unconditional)));
+    let creates = (0..8).map(|_| async move {
+        store
+            .create_dataset(&NewDataset {
+                code: None,
+                category_code: "301002",
+                provider_id: org.id,
+                region_code: "370300",
+                doc,
+                actor_id: None,
+                at: t0,
+            })
+            .await
+    });
+    let mut codes: Vec<String> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|d| d.unwrap().code)
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        (1..=8)
+            .map(|n| format!("301002/{n:06}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(store.catalog_generation().await.unwrap() > after_org);
+
+    let entry = store
+        .list_working(&WorkingQuery {
+            provider_ids: vec![org.id],
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let saves = (0..6).map(|i| async move {
+        store
+            .save_dataset(&DatasetChange {
+                id: entry.id,
+                expected_version: 1,
+                status: if i % 2 == 0 {
+                    DatasetStatus::Submitted
+                } else {
+                    DatasetStatus::Draft
+                },
+                doc: None,
+                note: None,
+                review: false,
+                publication: Publication::Keep,
+                actor_id: None,
+                at: t0,
+            })
+            .await
+    });
+    let results = futures::future::join_all(saves).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::VersionConflict)))
+    );
+    assert_eq!(
+        store.get_dataset(entry.id).await.unwrap().unwrap().version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn sqlite_snapshot_restores() {
+    let (dir, store) = sqlite_store().await;
+    store.upsert_region("370000", "山东省").await.unwrap();
+    let copy = dir.path().join("copy.db");
+    store.snapshot(&copy).await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let restored = SqliteStore::open(&copy).await.unwrap();
+    assert_eq!(restored.list_regions().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_snapshot_restores() {
+    let (_url, store) = pg_store().await;
+    store.upsert_region("370000", "山东省").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.dump");
+    store.snapshot(&copy).await.unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    assert!(std::fs::read(&copy).unwrap().starts_with(b"PGDMP"));
+    // The dump restores into an empty database as a store at the snapshot's state.
+    let restore = pg_restore_binary().expect("pg_restore next to pg_dump");
+    let target = gongshu_store::testing::pg_url().await;
+    let out = std::process::Command::new(restore)
+        .arg("--no-owner")
+        .arg("--dbname")
+        .arg(&target)
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = PgStore::connect(&target).await.unwrap();
+    assert_eq!(restored.list_regions().await.unwrap().len(), 1);
+}
+
+fn pg_restore_binary() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("pg_restore"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let major: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin/pg_restore");
+                bin.is_file().then_some((major, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, bin)| bin)
+    })
+}
+
+#[tokio::test]
+async fn sqlite_handles_casework() {
+    let (_dir, store) = sqlite_store().await;
+    casework(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_handles_casework() {
+    let (_url, store) = pg_store().await;
+    casework(&store).await;
+}
+
+/// Feedback cases and ratings, notification delivery, ingest jobs, resource versions,
+/// de-identification settings, region policies and share reviews.
+async fn casework(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let org = store
+        .insert_org(
+            &NewOrg {
+                name: "淄博市卫健委".into(),
+                name_en: String::new(),
+                kind: OrgKind::Provider,
+                region_code: "370300".into(),
+                credit_code: "C1".into(),
+                contact: String::new(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let user = store
+        .insert_user(
+            &NewUser {
+                username: "carol".into(),
+                display_name: "Carol".into(),
+                kind: UserKind::Staff,
+                password_hash: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap()
+        .id;
+    let doc: &'static DatasetDraft = Box::leak(Box::new(draft("名录", OpenType::Unconditional)));
+    let entry = store
+        .create_dataset(&NewDataset {
+            code: None,
+            category_code: "301002",
+            provider_id: org.id,
+            region_code: "370300",
+            doc,
+            actor_id: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap()
+        .id;
+
+    // Feedback.
+    let case = |case_type: CaseType, public: bool, text: &'static str| NewFeedback {
+        case_type,
+        dataset_id: Some(entry),
+        provider_id: Some(org.id),
+        region_code: "370300",
+        author_id: user,
+        state: "open",
+        public,
+        received_on: Some(day(2)),
+        due_on: Some(day(16)),
+        due_provisional: true,
+        doc: text,
+        at: t0,
+    };
+    let objection = store
+        .insert_feedback(&case(CaseType::Objection, false, r#"{"text":"地址错误"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            objection.due_on,
+            objection.due_provisional,
+            objection.version
+        ),
+        (Some(day(16)), true, 1)
+    );
+    let demand = store
+        .insert_feedback(&case(CaseType::Demand, true, r#"{"text":"需要床位数"}"#))
+        .await
+        .unwrap();
+    let feedback_ids = |p: Page<FeedbackRow>| p.items.iter().map(|f| f.id).collect::<Vec<_>>();
+    let public_only = FeedbackQuery {
+        public: true,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        feedback_ids(store.list_feedback(&public_only).await.unwrap()),
+        vec![demand.id]
+    );
+    let mine = FeedbackQuery {
+        author: Some(user),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        feedback_ids(store.list_feedback(&mine).await.unwrap()),
+        vec![demand.id, objection.id]
+    );
+    assert_eq!(
+        feedback_ids(
+            store
+                .list_feedback(&FeedbackQuery {
+                    q: Some("地址".into()),
+                    ..mine.clone()
+                })
+                .await
+                .unwrap()
+        ),
+        vec![objection.id]
+    );
+    assert_eq!(
+        store
+            .list_feedback(&FeedbackQuery {
+                region_prefixes: vec!["37".into()],
+                states: vec!["answered".into()],
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store
+            .waiting_feedback()
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
+        vec![objection.id, demand.id]
+    );
+    assert!(
+        store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(16), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(16), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_deadline_notice(DeadlineOf::Feedback, objection.id, day(17), true)
+            .await
+            .unwrap()
+    );
+
+    let generation = store.catalog_generation().await.unwrap();
+    assert!(!store.dataset_offline(entry).await.unwrap());
+    let event = NewEvent {
+        at: t0 + Duration::days(1),
+        actor_id: Some(user),
+        object_type: "feedback",
+        object_id: "x",
+        action: "answered",
+        reason: "",
+        detail: "{}".into(),
+    };
+    let mut answered = objection.clone();
+    answered.state = "answered".into();
+    answered.offline = true;
+    answered.answered_on = Some(day(3));
+    let saved = store.save_feedback(&answered, &event).await.unwrap();
+    assert_eq!(
+        (saved.version, saved.offline, saved.answered_on),
+        (2, true, Some(day(3)))
+    );
+    assert!(matches!(
+        store.save_feedback(&answered, &event).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert!(store.dataset_offline(entry).await.unwrap());
+    assert!(store.catalog_generation().await.unwrap() > generation);
+    assert_eq!(store.objection_counts(entry).await.unwrap(), (1, 1));
+    store
+        .set_feedback_datasets(demand.id, &[entry, entry])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feedback_datasets(demand.id).await.unwrap(),
+        vec![entry]
+    );
+    assert_eq!(
+        store
+            .public_feedback_for(CaseType::Demand, entry, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .public_feedback_for(CaseType::Objection, entry, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.set_feedback_datasets(demand.id, &[]).await.unwrap();
+    assert!(store.feedback_datasets(demand.id).await.unwrap().is_empty());
+
+    assert_eq!(
+        store.rating_summary(entry, Some(user)).await.unwrap(),
+        (0, 0, None)
+    );
+    store.put_rating(entry, user, 4, t0).await.unwrap();
+    store.put_rating(entry, user, 5, t0).await.unwrap();
+    assert!(store.put_rating(entry, user, 6, t0).await.is_err());
+    assert_eq!(
+        store.rating_summary(entry, Some(user)).await.unwrap(),
+        (1, 5, Some(5))
+    );
+    assert_eq!(
+        store.rating_summary(entry, None).await.unwrap(),
+        (1, 5, None)
+    );
+
+    // Notifications go out once, by a claim that lapses if its node dies.
+    store
+        .put_channels(
+            user,
+            &ChannelsRow {
+                email: Some("c@example.cn".into()),
+                webhook_url: None,
+                webhook_secret: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.channels(user).await.unwrap().email.as_deref(),
+        Some("c@example.cn")
+    );
+    let note = |subject: &'static str| NewNotification {
+        user_id: user,
+        kind: "k",
+        subject,
+        body: "b",
+        link: "",
+        at: t0,
+    };
+    store
+        .insert_notifications(&[note("one"), note("two")])
+        .await
+        .unwrap();
+    let lease = t0 + Duration::minutes(5);
+    let claimed = store.claim_deliveries(t0, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].channels.email.as_deref(), Some("c@example.cn"));
+    assert!(!claimed[0].email_sent && claimed[0].attempts == 0);
+    assert!(
+        store
+            .claim_deliveries(t0, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .finish_delivery(&DeliveryOutcome {
+            id: claimed[0].note.id,
+            email_sent: true,
+            webhook_sent: false,
+            delivery: "done",
+            error: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .finish_delivery(&DeliveryOutcome {
+            id: claimed[1].note.id,
+            email_sent: false,
+            webhook_sent: false,
+            delivery: "pending",
+            error: Some("timeout"),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let later = t0 + Duration::minutes(1);
+    let again = store
+        .claim_deliveries(later, later + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].note.id, again[0].attempts),
+        (claimed[1].note.id, 1)
+    );
+    // Its node died: after the lease another takes it over.
+    let lapsed = later + Duration::minutes(6);
+    assert_eq!(
+        store
+            .claim_deliveries(lapsed, lapsed + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let inbox = store.list_notifications(user, true, 10).await.unwrap();
+    assert_eq!(inbox.len(), 2);
+    assert!(
+        store
+            .mark_notification_read(inbox[0].id, user, t0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_notification_read(inbox[0].id, user + 1, t0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .list_notifications(user, true, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Resources, versions and ingest jobs.
+    let res = store
+        .create_resource(&NewResource {
+            id: "r-1",
+            dataset_id: entry,
+            name: "表一",
+            table_prefix: "t_x",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let second = store
+        .create_resource(&NewResource {
+            id: "r-2",
+            dataset_id: entry,
+            name: "表二",
+            table_prefix: "t_x",
+            created_by: Some(user),
+            at: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!((res.ordinal, second.ordinal), (1, 2));
+    assert_eq!(
+        store
+            .get_resource_by_table(&second.table_name)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "r-2"
+    );
+    assert_eq!(store.list_resources(entry).await.unwrap().len(), 2);
+    for v in 1..=3 {
+        store
+            .add_resource_version(&res.id, v, &format!(r#"{{"v":{v}}}"#), Some(user), t0)
+            .await
+            .unwrap();
+    }
+    let served = store
+        .publish_resource_version(&res.id, 2, t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(served.current_version, Some(2));
+    assert_eq!(served.updated_at, Some(t0 + Duration::hours(1)));
+    assert!(matches!(
+        store.publish_resource_version(&res.id, 1, t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    store.discard_resource_version(&res.id, 3).await.unwrap();
+    assert!(matches!(
+        store.discard_resource_version(&res.id, 3).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let versions = store.list_resource_versions(&res.id).await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.state))
+            .collect::<Vec<_>>(),
+        vec![
+            (3, VersionState::Discarded),
+            (2, VersionState::Published),
+            (1, VersionState::Staged)
+        ]
+    );
+    let job = JobRow {
+        id: "j-1".into(),
+        kind: "ingest".into(),
+        dataset_id: entry,
+        resource_id: res.id.clone(),
+        state: "queued".into(),
+        rows_read: 0,
+        rows_rejected: 0,
+        detail: "{}".into(),
+        error: None,
+        version: None,
+        created_by: Some(user),
+        created_at: t0,
+        updated_at: t0,
+    };
+    store.insert_job(&job).await.unwrap();
+    let done = JobRow {
+        state: "succeeded".into(),
+        rows_read: 10,
+        version: Some(1),
+        updated_at: t0 + Duration::minutes(1),
+        ..job.clone()
+    };
+    store.update_job(&done).await.unwrap();
+    let got = store.get_job("j-1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.rows_read, got.version),
+        ("succeeded", 10, Some(1))
+    );
+    store
+        .insert_job(&JobRow {
+            id: "j-2".into(),
+            ..job.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.fail_unfinished_jobs("stopped", t0).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .get_job("j-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .as_deref(),
+        Some("stopped")
+    );
+
+    // De-identification settings and open versions.
+    assert_eq!(store.grade_caps().await.unwrap(), None);
+    store.put_grade_caps("{}", user, "初始", t0).await.unwrap();
+    store
+        .put_grade_caps(r#"{"a":1}"#, user, "改", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grade_caps().await.unwrap().as_deref(),
+        Some(r#"{"a":1}"#)
+    );
+    assert_eq!(store.resource_rules(&res.id).await.unwrap(), None);
+    store
+        .put_resource_rules(&res.id, "[]", user, "", t0)
+        .await
+        .unwrap();
+    store
+        .put_resource_rules(&res.id, "[1]", user, "", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resource_rules(&res.id).await.unwrap().as_deref(),
+        Some("[1]")
+    );
+    assert_eq!(store.open_version(&res.id, 2, "h").await.unwrap(), None);
+    store
+        .put_open_version(&res.id, 2, "h", "open_a", t0)
+        .await
+        .unwrap();
+    store
+        .put_open_version(&res.id, 2, "h", "open_b", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .open_version(&res.id, 2, "h")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("open_a")
+    );
+
+    // Region policies.
+    store
+        .put_region_policy("370300", r#"{"days":15}"#, user, "", t0)
+        .await
+        .unwrap();
+    let policy = store
+        .put_region_policy("370300", r#"{"days":20}"#, user, "", t0)
+        .await
+        .unwrap();
+    assert_eq!(policy.policy, r#"{"days":20}"#);
+    assert_eq!(
+        store
+            .region_policies(&["370300".into(), "370000".into()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.region_policies(&[]).await.unwrap().is_empty());
 }
