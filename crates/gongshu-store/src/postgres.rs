@@ -21,6 +21,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
+mod harvest;
 mod models;
 mod reports;
 mod sandbox;
@@ -1161,10 +1162,8 @@ impl Store for PgStore {
 
     async fn grants(&self, user_id: i64) -> Result<Vec<RoleGrant>> {
         sqlx::query(
-            // SQLite answers in rowid (insertion) order; the table has no such column here,
-            // and rows are never updated, so their physical order is the insertion order
-            // until deletions free space for reuse.
-            "SELECT role, org_id, region_code FROM role_grants WHERE user_id = $1 ORDER BY ctid",
+            // In the order they were granted, as SQLite's rowid gives it (`ord`, 0002).
+            "SELECT role, org_id, region_code FROM role_grants WHERE user_id = $1 ORDER BY ord",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -3493,13 +3492,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    // SQLite answers in rowid order (the order of the first proposal). The table has no
-    // such column here: `ctid` is the physical order, which an update (a confirmation, a
-    // repeated proposal) changes. Exact parity needs an identity column in the schema.
+    // In the order of the first proposal, as SQLite's rowid gives it (`ord`, 0002).
     async fn column_classes(&self, resource_id: &str, version: i64) -> Result<Vec<ColumnClassRow>> {
         self.all(
             sqlx::query(
-                "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ctid",
+                "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ord",
             )
             .bind(resource_id)
             .bind(version),
@@ -3552,7 +3549,7 @@ impl Store for PgStore {
         )
         .await?;
         let rows = sqlx::query(
-            "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ctid",
+            "SELECT * FROM column_classes WHERE resource_id = $1 AND version = $2 ORDER BY ord",
         )
         .bind(resource_id)
         .bind(version)
@@ -3973,6 +3970,86 @@ impl Store for PgStore {
     ) -> Result<Option<i64>> {
         self.take_verification_checks_impl(who, resource_id, day, checks, limit)
             .await
+    }
+    async fn insert_harvest_source(
+        &self,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow> {
+        self.insert_harvest_source_impl(provider_id, doc, enabled, next_run_at, by, at)
+            .await
+    }
+
+    async fn update_harvest_source(
+        &self,
+        id: i64,
+        expected_version: i64,
+        provider_id: i64,
+        doc: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<HarvestSourceRow> {
+        self.update_harvest_source_impl(
+            id,
+            expected_version,
+            provider_id,
+            doc,
+            enabled,
+            next_run_at,
+            at,
+        )
+        .await
+    }
+
+    async fn get_harvest_source(&self, id: i64) -> Result<Option<HarvestSourceRow>> {
+        self.get_harvest_source_impl(id).await
+    }
+
+    async fn list_harvest_sources(&self) -> Result<Vec<HarvestSourceRow>> {
+        self.list_harvest_sources_impl().await
+    }
+
+    async fn due_harvest_sources(&self, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.due_harvest_sources_impl(now).await
+    }
+
+    async fn claim_harvest_source(&self, claim: &HarvestClaim) -> Result<Option<i64>> {
+        self.claim_harvest_source_impl(claim).await
+    }
+
+    async fn finish_harvest_run(
+        &self,
+        run_id: i64,
+        failed: bool,
+        doc: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.finish_harvest_run_impl(run_id, failed, doc, at).await
+    }
+
+    async fn get_harvest_run(&self, id: i64) -> Result<Option<HarvestRunRow>> {
+        self.get_harvest_run_impl(id).await
+    }
+
+    async fn list_harvest_runs(&self, source_id: i64, limit: i64) -> Result<Vec<HarvestRunRow>> {
+        self.list_harvest_runs_impl(source_id, limit).await
+    }
+
+    async fn harvest_records(&self, source_id: i64) -> Result<Vec<HarvestRecordRow>> {
+        self.harvest_records_impl(source_id).await
+    }
+
+    async fn put_harvest_record(&self, record: &HarvestRecordRow) -> Result<()> {
+        self.put_harvest_record_impl(record).await
+    }
+
+    async fn harvest_record_of(&self, dataset_id: i64) -> Result<Option<HarvestRecordRow>> {
+        self.harvest_record_of_impl(dataset_id).await
     }
 }
 

@@ -2543,3 +2543,162 @@ async fn casework(store: &dyn Store) {
     );
     assert!(store.region_policies(&[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sqlite_claims_harvests_once() {
+    let (_dir, store) = sqlite_store().await;
+    harvests(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_claims_harvests_once() {
+    let (_url, store) = pg_store().await;
+    harvests(&store).await;
+}
+
+/// A harvest run is claimed by exactly one of several callers (nodes) at once; a run
+/// holds its source until it ends or goes stale; records are found again by remote id.
+async fn harvests(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    store.upsert_region("370300", "淄博市").await.unwrap();
+    let org = store
+        .insert_org(
+            &NewOrg {
+                name: "淄博市大数据局".into(),
+                name_en: String::new(),
+                kind: OrgKind::Provider,
+                region_code: "370300".into(),
+                credit_code: "11370300MB0000009X".into(),
+                contact: String::new(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let source = store
+        .insert_harvest_source(org.id, r#"{"name":"旧门户"}"#, true, t0, None, t0)
+        .await
+        .unwrap();
+    assert!(source.enabled && source.running_run.is_none());
+    assert_eq!(store.due_harvest_sources(t0).await.unwrap(), [source.id]);
+    assert!(
+        store
+            .due_harvest_sources(t0 - Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claim = HarvestClaim {
+        source_id: source.id,
+        due_at: Some(t0),
+        stale_before: t0 - Duration::hours(6),
+        next_run_at: t0 + Duration::hours(24),
+        at: t0,
+    };
+    let claims = (0..8).map(|_| store.claim_harvest_source(&claim));
+    let won: Vec<i64> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .flatten()
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one claim holds: {won:?}");
+    let run = won[0];
+    // A manual run while one is under way is refused; so is a scheduled one not yet due.
+    let manual = HarvestClaim {
+        due_at: None,
+        ..claim
+    };
+    assert_eq!(store.claim_harvest_source(&manual).await.unwrap(), None);
+    let held = store.get_harvest_source(source.id).await.unwrap().unwrap();
+    assert_eq!(held.running_run, Some(run));
+    assert_eq!(held.next_run_at, t0 + Duration::hours(24));
+    assert!(store.due_harvest_sources(t0).await.unwrap().is_empty());
+
+    store
+        .finish_harvest_run(run, false, r#"{"created":1}"#, t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.finish_harvest_run(run, false, "{}", t0).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let r = store.get_harvest_run(run).await.unwrap().unwrap();
+    assert_eq!((r.state.as_str(), r.doc.as_str()), ("finished", r#"{"created":1}"#));
+    assert_eq!(
+        store.get_harvest_source(source.id).await.unwrap().unwrap().running_run,
+        None
+    );
+
+    // A run whose node died is replaced once stale, and marked failed.
+    let dead = store.claim_harvest_source(&manual).await.unwrap().unwrap();
+    let later = HarvestClaim {
+        stale_before: t0 + Duration::hours(1),
+        at: t0 + Duration::hours(7),
+        ..manual
+    };
+    let replacing = store.claim_harvest_source(&later).await.unwrap().unwrap();
+    assert_ne!(dead, replacing);
+    assert_eq!(
+        store.get_harvest_run(dead).await.unwrap().unwrap().state,
+        "failed"
+    );
+    let runs = store.list_harvest_runs(source.id, 10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [replacing, dead, run]
+    );
+
+    // Settings change only from the version read.
+    let updated = store
+        .update_harvest_source(source.id, held.version, org.id, "{}", false, t0, t0)
+        .await
+        .unwrap();
+    assert!(!updated.enabled);
+    assert!(matches!(
+        store
+            .update_harvest_source(source.id, held.version, org.id, "{}", true, t0, t0)
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(store.list_harvest_sources().await.unwrap().len(), 1);
+
+    let dataset = store
+        .create_dataset(&NewDataset {
+            code: None,
+            category_code: "301002",
+            provider_id: org.id,
+            region_code: "370300",
+            doc: &draft("采集的目录", OpenType::Unconditional),
+            actor_id: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let mut record = HarvestRecordRow {
+        source_id: source.id,
+        remote_id: "pkg-1".into(),
+        dataset_id: dataset.id,
+        content_hash: "a".into(),
+        withdrawn: false,
+        doc: "{}".into(),
+        updated_at: t0,
+    };
+    store.put_harvest_record(&record).await.unwrap();
+    record.content_hash = "b".into();
+    record.withdrawn = true;
+    store.put_harvest_record(&record).await.unwrap();
+    let kept = store.harvest_records(source.id).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].content_hash.as_str(), kept[0].withdrawn), ("b", true));
+    assert_eq!(
+        store
+            .harvest_record_of(dataset.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .remote_id,
+        "pkg-1"
+    );
+    assert!(store.harvest_record_of(dataset.id + 1).await.unwrap().is_none());
+}
