@@ -61,7 +61,8 @@ impl SourceKind {
         }
     }
 
-    pub fn label(self, zh: bool) -> &'static str {
+    pub fn label(self, lang: impl std::borrow::Borrow<gongshu_core::error::Lang>) -> &'static str {
+        let zh = matches!(lang.borrow(), gongshu_core::error::Lang::Zh);
         match (self, zh) {
             (Self::Ckan, _) => "CKAN",
             (Self::Dcat, true) => "DCAT 目录",
@@ -298,6 +299,13 @@ fn run_view(run: HarvestRunRow) -> HarvestRunView {
     }
 }
 
+/// An address a page may link to: http or https only, so a source cannot plant a
+/// `javascript:` link on an entry's page.
+fn web_url(raw: &str) -> Option<String> {
+    let u = url::Url::parse(raw.trim()).ok()?;
+    (matches!(u.scheme(), "http" | "https") && u.as_str().len() <= 2000).then(|| u.to_string())
+}
+
 /// The part of a text before `max` characters, for titles and summaries of records that
 /// run on.
 fn clip(s: &str, max: usize) -> String {
@@ -531,7 +539,11 @@ impl App {
             .map_err(store_error)?;
         let mut out = Vec::new();
         for row in rows {
-            let Some(provider) = self.store.get_org(row.provider_id).await.map_err(store_error)?
+            let Some(provider) = self
+                .store
+                .get_org(row.provider_id)
+                .await
+                .map_err(store_error)?
             else {
                 continue;
             };
@@ -617,7 +629,11 @@ impl App {
             .map_err(store_error)?;
         let mut ran = 0;
         for id in due {
-            let Some(source) = self.store.get_harvest_source(id).await.map_err(store_error)?
+            let Some(source) = self
+                .store
+                .get_harvest_source(id)
+                .await
+                .map_err(store_error)?
             else {
                 continue;
             };
@@ -859,8 +875,8 @@ impl App {
             modified: record.modified.clone(),
         };
         let hash = {
-            let bytes = serde_json::to_vec(&(&record.draft, &record_doc))
-                .map_err(|_| Error::internal())?;
+            let bytes =
+                serde_json::to_vec(&(&record.draft, &record_doc)).map_err(|_| Error::internal())?;
             hex::encode(Sha256::digest(bytes))
         };
         let now = self.now();
@@ -1031,7 +1047,13 @@ fn resource_format(formats: &[String]) -> ResourceFormat {
         ResourceFormat::Spreadsheet
     } else if has(&["json", "xml", "geojson", "rdf", "ttl", "jsonld"]) {
         ResourceFormat::SelfDescribing
-    } else if has(&["api", "wms", "wfs", "esri rest", "arcgis geoservices rest api"]) {
+    } else if has(&[
+        "api",
+        "wms",
+        "wfs",
+        "esri rest",
+        "arcgis geoservices rest api",
+    ]) {
         ResourceFormat::ServiceInterface
     } else if has(&["png", "jpg", "jpeg", "tif", "tiff", "gif", "svg"]) {
         ResourceFormat::Image
@@ -1056,14 +1078,18 @@ fn file_format(raw: &str) -> Option<String> {
         "ld+json" => "jsonld".to_owned(),
         _ => f,
     };
-    (!f.is_empty() && f.len() <= 20 && f.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then_some(f)
+    (!f.is_empty() && f.len() <= 20 && f.chars().all(|c| c.is_ascii_alphanumeric())).then_some(f)
 }
 
 /// An update cycle from a frequency a source gives: the EU frequency vocabulary's
 /// names, CKAN's common words, or Chinese.
 fn cycle_from(raw: &str) -> Option<UpdateCycle> {
-    let key = raw.trim().rsplit(['/', '#']).next().unwrap_or("").to_uppercase();
+    let key = raw
+        .trim()
+        .rsplit(['/', '#'])
+        .next()
+        .unwrap_or("")
+        .to_uppercase();
     Some(match key.as_str() {
         "CONT" | "UPDATE_CONT" | "CONTINUOUS" | "REALTIME" | "REAL-TIME" | "实时" => {
             UpdateCycle::Realtime
@@ -1171,7 +1197,10 @@ async fn fetch_ckan(
         );
         let answer = get_json(http, &url).await?;
         if answer.get("success").and_then(|s| s.as_bool()) != Some(true) {
-            return Err(format!("{url} 答复失败：{}", answer.get("error").unwrap_or(&answer)));
+            return Err(format!(
+                "{url} 答复失败：{}",
+                answer.get("error").unwrap_or(&answer)
+            ));
         }
         let result = &answer["result"];
         let count = result["count"].as_u64().unwrap_or(0) as usize;
@@ -1205,7 +1234,11 @@ fn ckan_record(
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| name.clone());
     let notes = text(p, "notes");
-    let summary = if notes.is_empty() { title.clone() } else { notes };
+    let summary = if notes.is_empty() {
+        title.clone()
+    } else {
+        notes
+    };
     let mut draft = draft_from(defaults, clip(&title, 200), clip(&summary, 4000));
     draft.keywords = p["tags"]
         .as_array()
@@ -1225,12 +1258,14 @@ fn ckan_record(
         .as_array()
         .map(|rs| {
             rs.iter()
-                .filter(|r| !text(r, "url").is_empty())
-                .map(|r| RemoteDownload {
-                    name: clip(&text(r, "name"), 200),
-                    url: text(r, "url"),
-                    format: clip(&text(r, "format"), 40),
+                .filter_map(|r| {
+                    Some(RemoteDownload {
+                        name: clip(&text(r, "name"), 200),
+                        url: web_url(&text(r, "url"))?,
+                        format: clip(&text(r, "format"), 40),
+                    })
                 })
+                .take(100)
                 .collect()
         })
         .unwrap_or_default();
@@ -1261,7 +1296,9 @@ fn ckan_record(
     Ok(RemoteRecord {
         remote_id,
         draft,
-        landing_url: (!name.is_empty()).then(|| format!("{base}/dataset/{name}")),
+        landing_url: (!name.is_empty())
+            .then(|| web_url(&format!("{base}/dataset/{name}")))
+            .flatten(),
         downloads,
         modified,
     })
@@ -1330,7 +1367,7 @@ fn gongshu_record(
         // The code is the entry's name for as long as it exists, on every platform.
         remote_id: code,
         draft,
-        landing_url: id.map(|id| format!("{base}/datasets/{id}")),
+        landing_url: id.and_then(|id| web_url(&format!("{base}/datasets/{id}"))),
         downloads: Vec::new(),
         modified,
     })
@@ -1340,6 +1377,7 @@ mod rdf {
     //! The few RDF terms harvesting reads.
     pub(super) const TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
     pub(super) const DATASET: &str = "http://www.w3.org/ns/dcat#Dataset";
+    pub(super) const CATALOG: &str = "http://www.w3.org/ns/dcat#Catalog";
     pub(super) const DISTRIBUTION: &str = "http://www.w3.org/ns/dcat#distribution";
     pub(super) const KEYWORD: &str = "http://www.w3.org/ns/dcat#keyword";
     pub(super) const LANDING: &str = "http://www.w3.org/ns/dcat#landingPage";
@@ -1403,11 +1441,13 @@ impl Graph {
 
     /// IRIs (or, for a property that may hold either, literal values) of a property.
     fn iri_or_text(&self, subject: &str, predicate: &str) -> Option<String> {
-        self.objects(subject, predicate).iter().find_map(|t| match t {
-            oxrdf::Term::NamedNode(n) => Some(n.as_str().to_owned()),
-            oxrdf::Term::Literal(l) => Some(l.value().to_owned()),
-            _ => None,
-        })
+        self.objects(subject, predicate)
+            .iter()
+            .find_map(|t| match t {
+                oxrdf::Term::NamedNode(n) => Some(n.as_str().to_owned()),
+                oxrdf::Term::Literal(l) => Some(l.value().to_owned()),
+                _ => None,
+            })
     }
 
     /// The node a property points to, as the key `by_subject` uses.
@@ -1499,18 +1539,29 @@ async fn fetch_dcat(
                     .find(|n| !n.starts_with("_:") && !visited.contains(n))
             });
     }
-    let datasets: Vec<String> = graph
-        .by_subject
-        .iter()
-        .filter(|(_, props)| {
-            props.get(rdf::TYPE).is_some_and(|types| {
-                types
-                    .iter()
-                    .any(|t| matches!(t, oxrdf::Term::NamedNode(n) if n.as_str() == rdf::DATASET))
+    let typed = |class: &str| -> Vec<String> {
+        graph
+            .by_subject
+            .iter()
+            .filter(|(_, props)| {
+                props.get(rdf::TYPE).is_some_and(|types| {
+                    types
+                        .iter()
+                        .any(|t| matches!(t, oxrdf::Term::NamedNode(n) if n.as_str() == class))
+                })
             })
-        })
-        .map(|(s, _)| s.clone())
-        .collect();
+            .map(|(s, _)| s.clone())
+            .collect()
+    };
+    let datasets = typed(rdf::DATASET);
+    // A document that is no catalog at all (a wrong address, an error page in JSON)
+    // must not read as an empty catalog, which would withdraw everything.
+    if datasets.is_empty() && typed(rdf::CATALOG).is_empty() {
+        return Err(format!(
+            "{} 中没有 DCAT 目录（dcat:Catalog）或数据集（dcat:Dataset）",
+            doc.url
+        ));
+    }
     if datasets.len() > MAX_RECORDS {
         return Err(format!("来源的记录超过 {MAX_RECORDS} 条"));
     }
@@ -1538,7 +1589,11 @@ fn dcat_record(graph: &Graph, defaults: &HarvestDefaults, s: &str) -> Option<Rem
     }
     let mut keywords = graph.literals(s, rdf::KEYWORD);
     keywords.dedup();
-    draft.keywords = keywords.into_iter().map(|k| clip(&k, 50)).take(20).collect();
+    draft.keywords = keywords
+        .into_iter()
+        .map(|k| clip(&k, 50))
+        .take(20)
+        .collect();
     if let Some(c) = graph
         .iri_or_text(s, rdf::FREQUENCY)
         .and_then(|f| cycle_from(&f))
@@ -1561,7 +1616,8 @@ fn dcat_record(graph: &Graph, defaults: &HarvestDefaults, s: &str) -> Option<Rem
         .filter_map(|d| {
             let url = graph
                 .iri_or_text(d, rdf::DOWNLOAD)
-                .or_else(|| graph.iri_or_text(d, rdf::ACCESS))?;
+                .or_else(|| graph.iri_or_text(d, rdf::ACCESS))
+                .and_then(|u| web_url(&u))?;
             let format = graph
                 .iri_or_text(d, rdf::FORMAT)
                 .or_else(|| graph.iri_or_text(d, rdf::MEDIA_TYPE))
@@ -1572,6 +1628,7 @@ fn dcat_record(graph: &Graph, defaults: &HarvestDefaults, s: &str) -> Option<Rem
                 format: clip(format.rsplit(['/', '#']).next().unwrap_or(""), 40),
             })
         })
+        .take(100)
         .collect();
     (draft.file_formats, draft.format) = formats_of(&downloads);
     // dct:identifier names the record across re-publications; the node's IRI does too.
@@ -1580,7 +1637,8 @@ fn dcat_record(graph: &Graph, defaults: &HarvestDefaults, s: &str) -> Option<Rem
         .unwrap_or_else(|| s.to_owned());
     let landing_url = graph
         .iri_or_text(s, rdf::LANDING)
-        .or_else(|| (!s.starts_with("_:")).then(|| s.to_owned()));
+        .or_else(|| (!s.starts_with("_:")).then(|| s.to_owned()))
+        .and_then(|u| web_url(&u));
     Some(RemoteRecord {
         remote_id: clip(&remote_id, 500),
         draft,
@@ -1612,6 +1670,12 @@ mod tests {
         );
         assert_eq!(file_format(".XLSX").as_deref(), Some("xlsx"));
         assert_eq!(file_format("<script>"), None);
+        assert_eq!(web_url("javascript:alert(1)"), None);
+        assert_eq!(web_url("data:text/html,x"), None);
+        assert_eq!(
+            web_url(" https://example.org/a b ").as_deref(),
+            Some("https://example.org/a%20b")
+        );
         assert_eq!(
             cycle_from("http://publications.europa.eu/resource/authority/frequency/ANNUAL_2"),
             Some(UpdateCycle::Semiannual)
@@ -1639,8 +1703,13 @@ mod tests {
     dct:accessRights <http://publications.europa.eu/resource/authority/access-right/NON_PUBLIC> .
 "#;
         let mut g = Graph::default();
-        parse_rdf(&mut g, ttl.as_bytes(), "text/turtle", "https://example.org/catalog.ttl")
-            .unwrap();
+        parse_rdf(
+            &mut g,
+            ttl.as_bytes(),
+            "text/turtle",
+            "https://example.org/catalog.ttl",
+        )
+        .unwrap();
         let ds = "https://example.org/ds/1";
         let r = dcat_record(&g, &defaults(), ds).unwrap();
         assert_eq!(r.remote_id, "ds-1");
@@ -1652,8 +1721,13 @@ mod tests {
         assert!(dcat_record(&g, &defaults(), "https://example.org/ds/2").is_none());
         let mut bad = Graph::default();
         assert!(
-            parse_rdf(&mut bad, b"<a> <b> .", "text/turtle", "https://example.org/x.ttl")
-                .is_err()
+            parse_rdf(
+                &mut bad,
+                b"<a> <b> .",
+                "text/turtle",
+                "https://example.org/x.ttl"
+            )
+            .is_err()
         );
     }
 }

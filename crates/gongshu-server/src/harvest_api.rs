@@ -29,7 +29,9 @@ pub(crate) fn routes() -> Router<AppState> {
     responses((status = 200, body = Vec<HarvestSourceView>), (status = 401, body = ErrorBody)))]
 async fn list(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<Vec<HarvestSourceView>>> {
     let p = ctx.principal()?;
-    Ok(Json(s.app.harvest_sources(p).await.map_err(|e| ctx.fail(e))?))
+    Ok(Json(
+        s.app.harvest_sources(p).await.map_err(|e| ctx.fail(e))?,
+    ))
 }
 
 /// Registers a source: a CKAN portal, a DCAT catalog or another Gongshu, read into one
@@ -63,7 +65,9 @@ async fn one(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<HarvestSourceView>> {
     let p = ctx.principal()?;
-    Ok(Json(s.app.harvest_source(p, id).await.map_err(|e| ctx.fail(e))?))
+    Ok(Json(
+        s.app.harvest_source(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
 }
 
 /// Replaces a source's settings. The `version` read before editing is required (a
@@ -108,7 +112,9 @@ async fn runs(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<HarvestRunView>>> {
     let p = ctx.principal()?;
-    Ok(Json(s.app.harvest_runs(p, id).await.map_err(|e| ctx.fail(e))?))
+    Ok(Json(
+        s.app.harvest_runs(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
 }
 
 /// Starts a run now, in the background (202); poll `/api/v1/harvest/runs/{id}` for its
@@ -137,7 +143,9 @@ async fn run_report(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<HarvestRunView>> {
     let p = ctx.principal()?;
-    Ok(Json(s.app.harvest_run(p, id).await.map_err(|e| ctx.fail(e))?))
+    Ok(Json(
+        s.app.harvest_run(p, id).await.map_err(|e| ctx.fail(e))?,
+    ))
 }
 
 #[derive(utoipa::OpenApi)]

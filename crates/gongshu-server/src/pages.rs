@@ -381,6 +381,8 @@ struct DatasetPage<'a> {
     models: Vec<gongshu_app::models::ModelView>,
     /// schema.org `Dataset` JSON-LD, for search engines and dataset search.
     json_ld: String,
+    /// Where a harvested entry came from (SD-OPEN §7).
+    origin: Option<gongshu_app::harvest::HarvestOrigin>,
     csrf: &'a str,
 }
 
@@ -555,6 +557,7 @@ async fn dataset(
                     .models(ctx.caller.as_ref(), id)
                     .await
                     .unwrap_or_default(),
+                origin: s.app.harvest_origin(id).await.ok().flatten(),
                 csrf: ctx.csrf.as_deref().unwrap_or(""),
             })
         }

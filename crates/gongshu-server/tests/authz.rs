@@ -116,6 +116,15 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("PUT", "/api/v1/resources/{id}/verification", "nnnynnnn"),
     ("POST", "/api/v1/verify/{id}", "nyyyyyyy"),
     ("POST", "/api/v1/verify/{id}/batch", "nyyyyyyy"),
+    // Harvest sources: anyone signed in may ask; each sees only the sources of the
+    // regions they administer (tests/harvest.rs), a made-up one is "not found".
+    ("GET", "/api/v1/harvest/sources", "nyyyyyyy"),
+    ("POST", "/api/v1/harvest/sources", "nyyyyyyy"),
+    ("GET", "/api/v1/harvest/sources/{id}", "nyyyyyyy"),
+    ("PUT", "/api/v1/harvest/sources/{id}", "nyyyyyyy"),
+    ("GET", "/api/v1/harvest/sources/{id}/runs", "nyyyyyyy"),
+    ("POST", "/api/v1/harvest/sources/{id}/runs", "nyyyyyyy"),
+    ("GET", "/api/v1/harvest/runs/{id}", "nyyyyyyy"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),
     ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),

@@ -2624,9 +2624,17 @@ async fn harvests(store: &dyn Store) {
         Err(StoreError::VersionConflict)
     ));
     let r = store.get_harvest_run(run).await.unwrap().unwrap();
-    assert_eq!((r.state.as_str(), r.doc.as_str()), ("finished", r#"{"created":1}"#));
     assert_eq!(
-        store.get_harvest_source(source.id).await.unwrap().unwrap().running_run,
+        (r.state.as_str(), r.doc.as_str()),
+        ("finished", r#"{"created":1}"#)
+    );
+    assert_eq!(
+        store
+            .get_harvest_source(source.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .running_run,
         None
     );
 
@@ -2690,7 +2698,10 @@ async fn harvests(store: &dyn Store) {
     store.put_harvest_record(&record).await.unwrap();
     let kept = store.harvest_records(source.id).await.unwrap();
     assert_eq!(kept.len(), 1);
-    assert_eq!((kept[0].content_hash.as_str(), kept[0].withdrawn), ("b", true));
+    assert_eq!(
+        (kept[0].content_hash.as_str(), kept[0].withdrawn),
+        ("b", true)
+    );
     assert_eq!(
         store
             .harvest_record_of(dataset.id)
@@ -2700,5 +2711,11 @@ async fn harvests(store: &dyn Store) {
             .remote_id,
         "pkg-1"
     );
-    assert!(store.harvest_record_of(dataset.id + 1).await.unwrap().is_none());
+    assert!(
+        store
+            .harvest_record_of(dataset.id + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -706,6 +706,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .spawn_usage_refresh(std::time::Duration::from_secs(60));
     app.clone()
         .spawn_sandbox_retention(std::time::Duration::from_secs(3600));
+    // Harvest sources due are claimed on their row, so one node runs each.
+    app.clone()
+        .spawn_harvest_scheduler(std::time::Duration::from_secs(60));
     // The monitoring rules read what the audit log gained every half minute.
     app.clone()
         .spawn_monitor(std::time::Duration::from_secs(30));

@@ -64,6 +64,8 @@ pub async fn spawn_configured(boot: Bootstrap, config: ServerConfig) -> TestApp 
     app.clone().spawn_monitor(Duration::from_millis(200));
     app.clone()
         .spawn_sandbox_retention(Duration::from_millis(200));
+    app.clone()
+        .spawn_harvest_scheduler(Duration::from_millis(200));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, router(app, config), std::future::pending()));

@@ -109,7 +109,10 @@ impl PgStore {
         }
     }
 
-    pub(super) async fn get_harvest_source_impl(&self, id: i64) -> Result<Option<HarvestSourceRow>> {
+    pub(super) async fn get_harvest_source_impl(
+        &self,
+        id: i64,
+    ) -> Result<Option<HarvestSourceRow>> {
         let row = sqlx::query(&format!(
             "SELECT {SOURCE_COLUMNS} FROM harvest_sources WHERE id = $1"
         ))
@@ -231,16 +234,20 @@ impl PgStore {
         source_id: i64,
         limit: i64,
     ) -> Result<Vec<HarvestRunRow>> {
-        let rows =
-            sqlx::query("SELECT * FROM harvest_runs WHERE source_id = $1 ORDER BY id DESC LIMIT $2")
-                .bind(source_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM harvest_runs WHERE source_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(source_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(run_row).collect()
     }
 
-    pub(super) async fn harvest_records_impl(&self, source_id: i64) -> Result<Vec<HarvestRecordRow>> {
+    pub(super) async fn harvest_records_impl(
+        &self,
+        source_id: i64,
+    ) -> Result<Vec<HarvestRecordRow>> {
         let rows =
             sqlx::query("SELECT * FROM harvest_records WHERE source_id = $1 ORDER BY remote_id")
                 .bind(source_id)

@@ -109,7 +109,10 @@ impl SqliteStore {
         }
     }
 
-    pub(super) async fn get_harvest_source_impl(&self, id: i64) -> Result<Option<HarvestSourceRow>> {
+    pub(super) async fn get_harvest_source_impl(
+        &self,
+        id: i64,
+    ) -> Result<Option<HarvestSourceRow>> {
         let row = sqlx::query(&format!(
             "SELECT {SOURCE_COLUMNS} FROM harvest_sources WHERE id = ?"
         ))
@@ -239,7 +242,10 @@ impl SqliteStore {
         rows.iter().map(run_row).collect()
     }
 
-    pub(super) async fn harvest_records_impl(&self, source_id: i64) -> Result<Vec<HarvestRecordRow>> {
+    pub(super) async fn harvest_records_impl(
+        &self,
+        source_id: i64,
+    ) -> Result<Vec<HarvestRecordRow>> {
         let rows =
             sqlx::query("SELECT * FROM harvest_records WHERE source_id = ? ORDER BY remote_id")
                 .bind(source_id)
