@@ -48,9 +48,13 @@ pub enum SourceKind {
     Dcat,
     /// Another Gongshu platform, through its catalog API (`/api/v1/datasets`).
     Gongshu,
+    /// A member platform of this province's federation, which pushes its catalog
+    /// (`federation.rs`); never registered or run as a harvest source.
+    Federation,
 }
 
 impl SourceKind {
+    /// The kinds a harvest source may be registered as.
     pub const ALL: &'static [Self] = &[Self::Ckan, Self::Dcat, Self::Gongshu];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl SourceKind {
             Self::Ckan => "ckan",
             Self::Dcat => "dcat",
             Self::Gongshu => "gongshu",
+            Self::Federation => "federation",
         }
     }
 
@@ -69,6 +74,8 @@ impl SourceKind {
             (Self::Dcat, false) => "DCAT catalog",
             (Self::Gongshu, true) => "公数平台",
             (Self::Gongshu, false) => "Gongshu platform",
+            (Self::Federation, true) => "下级平台",
+            (Self::Federation, false) => "Member platform",
         }
     }
 }
@@ -222,12 +229,14 @@ pub struct RemoteDownload {
 
 /// A remote record turned into a draft, with what the source said of its addresses.
 #[derive(Debug, Clone)]
-struct RemoteRecord {
-    remote_id: String,
-    draft: DatasetDraft,
-    landing_url: Option<String>,
-    downloads: Vec<RemoteDownload>,
-    modified: Option<String>,
+pub(crate) struct RemoteRecord {
+    pub(crate) remote_id: String,
+    pub(crate) draft: DatasetDraft,
+    /// The code the entry keeps (a federation member's); `None` lets the store assign one.
+    pub(crate) code: Option<String>,
+    pub(crate) landing_url: Option<String>,
+    pub(crate) downloads: Vec<RemoteDownload>,
+    pub(crate) modified: Option<String>,
 }
 
 /// What the store keeps per record besides its entry: the addresses, for the entry's page.
@@ -241,7 +250,7 @@ struct RecordDoc {
     modified: Option<String>,
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Created,
     Updated,
     Unchanged,
@@ -251,7 +260,7 @@ fn invalid(field: &str, code: &'static str, zh: &str, en: &str) -> Error {
     Error::validation(vec![FieldError::new(field, code, zh, en)])
 }
 
-fn problem(r: &RemoteRecord, e: &Error) -> HarvestProblem {
+pub(crate) fn problem(r: &RemoteRecord, e: &Error) -> HarvestProblem {
     let detail = |zh: bool| {
         e.fields
             .iter()
@@ -275,6 +284,22 @@ fn problem(r: &RemoteRecord, e: &Error) -> HarvestProblem {
         message_zh: join(&e.message_zh, detail(true)),
         message_en: join(&e.message_en, detail(false)),
     }
+}
+
+pub(crate) fn source_doc_json(
+    name: &str,
+    kind: SourceKind,
+    url: &str,
+    defaults: HarvestDefaults,
+) -> Result<String> {
+    serde_json::to_string(&SourceDoc {
+        name: name.to_owned(),
+        kind,
+        url: url.to_owned(),
+        interval_hours: 24,
+        defaults,
+    })
+    .map_err(|_| Error::internal())
 }
 
 fn source_doc(row: &HarvestSourceRow) -> Result<SourceDoc> {
@@ -301,7 +326,7 @@ fn run_view(run: HarvestRunRow) -> HarvestRunView {
 
 /// An address a page may link to: http or https only, so a source cannot plant a
 /// `javascript:` link on an entry's page.
-fn web_url(raw: &str) -> Option<String> {
+pub(crate) fn web_url(raw: &str) -> Option<String> {
     let u = url::Url::parse(raw.trim()).ok()?;
     (matches!(u.scheme(), "http" | "https") && u.as_str().len() <= 2000).then(|| u.to_string())
 }
@@ -331,6 +356,14 @@ fn check_input(input: &HarvestSourceInput) -> Result<()> {
             "地址须为 http 或 https 网址",
             "the address must be an http or https URL",
         )),
+    }
+    if input.kind == SourceKind::Federation {
+        errors.push(FieldError::new(
+            "kind",
+            "federation",
+            "下级平台通过联邦注册接入，不作为采集源登记",
+            "member platforms join through federation, not as harvest sources",
+        ));
     }
     if !(1..=720).contains(&input.interval_hours) {
         errors.push(FieldError::new(
@@ -388,27 +421,31 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(|| Error::not_found("采集源", "Harvest source"))?;
+        // A federation member's source is managed as the member, not here.
         let provider = self
-            .store
-            .get_org(row.provider_id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(Error::internal)?;
+            .source_provider(&row)
+            .await?
+            .ok_or_else(|| Error::not_found("采集源", "Harvest source"))?;
         if !authz::can_manage_orgs_in(caller, &provider.region_code) {
             return Err(Error::not_found("采集源", "Harvest source"));
         }
         Ok(row)
     }
 
+    async fn source_provider(
+        &self,
+        row: &HarvestSourceRow,
+    ) -> Result<Option<gongshu_store::OrgRow>> {
+        match row.provider_id {
+            Some(id) => self.store.get_org(id).await.map_err(store_error),
+            None => Ok(None),
+        }
+    }
+
     async fn source_view(&self, row: HarvestSourceRow) -> Result<HarvestSourceView> {
         let doc = source_doc(&row)?;
-        let provider_name = self
-            .store
-            .get_org(row.provider_id)
-            .await
-            .map_err(store_error)?
-            .map(|o| o.name)
-            .unwrap_or_default();
+        let provider = self.source_provider(&row).await?;
+        let provider_name = provider.map(|o| o.name).unwrap_or_default();
         let last_run = self
             .store
             .list_harvest_runs(row.id, 1)
@@ -421,7 +458,7 @@ impl App {
             name: doc.name,
             kind: doc.kind,
             url: doc.url,
-            provider_id: row.provider_id,
+            provider_id: row.provider_id.unwrap_or_default(),
             provider_name,
             interval_hours: doc.interval_hours,
             enabled: row.enabled,
@@ -458,7 +495,7 @@ impl App {
         let row = self
             .store
             .insert_harvest_source(
-                provider.id,
+                Some(provider.id),
                 &Self::source_settings(&input)?,
                 input.enabled,
                 now,
@@ -539,12 +576,7 @@ impl App {
             .map_err(store_error)?;
         let mut out = Vec::new();
         for row in rows {
-            let Some(provider) = self
-                .store
-                .get_org(row.provider_id)
-                .await
-                .map_err(store_error)?
-            else {
+            let Some(provider) = self.source_provider(&row).await? else {
                 continue;
             };
             if authz::can_manage_orgs_in(caller, &provider.region_code) {
@@ -768,12 +800,13 @@ impl App {
             .map_err(store_error)?
             .ok_or_else(|| Error::not_found("采集源", "Harvest source"))?;
         let doc = source_doc(&source)?;
-        let provider = self
-            .store
-            .get_org(source.provider_id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(Error::internal)?;
+        let provider = self.source_provider(&source).await?.ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidState,
+                "联邦成员平台的目录由其推送，不采集",
+                "A federation member pushes its catalog; it is not harvested",
+            )
+        })?;
         let mut report = HarvestReport::default();
         let fetched = match fetch(&doc).await {
             Ok(records) => records,
@@ -845,6 +878,7 @@ impl App {
                 Err(e) => {
                     let stub = RemoteRecord {
                         remote_id: remote_id.clone(),
+                        code: None,
                         draft: placeholder_draft(&doc.defaults),
                         landing_url: None,
                         downloads: Vec::new(),
@@ -862,7 +896,7 @@ impl App {
 
     /// Brings one remote record in: creates its entry, or updates it when its content
     /// changed, and publishes it.
-    async fn harvest_record(
+    pub(crate) async fn harvest_record(
         &self,
         source: &HarvestSourceRow,
         provider: &gongshu_store::OrgRow,
@@ -927,7 +961,7 @@ impl App {
                 let row = self
                     .store
                     .create_dataset(&NewDataset {
-                        code: None,
+                        code: record.code.as_deref(),
                         category_code: &record.draft.category.code(),
                         provider_id: provider.id,
                         region_code: &provider.region_code,
@@ -970,7 +1004,7 @@ impl App {
     }
 
     /// Withdraws an entry whose record left its source; `false` if it was not published.
-    async fn withdraw_harvested(&self, record: &HarvestRecordRow) -> Result<bool> {
+    pub(crate) async fn withdraw_harvested(&self, record: &HarvestRecordRow) -> Result<bool> {
         let d = self
             .store
             .get_dataset(record.dataset_id)
@@ -1129,6 +1163,7 @@ async fn fetch(doc: &SourceDoc) -> std::result::Result<Vec<RemoteRecord>, String
         SourceKind::Ckan => fetch_ckan(&http, doc).await,
         SourceKind::Dcat => fetch_dcat(&http, doc).await,
         SourceKind::Gongshu => fetch_gongshu(&http, doc).await,
+        SourceKind::Federation => Err("联邦成员平台的目录由其推送，不采集".into()),
     }
 }
 
@@ -1295,6 +1330,7 @@ fn ckan_record(
     let modified = Some(text(p, "metadata_modified")).filter(|m| !m.is_empty());
     Ok(RemoteRecord {
         remote_id,
+        code: None,
         draft,
         landing_url: (!name.is_empty())
             .then(|| web_url(&format!("{base}/dataset/{name}")))
@@ -1366,6 +1402,7 @@ fn gongshu_record(
     Ok(RemoteRecord {
         // The code is the entry's name for as long as it exists, on every platform.
         remote_id: code,
+        code: None,
         draft,
         landing_url: id.and_then(|id| web_url(&format!("{base}/datasets/{id}"))),
         downloads: Vec::new(),
@@ -1641,6 +1678,7 @@ fn dcat_record(graph: &Graph, defaults: &HarvestDefaults, s: &str) -> Option<Rem
         .and_then(|u| web_url(&u));
     Some(RemoteRecord {
         remote_id: clip(&remote_id, 500),
+        code: None,
         draft,
         landing_url,
         downloads,

@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod demo;
 pub mod directory;
 pub mod evaluation;
+pub mod federation;
 pub mod feedback;
 pub mod grant_use;
 pub mod grants;

@@ -14,6 +14,7 @@ mod ctx;
 mod data_api;
 mod dcat_api;
 mod error;
+mod federation_api;
 mod feedback_api;
 mod feedback_pages;
 mod governance_api;
@@ -292,6 +293,7 @@ fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(feedback_api::FeedbackApiDoc::openapi());
     doc.merge(governance_api::GovernanceApiDoc::openapi());
     doc.merge(harvest_api::HarvestApiDoc::openapi());
+    doc.merge(federation_api::FederationApiDoc::openapi());
     doc.merge(sandbox_api::SandboxApiDoc::openapi());
     doc.merge(verify_api::VerifyApiDoc::openapi());
     doc.merge(changes_api::ChangesApiDoc::openapi());
@@ -345,6 +347,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(feedback_api::routes())
         .merge(governance_api::routes())
         .merge(harvest_api::routes())
+        .merge(federation_api::routes())
         .merge(sandbox_api::routes())
         .merge(verify_api::routes())
         .merge(changes_api::routes())

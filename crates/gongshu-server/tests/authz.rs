@@ -125,6 +125,17 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/harvest/sources/{id}/runs", "nyyyyyyy"),
     ("POST", "/api/v1/harvest/sources/{id}/runs", "nyyyyyyy"),
     ("GET", "/api/v1/harvest/runs/{id}", "nyyyyyyy"),
+    // Federation: members are listed to whoever signs in (each sees the regions they
+    // administer); enrolment answers to its token and pushes to their signature (none
+    // here: refused to all); the upstream is the system administrator's, and auditors
+    // read it (tests/federation.rs in the gongshu crate).
+    ("GET", "/api/v1/federation/members", "nyyyyyyy"),
+    ("POST", "/api/v1/federation/members", "nyyyyyyy"),
+    ("POST", "/api/v1/federation/enroll", "yyyyyyyy"),
+    ("POST", "/api/v1/federation/sync", "nnnnnnnn"),
+    ("GET", "/api/v1/federation/upstream", "nnnnnnyy"),
+    ("PUT", "/api/v1/federation/upstream", "nnnnnnny"),
+    ("POST", "/api/v1/federation/upstream/push", "nnnnnnny"),
     ("GET", "/api/v1/reuses", "yyyyyyyy"),
     ("POST", "/api/v1/reuses", "nyyyyyyy"),
     ("GET", "/api/v1/reuses/{id}", "yyyyyyyy"),
@@ -333,7 +344,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 ];
 
 /// Files whose routes are nested under `/api/v1` (but for console pages kept there).
-const API_FILES: [&str; 12] = [
+const API_FILES: [&str; 14] = [
     "api.rs",
     "applications_api.rs",
     "audit.rs",
@@ -342,6 +353,8 @@ const API_FILES: [&str; 12] = [
     "data_api.rs",
     "feedback_api.rs",
     "governance_api.rs",
+    "harvest_api.rs",
+    "federation_api.rs",
     "grants_api.rs",
     "policies_api.rs",
     "sandbox_api.rs",

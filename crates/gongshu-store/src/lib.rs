@@ -605,7 +605,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn insert_harvest_source(
         &self,
-        provider_id: i64,
+        provider_id: Option<i64>,
         doc: &str,
         enabled: bool,
         next_run_at: DateTime<Utc>,
@@ -647,4 +647,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_harvest_record(&self, record: &HarvestRecordRow) -> Result<()>;
     /// Where a harvested entry came from, if it was harvested.
     async fn harvest_record_of(&self, dataset_id: i64) -> Result<Option<HarvestRecordRow>>;
+
+    async fn insert_federation_member(
+        &self,
+        source_id: i64,
+        region_code: &str,
+        doc: &str,
+        enroll_token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FederationMemberRow>;
+    async fn list_federation_members(&self) -> Result<Vec<FederationMemberRow>>;
+    async fn get_federation_member(&self, id: i64) -> Result<Option<FederationMemberRow>>;
+    /// Takes the enrolment token (once) and records the member's key.
+    async fn enroll_federation_member(
+        &self,
+        enroll_token_hash: &str,
+        public_key: &str,
+    ) -> Result<Option<FederationMemberRow>>;
+    /// Moves the member's sequence to `seq` if it is past the last one taken; `false`
+    /// (a replay or a request overtaken) otherwise.
+    async fn claim_federation_seq(&self, id: i64, seq: i64, at: DateTime<Utc>) -> Result<bool>;
+    async fn put_federation_report(&self, id: i64, report: &str) -> Result<()>;
+    async fn get_federation_upstream(&self) -> Result<Option<FederationUpstreamRow>>;
+    /// Records the province this platform reports to, forgetting what was sent before.
+    async fn put_federation_upstream(&self, row: &FederationUpstreamRow) -> Result<()>;
+    /// The next sequence number of a request to the province.
+    async fn next_federation_seq(&self) -> Result<i64>;
+    async fn put_upstream_report(&self, report: &str, at: DateTime<Utc>) -> Result<()>;
+    /// What was last sent of each entry: code and content hash.
+    async fn federation_sent(&self) -> Result<Vec<(String, String)>>;
+    /// Records entries as sent (`Some(hash)`) or as withdrawn at the province (`None`).
+    async fn put_federation_sent(&self, sent: &[(String, Option<String>)]) -> Result<()>;
 }

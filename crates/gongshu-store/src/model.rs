@@ -1184,7 +1184,9 @@ pub struct SandboxQueryRow {
 #[derive(Debug, Clone)]
 pub struct HarvestSourceRow {
     pub id: i64,
-    pub provider_id: i64,
+    /// The provider whose catalog the entries join; `None` for a federation member's
+    /// source, whose entries keep their own providers.
+    pub provider_id: Option<i64>,
     pub doc: String,
     pub enabled: bool,
     pub next_run_at: DateTime<Utc>,
@@ -1231,4 +1233,33 @@ pub struct HarvestClaim {
     pub stale_before: DateTime<Utc>,
     pub next_run_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
+}
+
+/// A member platform (a city's) of a province platform's federation.
+#[derive(Debug, Clone)]
+pub struct FederationMemberRow {
+    pub id: i64,
+    /// The harvest source its entries are recorded under.
+    pub source_id: i64,
+    pub region_code: String,
+    /// The application's JSON (name, address).
+    pub doc: String,
+    /// Hex of its Ed25519 public key, once it enrolled.
+    pub public_key: Option<String>,
+    pub last_seq: i64,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// The last sync's report (the application's JSON).
+    pub report: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// On a member platform: the province it reports to.
+#[derive(Debug, Clone)]
+pub struct FederationUpstreamRow {
+    pub province_url: String,
+    pub member_id: i64,
+    pub seq: i64,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub report: String,
+    pub enrolled_at: DateTime<Utc>,
 }

@@ -24,6 +24,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
+mod federation;
 mod harvest;
 mod models;
 mod reports;
@@ -3803,7 +3804,7 @@ impl Store for SqliteStore {
 
     async fn insert_harvest_source(
         &self,
-        provider_id: i64,
+        provider_id: Option<i64>,
         doc: &str,
         enabled: bool,
         next_run_at: DateTime<Utc>,
@@ -3880,5 +3881,66 @@ impl Store for SqliteStore {
 
     async fn harvest_record_of(&self, dataset_id: i64) -> Result<Option<HarvestRecordRow>> {
         self.harvest_record_of_impl(dataset_id).await
+    }
+
+    async fn insert_federation_member(
+        &self,
+        source_id: i64,
+        region_code: &str,
+        doc: &str,
+        enroll_token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FederationMemberRow> {
+        self.insert_federation_member_impl(source_id, region_code, doc, enroll_token_hash, at)
+            .await
+    }
+
+    async fn list_federation_members(&self) -> Result<Vec<FederationMemberRow>> {
+        self.list_federation_members_impl().await
+    }
+
+    async fn get_federation_member(&self, id: i64) -> Result<Option<FederationMemberRow>> {
+        self.get_federation_member_impl(id).await
+    }
+
+    async fn enroll_federation_member(
+        &self,
+        enroll_token_hash: &str,
+        public_key: &str,
+    ) -> Result<Option<FederationMemberRow>> {
+        self.enroll_federation_member_impl(enroll_token_hash, public_key)
+            .await
+    }
+
+    async fn claim_federation_seq(&self, id: i64, seq: i64, at: DateTime<Utc>) -> Result<bool> {
+        self.claim_federation_seq_impl(id, seq, at).await
+    }
+
+    async fn put_federation_report(&self, id: i64, report: &str) -> Result<()> {
+        self.put_federation_report_impl(id, report).await
+    }
+
+    async fn get_federation_upstream(&self) -> Result<Option<FederationUpstreamRow>> {
+        self.get_federation_upstream_impl().await
+    }
+
+    async fn put_federation_upstream(&self, row: &FederationUpstreamRow) -> Result<()> {
+        self.put_federation_upstream_impl(row).await
+    }
+
+    async fn next_federation_seq(&self) -> Result<i64> {
+        self.next_federation_seq_impl().await
+    }
+
+    async fn put_upstream_report(&self, report: &str, at: DateTime<Utc>) -> Result<()> {
+        self.put_upstream_report_impl(report, at).await
+    }
+
+    async fn federation_sent(&self) -> Result<Vec<(String, String)>> {
+        self.federation_sent_impl().await
+    }
+
+    async fn put_federation_sent(&self, sent: &[(String, Option<String>)]) -> Result<()> {
+        self.put_federation_sent_impl(sent).await
     }
 }

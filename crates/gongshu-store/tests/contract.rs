@@ -2576,7 +2576,7 @@ async fn harvests(store: &dyn Store) {
         .await
         .unwrap();
     let source = store
-        .insert_harvest_source(org.id, r#"{"name":"旧门户"}"#, true, t0, None, t0)
+        .insert_harvest_source(Some(org.id), r#"{"name":"旧门户"}"#, true, t0, None, t0)
         .await
         .unwrap();
     assert!(source.enabled && source.running_run.is_none());

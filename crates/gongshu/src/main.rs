@@ -294,6 +294,10 @@ struct ServeArgs {
     /// Sign an audit checkpoint every this many seconds (when the log grew) …
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     audit_checkpoint_secs: u64,
+    /// On a member (city) platform enrolled with its province, push catalog changes
+    /// every this many seconds.
+    #[arg(long, env = "GONGSHU_FEDERATION_SYNC_SECS", default_value_t = 30)]
+    federation_sync_secs: u64,
     /// … and every this many entries.
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_ENTRIES", default_value_t = 1000)]
     audit_checkpoint_entries: u64,
@@ -381,6 +385,7 @@ struct FileConfig {
     oidc_client_id: Option<String>,
     oidc_org_claim: Option<String>,
     audit_checkpoint_secs: Option<u64>,
+    federation_sync_secs: Option<u64>,
     audit_checkpoint_entries: Option<u64>,
     feedback_days: Option<u32>,
     rate_limit: Option<u32>,
@@ -486,6 +491,12 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches) -> Result<()> {
                 defaulted(m, "audit_checkpoint_secs"),
             ) {
                 s.audit_checkpoint_secs = v;
+            }
+            if let (Some(v), true) = (
+                file.federation_sync_secs,
+                defaulted(m, "federation_sync_secs"),
+            ) {
+                s.federation_sync_secs = v;
             }
             if let (Some(v), true) = (
                 file.audit_checkpoint_entries,
@@ -709,6 +720,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Harvest sources due are claimed on their row, so one node runs each.
     app.clone()
         .spawn_harvest_scheduler(std::time::Duration::from_secs(60));
+    // A member platform pushes only what changed; enrolled or not, the task is cheap.
+    app.clone()
+        .spawn_federation_sync(std::time::Duration::from_secs(
+            args.federation_sync_secs.max(1),
+        ));
     // The monitoring rules read what the audit log gained every half minute.
     app.clone()
         .spawn_monitor(std::time::Duration::from_secs(30));

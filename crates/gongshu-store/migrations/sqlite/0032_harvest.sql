@@ -5,7 +5,8 @@
 -- several nodes only one runs it.
 CREATE TABLE harvest_sources (
     id INTEGER PRIMARY KEY,
-    provider_id INTEGER NOT NULL REFERENCES organizations(id),
+    -- None for a federation member's source, whose entries keep their own providers.
+    provider_id INTEGER REFERENCES organizations(id),
     doc TEXT NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
     next_run_at TEXT NOT NULL,

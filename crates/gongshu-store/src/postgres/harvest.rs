@@ -52,7 +52,7 @@ fn record_row(r: &PgRow) -> Result<HarvestRecordRow> {
 impl PgStore {
     pub(super) async fn insert_harvest_source_impl(
         &self,
-        provider_id: i64,
+        provider_id: Option<i64>,
         doc: &str,
         enabled: bool,
         next_run_at: DateTime<Utc>,
