@@ -2599,8 +2599,7 @@ async fn harvests(store: &dyn Store) {
     let won: Vec<i64> = futures::future::join_all(claims)
         .await
         .into_iter()
-        .map(Result::unwrap)
-        .flatten()
+        .filter_map(Result::unwrap)
         .collect();
     assert_eq!(won.len(), 1, "exactly one claim holds: {won:?}");
     let run = won[0];
