@@ -48,7 +48,42 @@ pub struct DataPlane {
 impl DataPlane {
     /// The embedded default: object store and temporary files under the data directory.
     pub fn local(data_dir: &Path) -> Result<Self, VersionError> {
-        let versions = Versions::local(&data_dir.join("objects"))?;
+        Self::with_versions(data_dir, Versions::local(&data_dir.join("objects"))?)
+    }
+
+    /// The data plane over an object store several nodes share (`file:///…` on shared
+    /// storage, or another `object_store` URL), with scratch space in `data_dir`.
+    pub fn shared(data_dir: &Path, url: &str) -> Result<Self, VersionError> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            VersionError::Store(object_store::Error::Generic {
+                store: "url",
+                source: Box::new(e),
+            })
+        })?;
+        let store: Arc<dyn object_store::ObjectStore> = match parsed.scheme() {
+            "file" => {
+                let path = parsed.to_file_path().map_err(|()| {
+                    VersionError::Store(object_store::Error::Generic {
+                        store: "url",
+                        source: format!("not a local path: {url}").into(),
+                    })
+                })?;
+                return Self::with_versions(data_dir, Versions::local(&path)?);
+            }
+            _ => {
+                let (store, prefix) = object_store::parse_url_opts(&parsed, std::env::vars())
+                    .map_err(VersionError::Store)?;
+                if prefix.as_ref().is_empty() {
+                    Arc::from(store)
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+                }
+            }
+        };
+        Self::with_versions(data_dir, Versions::new(store))
+    }
+
+    fn with_versions(data_dir: &Path, versions: Versions) -> Result<Self, VersionError> {
         let tmp_dir = data_dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| VersionError::Store(gongshu_data::versions::io_error(e)))?;

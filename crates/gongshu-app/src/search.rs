@@ -223,6 +223,59 @@ impl App {
         Ok(())
     }
 
+    /// Follows the catalog's change feed every `period`, refreshing each entry another
+    /// node changed (on a database several nodes share, each keeps its own index). The
+    /// feed is read from its end at start (the index was brought up to date then). On
+    /// PostgreSQL, numbers are taken before commit, so one may appear after a higher one:
+    /// each read looks back over the last `LOOK_BACK` numbers and skips those seen.
+    pub fn spawn_search_follower(self, period: std::time::Duration) {
+        const LOOK_BACK: i64 = 1024;
+        const PAGE: i64 = 10_000;
+        tokio::spawn(async move {
+            let mut cursor = 0;
+            loop {
+                match self.store.catalog_changes(cursor, PAGE).await {
+                    Ok(page) => match page.last() {
+                        Some((seq, _)) if page.len() as i64 == PAGE => cursor = *seq,
+                        Some((seq, _)) => {
+                            cursor = *seq;
+                            break;
+                        }
+                        None => break,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the catalog change feed could not be read");
+                        tokio::time::sleep(period).await;
+                    }
+                }
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                let low = (cursor - LOOK_BACK).max(0);
+                let changes = match self.store.catalog_changes(low, PAGE).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the catalog change feed could not be read");
+                        continue;
+                    }
+                };
+                let mut ids = std::collections::BTreeSet::new();
+                for (seq, id) in changes {
+                    if seq > low && seen.insert(seq) {
+                        ids.insert(id);
+                    }
+                    cursor = cursor.max(seq);
+                }
+                seen = seen.split_off(&(cursor - LOOK_BACK).max(0));
+                for id in ids {
+                    self.refresh_search_entry(id).await;
+                }
+            }
+        });
+    }
+
     /// Brings one entry's place in the index in line with what the public sees of it.
     pub(crate) async fn refresh_search_entry(&self, id: i64) {
         let result = async {

@@ -130,6 +130,12 @@ pub struct Bootstrap {
     pub disclosure_profile: Option<gongshu_core::disclosure::ProfileName>,
     /// Days sandbox results are kept (90 when unset).
     pub sandbox_retention_days: Option<u32>,
+    /// A PostgreSQL URL: the metadata store several nodes share. SQLite in the data
+    /// directory when unset.
+    pub database_url: Option<String>,
+    /// The object store several nodes share (`file:///…` on shared storage, `s3://…`).
+    /// `DATA_DIR/objects` when unset.
+    pub object_store_url: Option<String>,
 }
 
 /// What start-up did, for the operator's log.
@@ -156,9 +162,16 @@ pub enum StartError {
 /// start-up), seeds the regions, the administrator and, if asked, the demo.
 pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started), StartError> {
     std::fs::create_dir_all(data_dir)?;
-    let store = SqliteStore::open(&data_dir.join("gongshu.db")).await?;
-    let mut data = gongshu_app::data::DataPlane::local(data_dir)
-        .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
+    let shared = boot.database_url.is_some();
+    let store: Arc<dyn gongshu_app::gongshu_store::Store> = match &boot.database_url {
+        Some(url) => Arc::new(gongshu_app::gongshu_store::PgStore::connect(url).await?),
+        None => Arc::new(SqliteStore::open(&data_dir.join("gongshu.db")).await?),
+    };
+    let mut data = match &boot.object_store_url {
+        Some(url) => gongshu_app::data::DataPlane::shared(data_dir, url),
+        None => gongshu_app::data::DataPlane::local(data_dir),
+    }
+    .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
     if let Some(limit) = boot.upload_limit {
         data.upload_limit = limit;
     }
@@ -203,8 +216,10 @@ pub async fn open_app(data_dir: &Path, boot: &Bootstrap) -> Result<(App, Started
     // does not hold what is published.
     let search = gongshu_app::gongshu_search::SearchIndex::open(&data_dir.join("search"))
         .map_err(|e| StartError::DataDir(std::io::Error::other(e.to_string())))?;
-    let app = App::new(Arc::new(store), settings, data, Arc::new(search));
-    if boot.recover_jobs {
+    let app = App::new(store, settings, data, Arc::new(search));
+    // On a database several nodes share, the jobs and queries left running may be
+    // another node's, alive: only a node alone on its database fails them at start.
+    if boot.recover_jobs && !shared {
         // Jobs a stopped server left behind will never finish: say so.
         let interrupted = app
             .store

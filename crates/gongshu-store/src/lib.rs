@@ -678,4 +678,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn federation_sent(&self) -> Result<Vec<(String, String)>>;
     /// Records entries as sent (`Some(hash)`) or as withdrawn at the province (`None`).
     async fn put_federation_sent(&self, sent: &[(String, Option<String>)]) -> Result<()>;
+
+    /// The change feed of the published catalog: (number, entry) of every change
+    /// numbered above `after`, oldest first, at most `limit`.
+    async fn catalog_changes(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64)>>;
 }

@@ -4113,6 +4113,19 @@ impl Store for PgStore {
     async fn put_federation_sent(&self, sent: &[(String, Option<String>)]) -> Result<()> {
         self.put_federation_sent_impl(sent).await
     }
+
+    async fn catalog_changes(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT seq, dataset_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("dataset_id")?)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -170,6 +170,15 @@ struct DataArgs {
     /// encrypted volume where important data is uploaded.
     #[arg(long, env = "GONGSHU_TMP_DIR")]
     tmp_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`): the metadata store that
+    /// several nodes share. Without it, SQLite in the data directory.
+    #[arg(long, env = "GONGSHU_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The object store that several nodes share: `file:///path` on shared storage, or
+    /// `s3://bucket/prefix` (credentials and endpoint from the AWS_* variables). Without
+    /// it, DATA_DIR/objects.
+    #[arg(long, env = "GONGSHU_OBJECT_STORE_URL")]
+    object_store_url: Option<String>,
 }
 
 impl DataArgs {
@@ -298,6 +307,9 @@ struct ServeArgs {
     /// every this many seconds.
     #[arg(long, env = "GONGSHU_FEDERATION_SYNC_SECS", default_value_t = 30)]
     federation_sync_secs: u64,
+    /// Look for harvest sources due every this many seconds.
+    #[arg(long, env = "GONGSHU_HARVEST_CHECK_SECS", default_value_t = 60)]
+    harvest_check_secs: u64,
     /// … and every this many entries.
     #[arg(long, env = "GONGSHU_AUDIT_CHECKPOINT_ENTRIES", default_value_t = 1000)]
     audit_checkpoint_entries: u64,
@@ -633,6 +645,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         master_key: args.data.master_key()?,
         at_rest_keys: args.data.at_rest_keys(),
         tmp_dir: args.data.tmp_dir.clone(),
+        database_url: args.data.database_url.clone(),
+        object_store_url: args.data.object_store_url.clone(),
         audit_hash: Some(args.audit_hash),
         audit_signature: Some(args.audit_signature),
         audit_checkpoint_entries: Some(args.audit_checkpoint_entries),
@@ -719,7 +733,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .spawn_sandbox_retention(std::time::Duration::from_secs(3600));
     // Harvest sources due are claimed on their row, so one node runs each.
     app.clone()
-        .spawn_harvest_scheduler(std::time::Duration::from_secs(60));
+        .spawn_harvest_scheduler(std::time::Duration::from_secs(
+            args.harvest_check_secs.max(1),
+        ));
+    // Nodes sharing a database keep their own search index in step with the others'
+    // changes through the catalog's change feed.
+    if args.data.database_url.is_some() {
+        app.clone()
+            .spawn_search_follower(std::time::Duration::from_secs(1));
+    }
     // A member platform pushes only what changed; enrolled or not, the task is cheap.
     app.clone()
         .spawn_federation_sync(std::time::Duration::from_secs(
@@ -809,6 +831,8 @@ async fn open(data: &DataArgs) -> Result<gongshu_app::App> {
         master_key: data.master_key()?,
         at_rest_keys: data.at_rest_keys(),
         tmp_dir: data.tmp_dir.clone(),
+        database_url: data.database_url.clone(),
+        object_store_url: data.object_store_url.clone(),
         ..Bootstrap::default()
     };
     let (app, _) = gongshu_server::open_app(&data.data_dir, &boot).await?;
