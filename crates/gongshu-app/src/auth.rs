@@ -174,7 +174,7 @@ impl App {
         password: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<UserRow> {
-        if let Some(wait) = self.logins.locked(username, client) {
+        if let Some(wait) = self.signin_locked(username, client).await? {
             let minutes = wait.as_secs().div_ceil(60);
             return Err(Error::rate_limited(
                 wait.as_secs(),
@@ -184,9 +184,9 @@ impl App {
         }
         let result = self.check_login(username, password).await;
         match &result {
-            Ok(u) => self.logins.succeeded(&u.username),
+            Ok(u) => self.signin_succeeded(&u.username).await?,
             Err(e) if e.code == ErrorCode::Unauthenticated => {
-                self.logins.failed(username, client);
+                self.signin_failed(username, client).await?;
             }
             Err(_) => {}
         }

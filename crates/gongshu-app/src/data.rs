@@ -70,14 +70,32 @@ impl DataPlane {
                 })?;
                 return Self::with_versions(data_dir, Versions::local(&path)?);
             }
-            _ => {
-                let (store, prefix) = object_store::parse_url_opts(&parsed, std::env::vars())
-                    .map_err(VersionError::Store)?;
-                if prefix.as_ref().is_empty() {
-                    Arc::from(store)
-                } else {
-                    Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+            // S3 or an S3-compatible store (MinIO, Ceph, the clouds' own): credentials,
+            // region and endpoint from the AWS_* variables; a bucket of its own.
+            // (object_store 0.13's PrefixStore answers reads with the prefixed path,
+            // which the query engine then prefixes again, so a path is refused.)
+            "s3" | "s3a" => {
+                if !parsed.path().trim_matches('/').is_empty() {
+                    return Err(VersionError::Store(object_store::Error::Generic {
+                        store: "url",
+                        source: format!(
+                            "give the platform a bucket of its own (s3://bucket), not a path in one: {url}"
+                        )
+                        .into(),
+                    }));
                 }
+                Arc::new(
+                    object_store::aws::AmazonS3Builder::from_env()
+                        .with_url(url)
+                        .build()
+                        .map_err(VersionError::Store)?,
+                )
+            }
+            other => {
+                return Err(VersionError::Store(object_store::Error::Generic {
+                    store: "url",
+                    source: format!("object stores are file:// or s3://, not {other}://").into(),
+                }));
             }
         };
         Self::with_versions(data_dir, Versions::new(store))

@@ -73,8 +73,6 @@ pub struct App {
     pub(crate) use_flush: Arc<tokio::sync::Mutex<()>>,
     /// The audit log's key and proof tree.
     pub(crate) audit: Arc<audit::AuditState>,
-    /// Sign-in failures per account and address.
-    pub(crate) logins: Arc<throttle::LoginThrottle>,
     /// The monitoring rules' windows, and one run at a time.
     pub(crate) detector: monitor::SharedDetector,
     pub(crate) monitor: Arc<tokio::sync::Mutex<()>>,
@@ -223,7 +221,6 @@ impl App {
             used_since_indexed: Arc::default(),
             pending_use: Arc::default(),
             use_flush: Arc::default(),
-            logins: Arc::default(),
             detector: Arc::new(std::sync::Mutex::new(monitor::Detector::new(
                 settings.monitor.clone(),
             ))),

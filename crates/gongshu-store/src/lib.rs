@@ -682,4 +682,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The change feed of the published catalog: (number, entry) of every change
     /// numbered above `after`, oldest first, at most `limit`.
     async fn catalog_changes(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64)>>;
+
+    /// Counts a failed sign-in against `key`: a count older than `window_start` (and not
+    /// locked) starts again; reaching `limit` locks the key until `lock_until`.
+    async fn signin_failed(
+        &self,
+        key: &str,
+        limit: i64,
+        window_start: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The latest lock among `keys` still in force at `now`.
+    async fn signin_locked_until(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>>;
+    async fn signin_cleared(&self, key: &str) -> Result<()>;
 }

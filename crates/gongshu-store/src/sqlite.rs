@@ -3956,4 +3956,67 @@ impl Store for SqliteStore {
             .map(|r| Ok((r.try_get("seq")?, r.try_get("dataset_id")?)))
             .collect()
     }
+
+    async fn signin_failed(
+        &self,
+        key: &str,
+        limit: i64,
+        window_start: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // One statement: concurrent failures on several nodes each count.
+        sqlx::query(
+            "INSERT INTO signin_failures (key, count, first_at, locked_until) \
+             VALUES (?1, 1, ?5, CASE WHEN 1 >= ?2 THEN ?4 ELSE NULL END) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = CASE WHEN signin_failures.first_at < ?3 AND \
+                 (signin_failures.locked_until IS NULL OR signin_failures.locked_until <= ?5) \
+                 THEN 1 ELSE signin_failures.count + 1 END, \
+             first_at = CASE WHEN signin_failures.first_at < ?3 AND \
+                 (signin_failures.locked_until IS NULL OR signin_failures.locked_until <= ?5) \
+                 THEN ?5 ELSE signin_failures.first_at END, \
+             locked_until = CASE WHEN (CASE WHEN signin_failures.first_at < ?3 AND \
+                 (signin_failures.locked_until IS NULL OR signin_failures.locked_until <= ?5) \
+                 THEN 1 ELSE signin_failures.count + 1 END) >= ?2 \
+                 THEN ?4 ELSE signin_failures.locked_until END",
+        )
+        .bind(key)
+        .bind(limit)
+        .bind(window_start)
+        .bind(lock_until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn signin_locked_until(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let mut latest: Option<DateTime<Utc>> = None;
+        for key in keys {
+            let until: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+                "SELECT locked_until FROM signin_failures WHERE key = ?1 AND locked_until > ?2",
+            )
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(Some(u)) = until {
+                latest = Some(latest.map_or(u, |l| l.max(u)));
+            }
+        }
+        Ok(latest)
+    }
+
+    async fn signin_cleared(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM signin_failures WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -2718,3 +2718,132 @@ async fn harvests(store: &dyn Store) {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn sqlite_shares_locks_and_changes() {
+    let (_dir, store) = sqlite_store().await;
+    shared_state(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_shares_locks_and_changes() {
+    let (_url, store) = pg_store().await;
+    shared_state(&store).await;
+}
+
+/// What several nodes must see alike: sign-in locks counted together, and the catalog's
+/// change feed.
+async fn shared_state(store: &dyn Store) {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let window = Duration::minutes(15);
+    let keys = ["user:alice".to_owned(), "addr:10.0.0.1".to_owned()];
+    // Concurrent failures (as from several nodes) all count: the tenth locks.
+    let fails = (0..9).map(|_| store.signin_failed("user:alice", 10, t0 - window, t0 + window, t0));
+    for r in futures::future::join_all(fails).await {
+        r.unwrap();
+    }
+    assert_eq!(store.signin_locked_until(&keys, t0).await.unwrap(), None);
+    store
+        .signin_failed("user:alice", 10, t0 - window, t0 + window, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.signin_locked_until(&keys, t0).await.unwrap(),
+        Some(t0 + window)
+    );
+    // The lock ends; a failure after the window starts a new count.
+    let later = t0 + Duration::minutes(20);
+    assert_eq!(store.signin_locked_until(&keys, later).await.unwrap(), None);
+    store
+        .signin_failed("user:alice", 10, later - window, later + window, later)
+        .await
+        .unwrap();
+    assert_eq!(store.signin_locked_until(&keys, later).await.unwrap(), None);
+    // A success clears the account.
+    for _ in 0..10 {
+        store
+            .signin_failed("user:bob", 10, later - window, later + window, later)
+            .await
+            .unwrap();
+    }
+    let bob = ["user:bob".to_owned()];
+    assert!(
+        store
+            .signin_locked_until(&bob, later)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.signin_cleared("user:bob").await.unwrap();
+    assert_eq!(store.signin_locked_until(&bob, later).await.unwrap(), None);
+
+    // Publishing and withdrawing an entry each appear in the change feed.
+    store.upsert_region("370000", "山东省").await.unwrap();
+    let org = store
+        .insert_org(
+            &NewOrg {
+                name: "山东省大数据局".into(),
+                name_en: String::new(),
+                kind: OrgKind::Provider,
+                region_code: "370000".into(),
+                credit_code: "11370000MB0000007X".into(),
+                contact: String::new(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let before = store.catalog_changes(0, 1000).await.unwrap();
+    let d = store
+        .create_dataset(&NewDataset {
+            code: None,
+            category_code: "301002",
+            provider_id: org.id,
+            region_code: "370000",
+            doc: &draft("变更记录", OpenType::Unconditional),
+            actor_id: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let published = store
+        .save_dataset(&DatasetChange {
+            id: d.id,
+            expected_version: d.version,
+            status: DatasetStatus::Published,
+            doc: None,
+            note: None,
+            review: false,
+            publication: Publication::Publish,
+            actor_id: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .save_dataset(&DatasetChange {
+            id: d.id,
+            expected_version: published.version,
+            status: DatasetStatus::Withdrawn,
+            doc: None,
+            note: Some("撤销"),
+            review: true,
+            publication: Publication::Unpublish,
+            actor_id: None,
+            at: t0,
+        })
+        .await
+        .unwrap();
+    let after = store.catalog_changes(0, 1000).await.unwrap();
+    let last = before.last().map_or(0, |(seq, _)| *seq);
+    let new: Vec<i64> = after
+        .iter()
+        .filter(|(seq, _)| *seq > last)
+        .map(|(_, id)| *id)
+        .collect();
+    assert!(
+        new.len() >= 2 && new.iter().all(|id| *id == d.id),
+        "{new:?}"
+    );
+    assert_eq!(store.catalog_changes(last, 1).await.unwrap().len(), 1);
+}

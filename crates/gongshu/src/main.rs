@@ -175,7 +175,7 @@ struct DataArgs {
     #[arg(long, env = "GONGSHU_DATABASE_URL")]
     database_url: Option<String>,
     /// The object store that several nodes share: `file:///path` on shared storage, or
-    /// `s3://bucket/prefix` (credentials and endpoint from the AWS_* variables). Without
+    /// `s3://bucket` (a bucket of its own; credentials and endpoint from the AWS_* variables). Without
     /// it, DATA_DIR/objects.
     #[arg(long, env = "GONGSHU_OBJECT_STORE_URL")]
     object_store_url: Option<String>,
