@@ -21,6 +21,7 @@ mod governance_api;
 mod governance_pages;
 mod grants_api;
 mod harvest_api;
+mod harvest_pages;
 mod limits;
 mod metrics;
 mod pages;
@@ -385,6 +386,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .merge(audit::page_routes())
         .merge(feedback_pages::routes())
         .merge(governance_pages::routes())
+        .merge(harvest_pages::routes())
         .merge(sandbox_pages::routes())
         .merge(ckan_api::routes())
         .merge(dcat_api::routes())

@@ -299,6 +299,16 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/console/incidents/{id}", "nyynyyny"),
     ("GET", "/security-notices", "yyyyyyyy"),
     ("GET", "/console/source-conflicts", "nnnyyyyn"),
+    // Harvesting and federation pages: as their API (each sees what they administer;
+    // made-up sources are "not found"); enrolling with a province is the system
+    // administrator's.
+    ("GET", "/console/harvest", "nyyyyyyy"),
+    ("POST", "/console/harvest", "nyyyyyyy"),
+    ("GET", "/console/harvest/{id}", "nyyyyyyy"),
+    ("POST", "/console/harvest/{id}/run", "nyyyyyyy"),
+    ("GET", "/console/federation", "nyyyyyyy"),
+    ("POST", "/console/federation/members", "nyyyyyyy"),
+    ("POST", "/console/federation/upstream", "nnnnnnny"),
     ("GET", "/console/objections", "nyyyyyyy"),
     ("GET", "/console/objections/{id}", "nyyyyyyy"),
     ("POST", "/console/objections/{id}/evidence", "nyyyyyyy"),

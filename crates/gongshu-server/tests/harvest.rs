@@ -527,3 +527,162 @@ async fn an_enabled_source_runs_on_its_schedule() {
     assert!(next > chrono::Utc::now() + chrono::Duration::hours(23));
     assert_eq!(search_total(&t, "按计划采集的数据").await, 1);
 }
+
+async fn page(t: &common::TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let resp = t
+        .client
+        .get(t.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn form(
+    t: &common::TestApp,
+    cookie: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    t.client
+        .post(t.url(path))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The console: an authority adds a source and runs it through forms, reads the run's
+/// report, and registers a member platform, whose token the page shows once; every page
+/// is valid HTML in both languages.
+#[tokio::test]
+async fn the_console_adds_runs_and_reports_sources_and_registers_members() {
+    let t = common::spawn().await;
+    let ckan = Ckan::default();
+    let stub = ckan_stub(ckan.clone()).await;
+    *ckan.packages.lock().unwrap() = vec![
+        package("c-1", "console", "控制台采集的数据", &["CSV"]),
+        package("c-2", "", "", &[]),
+    ];
+    let org = provider_org(&t).await;
+    let cookie = t
+        .session_with("demo-authority", common::DEMO_PASSWORD)
+        .await;
+    let (s, html) = page(&t, &cookie, "/console/harvest").await;
+    assert_eq!(s, StatusCode::OK);
+    let csrf = common::hidden_csrf(&html);
+    let org_s = org.to_string();
+    // A form with a bad address comes back with the reason and what was typed.
+    let bad = form(
+        &t,
+        &cookie,
+        "/console/harvest",
+        &[
+            ("_csrf", &csrf),
+            ("name", "旧门户"),
+            ("kind", "ckan"),
+            ("url", "ftp://x"),
+            ("provider_id", &org_s),
+            ("interval_hours", "24"),
+            ("class", "department"),
+            ("item", "27"),
+            ("catalog", "001"),
+            ("domain", "market_regulation"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("旧门户"));
+    let added = form(
+        &t,
+        &cookie,
+        "/console/harvest",
+        &[
+            ("_csrf", &csrf),
+            ("name", "旧门户"),
+            ("kind", "ckan"),
+            ("url", &stub),
+            ("provider_id", &org_s),
+            ("interval_hours", "24"),
+            ("class", "department"),
+            ("item", "27"),
+            ("catalog", "001"),
+            ("domain", "market_regulation"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let at = added.headers()["location"].to_str().unwrap().to_owned();
+    let path = at.split('?').next().unwrap().to_owned();
+    // The scheduler takes it at once (it is due); the page then shows the report.
+    let mut shown = String::new();
+    for _ in 0..100 {
+        let (_, html) = page(&t, &cookie, &path).await;
+        if html.contains("控制台采集的数据") || html.contains("finished") {
+            shown = html;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown.contains("finished"), "{shown}");
+    assert!(
+        shown.contains("c-2"),
+        "the record with no title is listed with its reason"
+    );
+    // Running it again from the page.
+    let ran = form(&t, &cookie, &format!("{path}/run"), &[("_csrf", &csrf)]).await;
+    assert_eq!(ran.status(), StatusCode::SEE_OTHER);
+
+    // Federation: registering a member shows its token once.
+    let (s, _) = page(&t, &cookie, "/console/federation").await;
+    assert_eq!(s, StatusCode::OK);
+    let registered = form(
+        &t,
+        &cookie,
+        "/console/federation/members",
+        &[
+            ("_csrf", &csrf),
+            ("name", "淄博市公共数据平台"),
+            ("region_code", "370300"),
+            ("url", "https://zibo.example.gov.cn/"),
+        ],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let html = registered.text().await.unwrap();
+    assert!(html.contains("一次性注册码"), "{html}");
+    let (_, again) = page(&t, &cookie, "/console/federation").await;
+    assert!(again.contains("淄博市公共数据平台") && !again.contains("一次性注册码："));
+    // A provider may not enrol the platform with a province.
+    let provider = t.session_with("demo-provider", common::DEMO_PASSWORD).await;
+    let (_, html) = page(&t, &provider, "/console/federation").await;
+    let provider_csrf = common::hidden_csrf(&html);
+    let refused = form(
+        &t,
+        &provider,
+        "/console/federation/upstream",
+        &[
+            ("_csrf", &provider_csrf),
+            ("province_url", "http://127.0.0.1:9/"),
+            ("token", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in [
+        ("harvest", "/console/harvest".to_owned()),
+        ("source", path.clone()),
+        ("federation", "/console/federation".to_owned()),
+    ] {
+        for lang in ["zh-CN", "en"] {
+            let (s, html) = page(&t, &format!("{cookie}; gongshu_lang={lang}"), &path).await;
+            assert_eq!(s, StatusCode::OK, "{path}");
+            std::fs::write(dir.path().join(format!("{name}-{lang}.html")), html).unwrap();
+        }
+    }
+    common::assert_valid_html(dir.path());
+}
