@@ -711,6 +711,17 @@ async fn the_console_and_portal_pages_pass_the_accessibility_rules() {
         .unwrap();
     css(&c, "form.editor").await;
     shots.take(&c, "editor-en").await;
+    // The authority's harvesting and federation pages, with their forms.
+    c.delete_all_cookies().await.unwrap();
+    sign_in(&c, &t, "demo-authority").await;
+    for (name, path) in [
+        ("harvest", "/console/harvest"),
+        ("federation", "/console/federation"),
+    ] {
+        c.goto(&t.url(path)).await.unwrap();
+        css(&c, "main h1").await;
+        shots.take(&c, name).await;
+    }
     c.close().await.unwrap();
     shots.validate();
 }
