@@ -226,7 +226,8 @@ ticks() {
 pg_pids() { echo "$PG_PID" $(pgrep -P "$PG_PID" || true); }
 # PostgreSQL's backends live as long as the nodes' pooled connections; one that ends
 # during a run takes its ticks with it (cutime of the postmaster does not count them).
-cpu_snapshot() { echo "$(ticks "$PID_A") $(ticks "$PID_B") $(ticks $(pg_pids))"; }
+nginx_pids() { [ -z "$NGINX_PID" ] || echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); }
+cpu_snapshot() { echo "$(ticks "$PID_A") $(ticks "$PID_B") $(ticks $(pg_pids)) $(ticks $(nginx_pids))"; }
 
 # run LABEL TARGET...: one measured run; prints nothing, leaves results/LABEL.json.
 run_load() {
@@ -240,7 +241,7 @@ run_load() {
   jq --arg b "$before" --arg a "$after" --argjson tck "$TCK" --arg label "$label" '
     ($b | split(" ") | map(tonumber)) as $b | ($a | split(" ") | map(tonumber)) as $a
     | . + {label: $label, cpu_s: {node_a: (($a[0] - $b[0]) / $tck), node_b: (($a[1] - $b[1]) / $tck),
-                                   postgres: (($a[2] - $b[2]) / $tck)}}' \
+                                   postgres: (($a[2] - $b[2]) / $tck), nginx: (($a[3] - $b[3]) / $tck)}}' \
     "$work/results/$label.json" >"$work/results/$label.json.tmp"
   mv "$work/results/$label.json.tmp" "$work/results/$label.json"
   local errs
@@ -253,6 +254,7 @@ run_load() {
 if [ "$NGINX" = 1 ]; then
   PORT_N=$(free_port)
   mkdir -p "$work/nginx"
+  # The proxy settings of docs/deploy/nginx.conf, without TLS.
   cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes auto;
 pid $work/nginx/nginx.pid;
@@ -260,15 +262,20 @@ error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log $work/nginx/access.log;
-  upstream gongshu { server 127.0.0.1:$PORT_A; server 127.0.0.1:$PORT_B; keepalive 128; }
+  upstream gongshu { least_conn; server 127.0.0.1:$PORT_A; server 127.0.0.1:$PORT_B; keepalive 64; }
   server {
     listen 127.0.0.1:$PORT_N;
+    client_max_body_size 0;
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_read_timeout 300s;
     location / {
       proxy_pass http://gongshu;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host \$host;
-      proxy_buffering on;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
     }
   }
 }
@@ -349,7 +356,7 @@ def ms(v): return "–" if v is None else f"{v:.1f}"
 def err(s): return f"{s['errors']} ({100 * s['error_rate']:.2f} %)"
 def who(n):
     return {"1node": "1 node", "2nodes": "2 nodes, round-robin", "nginx": "2 nodes, nginx"}[n.split("-")[0]]
-print("| run | concurrency | req/s | errors (rate) | p50 ms | p95 ms | p99 ms | CPU s per s: node A / node B / PostgreSQL / load generator | requests A / B |")
+print("| run | concurrency | req/s | errors (rate) | p50 ms | p95 ms | p99 ms | CPU s per s: node A / node B / PostgreSQL / load generator / nginx | requests A / B |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in runs:
     r = R[n]; a = r["all"]; c = r["cpu_s"]; s = r["duration_s"]
@@ -357,7 +364,8 @@ for n in runs:
     split = " / ".join(str(p["requests"]) for p in pt) if len(pt) > 1 else str(pt[0]["requests"]) + " / –"
     if n.startswith("nginx"): split = "via nginx"
     print(f"| {who(n)} ({n.split('-')[-1]}) | {r['concurrency']} | {a['rps']:.0f} | {err(a)} | {ms(a['p50_ms'])} | {ms(a['p95_ms'])} | {ms(a['p99_ms'])} | "
-          f"{c['node_a'] / s:.2f} / {c['node_b'] / s:.2f} / {c['postgres'] / s:.2f} / {r['loadgen_cpu_s'] / (s + r['warmup_s']):.2f} | {split} |")
+          f"{c['node_a'] / s:.2f} / {c['node_b'] / s:.2f} / {c['postgres'] / s:.2f} / {r['loadgen_cpu_s'] / (s + r['warmup_s']):.2f} / "
+          f"{(str(round(c['nginx'] / s, 2)) if n.startswith('nginx') else '–')} | {split} |")
 print()
 print("| run | concurrency | kind | req/s | errors | p50 ms | p95 ms | p99 ms | MB read |")
 print("|---|---|---|---|---|---|---|---|---|")

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer as _, Verifier as _};
 use gongshu_core::authz::{self, Principal};
-use gongshu_core::catalog::{Category, DatasetDraft};
+use gongshu_core::catalog::DatasetDraft;
 use gongshu_core::region::region_contains;
 use gongshu_core::types::{OrgKind, Role};
 use gongshu_core::{Error, ErrorCode, FieldError};
@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::harvest::{HarvestDefaults, RemoteRecord, SourceKind, web_url};
+use crate::harvest::{RemoteRecord, SourceKind, web_url};
 use crate::views::DatasetView;
 use crate::{App, Result, store_error};
 
@@ -302,19 +302,7 @@ impl App {
             name,
             SourceKind::Federation,
             &url,
-            HarvestDefaults {
-                category: Category {
-                    class: gongshu_core::types::CategoryClass::Department,
-                    item: "00".into(),
-                    catalog: "000".into(),
-                    detail: None,
-                },
-                domains: Vec::new(),
-                grade: gongshu_core::types::Grade::General1,
-                update_cycle: gongshu_core::types::UpdateCycle::Irregular,
-                license: String::new(),
-                contact: String::new(),
-            },
+            crate::harvest::blank_defaults(),
         )?;
         let now = self.now();
         let source = self
@@ -985,34 +973,7 @@ fn federation_http() -> Result<reqwest::Client> {
 }
 
 fn placeholder() -> DatasetDraft {
-    DatasetDraft {
-        title: String::new(),
-        summary: String::new(),
-        category: Category {
-            class: gongshu_core::types::CategoryClass::Department,
-            item: "00".into(),
-            catalog: "000".into(),
-            detail: None,
-        },
-        format: gongshu_core::types::ResourceFormat::ElectronicFile,
-        file_formats: Vec::new(),
-        items: Vec::new(),
-        share_type: gongshu_core::types::ShareType::Unconditional,
-        share_condition: String::new(),
-        share_method: gongshu_core::types::ShareMethod::PlatformInterface,
-        open_type: gongshu_core::types::OpenType::Unconditional,
-        open_condition: String::new(),
-        legal_basis: String::new(),
-        update_cycle: gongshu_core::types::UpdateCycle::Irregular,
-        related_codes: Vec::new(),
-        domains: Vec::new(),
-        keywords: Vec::new(),
-        grade: gongshu_core::types::Grade::General1,
-        contact: String::new(),
-        license: String::new(),
-        classified: false,
-        deidentify: false,
-    }
+    crate::harvest::placeholder_draft(&crate::harvest::blank_defaults())
 }
 
 #[cfg(test)]

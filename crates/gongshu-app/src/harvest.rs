@@ -941,20 +941,8 @@ impl App {
                         "The category determines the code and cannot change",
                     ));
                 }
-                self.store
-                    .save_dataset(&DatasetChange {
-                        id: d.id,
-                        expected_version: d.version,
-                        status: DatasetStatus::Published,
-                        doc: Some(&record.draft),
-                        note: Some(&note),
-                        review: false,
-                        publication: Publication::Publish,
-                        actor_id: None,
-                        at: now,
-                    })
-                    .await
-                    .map_err(store_error)?;
+                self.publish_harvested(d.id, d.version, Some(&record.draft), &note)
+                    .await?;
                 (Outcome::Updated, d.id)
             }
             None => {
@@ -971,20 +959,8 @@ impl App {
                     })
                     .await
                     .map_err(store_error)?;
-                self.store
-                    .save_dataset(&DatasetChange {
-                        id: row.id,
-                        expected_version: row.version,
-                        status: DatasetStatus::Published,
-                        doc: None,
-                        note: Some(&note),
-                        review: false,
-                        publication: Publication::Publish,
-                        actor_id: None,
-                        at: now,
-                    })
-                    .await
-                    .map_err(store_error)?;
+                self.publish_harvested(row.id, row.version, None, &note)
+                    .await?;
                 (Outcome::Created, row.id)
             }
         };
@@ -1001,6 +977,32 @@ impl App {
             .await
             .map_err(store_error)?;
         Ok((outcome, dataset_id))
+    }
+
+    /// Publishes a harvested entry's revision (with new content, or as it is), by no
+    /// person: the harvest's note says where it came from.
+    async fn publish_harvested(
+        &self,
+        id: i64,
+        version: i64,
+        doc: Option<&DatasetDraft>,
+        note: &str,
+    ) -> Result<()> {
+        self.store
+            .save_dataset(&DatasetChange {
+                id,
+                expected_version: version,
+                status: DatasetStatus::Published,
+                doc,
+                note: Some(note),
+                review: false,
+                publication: Publication::Publish,
+                actor_id: None,
+                at: self.now(),
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     /// Withdraws an entry whose record left its source; `false` if it was not published.
@@ -1042,8 +1044,26 @@ impl App {
 
 /// A draft with nothing but the source's defaults, for reporting a record only its id
 /// is known of.
-fn placeholder_draft(defaults: &HarvestDefaults) -> DatasetDraft {
+pub(crate) fn placeholder_draft(defaults: &HarvestDefaults) -> DatasetDraft {
     draft_from(defaults, String::new(), String::new())
+}
+
+/// Defaults that say nothing, for a source whose records bring their own (a federation
+/// member's).
+pub(crate) fn blank_defaults() -> HarvestDefaults {
+    HarvestDefaults {
+        category: Category {
+            class: gongshu_core::types::CategoryClass::Department,
+            item: "00".into(),
+            catalog: "000".into(),
+            detail: None,
+        },
+        domains: Vec::new(),
+        grade: Grade::General1,
+        update_cycle: UpdateCycle::Irregular,
+        license: String::new(),
+        contact: String::new(),
+    }
 }
 
 /// An entry as an open portal's record makes it: opened and shared without conditions

@@ -6,8 +6,10 @@
 
 mod common;
 
+use common::{eventually, get, post, send};
+
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -57,37 +59,6 @@ fn start(demo: bool) -> Server {
     }
 }
 
-fn call(
-    http: &Client,
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = http.request(method, url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-fn get(http: &Client, url: &str, token: Option<&str>) -> (StatusCode, Value) {
-    call(http, reqwest::Method::GET, url, token, None)
-}
-
-fn post(http: &Client, url: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-    call(http, reqwest::Method::POST, url, token, Some(body))
-}
-
 fn token(http: &Client, base: &str, user: &str, password: &str) -> String {
     let (s, b) = post(
         http,
@@ -97,18 +68,6 @@ fn token(http: &Client, base: &str, user: &str, password: &str) -> String {
     );
     assert_eq!(s, StatusCode::OK, "{user}: {b}");
     b["token"].as_str().unwrap().to_owned()
-}
-
-/// Waits until `check` holds, asking again every 200 ms for up to 60 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what} did not happen");
 }
 
 /// The province's published entry with this code, if any.
@@ -283,7 +242,7 @@ fn a_city_platform_federates_with_its_province() {
     publish(&http, c, &provider, &authority, clash);
 
     // The city enrols; a token works once.
-    let (s, up) = call(
+    let (s, up) = send(
         &http,
         reqwest::Method::PUT,
         &format!("{c}/api/v1/federation/upstream"),
@@ -353,7 +312,7 @@ fn a_city_platform_federates_with_its_province() {
     );
     let mut edited = entry("淄博市空气质量监测点位（含区县）", &category);
     edited["version"] = work["version"].clone();
-    let (s, d) = call(
+    let (s, d) = send(
         &http,
         reqwest::Method::PUT,
         &format!("{c}/api/v1/datasets/{}", air["id"]),

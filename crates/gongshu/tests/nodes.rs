@@ -6,8 +6,10 @@
 
 mod common;
 
+use common::{eventually, get, post};
+
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -44,48 +46,6 @@ fn node(dir: &std::path::Path, name: &str, database: &str, objects: &str, demo: 
         child,
         base: format!("http://{addr}"),
     }
-}
-
-fn send(
-    http: &Client,
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = http.request(method, url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-fn get(http: &Client, url: &str, token: Option<&str>) -> (StatusCode, Value) {
-    send(http, reqwest::Method::GET, url, token, None)
-}
-
-fn post(http: &Client, url: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-    send(http, reqwest::Method::POST, url, token, Some(body))
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what} did not happen");
 }
 
 fn finds(http: &Client, base: &str, title: &str) -> bool {

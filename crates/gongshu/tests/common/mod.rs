@@ -82,3 +82,57 @@ pub fn ask_token(addr: &str, username: &str, password: &str) -> (String, serde_j
     let status = head.lines().next().unwrap_or("").to_owned();
     (status, serde_json::from_str(json).unwrap_or_default())
 }
+
+/// One JSON request with the blocking client: the status and the body (a string when
+/// it is not JSON).
+pub fn send(
+    http: &reqwest::blocking::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = http.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status();
+    let text = resp.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+pub fn get(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    token: Option<&str>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    send(http, reqwest::Method::GET, url, token, None)
+}
+
+pub fn post(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    send(http, reqwest::Method::POST, url, token, Some(body))
+}
+
+/// Waits until `check` holds, asking again every 200 ms for up to 60 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what} did not happen");
+}
