@@ -43,6 +43,9 @@ use crate::{App, Result, store_error};
 const SIGNING_CONTEXT: &str = "gongshu-federation-v1";
 /// How far a request's timestamp may be from the province's clock.
 const CLOCK_SKEW_SECS: i64 = 300;
+/// How a released evaluation is remembered among what was sent (codes never contain a
+/// space).
+const EVALUATION_KEY: &str = "evaluation ";
 /// A push stays under this size, well inside any body limit.
 const MAX_PUSH_BYTES: usize = 48 * 1024;
 
@@ -147,6 +150,17 @@ pub struct FederatedEntry {
     pub entry: DatasetDraft,
 }
 
+/// A released performance evaluation of the member's region, as it pushes it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedEvaluation {
+    pub region_code: String,
+    pub period_from: chrono::NaiveDate,
+    pub period_to: chrono::NaiveDate,
+    #[schema(value_type = Object)]
+    pub doc: crate::evaluation::EvaluationDoc,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
@@ -158,6 +172,9 @@ pub struct SyncRequest {
     /// Codes no longer published at the member.
     #[serde(default)]
     pub deletions: Vec<String>,
+    /// Its released evaluations, new or changed.
+    #[serde(default)]
+    pub evaluations: Vec<FederatedEvaluation>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -174,6 +191,9 @@ pub struct SyncReport {
     pub updated: usize,
     pub unchanged: usize,
     pub withdrawn: usize,
+    /// Released evaluations taken into the province's.
+    #[serde(default)]
+    pub evaluations: usize,
     #[serde(default)]
     pub conflicts: Vec<SyncConflict>,
     /// Why the last push failed, on the member's side (the province could not be reached
@@ -575,10 +595,76 @@ impl App {
                 Err(err) => conflict(&mut report, &code, &err),
             }
         }
+        for ev in req.evaluations {
+            let key = format!(
+                "evaluation {} {}..{}",
+                ev.region_code, ev.period_from, ev.period_to
+            );
+            match self.take_federated_evaluation(member, &source, ev).await {
+                Ok(true) => report.evaluations += 1,
+                Ok(false) => {}
+                Err(err) => conflict(&mut report, &key, &err),
+            }
+        }
         for id in touched {
             self.refresh_search_entry(id).await;
         }
         Ok(report)
+    }
+
+    /// Keeps a member's released evaluation as a released evaluation of its region, once
+    /// per region and period; `false` if the province holds one for them already.
+    async fn take_federated_evaluation(
+        &self,
+        member: &FederationMemberRow,
+        source: &gongshu_store::HarvestSourceRow,
+        ev: FederatedEvaluation,
+    ) -> Result<bool> {
+        if !region_contains(&member.region_code, &ev.region_code) {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                format!("评价所属区划 {} 不在本成员平台的区划内", ev.region_code),
+                format!(
+                    "the evaluation's region {} is outside the member's",
+                    ev.region_code
+                ),
+            ));
+        }
+        let held = self
+            .store
+            .list_evaluations(&gongshu_store::EvaluationQuery {
+                draft_regions: vec![ev.region_code.clone()],
+                region: Some(ev.region_code.clone()),
+                limit: 1000,
+            })
+            .await
+            .map_err(store_error)?;
+        if held
+            .iter()
+            .any(|e| e.period_from == ev.period_from && e.period_to == ev.period_to)
+        {
+            return Ok(false);
+        }
+        // Recorded as made and released by whoever registered the member.
+        let by = source.created_by.ok_or_else(Error::internal)?;
+        let doc = serde_json::to_string(&ev.doc).map_err(|_| Error::internal())?;
+        let row = self
+            .store
+            .insert_evaluation(&gongshu_store::NewEvaluation {
+                region_code: &ev.region_code,
+                period_from: ev.period_from,
+                period_to: ev.period_to,
+                doc: &doc,
+                created_by: by,
+                at: self.now(),
+            })
+            .await
+            .map_err(store_error)?;
+        self.store
+            .release_evaluation(row.id, by, self.now())
+            .await
+            .map_err(store_error)?;
+        Ok(true)
     }
 
     /// The province's record of the entry's provider, the same organisation by its
@@ -756,20 +842,31 @@ impl App {
                 upserts.push((entry, hash));
             }
         }
+        let evaluations: Vec<(FederatedEvaluation, String, String)> = self
+            .federated_evaluations()
+            .await?
+            .into_iter()
+            .filter(|(_, key, hash)| sent.get(key) != Some(hash))
+            .collect();
         let deletions: Vec<String> = sent
             .keys()
+            .filter(|code| !code.starts_with(EVALUATION_KEY))
             .filter(|code| !current.iter().any(|(e, _)| &e.code == *code))
             .cloned()
             .collect();
-        if upserts.is_empty() && deletions.is_empty() {
+        if upserts.is_empty() && deletions.is_empty() && evaluations.is_empty() {
             return Ok(0);
         }
+        let mut pending_evaluations = evaluations.into_iter().peekable();
         let http = federation_http()?;
         let mut pushed = 0;
         let mut pending_upserts = upserts.into_iter().peekable();
         let mut pending_deletions = deletions.into_iter().peekable();
         let mut last = SyncReport::default();
-        while pending_upserts.peek().is_some() || pending_deletions.peek().is_some() {
+        while pending_upserts.peek().is_some()
+            || pending_deletions.peek().is_some()
+            || pending_evaluations.peek().is_some()
+        {
             let mut batch: Vec<(&FederatedEntry, &String)> = Vec::new();
             let mut size = 0;
             while let Some((entry, hash)) = pending_upserts.peek() {
@@ -788,6 +885,13 @@ impl App {
                 size += code.len() + 3;
                 gone.push(code);
             }
+            let mut evaluations = Vec::new();
+            while size < MAX_PUSH_BYTES
+                && let Some(ev) = pending_evaluations.next()
+            {
+                size += serde_json::to_vec(&ev.0).map(|v| v.len()).unwrap_or(0);
+                evaluations.push(ev);
+            }
             let seq = self
                 .store
                 .next_federation_seq()
@@ -798,6 +902,7 @@ impl App {
                 seq,
                 upserts: batch.iter().map(|(e, _)| (*e).clone()).collect(),
                 deletions: gone.clone(),
+                evaluations: evaluations.iter().map(|(e, _, _)| e.clone()).collect(),
             };
             match self.send_push(&http, &upstream, &req).await {
                 Ok(report) => {
@@ -806,6 +911,7 @@ impl App {
                         .map(|(e, h)| (e.code.clone(), Some((*h).clone())))
                         .collect();
                     marks.extend(gone.into_iter().map(|c| (c, None)));
+                    marks.extend(evaluations.into_iter().map(|(_, k, h)| (k, Some(h))));
                     self.store
                         .put_federation_sent(&marks)
                         .await
@@ -816,6 +922,7 @@ impl App {
                     last.updated += report.updated;
                     last.unchanged += report.unchanged;
                     last.withdrawn += report.withdrawn;
+                    last.evaluations += report.evaluations;
                     last.conflicts.extend(report.conflicts);
                 }
                 Err(message) => {
@@ -871,6 +978,35 @@ impl App {
             ));
         }
         response.json().await.map_err(|e| e.to_string())
+    }
+
+    /// Every released evaluation, with the key it is remembered as sent by and its hash.
+    async fn federated_evaluations(&self) -> Result<Vec<(FederatedEvaluation, String, String)>> {
+        let rows = self
+            .store
+            .list_evaluations(&gongshu_store::EvaluationQuery {
+                limit: 1000,
+                ..gongshu_store::EvaluationQuery::default()
+            })
+            .await
+            .map_err(store_error)?;
+        let mut out = Vec::new();
+        for row in rows.into_iter().filter(|r| r.state == "released") {
+            let Ok(doc) = serde_json::from_str(&row.doc) else {
+                continue;
+            };
+            let ev = FederatedEvaluation {
+                region_code: row.region_code,
+                period_from: row.period_from,
+                period_to: row.period_to,
+                doc,
+            };
+            let hash = hex::encode(Sha256::digest(
+                serde_json::to_vec(&ev).map_err(|_| Error::internal())?,
+            ));
+            out.push((ev, format!("{EVALUATION_KEY}{}", row.id), hash));
+        }
+        Ok(out)
     }
 
     /// Every published entry as the province receives it, with its content hash.

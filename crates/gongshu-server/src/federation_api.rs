@@ -6,9 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, routing::get, routing::post};
 use bytes::Bytes;
 use gongshu_app::federation::{
-    EnrollAnswer, EnrollRequest, FederatedEntry, MEMBER_HEADER, MemberCreated, MemberInput,
-    MemberView, SIGNATURE_HEADER, SyncConflict, SyncReport, SyncRequest, TIMESTAMP_HEADER,
-    UpstreamInput, UpstreamView,
+    EnrollAnswer, EnrollRequest, FederatedEntry, FederatedEvaluation, MEMBER_HEADER, MemberCreated,
+    MemberInput, MemberView, SIGNATURE_HEADER, SyncConflict, SyncReport, SyncRequest,
+    TIMESTAMP_HEADER, UpstreamInput, UpstreamView,
 };
 use gongshu_core::{Error, ErrorCode};
 
@@ -194,7 +194,7 @@ async fn push(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<Pushed>> {
 #[openapi(
     paths(members, register, enroll, sync, upstream, set_upstream, push),
     components(schemas(MemberInput, MemberView, MemberCreated, EnrollRequest, EnrollAnswer,
-        SyncRequest, FederatedEntry, SyncReport, SyncConflict, UpstreamInput, UpstreamView, Pushed)),
+        SyncRequest, FederatedEntry, FederatedEvaluation, SyncReport, SyncConflict, UpstreamInput, UpstreamView, Pushed)),
     tags((name = "federation", description = "Federation of province and city platforms (SD-EGOV §10, §15)"))
 )]
 pub(crate) struct FederationApiDoc;

@@ -241,6 +241,24 @@ fn a_city_platform_federates_with_its_province() {
     clash["domains"] = json!(["ecology"]);
     publish(&http, c, &provider, &authority, clash);
 
+    // The city's authority releases an evaluation of its providers.
+    let today = chrono::Utc::now().date_naive();
+    let (s, evaluation) = post(
+        &http,
+        &format!("{c}/api/v1/evaluations"),
+        Some(&authority),
+        json!({"region_code": "370300", "from": today - chrono::Duration::days(30),
+               "to": today - chrono::Duration::days(1)}),
+    );
+    assert_eq!(s, StatusCode::CREATED, "{evaluation}");
+    let (s, b) = post(
+        &http,
+        &format!("{c}/api/v1/evaluations/{}/release", evaluation["id"]),
+        Some(&authority),
+        json!({}),
+    );
+    assert_eq!(s, StatusCode::OK, "{b}");
+
     // The city enrols; a token works once.
     let (s, up) = send(
         &http,
@@ -303,6 +321,24 @@ fn a_city_platform_federates_with_its_province() {
             .any(|x| x["code"] == theirs["code"]),
         "{members}"
     );
+
+    // So do its released evaluations, once.
+    let evaluations_at_province = || {
+        get(
+            &http,
+            &format!("{p}/api/v1/evaluations?region=370300"),
+            None,
+        )
+        .1
+    };
+    eventually("the city's evaluation at the province", || {
+        evaluations_at_province()
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x["state"] == "released"))
+    });
+    let rolled = evaluations_at_province();
+    assert_eq!(rolled.as_array().unwrap().len(), 1, "{rolled}");
+    assert_eq!(rolled[0]["period_from"], evaluation["period_from"]);
 
     // A change at the city follows.
     let (_, work) = get(
