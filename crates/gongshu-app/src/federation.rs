@@ -781,6 +781,11 @@ impl App {
             })
             .await
             .map_err(store_error)?;
+        // A new province has seen nothing: the next push reads the whole catalog.
+        *self
+            .pushed_generation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (-1, 0);
         self.store
             .insert_event(&NewEvent {
                 at: now,
@@ -828,6 +833,21 @@ impl App {
         else {
             return Ok(0);
         };
+        // Reading the whole catalog to find nothing changed is skipped while the
+        // catalog's generation stands, but for one full look in every 20 (evaluations
+        // do not move the generation).
+        let generation = self.store.catalog_generation().await.map_err(store_error)?;
+        {
+            let mut last = self
+                .pushed_generation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.0 == generation && last.1 < 20 {
+                last.1 += 1;
+                return Ok(0);
+            }
+            *last = (-1, 0);
+        }
         let sent: HashMap<String, String> = self
             .store
             .federation_sent()
@@ -855,6 +875,10 @@ impl App {
             .cloned()
             .collect();
         if upserts.is_empty() && deletions.is_empty() && evaluations.is_empty() {
+            *self
+                .pushed_generation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = (generation, 0);
             return Ok(0);
         }
         let mut pending_evaluations = evaluations.into_iter().peekable();
@@ -932,6 +956,12 @@ impl App {
             }
         }
         let failed = last.failure.clone();
+        if failed.is_none() {
+            *self
+                .pushed_generation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = (generation, 0);
+        }
         let doc = serde_json::to_string(&last).map_err(|_| Error::internal())?;
         self.store
             .put_upstream_report(&doc, self.now())

@@ -78,6 +78,9 @@ pub struct App {
     pub(crate) monitor: Arc<tokio::sync::Mutex<()>>,
     /// Sign-ins under way through the identity provider.
     pub(crate) sso: Arc<sso::SsoState>,
+    /// The catalog generation the last push to the province saw, and how many pushes
+    /// were skipped since (a federation member).
+    pub(crate) pushed_generation: Arc<std::sync::Mutex<(i64, u32)>>,
     /// The gate's catalog reads, kept while the store's catalog generation stands.
     pub(crate) catalog_cache: Arc<catalog_cache::CatalogCache>,
     /// Sandbox queries running in the background on this node, to cancel them.
@@ -226,6 +229,7 @@ impl App {
             ))),
             monitor: Arc::default(),
             sso: Arc::default(),
+            pushed_generation: Arc::new(std::sync::Mutex::new((-1, 0))),
             catalog_cache: Arc::default(),
             sandbox_jobs: Arc::default(),
             audit: Arc::new(audit::AuditState::new(
